@@ -1,0 +1,46 @@
+//! The one error type of `blindfold-model`.
+
+use thiserror::Error;
+
+/// Everything that can go wrong when importing, compiling, encrypting, evaluating or decrypting.
+///
+/// Variants carry what a caller needs to answer a user: the HTTP layer maps
+/// [`ModelError::Malformed`] to 400, [`ModelError::WrongParameters`] to 422 and
+/// [`ModelError::TooLarge`] to 413.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// The model file is not valid XGBoost JSON or is internally inconsistent.
+    #[error("invalid XGBoost model: {0}")]
+    InvalidModel(String),
+    /// The model uses an XGBoost feature Blindfold cannot evaluate under FHE.
+    #[error("unsupported XGBoost model: {0}")]
+    Unsupported(String),
+    /// A calibration or feature CSV is unusable.
+    #[error("invalid data: {0}")]
+    InvalidData(String),
+    /// A feature row cannot be encrypted (wrong length, NaN, out of range).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Bytes that should hold a key or ciphertext could not be decoded at all.
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    /// A key or ciphertext decoded but does not match the expected parameters or shape.
+    #[error("{what} does not match the model's parameters: {detail}")]
+    WrongParameters { what: &'static str, detail: String },
+    /// A serialized object exceeds its size limit.
+    #[error("{what} is too large: {size} bytes, limit {limit}")]
+    TooLarge { what: &'static str, size: u64, limit: u64 },
+    /// A homomorphic operation would exceed the parameters' degree or noise budget. This is a
+    /// bug in the plan, never a property of user input: the compiler checks every plan.
+    #[error("noise or degree budget exceeded: {0}")]
+    Budget(String),
+    /// Decryption produced values that no evaluation of this plan can produce: the result was
+    /// computed under another key, or the ciphertext was tampered with.
+    #[error("decrypted result is inconsistent: {0}")]
+    InconsistentResult(String),
+    /// A spec or plan is of a format this version does not understand.
+    #[error("unsupported format: {0}")]
+    Format(String),
+}
+
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;

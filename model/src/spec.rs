@@ -1,0 +1,192 @@
+//! The client spec: everything a client needs to encrypt a row and read the answer, and
+//! nothing about the trees themselves.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ensemble::Objective;
+use crate::error::{ModelError, Result};
+use crate::params::InputEncoding;
+use crate::quantize::FeatureQuantizer;
+
+/// Version of the [`ClientSpec`] JSON format.
+pub const SPEC_FORMAT_VERSION: u32 = 1;
+
+/// Public description of a compiled model, handed to every client.
+///
+/// Reveals: feature names, the calibration quantiles used as quantization edges, class labels,
+/// the output scale and offset, and how many blocks each output has (a bound on the sum of the
+/// trees' leaf ranges). It does not reveal any threshold, leaf or tree shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientSpec {
+    pub format_version: u32,
+    /// Features in the order the model expects them.
+    pub features: Vec<FeatureQuantizer>,
+    pub objective: Objective,
+    /// Class labels (classification) in the order of the model's classes; empty for regression.
+    pub labels: Vec<String>,
+    /// One decoding per margin the model produces.
+    pub outputs: Vec<OutputDecoding>,
+    pub encryption: InputEncoding,
+}
+
+/// How one encrypted output becomes a margin.
+///
+/// The server returns `blocks` ciphertexts holding the base-4 digits of an integer
+/// `v <= max_value`; every block but the last holds a digit in `0..4`, the last one the rest.
+/// The margin is `offset + scale * v`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputDecoding {
+    pub blocks: usize,
+    pub max_value: u64,
+    pub scale: f64,
+    pub offset: f64,
+}
+
+/// What the model says about one row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The decrypted integers, one per output: what exactness is checked on.
+    pub raw: Vec<u64>,
+    pub margins: Vec<f64>,
+    /// Class probabilities in label order (classification only).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub probabilities: Vec<f64>,
+    /// The most probable class's label (classification only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub class: Option<String>,
+    /// The predicted value (regression only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<f64>,
+}
+
+impl ClientSpec {
+    /// Parses and checks a spec.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let spec: Self = serde_json::from_str(json).map_err(|e| ModelError::Format(format!("client spec: {e}")))?;
+        spec.check()?;
+        Ok(spec)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a spec always serializes")
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.format_version != SPEC_FORMAT_VERSION {
+            return Err(ModelError::Format(format!(
+                "client spec version {} (this build reads {SPEC_FORMAT_VERSION})",
+                self.format_version
+            )));
+        }
+        self.encryption.check()?;
+        if self.features.is_empty() || self.outputs.len() != self.objective.outputs() {
+            return Err(ModelError::Format(
+                "client spec: wrong number of features or outputs".into(),
+            ));
+        }
+        if let Some(classes) = self.objective.classes()
+            && self.labels.len() != classes
+        {
+            return Err(ModelError::Format("client spec: wrong number of labels".into()));
+        }
+        for output in &self.outputs {
+            if output.blocks == 0 || output.blocks > 16 || output.max_value >= top_capacity(output.blocks) {
+                return Err(ModelError::Format("client spec: output does not fit its blocks".into()));
+            }
+        }
+        for feature in &self.features {
+            if feature.edges.is_empty() || feature.edges.len() > 255 {
+                return Err(ModelError::Format(format!(
+                    "client spec: feature `{}` has no levels",
+                    feature.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn feature_names(&self) -> Vec<String> {
+        self.features.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// Validates a row of features and maps it to levels.
+    pub fn quantize_row(&self, row: &[f64]) -> Result<Vec<usize>> {
+        if row.len() != self.features.len() {
+            return Err(ModelError::InvalidInput(format!(
+                "expected {} features, got {}",
+                self.features.len(),
+                row.len()
+            )));
+        }
+        self.features
+            .iter()
+            .zip(row)
+            .map(|(q, &x)| q.validate(x).map(|()| q.quantize(x)))
+            .collect()
+    }
+
+    /// The weighted thermometer code of a row of levels: for each feature, step `j` and weight
+    /// `w`, the value `w * [level >= j]` (see [`InputEncoding`]). Its order is the plan's
+    /// [`crate::plan::InputLayout`].
+    pub fn thermometer(&self, levels: &[usize]) -> Vec<u64> {
+        let weights = &self.encryption.weights;
+        let mut bits = Vec::with_capacity(self.input_ciphertexts());
+        for (feature, &level) in self.features.iter().zip(levels) {
+            for step in 1..feature.levels() {
+                bits.extend(weights.iter().map(|&w| if level >= step { w } else { 0 }));
+            }
+        }
+        bits
+    }
+
+    /// How many ciphertexts an encrypted row holds.
+    pub fn input_ciphertexts(&self) -> usize {
+        self.features.iter().map(|f| f.levels() - 1).sum::<usize>() * self.encryption.weights.len()
+    }
+
+    /// Turns decrypted output integers into a prediction.
+    pub fn decode(&self, raw: &[u64]) -> Result<Prediction> {
+        if raw.len() != self.outputs.len() {
+            return Err(ModelError::InconsistentResult(format!(
+                "{} outputs for a model with {}",
+                raw.len(),
+                self.outputs.len()
+            )));
+        }
+        let margins: Vec<f64> = raw
+            .iter()
+            .zip(&self.outputs)
+            .map(|(&v, o)| o.offset + o.scale * v as f64)
+            .collect();
+        let transformed = self.objective.transform(&margins);
+        Ok(match self.objective {
+            Objective::RegSquaredError => Prediction {
+                raw: raw.to_vec(),
+                margins,
+                probabilities: Vec::new(),
+                class: None,
+                value: Some(transformed[0]),
+            },
+            _ => {
+                let best = transformed
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(i, _)| i);
+                Prediction {
+                    raw: raw.to_vec(),
+                    margins,
+                    class: Some(self.labels[best].clone()),
+                    probabilities: transformed,
+                    value: None,
+                }
+            }
+        })
+    }
+}
+
+/// Exclusive bound on what `blocks` base-4 blocks can hold when the last one may use its
+/// carry bits too (a 4-bit block).
+pub fn top_capacity(blocks: usize) -> u64 {
+    16u64 << (2 * (blocks as u64 - 1))
+}

@@ -1,0 +1,419 @@
+//! Import of models saved by XGBoost's `booster.save_model("model.json")`.
+//!
+//! Supported: `gbtree` and `dart` boosters with numerical splits and scalar leaves, objectives
+//! `binary:logistic`, `multi:softprob` and `reg:squarederror`. Everything else is refused with
+//! an error that names what is unsupported. Missing values (`default_left`) are accepted in the
+//! file but never used: Blindfold rejects NaN inputs before encryption.
+
+use serde_json::Value;
+
+use crate::ensemble::{Node, Objective, Tree, TreeEnsemble};
+use crate::error::{ModelError, Result};
+
+/// Model files larger than this are refused before parsing.
+pub const MAX_MODEL_JSON_BYTES: usize = 64 * 1024 * 1024;
+
+/// Deepest tree accepted; deeper trees are almost certainly a corrupt file.
+const MAX_TREE_DEPTH: usize = 32;
+
+/// Parses XGBoost JSON into a [`TreeEnsemble`].
+pub fn import_xgboost_json(json: &str) -> Result<TreeEnsemble> {
+    if json.len() > MAX_MODEL_JSON_BYTES {
+        return Err(invalid(format!("file is larger than {MAX_MODEL_JSON_BYTES} bytes")));
+    }
+    let root: Value = serde_json::from_str(json).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let learner = field(&root, "learner")?;
+    let params = field(learner, "learner_model_param")?;
+    let num_features = parse_usize(field(params, "num_feature")?, "num_feature")?;
+    if num_features == 0 {
+        return Err(invalid("num_feature is 0".into()));
+    }
+    let num_class = match params.get("num_class") {
+        Some(v) => parse_usize(v, "num_class")?,
+        None => 0,
+    };
+    if let Some(v) = params.get("num_target") {
+        let targets = parse_usize(v, "num_target")?;
+        if targets > 1 {
+            return Err(ModelError::Unsupported(format!(
+                "multi-target models ({targets} targets)"
+            )));
+        }
+    }
+
+    let objective_name = field(field(learner, "objective")?, "name")?
+        .as_str()
+        .ok_or_else(|| invalid("objective.name is not a string".into()))?;
+    let objective = match objective_name {
+        "binary:logistic" => Objective::BinaryLogistic,
+        "multi:softprob" if num_class >= 2 => Objective::MultiSoftprob { classes: num_class },
+        "multi:softprob" => {
+            return Err(invalid(format!("multi:softprob with num_class {num_class}")));
+        }
+        "reg:squarederror" => Objective::RegSquaredError,
+        other => {
+            return Err(ModelError::Unsupported(format!(
+                "objective `{other}` (supported: binary:logistic, multi:softprob, reg:squarederror)"
+            )));
+        }
+    };
+
+    let base_scores = parse_base_score(field(params, "base_score")?)?;
+    let outputs = objective.outputs();
+    let base_margins: Vec<f64> = match (base_scores.len(), objective) {
+        (1, Objective::BinaryLogistic) => {
+            let p = base_scores[0];
+            if !(p > 0.0 && p < 1.0) {
+                return Err(invalid(format!("base_score {p} is not a probability")));
+            }
+            vec![(p / (1.0 - p)).ln()]
+        }
+        (1, _) => vec![base_scores[0]; outputs],
+        (n, Objective::MultiSoftprob { .. }) if n == outputs => base_scores,
+        (n, _) => {
+            return Err(invalid(format!("base_score has {n} values for {outputs} outputs")));
+        }
+    };
+
+    let booster = field(learner, "gradient_booster")?;
+    let booster_name = field(booster, "name")?.as_str().unwrap_or_default();
+    let (model, tree_weights) = match booster_name {
+        "gbtree" => (field(booster, "model")?, None),
+        "dart" => {
+            let inner = field(field(booster, "gbtree")?, "model")?;
+            let weights = field(booster, "weight_drop")?
+                .as_array()
+                .ok_or_else(|| invalid("weight_drop is not an array".into()))?
+                .iter()
+                .map(|w| {
+                    w.as_f64()
+                        .ok_or_else(|| invalid("weight_drop holds a non-number".into()))
+                })
+                .collect::<Result<Vec<f64>>>()?;
+            (inner, Some(weights))
+        }
+        "gblinear" => return Err(ModelError::Unsupported("linear booster `gblinear`".into())),
+        other => return Err(ModelError::Unsupported(format!("booster `{other}`"))),
+    };
+
+    let trees_json = field(model, "trees")?
+        .as_array()
+        .ok_or_else(|| invalid("trees is not an array".into()))?;
+    let tree_info = field(model, "tree_info")?
+        .as_array()
+        .ok_or_else(|| invalid("tree_info is not an array".into()))?;
+    if tree_info.len() != trees_json.len() {
+        return Err(invalid(format!(
+            "{} trees but {} tree_info entries",
+            trees_json.len(),
+            tree_info.len()
+        )));
+    }
+    if let Some(w) = &tree_weights
+        && w.len() != trees_json.len()
+    {
+        return Err(invalid(format!(
+            "{} trees but {} dart weights",
+            trees_json.len(),
+            w.len()
+        )));
+    }
+    if trees_json.is_empty() {
+        return Err(invalid("the model has no trees".into()));
+    }
+
+    let mut trees = Vec::with_capacity(trees_json.len());
+    for (i, (tree_json, info)) in trees_json.iter().zip(tree_info).enumerate() {
+        let output = info
+            .as_u64()
+            .map(|v| v as usize)
+            .filter(|&o| o < outputs)
+            .ok_or_else(|| invalid(format!("tree {i}: tree_info {info} is not an output index")))?;
+        let weight = tree_weights.as_ref().map_or(1.0, |w| w[i]);
+        let tree =
+            parse_tree(tree_json, num_features, weight as f32).map_err(|e| prefix_error(e, &format!("tree {i}")))?;
+        trees.push((output, tree));
+    }
+
+    let feature_names = match learner.get("feature_names").and_then(Value::as_array) {
+        Some(names) if !names.is_empty() => {
+            if names.len() != num_features {
+                return Err(invalid(format!(
+                    "{} feature names for {num_features} features",
+                    names.len()
+                )));
+            }
+            names
+                .iter()
+                .map(|n| {
+                    n.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| invalid("feature name is not a string".into()))
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+        _ => Vec::new(),
+    };
+    if let Some(types) = learner.get("feature_types").and_then(Value::as_array)
+        && types.iter().any(|t| t.as_str() == Some("c"))
+    {
+        return Err(ModelError::Unsupported("categorical features".into()));
+    }
+
+    Ok(TreeEnsemble {
+        feature_names,
+        num_features,
+        objective,
+        base_margins,
+        trees,
+    })
+}
+
+fn parse_tree(tree: &Value, num_features: usize, weight: f32) -> Result<Tree> {
+    let left = int_array(tree, "left_children")?;
+    let right = int_array(tree, "right_children")?;
+    let split_indices = int_array(tree, "split_indices")?;
+    let conditions = float_array(tree, "split_conditions")?;
+    let n = left.len();
+    if n == 0
+        || [right.len(), split_indices.len(), conditions.len()]
+            .iter()
+            .any(|&l| l != n)
+    {
+        return Err(invalid("node arrays are empty or of different lengths".into()));
+    }
+    if let Some(types) = tree.get("split_type").and_then(Value::as_array)
+        && types.iter().any(|t| t.as_i64() != Some(0))
+    {
+        return Err(ModelError::Unsupported("categorical splits".into()));
+    }
+    if tree
+        .get("categories")
+        .and_then(Value::as_array)
+        .is_some_and(|c| !c.is_empty())
+    {
+        return Err(ModelError::Unsupported("categorical splits".into()));
+    }
+    if let Some(size) = tree.get("tree_param").and_then(|p| p.get("size_leaf_vector")) {
+        let size = parse_usize(size, "size_leaf_vector")?;
+        if size > 1 {
+            return Err(ModelError::Unsupported(format!("vector leaves (size {size})")));
+        }
+    }
+
+    let mut nodes = Vec::with_capacity(n);
+    for i in 0..n {
+        let node = if left[i] == -1 {
+            if right[i] != -1 {
+                return Err(invalid(format!("node {i} has only one child")));
+            }
+            let value = conditions[i] * weight;
+            if !value.is_finite() {
+                return Err(invalid(format!("leaf {i} is not finite")));
+            }
+            Node::Leaf { value }
+        } else {
+            let child = |c: i64| -> Result<usize> {
+                usize::try_from(c)
+                    .ok()
+                    .filter(|&c| c > 0 && c < n)
+                    .ok_or_else(|| invalid(format!("node {i} has child {c} outside 1..{n}")))
+            };
+            let feature = usize::try_from(split_indices[i])
+                .ok()
+                .filter(|&f| f < num_features)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "node {i} splits on feature {} of {num_features}",
+                        split_indices[i]
+                    ))
+                })?;
+            let threshold = conditions[i];
+            if threshold.is_nan() {
+                return Err(invalid(format!("node {i} has a NaN threshold")));
+            }
+            Node::Split {
+                feature,
+                threshold,
+                left: child(left[i])?,
+                right: child(right[i])?,
+            }
+        };
+        nodes.push(node);
+    }
+
+    // Every node must be reached exactly once from the root: no sharing, no cycles, no orphans.
+    let mut seen = vec![false; n];
+    let mut stack = vec![(0usize, 0usize)];
+    while let Some((index, depth)) = stack.pop() {
+        if seen[index] {
+            return Err(invalid(format!("node {index} is reached twice")));
+        }
+        if depth > MAX_TREE_DEPTH {
+            return Err(ModelError::Unsupported(format!("trees deeper than {MAX_TREE_DEPTH}")));
+        }
+        seen[index] = true;
+        if let Node::Split { left, right, .. } = nodes[index] {
+            stack.push((left, depth + 1));
+            stack.push((right, depth + 1));
+        }
+    }
+    if let Some(orphan) = seen.iter().position(|s| !s) {
+        return Err(invalid(format!("node {orphan} is not reachable from the root")));
+    }
+    Ok(Tree { nodes })
+}
+
+fn parse_base_score(value: &Value) -> Result<Vec<f64>> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => {
+            return items
+                .iter()
+                .map(|v| {
+                    v.as_f64()
+                        .ok_or_else(|| invalid("base_score holds a non-number".into()))
+                })
+                .collect();
+        }
+        _ => {
+            return Err(invalid("base_score is neither a string nor a number".into()));
+        }
+    };
+    // XGBoost 2+ writes "[6.2637365E-1]" (a vector in a string); older versions write "5E-1".
+    let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
+    let scores = inner
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| invalid(format!("base_score `{text}` is not a number")))
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    if scores.iter().any(|s| !s.is_finite()) {
+        return Err(invalid(format!("base_score `{text}` is not finite")));
+    }
+    Ok(scores)
+}
+
+fn field<'a>(value: &'a Value, name: &str) -> Result<&'a Value> {
+    value
+        .get(name)
+        .ok_or_else(|| invalid(format!("missing field `{name}`")))
+}
+
+fn parse_usize(value: &Value, name: &str) -> Result<usize> {
+    match value {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_u64().map(|v| v as usize),
+        _ => None,
+    }
+    .ok_or_else(|| invalid(format!("`{name}` is not a non-negative integer: {value}")))
+}
+
+fn int_array(tree: &Value, name: &str) -> Result<Vec<i64>> {
+    field(tree, name)?
+        .as_array()
+        .ok_or_else(|| invalid(format!("`{name}` is not an array")))?
+        .iter()
+        .map(|v| {
+            v.as_i64()
+                .ok_or_else(|| invalid(format!("`{name}` holds a non-integer")))
+        })
+        .collect()
+}
+
+fn float_array(tree: &Value, name: &str) -> Result<Vec<f32>> {
+    field(tree, name)?
+        .as_array()
+        .ok_or_else(|| invalid(format!("`{name}` is not an array")))?
+        .iter()
+        .map(|v| {
+            v.as_f64()
+                .map(|f| f as f32)
+                .ok_or_else(|| invalid(format!("`{name}` holds a non-number")))
+        })
+        .collect()
+}
+
+fn invalid(message: String) -> ModelError {
+    ModelError::InvalidModel(message)
+}
+
+fn prefix_error(error: ModelError, prefix: &str) -> ModelError {
+    match error {
+        ModelError::InvalidModel(m) => ModelError::InvalidModel(format!("{prefix}: {m}")),
+        ModelError::Unsupported(m) => ModelError::Unsupported(format!("{m} ({prefix})")),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::BREAST_CANCER;
+
+    fn edited(edit: impl Fn(&mut Value)) -> String {
+        let mut model: Value = serde_json::from_str(BREAST_CANCER.model_json).unwrap();
+        edit(&mut model);
+        model.to_string()
+    }
+
+    fn booster(model: &mut Value) -> &mut Value {
+        &mut model["learner"]["gradient_booster"]
+    }
+
+    #[test]
+    fn imports_the_shipped_model() {
+        let ensemble = import_xgboost_json(BREAST_CANCER.model_json).unwrap();
+        assert_eq!(ensemble.num_features, 30);
+        assert_eq!(ensemble.trees.len(), 20);
+        assert_eq!(ensemble.objective, Objective::BinaryLogistic);
+    }
+
+    #[test]
+    fn refuses_malformed_and_unsupported_models() {
+        let cases: Vec<(String, &str)> = vec![
+            ("{not json".into(), "not JSON"),
+            ("{}".into(), "missing field `learner`"),
+            (
+                edited(|m| m["learner"]["objective"]["name"] = "rank:pairwise".into()),
+                "objective `rank:pairwise`",
+            ),
+            (edited(|m| booster(m)["name"] = "gblinear".into()), "linear booster"),
+            (
+                edited(|m| booster(m)["model"]["trees"][0]["split_type"][0] = 1.into()),
+                "categorical splits",
+            ),
+            (
+                edited(|m| booster(m)["model"]["trees"][0]["left_children"][0] = 99.into()),
+                "outside",
+            ),
+            (
+                edited(|m| booster(m)["model"]["trees"][0]["left_children"][0] = 0.into()),
+                "outside",
+            ),
+            (
+                edited(|m| booster(m)["model"]["trees"][0]["split_indices"][0] = 30.into()),
+                "feature 30",
+            ),
+            (
+                edited(|m| booster(m)["model"]["tree_info"] = Value::Array(vec![])),
+                "tree_info",
+            ),
+            (
+                edited(|m| m["learner"]["learner_model_param"]["base_score"] = "[abc]".into()),
+                "base_score",
+            ),
+            (
+                edited(|m| m["learner"]["learner_model_param"]["num_target"] = "2".into()),
+                "multi-target",
+            ),
+        ];
+        for (json, needle) in cases {
+            let error = import_xgboost_json(&json).unwrap_err().to_string();
+            assert!(error.contains(needle), "expected `{needle}` in `{error}`");
+        }
+    }
+}

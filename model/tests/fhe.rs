@@ -1,0 +1,168 @@
+//! The encrypted pipeline against the clear quantized model, with real TFHE keys.
+
+use std::sync::LazyLock;
+
+use blindfold_model::fixtures::{BREAST_CANCER, DIABETES, Fixture, WINE};
+use blindfold_model::{
+    ClientKey, CompiledModel, CompressedServerKey, EncryptedOutput, EncryptedRow, ModelError, ServerKey,
+    decrypt_prediction, encrypt_row, evaluate,
+};
+
+struct Keys {
+    client: ClientKey,
+    server: ServerKey,
+    compressed: Vec<u8>,
+}
+
+/// One key pair for the whole test binary: key generation is the slow part of set-up.
+static KEYS: LazyLock<Keys> = LazyLock::new(|| {
+    let client = ClientKey::generate();
+    let compressed = client.compressed_server_key().to_bytes();
+    let server = CompressedServerKey::from_bytes(&compressed)
+        .expect("own key is valid")
+        .decompress();
+    Keys {
+        client,
+        server,
+        compressed,
+    }
+});
+
+/// Encrypts, evaluates and decrypts `rows`, asserting every result equals the clear quantized
+/// model's output exactly.
+fn assert_exact(fixture: &Fixture, compiled: &CompiledModel, rows: &[Vec<f64>]) {
+    let keys = &*KEYS;
+    for (i, row) in rows.iter().enumerate() {
+        let upload = encrypt_row(&compiled.spec, &keys.client, row).unwrap().to_bytes();
+        let received = EncryptedRow::from_bytes(&upload, compiled.plan.input.ciphertexts()).unwrap();
+        let (output, stats) = evaluate(&compiled.plan, &keys.server, &received).unwrap();
+        assert_eq!(
+            stats.bootstraps, compiled.report.bootstraps,
+            "the compiler predicts the cost"
+        );
+        let prediction = decrypt_prediction(&compiled.spec, &keys.client, &output.to_bytes()).unwrap();
+        let levels = compiled.spec.quantize_row(row).unwrap();
+        let expected = compiled.quantized.raw_outputs(&levels);
+        assert_eq!(prediction.raw, expected, "{} row {i}", fixture.id);
+        assert_eq!(prediction, compiled.spec.decode(&expected).unwrap());
+    }
+}
+
+#[test]
+fn breast_cancer_is_exact_on_every_test_row() {
+    let compiled = BREAST_CANCER.compile().unwrap();
+    let (rows, _) = BREAST_CANCER.test_rows().unwrap();
+    assert_eq!(rows.len(), 114);
+    assert_exact(&BREAST_CANCER, &compiled, &rows);
+}
+
+#[test]
+fn multiclass_wine_is_exact() {
+    let compiled = WINE.compile().unwrap();
+    assert_eq!(compiled.spec.outputs.len(), 3);
+    let (rows, _) = WINE.test_rows().unwrap();
+    assert_exact(&WINE, &compiled, &rows[..10]);
+}
+
+#[test]
+fn regression_diabetes_is_exact() {
+    let compiled = DIABETES.compile().unwrap();
+    let (rows, _) = DIABETES.test_rows().unwrap();
+    assert_exact(&DIABETES, &compiled, &rows[..10]);
+}
+
+#[test]
+fn malformed_and_mismatched_ciphertexts_are_errors() {
+    let keys = &*KEYS;
+    let compiled = BREAST_CANCER.compile().unwrap();
+    let wine = WINE.compile().unwrap();
+    let (rows, _) = BREAST_CANCER.test_rows().unwrap();
+    let count = compiled.plan.input.ciphertexts();
+    let upload = encrypt_row(&compiled.spec, &keys.client, &rows[0]).unwrap().to_bytes();
+
+    let truncated = EncryptedRow::from_bytes(&upload[..upload.len() / 2], count);
+    assert!(matches!(truncated, Err(ModelError::Malformed { .. })), "{truncated:?}");
+    let garbage = EncryptedRow::from_bytes(b"definitely not a ciphertext", count);
+    assert!(matches!(garbage, Err(ModelError::Malformed { .. })), "{garbage:?}");
+    let mut oversized = upload.clone();
+    oversized.resize(upload.len() + 1_000_000, 0);
+    assert!(matches!(
+        EncryptedRow::from_bytes(&oversized, count),
+        Err(ModelError::TooLarge { .. })
+    ));
+
+    // A row encrypted for another model has the wrong shape for this plan.
+    let (wine_rows, _) = WINE.test_rows().unwrap();
+    let wine_upload = encrypt_row(&wine.spec, &keys.client, &wine_rows[0]).unwrap().to_bytes();
+    let mismatched = EncryptedRow::from_bytes(&wine_upload, count);
+    assert!(
+        matches!(mismatched, Err(ModelError::WrongParameters { .. })),
+        "{mismatched:?}"
+    );
+
+    // A key, not a ciphertext.
+    let wrong_type = EncryptedRow::from_bytes(&keys.client.to_bytes(), count);
+    assert!(
+        matches!(
+            wrong_type,
+            Err(ModelError::Malformed { .. }) | Err(ModelError::TooLarge { .. })
+        ),
+        "{wrong_type:?}"
+    );
+
+    // Results: truncated, or of another model's shape.
+    let received = EncryptedRow::from_bytes(&upload, count).unwrap();
+    let (output, _) = evaluate(&compiled.plan, &keys.server, &received).unwrap();
+    let bytes = output.to_bytes();
+    let truncated = EncryptedOutput::from_bytes(&bytes[..bytes.len() - 10], &compiled.spec);
+    assert!(matches!(truncated, Err(ModelError::Malformed { .. })), "{truncated:?}");
+    let mismatched = EncryptedOutput::from_bytes(&bytes, &wine.spec);
+    assert!(
+        matches!(mismatched, Err(ModelError::WrongParameters { .. })),
+        "{mismatched:?}"
+    );
+}
+
+#[test]
+fn invalid_rows_are_refused_before_encryption() {
+    let keys = &*KEYS;
+    let compiled = BREAST_CANCER.compile().unwrap();
+    let (rows, _) = BREAST_CANCER.test_rows().unwrap();
+    let mut nan = rows[0].clone();
+    nan[3] = f64::NAN;
+    assert!(matches!(
+        encrypt_row(&compiled.spec, &keys.client, &nan),
+        Err(ModelError::InvalidInput(_))
+    ));
+    let mut huge = rows[0].clone();
+    huge[0] = 1e9;
+    assert!(matches!(
+        encrypt_row(&compiled.spec, &keys.client, &huge),
+        Err(ModelError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        encrypt_row(&compiled.spec, &keys.client, &rows[0][..29]),
+        Err(ModelError::InvalidInput(_))
+    ));
+}
+
+#[test]
+fn keys_round_trip_and_bad_keys_are_refused() {
+    let keys = &*KEYS;
+    assert!(
+        keys.compressed.len() < 31_000_000,
+        "compressed server key is {} bytes",
+        keys.compressed.len()
+    );
+    let truncated = CompressedServerKey::from_bytes(&keys.compressed[..keys.compressed.len() / 3]);
+    assert!(matches!(truncated, Err(ModelError::Malformed { .. })));
+    let not_a_key = CompressedServerKey::from_bytes(&keys.client.to_bytes());
+    assert!(matches!(not_a_key, Err(ModelError::Malformed { .. })));
+    let restored = ClientKey::from_bytes(&keys.client.to_bytes()).unwrap();
+    assert_eq!(restored.to_bytes(), keys.client.to_bytes());
+    assert!(matches!(
+        ClientKey::from_bytes(b"nope"),
+        Err(ModelError::Malformed { .. })
+    ));
+    assert_eq!(format!("{:?}", keys.client), "ClientKey(<secret>)");
+}
