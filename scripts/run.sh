@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up and runs Blindfold with the default breast cancer model.
+# Sets up and runs Blindfold on http://127.0.0.1:3000 with the default breast cancer model
+# (SQLite and files under ./data; nothing else to start).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo run --release -p blindfold-model --bin bench -- --model breast-cancer --rows 20
+exec cargo run --release -p blindfold-server -- serve "$@"

@@ -1,0 +1,71 @@
+//! `predict`: every row of a CSV, encrypted, evaluated on the server, decrypted here.
+
+use std::path::PathBuf;
+
+use blindfold_cli::predict::predict_row;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{Context, read_rows};
+
+#[derive(Args)]
+/// Predict every row of a CSV whose header names the model's features.
+pub struct Predict {
+    #[arg(long, default_value = "breast-cancer")]
+    model: String,
+    #[arg(long)]
+    features: PathBuf,
+    /// One JSON object per row instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Predict {
+    pub async fn run(self, context: &Context) -> anyhow::Result<()> {
+        context.require_login()?;
+        let spec = context.client.spec(&self.model).await?;
+        let key = context.client_key(&self.model)?;
+        let rows = read_rows(&self.features, &spec)?;
+        let bar = ProgressBar::new(rows.len() as u64);
+        bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"));
+        if self.json {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        for (i, row) in rows.iter().enumerate() {
+            let (prediction, _) = predict_row(&context.client, &self.model, &spec, &key, row, |stage| {
+                bar.set_message(format!("row {}: {stage}", i + 1))
+            })
+            .await?;
+            bar.inc(1);
+            let line = if self.json {
+                serde_json::json!({
+                    "row": i + 1,
+                    "class": prediction.class,
+                    "probabilities": prediction.probabilities,
+                    "value": prediction.value,
+                })
+                .to_string()
+            } else {
+                describe(&spec.labels, &prediction, i + 1)
+            };
+            bar.suspend(|| println!("{line}"));
+        }
+        bar.finish_and_clear();
+        Ok(())
+    }
+}
+
+pub fn describe(labels: &[String], prediction: &blindfold_model::Prediction, row: usize) -> String {
+    match (&prediction.class, prediction.value) {
+        (Some(class), _) => {
+            let probabilities: Vec<String> = labels
+                .iter()
+                .zip(&prediction.probabilities)
+                .map(|(l, p)| format!("{l} {:.1}%", p * 100.0))
+                .collect();
+            format!("row {row}: {class} ({})", probabilities.join(", "))
+        }
+        (None, Some(value)) => format!("row {row}: {value:.3}"),
+        _ => format!("row {row}: no prediction"),
+    }
+}

@@ -1,0 +1,69 @@
+//! `blindfold`: register, manage keys and get private predictions from the command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+#[derive(Parser)]
+#[command(
+    name = "blindfold",
+    version,
+    about = "Private predictions: your data is encrypted before it leaves this machine"
+)]
+struct Cli {
+    /// Blindfold server.
+    #[arg(
+        long,
+        global = true,
+        env = "BLINDFOLD_SERVER",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    server: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Register(commands::account::Register),
+    Login(commands::account::Login),
+    Logout,
+    Keygen(commands::keys::Keygen),
+    UploadKey(commands::keys::UploadKey),
+    Predict(commands::predict::Predict),
+    Encrypt(commands::files::Encrypt),
+    Decrypt(commands::files::Decrypt),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("blindfold: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let context = commands::Context::new(&cli.server)?;
+        match cli.command {
+            Command::Register(cmd) => cmd.run(&context).await,
+            Command::Login(cmd) => cmd.run(&context).await,
+            Command::Logout => commands::account::logout(&context).await,
+            Command::Keygen(cmd) => cmd.run(&context).await,
+            Command::UploadKey(cmd) => cmd.run(&context).await,
+            Command::Predict(cmd) => cmd.run(&context).await,
+            Command::Encrypt(cmd) => cmd.run(&context).await,
+            Command::Decrypt(cmd) => cmd.run(&context).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("blindfold: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The model catalogue: compiled models in the database, parsed once and kept in memory.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use blindfold_model::{ClientSpec, CompiledModel, ServerPlan};
+use serde::Serialize;
+use sqlx::SqlitePool;
+
+use crate::db::now_ms;
+use crate::error::{ApiError, ApiResult};
+
+/// Id of the model installed on first start.
+pub const DEFAULT_MODEL_ID: &str = "breast-cancer";
+
+/// One servable model.
+pub struct Model {
+    pub id: String,
+    pub name: String,
+    pub spec: ClientSpec,
+    pub spec_json: String,
+    pub plan: ServerPlan,
+}
+
+/// What `GET /api/models` shows of a model.
+#[derive(Debug, Serialize)]
+pub struct ModelSummary {
+    pub id: String,
+    pub name: String,
+    pub labels: Vec<String>,
+    pub features: usize,
+    pub objective: blindfold_model::Objective,
+}
+
+pub struct ModelCatalogue {
+    pool: SqlitePool,
+    loaded: RwLock<HashMap<String, Arc<Model>>>,
+}
+
+/// Model ids appear in URLs and file names: lower-case letters, digits and dashes.
+pub fn valid_model_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl ModelCatalogue {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            loaded: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Installs (or replaces) a compiled model.
+    pub async fn install(&self, id: &str, name: &str, compiled: &CompiledModel) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            valid_model_id(id),
+            "model id `{id}`: use lower-case letters, digits and dashes"
+        );
+        sqlx::query(
+            "INSERT INTO models (id, name, spec_json, plan_json, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, spec_json = excluded.spec_json,
+             plan_json = excluded.plan_json",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(compiled.spec.to_json())
+        .bind(compiled.plan.to_json())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        self.loaded.write().expect("catalogue lock").remove(id);
+        Ok(())
+    }
+
+    /// Installs the shipped breast cancer model unless it is there already.
+    pub async fn install_default(&self) -> anyhow::Result<()> {
+        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM models WHERE id = ?")
+            .bind(DEFAULT_MODEL_ID)
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_none() {
+            let fixture = blindfold_model::fixtures::BREAST_CANCER;
+            let compiled = tokio::task::spawn_blocking(move || fixture.compile()).await??;
+            self.install(DEFAULT_MODEL_ID, fixture.name, &compiled).await?;
+            tracing::info!(model = DEFAULT_MODEL_ID, "installed the default model");
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> ApiResult<Arc<Model>> {
+        if let Some(model) = self.loaded.read().expect("catalogue lock").get(id) {
+            return Ok(model.clone());
+        }
+        if !valid_model_id(id) {
+            return Err(ApiError::NotFound("model"));
+        }
+        let row: Option<(String, String, String)> =
+            sqlx::query_as("SELECT name, spec_json, plan_json FROM models WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let (name, spec_json, plan_json) = row.ok_or(ApiError::NotFound("model"))?;
+        let spec = ClientSpec::from_json(&spec_json).map_err(|e| ApiError::Internal(e.into()))?;
+        let plan = ServerPlan::from_json(&plan_json).map_err(|e| ApiError::Internal(e.into()))?;
+        let model = Arc::new(Model {
+            id: id.to_owned(),
+            name,
+            spec,
+            spec_json,
+            plan,
+        });
+        self.loaded
+            .write()
+            .expect("catalogue lock")
+            .insert(id.to_owned(), model.clone());
+        Ok(model)
+    }
+
+    pub async fn list(&self) -> ApiResult<Vec<ModelSummary>> {
+        let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM models ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut summaries = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            let model = self.get(&id).await?;
+            summaries.push(ModelSummary {
+                id: model.id.clone(),
+                name: model.name.clone(),
+                labels: model.spec.labels.clone(),
+                features: model.spec.features.len(),
+                objective: model.spec.objective,
+            });
+        }
+        Ok(summaries)
+    }
+}

@@ -1,0 +1,122 @@
+//! API errors: one enum, one status per variant, always a JSON body `{error, detail}`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use blindfold_model::ModelError;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400: form fields failed validation; each field lists the rules it broke.
+    #[error("invalid fields")]
+    Validation(BTreeMap<&'static str, Vec<String>>),
+    /// 401: not logged in, or wrong credentials.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: missing or wrong CSRF token.
+    #[error("missing or invalid CSRF token")]
+    Csrf,
+    /// 404: no such thing, or not yours.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 409: the request conflicts with the current state (no key yet, result not ready).
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is over its limit.
+    #[error("{what} exceeds the limit of {limit} bytes")]
+    TooLarge { what: &'static str, limit: u64 },
+    /// 422: decodes, but built for other parameters or another model.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 429: too many failed logins for this username.
+    #[error("too many failed logins; retry in {retry_after_s} s")]
+    TooManyAttempts { retry_after_s: u64 },
+    /// 500: logged with its cause, never shown to the client.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a BTreeMap<&'static str, Vec<String>>>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Validation(_) => "validation",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Csrf => "csrf",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::TooLarge { .. } => "too_large",
+            Self::Unprocessable(_) => "wrong_parameters",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        let fields = match &self {
+            Self::Validation(fields) => Some(fields),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: self.code(),
+            detail: self.to_string(),
+            fields,
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<ModelError> for ApiError {
+    /// Maps the model crate's errors for data that came from a client.
+    fn from(error: ModelError) -> Self {
+        match error {
+            ModelError::TooLarge { what, limit, .. } => Self::TooLarge { what, limit },
+            ModelError::WrongParameters { .. } => Self::Unprocessable(error.to_string()),
+            ModelError::Malformed { .. } | ModelError::InvalidInput(_) | ModelError::InvalidData(_) => {
+                Self::BadRequest(error.to_string())
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

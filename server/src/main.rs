@@ -1,0 +1,111 @@
+//! `blindfold-server serve` and `blindfold-server import-model`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use blindfold_model::{CompileOptions, Dataset, compile, import_xgboost_json};
+use blindfold_server::{AppState, Application, Settings};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "blindfold-server", version, about = "Private predictions on encrypted data")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve(Settings),
+    /// Compile an XGBoost model and add it to the catalogue.
+    ImportModel {
+        #[command(flatten)]
+        settings: Settings,
+        /// XGBoost JSON model (`booster.save_model("model.json")`).
+        #[arg(long)]
+        xgboost: PathBuf,
+        /// Calibration rows: CSV with the feature names as header (the training rows).
+        #[arg(long)]
+        calibration: PathBuf,
+        /// Model id used in URLs (lower-case letters, digits, dashes).
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Class labels, comma-separated, in class order (classifiers).
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info,sqlx=warn".into()),
+        )
+        .init();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("blindfold-server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let command = match cli.command {
+        Some(command) => command,
+        // No subcommand: serve with settings from the environment and defaults.
+        None => Command::Serve(DefaultSettings::parse_from(["blindfold-server"]).settings),
+    };
+    match command {
+        Command::Serve(settings) => {
+            let app = Application::build(settings).await?;
+            app.run_until(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+        }
+        Command::ImportModel {
+            settings,
+            xgboost,
+            calibration,
+            id,
+            name,
+            labels,
+        } => {
+            let json = std::fs::read_to_string(&xgboost).with_context(|| format!("reading {}", xgboost.display()))?;
+            let csv =
+                std::fs::read_to_string(&calibration).with_context(|| format!("reading {}", calibration.display()))?;
+            let ensemble = import_xgboost_json(&json)?;
+            let options = CompileOptions {
+                labels: (!labels.is_empty()).then_some(labels),
+                ..Default::default()
+            };
+            let compiled = compile(&ensemble, &Dataset::from_csv(&csv)?, &options)?;
+            let state = AppState::open(settings).await?;
+            state.models.install(&id, &name, &compiled).await?;
+            println!(
+                "imported `{id}`: {} features, {} lookups, {} bootstraps per prediction",
+                compiled.spec.features.len(),
+                compiled.report.lookups,
+                compiled.report.bootstraps
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Settings alone, for running without a subcommand.
+#[derive(Parser)]
+struct DefaultSettings {
+    #[command(flatten)]
+    settings: Settings,
+}

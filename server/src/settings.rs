@@ -1,0 +1,57 @@
+//! Server configuration: flags, each also readable from a `BLINDFOLD_*` environment variable.
+//! The defaults need nothing: SQLite and files under `./data`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "BLINDFOLD_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    /// Directory for the database (unless --database-url is given), keys and job files.
+    #[arg(long, env = "BLINDFOLD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Database URL; default `sqlite://<data-dir>/blindfold.db`.
+    #[arg(long, env = "BLINDFOLD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Largest accepted server key upload, in bytes.
+    #[arg(long, env = "BLINDFOLD_MAX_KEY_BYTES", default_value_t = blindfold_model::keys::MAX_COMPRESSED_SERVER_KEY_BYTES)]
+    pub max_key_bytes: u64,
+    /// Largest accepted encrypted row, in bytes (also bounded by each model's own row size).
+    #[arg(long, env = "BLINDFOLD_MAX_ROW_BYTES", default_value_t = 1 << 20)]
+    pub max_row_bytes: u64,
+    /// Prediction jobs evaluated at once (each one also uses all cores through rayon).
+    #[arg(long, env = "BLINDFOLD_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// Memory budget for decompressed server keys kept in memory, in MiB.
+    #[arg(long, env = "BLINDFOLD_KEY_CACHE_MIB", default_value_t = 1024)]
+    pub key_cache_mib: u64,
+    /// Mark session cookies `Secure` (set this when served over HTTPS).
+    #[arg(long, env = "BLINDFOLD_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+}
+
+impl Settings {
+    /// Settings for tests and embedding: everything under `data_dir`, port chosen by the OS.
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            addr: "127.0.0.1:0".parse().expect("valid address"),
+            data_dir,
+            database_url: None,
+            max_key_bytes: blindfold_model::keys::MAX_COMPRESSED_SERVER_KEY_BYTES,
+            max_row_bytes: 1 << 20,
+            workers: 1,
+            key_cache_mib: 1024,
+            secure_cookies: false,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("blindfold.db").display()))
+    }
+}

@@ -1,0 +1,116 @@
+//! Building the application from settings: database, services, router, listener.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::{get, post};
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::accounts::throttle::LoginThrottle;
+use crate::catalogue::ModelCatalogue;
+use crate::jobs::{JobQueue, spawn_workers};
+use crate::keystore::ServerKeyStore;
+use crate::routes::{accounts, keys, models, predictions};
+use crate::settings::Settings;
+
+/// Everything a handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: SqlitePool,
+    pub settings: Arc<Settings>,
+    pub throttle: Arc<LoginThrottle>,
+    pub models: Arc<ModelCatalogue>,
+    pub keys: Arc<ServerKeyStore>,
+    pub jobs: Arc<JobQueue>,
+}
+
+impl AppState {
+    /// Opens the database and data directory, installs the default model and recovers jobs.
+    pub async fn open(settings: Settings) -> anyhow::Result<Self> {
+        tokio::fs::create_dir_all(&settings.data_dir)
+            .await
+            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+        let pool = crate::db::connect(&settings.database_url()).await?;
+        let models = Arc::new(ModelCatalogue::new(pool.clone()));
+        models.install_default().await?;
+        let keys = Arc::new(ServerKeyStore::new(
+            pool.clone(),
+            settings.data_dir.join("keys"),
+            settings.key_cache_mib * 1024 * 1024,
+        ));
+        let jobs = Arc::new(JobQueue::new(pool.clone(), settings.data_dir.join("jobs")));
+        let requeued = jobs.recover().await?;
+        if requeued > 0 {
+            tracing::info!(requeued, "requeued jobs interrupted by a restart");
+        }
+        Ok(Self {
+            pool,
+            settings: Arc::new(settings),
+            throttle: Arc::default(),
+            models,
+            keys,
+            jobs,
+        })
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/register", post(accounts::register))
+        .route("/api/login", post(accounts::login))
+        .route("/api/logout", post(accounts::logout))
+        .route("/api/session", get(accounts::current))
+        .route("/api/models", get(models::list))
+        .route("/api/models/{id}/spec", get(models::spec))
+        .route(
+            "/api/models/{id}/key",
+            get(keys::get).put(keys::put).delete(keys::delete),
+        )
+        .route("/api/models/{id}/predictions", post(models::predict))
+        .route("/api/predictions", get(predictions::list))
+        .route("/api/predictions/{id}", get(predictions::get))
+        .route("/api/predictions/{id}/result", get(predictions::result))
+        .fallback(|| async { crate::error::ApiError::NotFound("route") })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A running server, bound to its port.
+pub struct Application {
+    port: u16,
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("binding {}", settings.addr))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState::open(settings).await?;
+        Ok(Self { port, listener, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, with the configured number of job workers.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        spawn_workers(self.state.clone(), self.state.settings.workers);
+        tracing::info!(port = self.port, "listening");
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}

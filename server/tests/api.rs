@@ -1,0 +1,339 @@
+//! The real server on a random port with a temporary database, driven over HTTP with the
+//! CLI's client library.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use blindfold_cli::predict::predict_row;
+use blindfold_cli::{ApiClient, ClientError};
+use blindfold_model::fixtures::{BREAST_CANCER, WINE};
+use blindfold_model::{ClientKey, CompiledModel, encrypt_row};
+use blindfold_server::{Application, Settings};
+use reqwest::StatusCode;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+const MODEL: &str = "breast-cancer";
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Keys {
+    client: ClientKey,
+    server: Vec<u8>,
+}
+
+/// One key pair for all tests: generation is slow and not what these tests are about.
+static KEYS: LazyLock<Keys> = LazyLock::new(|| {
+    let client = ClientKey::generate();
+    let server = client.compressed_server_key().to_bytes();
+    Keys { client, server }
+});
+
+static COMPILED: LazyLock<CompiledModel> = LazyLock::new(|| BREAST_CANCER.compile().unwrap());
+
+struct TestApp {
+    base: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestApp {
+    async fn spawn(dir: &TempDir, workers: usize) -> Self {
+        let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
+        settings.workers = workers;
+        let app = Application::build(settings).await.expect("server starts");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stop.await;
+        }));
+        Self {
+            base,
+            shutdown: Some(shutdown),
+            server,
+        }
+    }
+
+    fn client(&self) -> ApiClient {
+        ApiClient::new(&self.base).unwrap()
+    }
+
+    async fn user(&self, name: &str) -> ApiClient {
+        let mut client = self.client();
+        client.register(name, PASSWORD, PASSWORD).await.expect("registration");
+        client
+    }
+
+    async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.server.await.unwrap().unwrap();
+    }
+}
+
+fn status<T: std::fmt::Debug>(result: Result<T, ClientError>) -> StatusCode {
+    result
+        .expect_err("the call should fail")
+        .status()
+        .expect("an API error")
+}
+
+/// The first test row of each class (0 malignant, 1 benign).
+fn rows_of_each_class() -> Vec<(Vec<f64>, f64)> {
+    let (rows, targets) = BREAST_CANCER.test_rows().unwrap();
+    [0.0, 1.0]
+        .iter()
+        .map(|class| {
+            let i = targets.iter().position(|t| t == class).unwrap();
+            (rows[i].clone(), *class)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn register_upload_key_and_predict_exactly() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(&dir, 1).await;
+    let client = app.user("alice").await;
+    assert_eq!(client.whoami().await.unwrap(), "alice");
+
+    let models = client.models().await.unwrap();
+    assert!(models.iter().any(|m| m.id == MODEL && m.features == 30));
+    let spec = client.spec(MODEL).await.unwrap();
+    assert_eq!(spec, COMPILED.spec);
+
+    let info = client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    assert_eq!(info.size_bytes as usize, KEYS.server.len());
+    assert_eq!(client.key_info(MODEL).await.unwrap(), info);
+
+    let mut classes = Vec::new();
+    for (row, target) in rows_of_each_class() {
+        let mut stages = Vec::new();
+        let (prediction, job) = predict_row(&client, MODEL, &spec, &KEYS.client, &row, |s| stages.push(s.to_owned()))
+            .await
+            .unwrap();
+        let expected = COMPILED.quantized.raw_outputs(&spec.quantize_row(&row).unwrap());
+        assert_eq!(
+            prediction.raw, expected,
+            "decrypts to the clear quantized model's output"
+        );
+        assert_eq!(job.status, "done");
+        assert_eq!(job.bootstraps, Some(COMPILED.report.bootstraps as i64));
+        assert!(stages.contains(&"encrypting".to_owned()) && stages.contains(&"decrypting".to_owned()));
+        classes.push((prediction.class.unwrap(), target));
+    }
+    assert_eq!(classes, vec![("Malignant".to_owned(), 0.0), ("Benign".to_owned(), 1.0)]);
+    assert_eq!(client.jobs().await.unwrap().len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn account_rules_are_reported_per_field() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(&dir, 0).await;
+    let cases = [
+        ("bob", "short", "short", "password", "too short"),
+        ("bob", "84736251947", "84736251947", "password", "entirely numeric"),
+        ("bob", "password123", "password123", "password", "too common"),
+        ("roberto1990", "roberto1990!", "roberto1990!", "password", "too similar"),
+        ("bob", PASSWORD, "something else entirely", "password", "didn't match"),
+        ("bob smith", PASSWORD, PASSWORD, "username", "valid username"),
+        (&"b".repeat(151), PASSWORD, PASSWORD, "username", "at most 150"),
+    ];
+    for (username, password, confirmation, field, needle) in cases {
+        let mut client = app.client();
+        let error = client.register(username, password, confirmation).await.unwrap_err();
+        let ClientError::Api { status, fields, .. } = error else {
+            panic!("not an API error")
+        };
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let problems = fields[field].to_string();
+        assert!(problems.contains(needle), "{username}/{password}: {problems}");
+    }
+    app.user("Carol").await;
+    let mut duplicate = app.client();
+    let error = duplicate.register("carol", PASSWORD, PASSWORD).await.unwrap_err();
+    let ClientError::Api { fields, .. } = error else {
+        panic!()
+    };
+    assert!(fields["username"].to_string().contains("already exists"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn login_logout_and_wrong_passwords() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(&dir, 0).await;
+    let first = app.user("dave").await;
+    let mut client = app.client();
+    assert_eq!(
+        status(client.login("dave", "wrong password!").await),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(status(client.login("nobody", PASSWORD).await), StatusCode::UNAUTHORIZED);
+    let session = client.login("DAVE", PASSWORD).await.unwrap();
+    assert_ne!(
+        Some(&session.token),
+        first.session().map(|s| &s.token),
+        "a new session id at login"
+    );
+    assert_eq!(client.whoami().await.unwrap(), "dave");
+    client.logout().await.unwrap();
+    let stale = app.client().with_session(Some(session));
+    assert_eq!(status(stale.whoami().await), StatusCode::UNAUTHORIZED);
+    assert_eq!(status(app.client().jobs().await), StatusCode::UNAUTHORIZED);
+
+    // Repeated failures slow the username down, with 429.
+    let mut attacker = app.client();
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(status(attacker.login("dave", "not the password").await));
+    }
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn state_changes_need_the_csrf_token() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(&dir, 0).await;
+    let client = app.user("erin").await;
+    let session = client.session().unwrap().clone();
+    let http = reqwest::Client::new();
+    for token in [None, Some("forged")] {
+        let mut request = http
+            .delete(format!("{}/api/models/{MODEL}/key", app.base))
+            .header("cookie", format!("blindfold_session={}", session.token));
+        if let Some(token) = token {
+            request = request.header("x-csrf-token", token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "csrf");
+    }
+    // A cross-site form post is not JSON: refused before any state changes.
+    let form = http
+        .post(format!("{}/api/login", app.base))
+        .body("username=erin&password=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn keys_jobs_and_results_are_private_and_inputs_checked() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(&dir, 1).await;
+    let alice = app.user("frank").await;
+    let bob = app.user("grace").await;
+    let (row, _) = rows_of_each_class().remove(0);
+    let encrypted = encrypt_row(&COMPILED.spec, &KEYS.client, &row).unwrap().to_bytes();
+
+    // No key yet.
+    assert_eq!(
+        status(alice.submit(MODEL, encrypted.clone()).await),
+        StatusCode::CONFLICT
+    );
+    // Bad keys.
+    assert_eq!(
+        status(alice.upload_key(MODEL, KEYS.server[..1000].to_vec()).await),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(alice.upload_key(MODEL, KEYS.client.to_bytes()).await),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(alice.upload_key("no-such-model", KEYS.server.clone()).await),
+        StatusCode::NOT_FOUND
+    );
+    alice.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+
+    // Bad rows.
+    assert_eq!(
+        status(alice.submit(MODEL, encrypted[..encrypted.len() - 7].to_vec()).await),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(alice.submit(MODEL, vec![0u8; 200_000]).await),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let wine = WINE.compile().unwrap();
+    let (wine_rows, _) = WINE.test_rows().unwrap();
+    let wine_row = encrypt_row(&wine.spec, &KEYS.client, &wine_rows[0]).unwrap().to_bytes();
+    assert_eq!(
+        status(alice.submit(MODEL, wine_row).await),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let job = alice.submit(MODEL, encrypted).await.unwrap();
+    let done = alice.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
+    assert_eq!(done.status, "done");
+    assert!(!alice.result(&job.id).await.unwrap().is_empty());
+
+    // Bob sees none of it.
+    assert_eq!(status(bob.job(&job.id).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(bob.result(&job.id).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(bob.key_info(MODEL).await), StatusCode::NOT_FOUND);
+    assert!(bob.jobs().await.unwrap().is_empty());
+    assert_eq!(status(bob.delete_key(MODEL).await), StatusCode::NOT_FOUND);
+    assert!(
+        alice.key_info(MODEL).await.is_ok(),
+        "bob's delete did not touch alice's key"
+    );
+
+    alice.delete_key(MODEL).await.unwrap();
+    assert_eq!(status(alice.key_info(MODEL).await), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_queued_job_survives_a_restart() {
+    let dir = TempDir::new().unwrap();
+    // No workers: the job stays queued when the server stops.
+    let app = TestApp::spawn(&dir, 0).await;
+    let client = app.user("heidi").await;
+    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    let (row, _) = rows_of_each_class().remove(1);
+    let job = client
+        .submit(
+            MODEL,
+            encrypt_row(&COMPILED.spec, &KEYS.client, &row).unwrap().to_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(job.status, "queued");
+    let session = client.session().cloned();
+    app.stop().await;
+
+    let app = TestApp::spawn(&dir, 1).await;
+    let client = app.client().with_session(session);
+    let done = client.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
+    assert_eq!(done.status, "done");
+    let prediction =
+        blindfold_model::decrypt_prediction(&COMPILED.spec, &KEYS.client, &client.result(&job.id).await.unwrap())
+            .unwrap();
+    assert_eq!(
+        prediction.raw,
+        COMPILED
+            .quantized
+            .raw_outputs(&COMPILED.spec.quantize_row(&row).unwrap())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_unknown_routes() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(&dir, 0).await;
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{}/healthz", app.base)).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let missing = http.get(format!("{}/api/nothing", app.base)).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(status(app.client().spec("no-such-model").await), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
