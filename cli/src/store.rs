@@ -11,17 +11,26 @@ use anyhow::Context;
 use crate::client::Session;
 
 pub struct LocalStore {
+    /// Keys, per model.
     root: PathBuf,
+    /// The session (configuration, not data).
+    config: PathBuf,
 }
 
 impl LocalStore {
-    /// The store for `server`, under `$BLINDFOLD_HOME` or the user's data directory.
+    /// The store for `server`: keys under the user's data directory, the session under their
+    /// configuration directory, or both under `$BLINDFOLD_HOME` when it is set.
     pub fn for_server(server: &str) -> anyhow::Result<Self> {
-        let base = match std::env::var_os("BLINDFOLD_HOME") {
-            Some(home) => PathBuf::from(home),
-            None => dirs::data_dir()
-                .context("no data directory for this user")?
-                .join("blindfold"),
+        let (data, config) = match std::env::var_os("BLINDFOLD_HOME") {
+            Some(home) => (PathBuf::from(&home), PathBuf::from(home)),
+            None => (
+                dirs::data_dir()
+                    .context("no data directory for this user")?
+                    .join("blindfold"),
+                dirs::config_dir()
+                    .context("no configuration directory for this user")?
+                    .join("blindfold"),
+            ),
         };
         let url = url::Url::parse(server).context("server URL")?;
         let name: String = format!(
@@ -38,11 +47,10 @@ impl LocalStore {
             }
         })
         .collect();
-        Ok(Self { root: base.join(name) })
-    }
-
-    pub fn at(root: PathBuf) -> Self {
-        Self { root }
+        Ok(Self {
+            root: data.join(&name),
+            config: config.join(name),
+        })
     }
 
     fn model_dir(&self, model: &str) -> anyhow::Result<PathBuf> {
@@ -62,7 +70,7 @@ impl LocalStore {
     }
 
     fn session_path(&self) -> PathBuf {
-        self.root.join("session.json")
+        self.config.join("session.json")
     }
 
     pub fn session(&self) -> anyhow::Result<Option<Session>> {

@@ -53,7 +53,20 @@ where
     T: DeserializeOwned + Unversionize + Named,
 {
     check_size(bytes, limit, what)?;
-    safe_deserialize::<T>(bytes, limit).map_err(|detail| ModelError::Malformed { what, detail })
+    guard(what, || {
+        safe_deserialize::<T>(bytes, limit).map_err(|detail| ModelError::Malformed { what, detail })
+    })
+}
+
+/// Untrusted bytes must never bring a server down: should a decoder inside tfhe-rs assert on
+/// them instead of returning an error, that becomes a [`ModelError::Malformed`] too.
+fn guard<T>(what: &'static str, decode: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|_| {
+        Err(ModelError::Malformed {
+            what,
+            detail: "the decoder rejected the bytes".into(),
+        })
+    })
 }
 
 fn check_size(bytes: &[u8], limit: u64, what: &'static str) -> Result<()> {

@@ -38,8 +38,12 @@ struct TestApp {
 
 impl TestApp {
     async fn spawn(dir: &TempDir, workers: usize) -> Self {
+        Self::spawn_with(dir, |settings| settings.workers = workers).await
+    }
+
+    async fn spawn_with(dir: &TempDir, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
-        settings.workers = workers;
+        configure(&mut settings);
         let app = Application::build(settings).await.expect("server starts");
         let base = format!("http://127.0.0.1:{}", app.port());
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -319,6 +323,23 @@ async fn a_queued_job_survives_a_restart() {
         COMPILED
             .quantized
             .raw_outputs(&COMPILED.spec.quantize_row(&row).unwrap())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_keys_are_refused_before_they_are_read() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(&dir, |s| s.max_key_bytes = 1 << 20).await;
+    let client = app.user("judy").await;
+    assert_eq!(
+        status(client.upload_key(MODEL, KEYS.server.clone()).await),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        status(client.key_info(MODEL).await),
+        StatusCode::NOT_FOUND,
+        "nothing was stored"
     );
     app.stop().await;
 }
