@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use tfhe::conformance::ParameterSetConformant;
-use tfhe::core_crypto::prelude::{
-    CiphertextModulus, LweCiphertextCount, PlaintextList, SeededLweCiphertextList, encrypt_seeded_lwe_ciphertext_list,
-};
+#[cfg(target_arch = "wasm32")]
+use tfhe::core_crypto::prelude::encrypt_seeded_lwe_ciphertext_list;
+use tfhe::core_crypto::prelude::{CiphertextModulus, LweCiphertextCount, PlaintextList, SeededLweCiphertextList};
 use tfhe::core_crypto::seeders::new_seeder;
 use tfhe::named::Named;
 use tfhe_versionable::{Versionize, VersionsDispatch};
@@ -108,6 +108,16 @@ pub fn encrypt_row(spec: &ClientSpec, key: &ClientKey, row: &[f64]) -> Result<En
         seeder.seed().into(),
         PARAMETERS.ciphertext_modulus,
     );
+    // Same ciphertexts either way; the browser worker has no thread pool.
+    #[cfg(not(target_arch = "wasm32"))]
+    tfhe::core_crypto::prelude::par_encrypt_seeded_lwe_ciphertext_list(
+        &secret,
+        &mut list,
+        &plaintexts,
+        noise,
+        seeder.as_mut(),
+    );
+    #[cfg(target_arch = "wasm32")]
     encrypt_seeded_lwe_ciphertext_list(&secret, &mut list, &plaintexts, noise, seeder.as_mut());
     Ok(EncryptedRow { bits: list })
 }

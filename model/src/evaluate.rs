@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use tfhe::core_crypto::prelude::LweCiphertext;
+use tfhe::core_crypto::prelude::{
+    DefaultRandomGenerator, LweCiphertext, LweCiphertextList, par_decompress_seeded_lwe_ciphertext_list,
+};
 use tfhe::shortint::atomic_pattern::AtomicPatternKind;
 use tfhe::shortint::ciphertext::{Degree, NoiseLevel};
 use tfhe::shortint::{Ciphertext, PBSOrder};
@@ -42,7 +44,15 @@ pub fn evaluate(plan: &ServerPlan, key: &ServerKey, row: &EncryptedRow) -> Resul
             ),
         });
     }
-    let list = row.bits.clone().decompress_into_lwe_ciphertext_list();
+    // Regenerating the masks is a CSPRNG stream of 16 KiB per ciphertext: split it over rayon.
+    let bits = &row.bits;
+    let mut list = LweCiphertextList::new(
+        0u64,
+        bits.lwe_size(),
+        bits.lwe_ciphertext_count(),
+        bits.ciphertext_modulus(),
+    );
+    par_decompress_seeded_lwe_ciphertext_list::<_, _, _, DefaultRandomGenerator>(&mut list, bits);
     let modulus = list.ciphertext_modulus();
     let lwe_size = list.lwe_size().0;
     let data: &[u64] = list.as_ref();
