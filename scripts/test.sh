@@ -11,6 +11,6 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --release -- -D warnings
 echo "== wasm32 client build"
-cargo build -p blindfold-model --lib --release --target wasm32-unknown-unknown
+cargo build -p blindfold-model -p blindfold-frontend --lib --release --target wasm32-unknown-unknown
 echo "== cargo test"
 cargo test --workspace --release

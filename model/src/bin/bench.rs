@@ -16,13 +16,15 @@ fn main() -> anyhow::Result<()> {
     let mut json_only = false;
     let mut model = BREAST_CANCER.id.to_owned();
     let mut rows_wanted = 20usize;
+    let mut export: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--json" => json_only = true,
             "--model" => model = args.next().context("--model needs a value")?,
             "--rows" => rows_wanted = args.next().context("--rows needs a value")?.parse()?,
-            other => bail!("unknown argument {other} (expected --json, --model ID, --rows N)"),
+            "--export" => export = Some(args.next().context("--export needs a directory")?.into()),
+            other => bail!("unknown argument {other} (expected --json, --model ID, --rows N, --export DIR)"),
         }
     }
     let fixture: Fixture = [BREAST_CANCER, WINE, DIABETES]
@@ -39,6 +41,13 @@ fn main() -> anyhow::Result<()> {
     let ensemble = import_xgboost_json(fixture.model_json)?;
     let (rows, targets) = fixture.test_rows()?;
     say(format!("compiled {}: {:?}", fixture.id, compiled.report));
+    if let Some(dir) = export {
+        // For the wasm timings: the client spec and the test rows, as a browser would have them.
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("spec.json"), compiled.spec.to_json())?;
+        std::fs::write(dir.join("rows.json"), serde_json::to_string(&rows)?)?;
+        return Ok(());
+    }
 
     let (mut float_correct, mut quantized_correct) = (0usize, 0usize);
     for (row, target) in rows.iter().zip(&targets) {
