@@ -38,9 +38,13 @@ impl ServerKeyStore {
         Self { pool, dir, cache }
     }
 
-    fn path(&self, user_id: i64, model_id: &str) -> PathBuf {
-        // Both parts are safe in a path: a database id and a validated model id.
-        self.dir.join(user_id.to_string()).join(format!("{model_id}.key"))
+    /// One file per uploaded key, named by its fingerprint: concurrent uploads never write the
+    /// same file, and a row in the database always names a complete file.
+    fn path(&self, user_id: i64, model_id: &str, fingerprint: &str) -> PathBuf {
+        // All parts are safe in a path: a database id, a validated model id, a hex digest.
+        self.dir
+            .join(user_id.to_string())
+            .join(format!("{model_id}-{fingerprint}.key"))
     }
 
     /// Validates and stores `bytes` as the user's key for the model, replacing any old one.
@@ -49,14 +53,15 @@ impl ServerKeyStore {
             .await
             .context("validation task")??;
         let fingerprint = hex::encode(Sha256::digest(&bytes));
-        let path = self.path(user_id, model_id);
+        let path = self.path(user_id, model_id, &fingerprint);
         let dir = path.parent().expect("key path has a parent").to_owned();
-        let temporary = dir.join(format!("{model_id}.key.{}.tmp", uuid::Uuid::new_v4()));
+        let temporary = dir.join(format!("{}.tmp", uuid::Uuid::new_v4()));
         let size = bytes.len() as i64;
         tokio::fs::create_dir_all(&dir).await.context("key directory")?;
         tokio::fs::write(&temporary, &bytes).await.context("writing key")?;
-        // Atomic replacement: a crash leaves either the old key or the new one, never half.
+        // Written in full before it is named: a crash never leaves half a key under its name.
         tokio::fs::rename(&temporary, &path).await.context("storing key")?;
+        let previous = self.info(user_id, model_id).await?;
         let info = KeyInfo {
             size_bytes: size,
             fingerprint,
@@ -74,6 +79,9 @@ impl ServerKeyStore {
         .bind(info.uploaded_at)
         .execute(&self.pool)
         .await?;
+        if let Some(previous) = previous.filter(|p| p.fingerprint != info.fingerprint) {
+            let _ = tokio::fs::remove_file(self.path(user_id, model_id, &previous.fingerprint)).await;
+        }
         Ok(info)
     }
 
@@ -89,16 +97,16 @@ impl ServerKeyStore {
 
     /// Removes the user's key; false when there was none.
     pub async fn delete(&self, user_id: i64, model_id: &str) -> ApiResult<bool> {
-        let deleted = sqlx::query("DELETE FROM server_keys WHERE user_id = ? AND model_id = ?")
-            .bind(user_id)
-            .bind(model_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if deleted > 0 {
-            let _ = tokio::fs::remove_file(self.path(user_id, model_id)).await;
+        let deleted: Option<(String,)> =
+            sqlx::query_as("DELETE FROM server_keys WHERE user_id = ? AND model_id = ? RETURNING fingerprint")
+                .bind(user_id)
+                .bind(model_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some((fingerprint,)) = &deleted {
+            let _ = tokio::fs::remove_file(self.path(user_id, model_id, fingerprint)).await;
         }
-        Ok(deleted > 0)
+        Ok(deleted.is_some())
     }
 
     /// The decompressed key with this fingerprint (blocking: call from a blocking thread).
@@ -107,10 +115,11 @@ impl ServerKeyStore {
         if let Some(key) = self.cache.get(&cache_key) {
             return Ok(key);
         }
-        let bytes = std::fs::read(self.path(user_id, model_id)).context("reading the stored key")?;
+        let bytes = std::fs::read(self.path(user_id, model_id, fingerprint))
+            .context("the server key was replaced or removed after this prediction was submitted")?;
         anyhow::ensure!(
             hex::encode(Sha256::digest(&bytes)) == fingerprint,
-            "the server key was replaced"
+            "the stored server key is corrupt"
         );
         let key = Arc::new(CompressedServerKey::from_bytes(&bytes)?.decompress());
         self.cache.insert(cache_key, key.clone());
