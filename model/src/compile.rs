@@ -235,7 +235,7 @@ pub fn compile(ensemble: &TreeEnsemble, calibration: &Dataset, options: &Compile
         .trees
         .iter()
         .map(|(output, tree)| {
-            let bounds = vec![(0, levels - 1); names.len()];
+            let bounds = quantizers.iter().map(|q| (0, q.levels() - 1)).collect();
             (*output, mapper.map_node(tree, 0, bounds))
         })
         .collect();

@@ -173,7 +173,9 @@ impl ServerPlan {
             match term {
                 Term::Threshold { feature, step } => {
                     if self.input.index(feature, step, weight).is_none() {
-                        return bad("a threshold term is outside the input");
+                        return Err(ModelError::Format(format!(
+                            "server plan: threshold term (feature {feature}, step {step}, weight {weight}) is outside the input"
+                        )));
                     }
                 }
                 Term::Gate(g) => {

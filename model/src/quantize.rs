@@ -22,7 +22,8 @@ pub struct FeatureQuantizer {
 }
 
 impl FeatureQuantizer {
-    /// Builds a quantizer with `levels` levels from calibration values (equal-frequency bins).
+    /// Builds a quantizer with at most `levels` levels from calibration values (equal-frequency
+    /// bins; fewer when the calibration values repeat).
     ///
     /// The valid range is the calibration range widened by its own width on both sides, and
     /// kept non-negative for features that never were negative.
@@ -33,7 +34,12 @@ impl FeatureQuantizer {
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
-        let edges = (1..levels).map(|j| sorted[(j * n / levels).min(n - 1)]).collect();
+        let mut edges: Vec<f64> = (1..levels).map(|j| sorted[(j * n / levels).min(n - 1)]).collect();
+        // A feature with few distinct values (a flag, a count) gets fewer levels: repeated edges
+        // would only repeat thermometer bits.
+        // An edge at the minimum splits nothing; a constant feature keeps no edge (one level).
+        edges.dedup();
+        edges.retain(|&e| e > sorted[0]);
         let (min, max) = (sorted[0], sorted[n - 1]);
         let width = (max - min).max(f64::EPSILON);
         let valid_min = if min >= 0.0 {
@@ -93,5 +99,15 @@ mod tests {
         assert!(q.validate(f64::NAN).is_err());
         assert!(q.validate(500.0).is_err());
         assert!(q.validate(150.0).is_ok());
+    }
+
+    #[test]
+    fn a_binary_feature_gets_two_levels() {
+        let values: Vec<f64> = (0..100).map(|i| f64::from(i % 2)).collect();
+        let q = FeatureQuantizer::from_calibration("flag", &values, 16).unwrap();
+        assert_eq!(q.levels(), 2);
+        assert_eq!((q.quantize(0.0), q.quantize(1.0)), (0, 1));
+        let constant = FeatureQuantizer::from_calibration("c", &[3.0; 10], 16).unwrap();
+        assert_eq!(constant.levels(), 1);
     }
 }

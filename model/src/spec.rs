@@ -95,9 +95,9 @@ impl ClientSpec {
             }
         }
         for feature in &self.features {
-            if feature.edges.is_empty() || feature.edges.len() > 255 {
+            if feature.edges.len() > 255 || feature.edges.windows(2).any(|w| w[0] >= w[1]) {
                 return Err(ModelError::Format(format!(
-                    "client spec: feature `{}` has no levels",
+                    "client spec: feature `{}` has invalid edges",
                     feature.name
                 )));
             }

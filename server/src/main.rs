@@ -38,6 +38,12 @@ enum Command {
         /// Class labels, comma-separated, in class order (classifiers).
         #[arg(long, value_delimiter = ',')]
         labels: Vec<String>,
+        /// Bits per input feature (at most 2^bits levels; each level costs the client 4 ciphertexts).
+        #[arg(long, default_value_t = 4)]
+        input_bits: u32,
+        /// Leaf precision in bits; by default the compiler picks it from the calibration rows.
+        #[arg(long)]
+        leaf_bits: Option<u32>,
     },
 }
 
@@ -80,6 +86,8 @@ async fn run() -> anyhow::Result<()> {
             id,
             name,
             labels,
+            input_bits,
+            leaf_bits,
         } => {
             let json = std::fs::read_to_string(&xgboost).with_context(|| format!("reading {}", xgboost.display()))?;
             let csv =
@@ -87,6 +95,8 @@ async fn run() -> anyhow::Result<()> {
             let ensemble = import_xgboost_json(&json)?;
             let options = CompileOptions {
                 labels: (!labels.is_empty()).then_some(labels),
+                input_bits,
+                leaf_bits,
                 ..Default::default()
             };
             let compiled = compile(&ensemble, &Dataset::from_csv(&csv)?, &options)?;
