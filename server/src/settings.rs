@@ -27,7 +27,7 @@ pub struct Settings {
     #[arg(long, env = "BLINDFOLD_WORKERS", default_value_t = 1)]
     pub workers: usize,
     /// Memory budget for decompressed server keys kept in memory, in MiB.
-    #[arg(long, env = "BLINDFOLD_KEY_CACHE_MIB", default_value_t = 1024)]
+    #[arg(long, env = "BLINDFOLD_KEY_CACHE_MIB", default_value_t = 4096)]
     pub key_cache_mib: u64,
     /// Mark session cookies `Secure` (set this when served over HTTPS).
     #[arg(long, env = "BLINDFOLD_SECURE_COOKIES", default_value_t = false)]
@@ -44,7 +44,7 @@ impl Settings {
             max_key_bytes: blindfold_model::keys::MAX_COMPRESSED_SERVER_KEY_BYTES,
             max_row_bytes: 1 << 20,
             workers: 1,
-            key_cache_mib: 1024,
+            key_cache_mib: 4096,
             secure_cookies: false,
         }
     }
