@@ -25,13 +25,13 @@ impl Register {
                 println!("registered and logged in as {}", session.username);
                 Ok(())
             }
-            Err(blindfold_cli::ClientError::Api { fields, detail, .. }) if fields.is_object() => {
+            Err(blindfold_cli::ClientError::Api { fields, .. }) if fields.is_object() => {
                 for (field, problems) in fields.as_object().into_iter().flatten() {
                     for problem in problems.as_array().into_iter().flatten() {
                         eprintln!("{field}: {}", problem.as_str().unwrap_or_default());
                     }
                 }
-                anyhow::bail!("{detail}")
+                anyhow::bail!("registration refused")
             }
             Err(e) => Err(e.into()),
         }

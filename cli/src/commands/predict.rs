@@ -38,13 +38,15 @@ impl Predict {
             .await?;
             bar.inc(1);
             let line = if self.json {
-                serde_json::json!({
-                    "row": i + 1,
-                    "class": prediction.class,
-                    "probabilities": prediction.probabilities,
-                    "value": prediction.value,
-                })
-                .to_string()
+                let mut object = serde_json::json!({ "row": i + 1 });
+                match (&prediction.class, prediction.value) {
+                    (Some(class), _) => {
+                        object["class"] = serde_json::json!(class);
+                        object["probabilities"] = serde_json::json!(prediction.probabilities);
+                    }
+                    (None, value) => object["value"] = serde_json::json!(value),
+                }
+                object.to_string()
             } else {
                 describe(&spec.labels, &prediction, i + 1)
             };
