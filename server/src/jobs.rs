@@ -2,7 +2,6 @@
 //! blocking threads. A job left `running` by a crash is queued again at start-up.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -214,10 +213,4 @@ async fn execute(state: &AppState, job: &Claimed) -> anyhow::Result<u64> {
     })
     .await
     .map_err(|e| anyhow::anyhow!("evaluation task ended abnormally: {e}"))?
-}
-
-impl AppState {
-    pub fn jobs(&self) -> &Arc<JobQueue> {
-        &self.jobs
-    }
 }
