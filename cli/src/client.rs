@@ -208,12 +208,19 @@ impl ApiClient {
         blindfold_model::ClientSpec::from_json(&text).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
+    /// Sends bytes (a key, a ciphertext) and reads the JSON answer.
+    async fn send_bytes<T: DeserializeOwned>(&self, method: Method, path: &str, body: Vec<u8>) -> ClientResult<T> {
+        Self::json(
+            self.request(method, path)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(body),
+        )
+        .await
+    }
+
     pub async fn upload_key(&self, model: &str, compressed_server_key: Vec<u8>) -> ClientResult<KeyInfo> {
-        let request = self
-            .request(Method::PUT, &format!("/api/models/{model}/key"))
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .body(compressed_server_key);
-        Self::json(request).await
+        self.send_bytes(Method::PUT, &format!("/api/models/{model}/key"), compressed_server_key)
+            .await
     }
 
     pub async fn key_info(&self, model: &str) -> ClientResult<KeyInfo> {
@@ -232,11 +239,8 @@ impl ApiClient {
 
     /// Submits an encrypted row; the server answers at once with a queued job.
     pub async fn submit(&self, model: &str, encrypted_row: Vec<u8>) -> ClientResult<Job> {
-        let request = self
-            .request(Method::POST, &format!("/api/models/{model}/predictions"))
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .body(encrypted_row);
-        Self::json(request).await
+        self.send_bytes(Method::POST, &format!("/api/models/{model}/predictions"), encrypted_row)
+            .await
     }
 
     pub async fn job(&self, id: &str) -> ClientResult<Job> {

@@ -14,8 +14,11 @@ use crate::params::{PARAMETERS, big_lwe_dimension};
 use crate::serialization::{from_bytes_conformant, to_bytes};
 use crate::spec::{ClientSpec, Prediction};
 
-/// Serialized size of one output block, with room for the header.
-const BLOCK_BYTES: u64 = (2048 + 1) * 8 + 256;
+/// Serialized size of one output block (an LWE ciphertext under the big key), with room for
+/// its header.
+fn block_bytes() -> u64 {
+    (big_lwe_dimension() as u64 + 1) * 8 + 256
+}
 
 /// The encrypted result: per output, its base-4 blocks (least significant first) under the
 /// client's big LWE key. Reveals nothing without the client key.
@@ -55,7 +58,7 @@ impl OutputShape {
     }
 
     fn size_limit(&self) -> u64 {
-        self.blocks.iter().sum::<usize>() as u64 * BLOCK_BYTES + 4096
+        self.blocks.iter().sum::<usize>() as u64 * block_bytes() + 4096
     }
 }
 

@@ -21,8 +21,7 @@ pub struct Encrypt {
 
 impl Encrypt {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
-        let spec = context.client.spec(&self.model).await?;
-        let key = context.client_key(&self.model)?;
+        let (spec, key) = context.spec_and_key(&self.model).await?;
         let rows = read_rows(&self.features, &spec)?;
         let bytes = encrypt_row(&spec, &key, &rows[0])?.to_bytes();
         write_private(&self.output, &bytes)?;
@@ -44,8 +43,7 @@ pub struct Decrypt {
 
 impl Decrypt {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
-        let spec = context.client.spec(&self.model).await?;
-        let key = context.client_key(&self.model)?;
+        let (spec, key) = context.spec_and_key(&self.model).await?;
         let bytes = std::fs::read(&self.input)?;
         let prediction = decrypt_prediction(&spec, &key, &bytes)?;
         if self.json {

@@ -8,7 +8,7 @@ pub mod predict;
 use anyhow::Context as _;
 use blindfold_cli::ApiClient;
 use blindfold_cli::store::LocalStore;
-use blindfold_model::{ClientKey, Dataset};
+use blindfold_model::{ClientKey, ClientSpec, Dataset};
 
 /// What every command needs: the API client (with the saved session) and the local store.
 pub struct Context {
@@ -31,7 +31,12 @@ impl Context {
         Ok(())
     }
 
-    pub fn client_key(&self, model: &str) -> anyhow::Result<ClientKey> {
+    /// The model's spec from the server and this machine's secret key for it.
+    pub async fn spec_and_key(&self, model: &str) -> anyhow::Result<(ClientSpec, ClientKey)> {
+        Ok((self.client.spec(model).await?, self.client_key(model)?))
+    }
+
+    fn client_key(&self, model: &str) -> anyhow::Result<ClientKey> {
         let path = self.store.client_key_path(model)?;
         let bytes = std::fs::read(&path).with_context(|| {
             format!(

@@ -23,8 +23,7 @@ pub struct Predict {
 impl Predict {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
         context.require_login()?;
-        let spec = context.client.spec(&self.model).await?;
-        let key = context.client_key(&self.model)?;
+        let (spec, key) = context.spec_and_key(&self.model).await?;
         let rows = read_rows(&self.features, &spec)?;
         let bar = ProgressBar::new(rows.len() as u64);
         bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"));
