@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Sets up and runs Blindfold on http://127.0.0.1:3000 with the default breast cancer model
-# (SQLite and files under ./data; nothing else to start).
+# Sets up, builds and runs Blindfold on http://127.0.0.1:3000 with the default breast cancer
+# model (SQLite and files under ./data; nothing else to start). Extra arguments go to
+# `blindfold-server serve` (see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec cargo run --release -p blindfold-server -- serve "$@"
+bash scripts/build.sh
+exec target/release/blindfold-server serve --site-root target/site "$@"

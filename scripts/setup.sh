@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything Blindfold needs to build and test. Idempotent: each step is skipped
-# when what it installs is already there.
+# Installs everything Blindfold needs to build: the wasm32 target and Rust components, the
+# pinned wasm-bindgen CLI and cargo-leptos, and the npm tools (sass, wasm-opt, Bootstrap,
+# Playwright). With --browser, also Debian's Chromium for the browser tests. Idempotent: each
+# step is skipped when what it installs is already there, so a warm machine pays nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +14,28 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+# The wasm-bindgen CLI must equal the wasm-bindgen crate in Cargo.lock. Not --locked: its own
+# lock file pins a webpki-roots release the registry no longer serves.
+wasm_bindgen_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$wasm_bindgen_version" ]; then
+  cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
+fi
+
+# cargo-leptos 0.3.10 is the newest that builds with this toolchain (about 14 minutes, once).
+if [ "$(cargo leptos --version 2>/dev/null | cut -d' ' -f2)" != "0.3.10" ]; then
+  cargo install cargo-leptos --version 0.3.10 --locked
+fi
+
+# sass, wasm-opt (binaryen 132: Debian's 108 silently breaks modules from recent wasm-bindgen),
+# Bootstrap's sources and Playwright, pinned by package-lock.json.
+if ! npm ls --silent >/dev/null 2>&1; then
+  npm ci --no-audit --no-fund
+fi
+
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+  sudo_cmd=""
+  if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends chromium
+fi

@@ -1,7 +1,16 @@
 //! # blindfold-frontend
 //!
-//! The browser side of Blindfold, compiled to `wasm32-unknown-unknown`. For now: the crypto
-//! worker's API ([`worker`]), which a Web Worker calls so that the page never blocks on
-//! cryptography. The Leptos `hydrate()` entry point joins it with the browser app.
+//! The page's WebAssembly: it hydrates the server-rendered Leptos app. The cryptography runs in
+//! a separate module, `blindfold-worker` (in `worker/`), inside a Web Worker, so this bundle
+//! stays small and the page never blocks on key generation or encryption.
 
-pub mod worker;
+// Leptos view types nest deeply: the Predict page exceeds the default query depth.
+#![recursion_limit = "256"]
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+#[wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(blindfold_app::App);
+}

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+pub use blindfold_app::api::{ModelExample, ModelSummary};
+use blindfold_model::fixtures::Fixture;
 use blindfold_model::{ClientSpec, CompiledModel, ServerPlan};
-use serde::Serialize;
 use sqlx::SqlitePool;
 
 use crate::db::now_ms;
@@ -20,16 +21,8 @@ pub struct Model {
     pub spec: ClientSpec,
     pub spec_json: String,
     pub plan: ServerPlan,
-}
-
-/// What `GET /api/models` shows of a model.
-#[derive(Debug, Serialize)]
-pub struct ModelSummary {
-    pub id: String,
-    pub name: String,
-    pub labels: Vec<String>,
-    pub features: usize,
-    pub objective: blindfold_model::Objective,
+    /// Sample rows for the Predict page.
+    pub examples: Vec<ModelExample>,
 }
 
 pub struct ModelCatalogue {
@@ -55,20 +48,27 @@ impl ModelCatalogue {
     }
 
     /// Installs (or replaces) a compiled model.
-    pub async fn install(&self, id: &str, name: &str, compiled: &CompiledModel) -> anyhow::Result<()> {
+    pub async fn install(
+        &self,
+        id: &str,
+        name: &str,
+        compiled: &CompiledModel,
+        examples: &[ModelExample],
+    ) -> anyhow::Result<()> {
         anyhow::ensure!(
             valid_model_id(id),
             "model id `{id}`: use lower-case letters, digits and dashes"
         );
         sqlx::query(
-            "INSERT INTO models (id, name, spec_json, plan_json, created_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO models (id, name, spec_json, plan_json, examples_json, created_at) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, spec_json = excluded.spec_json,
-             plan_json = excluded.plan_json",
+             plan_json = excluded.plan_json, examples_json = excluded.examples_json",
         )
         .bind(id)
         .bind(name)
         .bind(compiled.spec.to_json())
         .bind(compiled.plan.to_json())
+        .bind(serde_json::to_string(examples)?)
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
@@ -78,14 +78,20 @@ impl ModelCatalogue {
 
     /// Installs the shipped breast cancer model unless it is there already.
     pub async fn install_default(&self) -> anyhow::Result<()> {
-        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM models WHERE id = ?")
+        // Installed again over a database from before sample rows, which lacks them.
+        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM models WHERE id = ? AND examples_json != '[]'")
             .bind(DEFAULT_MODEL_ID)
             .fetch_optional(&self.pool)
             .await?;
         if exists.is_none() {
             let fixture = blindfold_model::fixtures::BREAST_CANCER;
-            let compiled = tokio::task::spawn_blocking(move || fixture.compile()).await??;
-            self.install(DEFAULT_MODEL_ID, fixture.name, &compiled).await?;
+            let (compiled, examples) = tokio::task::spawn_blocking(move || {
+                let compiled = fixture.compile()?;
+                let examples = fixture_examples(&fixture, &compiled)?;
+                Ok::<_, blindfold_model::ModelError>((compiled, examples))
+            })
+            .await??;
+            self.install(DEFAULT_MODEL_ID, fixture.name, &compiled, &examples).await?;
             tracing::info!(model = DEFAULT_MODEL_ID, "installed the default model");
         }
         Ok(())
@@ -98,20 +104,22 @@ impl ModelCatalogue {
         if !valid_model_id(id) {
             return Err(ApiError::NotFound("model"));
         }
-        let row: Option<(String, String, String)> =
-            sqlx::query_as("SELECT name, spec_json, plan_json FROM models WHERE id = ?")
+        let row: Option<(String, String, String, String)> =
+            sqlx::query_as("SELECT name, spec_json, plan_json, examples_json FROM models WHERE id = ?")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-        let (name, spec_json, plan_json) = row.ok_or(ApiError::NotFound("model"))?;
+        let (name, spec_json, plan_json, examples_json) = row.ok_or(ApiError::NotFound("model"))?;
         let spec = ClientSpec::from_json(&spec_json).map_err(|e| ApiError::Internal(e.into()))?;
         let plan = ServerPlan::from_json(&plan_json).map_err(|e| ApiError::Internal(e.into()))?;
+        let examples = serde_json::from_str(&examples_json).map_err(|e| ApiError::Internal(e.into()))?;
         let model = Arc::new(Model {
             id: id.to_owned(),
             name,
             spec,
             spec_json,
             plan,
+            examples,
         });
         self.loaded
             .write()
@@ -132,9 +140,34 @@ impl ModelCatalogue {
                 name: model.name.clone(),
                 labels: model.spec.labels.clone(),
                 features: model.spec.features.len(),
-                objective: model.spec.objective,
+                objective: serde_json::to_value(model.spec.objective).map_err(|e| ApiError::Internal(e.into()))?,
+                examples: model.examples.clone(),
             });
         }
         Ok(summaries)
     }
+}
+
+/// One sample row per class from a fixture's test set: the first row of that class that the
+/// quantized model also puts in it, so "Fill sample malignant" shows a malignant answer.
+fn fixture_examples(fixture: &Fixture, compiled: &CompiledModel) -> blindfold_model::Result<Vec<ModelExample>> {
+    let (rows, targets) = fixture.test_rows()?;
+    let mut examples = Vec::new();
+    for (class, label) in compiled.spec.labels.iter().enumerate() {
+        let agreeing = rows.iter().zip(&targets).find(|(row, target)| {
+            **target as usize == class
+                && compiled
+                    .spec
+                    .quantize_row(row)
+                    .and_then(|levels| compiled.spec.decode(&compiled.quantized.raw_outputs(&levels)))
+                    .is_ok_and(|p| p.class.as_ref() == Some(label))
+        });
+        if let Some((row, _)) = agreeing {
+            examples.push(ModelExample {
+                label: label.clone(),
+                features: row.clone(),
+            });
+        }
+    }
+    Ok(examples)
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use blindfold_model::{EncryptedRow, evaluate};
-use serde::Serialize;
 use sqlx::SqlitePool;
 use tokio::sync::Notify;
 
@@ -14,19 +13,7 @@ use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
-/// What the API shows of a job.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct JobInfo {
-    pub id: String,
-    pub model_id: String,
-    pub status: String,
-    pub error: Option<String>,
-    pub input_bytes: i64,
-    pub bootstraps: Option<i64>,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-}
+pub use blindfold_app::api::JobInfo;
 
 const JOB_COLUMNS: &str = "id, model_id, status, error, input_bytes, bootstraps, created_at, started_at, finished_at";
 

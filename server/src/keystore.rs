@@ -7,20 +7,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use blindfold_model::{CompressedServerKey, ServerKey};
 use moka::sync::Cache;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
 
-/// What `GET /api/models/{id}/key` tells about a stored key.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct KeyInfo {
-    pub size_bytes: i64,
-    pub fingerprint: String,
-    pub uploaded_at: i64,
-}
+pub use blindfold_app::api::KeyInfo;
 
 pub struct ServerKeyStore {
     pool: SqlitePool,

@@ -101,7 +101,7 @@ async fn run() -> anyhow::Result<()> {
             };
             let compiled = compile(&ensemble, &Dataset::from_csv(&csv)?, &options)?;
             let state = AppState::open(settings).await?;
-            state.models.install(&id, &name, &compiled).await?;
+            state.models.install(&id, &name, &compiled, &[]).await?;
             println!(
                 "imported `{id}`: {} features, {} lookups, {} bootstraps per prediction",
                 compiled.spec.features.len(),

@@ -29,6 +29,10 @@ pub struct Settings {
     /// Memory budget for decompressed server keys kept in memory, in MiB.
     #[arg(long, env = "BLINDFOLD_KEY_CACHE_MIB", default_value_t = 4096)]
     pub key_cache_mib: u64,
+    /// The built site (`cargo leptos build`'s `target/site`): the page's wasm, styles and the
+    /// crypto worker.
+    #[arg(long, env = "BLINDFOLD_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
     /// Mark session cookies `Secure` (set this when served over HTTPS).
     #[arg(long, env = "BLINDFOLD_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
@@ -45,6 +49,7 @@ impl Settings {
             max_row_bytes: 1 << 20,
             workers: 1,
             key_cache_mib: 4096,
+            site_root: "target/site".into(),
             secure_cookies: false,
         }
     }

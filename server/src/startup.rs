@@ -4,13 +4,22 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderName, HeaderValue};
-use axum::routing::{get, post};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use axum_extra::extract::CookieJar;
+use blindfold_app::api::{RequestSession, SessionInfo};
+use blindfold_app::{App, shell};
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::accounts::session;
 use crate::accounts::throttle::LoginThrottle;
 use crate::catalogue::ModelCatalogue;
 use crate::jobs::{JobQueue, spawn_workers};
@@ -27,6 +36,13 @@ pub struct AppState {
     pub models: Arc<ModelCatalogue>,
     pub keys: Arc<ServerKeyStore>,
     pub jobs: Arc<JobQueue>,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
 }
 
 impl AppState {
@@ -48,8 +64,15 @@ impl AppState {
         if requeued > 0 {
             tracing::info!(requeued, "requeued jobs interrupted by a restart");
         }
+        let leptos = LeptosOptions::builder()
+            .output_name("blindfold")
+            .site_root(settings.site_root.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .site_addr(settings.addr)
+            .build();
         Ok(Self {
             pool,
+            leptos,
             settings: Arc::new(settings),
             throttle: Arc::default(),
             models,
@@ -76,7 +99,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/predictions", get(predictions::list))
         .route("/api/predictions/{id}", get(predictions::get))
         .route("/api/predictions/{id}/result", get(predictions::result))
-        .fallback(|| async { crate::error::ApiError::NotFound("route") });
+        .route("/api/{*rest}", any(|| async { crate::error::ApiError::NotFound("route") }))
+        .leptos_routes(&state, generate_route_list(App), {
+            let options = state.leptos.clone();
+            move || shell(options.clone())
+        })
+        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(state.clone(), resolve_page_session));
     let router = SECURITY_HEADERS.iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),
@@ -84,6 +113,29 @@ pub fn router(state: AppState) -> Router {
         ))
     });
     router.layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// Resolves the session of a page request for the server-rendered app (API requests resolve
+/// their own, static files need none).
+async fn resolve_page_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let is_page = !(path.starts_with("/api/") || path.starts_with("/pkg/") || path.starts_with("/worker/"))
+        && !path.rsplit('/').next().is_some_and(|name| name.contains('.'));
+    if is_page {
+        let jar = CookieJar::from_headers(request.headers());
+        let session = match session::lookup(&state, &jar).await {
+            Ok(user) => user.map(|user| SessionInfo {
+                username: user.username,
+                csrf_token: user.csrf_token,
+            }),
+            Err(error) => {
+                tracing::warn!(%error, "could not look up the session of a page request");
+                None
+            }
+        };
+        request.extensions_mut().insert(RequestSession(session));
+    }
+    next.run(request).await
 }
 
 /// Headers on every response: a strict Content-Security-Policy (scripts only from this origin,

@@ -42,10 +42,20 @@ fn main() -> anyhow::Result<()> {
     let (rows, targets) = fixture.test_rows()?;
     say(format!("compiled {}: {:?}", fixture.id, compiled.report));
     if let Some(dir) = export {
-        // For the wasm timings: the client spec and the test rows, as a browser would have them.
+        // For the wasm timings and the browser tests: the client spec, the test rows, and what
+        // the clear quantized model says about each row (which the browser must reproduce).
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("spec.json"), compiled.spec.to_json())?;
         std::fs::write(dir.join("rows.json"), serde_json::to_string(&rows)?)?;
+        let expected = rows
+            .iter()
+            .map(|row| {
+                let levels = compiled.spec.quantize_row(row)?;
+                let prediction = compiled.spec.decode(&compiled.quantized.raw_outputs(&levels))?;
+                Ok(serde_json::json!({ "features": row, "prediction": prediction }))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        std::fs::write(dir.join("expected.json"), serde_json::to_string(&expected)?)?;
         return Ok(());
     }
 

@@ -8,7 +8,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum_extra::extract::CookieJar;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::accounts::session::{self, CurrentUser};
 use crate::accounts::{password, rules};
@@ -29,12 +29,7 @@ pub struct Credentials {
     password: String,
 }
 
-/// The session as the client sees it: who is logged in and the CSRF token to send.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct SessionInfo {
-    pub username: String,
-    pub csrf_token: String,
-}
+pub use blindfold_app::api::SessionInfo;
 
 fn json<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     body.map(|Json(v)| v).map_err(|e| ApiError::BadRequest(e.body_text()))

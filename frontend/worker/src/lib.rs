@@ -63,6 +63,14 @@ pub fn spec_fingerprint(spec_json: &str) -> String {
     hex::encode(&Sha256::digest(spec_json.as_bytes())[..16])
 }
 
+/// Checks that bytes are a client key of this build's parameters (for imported key files).
+#[wasm_bindgen(js_name = checkClientKey)]
+pub fn check_client_key(client_key: &[u8]) -> Result<(), JsError> {
+    ClientKey::from_bytes(client_key)
+        .map(drop)
+        .map_err(|e| JsError::new(&e.to_string()))
+}
+
 pub fn encrypt(spec_json: &str, client_key: &[u8], features: &[f64]) -> Result<Vec<u8>, String> {
     let spec = ClientSpec::from_json(spec_json).map_err(|e| e.to_string())?;
     let key = ClientKey::from_bytes(client_key).map_err(|e| e.to_string())?;
@@ -110,6 +118,8 @@ mod tests {
                 .contains("expected 30 features")
         );
         assert!(encrypt(&spec_json, b"not a key", &rows[0]).is_err());
+        assert!(ClientKey::from_bytes(&keys.client_key()).is_ok());
+        assert!(ClientKey::from_bytes(&keys.server_key()).is_err());
         assert!(decrypt("{}", &keys.client_key(), &[]).is_err());
         assert_eq!(spec_fingerprint(&spec_json).len(), 32);
         assert_ne!(spec_fingerprint(&spec_json), spec_fingerprint("{}"));

@@ -1,0 +1,227 @@
+//! The browser's calls to the HTTP API (same origin, session cookie sent by the browser).
+//! Only ever run in the browser: server rendering never calls them.
+
+use std::fmt;
+
+use gloo_net::http::{Request, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::api::{ErrorBody, JobInfo, KeyInfo, ModelSummary, SessionInfo};
+
+/// A failed call: the HTTP status (0 when the request never got an answer) and the server's
+/// explanation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub body: ErrorBody,
+}
+
+impl ApiFailure {
+    fn network(error: impl fmt::Display) -> Self {
+        Self {
+            status: 0,
+            body: ErrorBody {
+                error: "network".into(),
+                detail: format!("the server could not be reached: {error}"),
+                ..ErrorBody::default()
+            },
+        }
+    }
+
+    pub fn message(&self) -> String {
+        self.body.detail.clone()
+    }
+}
+
+impl fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.body.detail)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiFailure>;
+
+const CSRF_HEADER: &str = "X-CSRF-Token";
+
+async fn check(response: Result<Response, gloo_net::Error>) -> ApiResult<Response> {
+    let response = response.map_err(ApiFailure::network)?;
+    if response.ok() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let body = response.json::<ErrorBody>().await.unwrap_or_else(|_| ErrorBody {
+        error: "http".into(),
+        detail: format!("the server answered {status}"),
+        ..ErrorBody::default()
+    });
+    Err(ApiFailure { status, body })
+}
+
+async fn json<T: DeserializeOwned>(response: Response) -> ApiResult<T> {
+    response.json().await.map_err(ApiFailure::network)
+}
+
+async fn post_json<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> ApiResult<T> {
+    let request = Request::post(url).json(body).map_err(ApiFailure::network)?;
+    json(check(request.send().await).await?).await
+}
+
+#[derive(Serialize)]
+struct Registration<'a> {
+    username: &'a str,
+    password: &'a str,
+    password_confirmation: &'a str,
+}
+
+#[derive(Serialize)]
+struct Credentials<'a> {
+    username: &'a str,
+    password: &'a str,
+}
+
+pub async fn register(username: &str, password: &str, password_confirmation: &str) -> ApiResult<SessionInfo> {
+    let body = Registration {
+        username,
+        password,
+        password_confirmation,
+    };
+    post_json("/api/register", &body).await
+}
+
+pub async fn login(username: &str, password: &str) -> ApiResult<SessionInfo> {
+    post_json("/api/login", &Credentials { username, password }).await
+}
+
+pub async fn logout(session: &SessionInfo) -> ApiResult<()> {
+    let request = Request::post("/api/logout").header(CSRF_HEADER, &session.csrf_token);
+    check(request.send().await).await.map(drop)
+}
+
+pub async fn models() -> ApiResult<Vec<ModelSummary>> {
+    json(check(Request::get("/api/models").send().await).await?).await
+}
+
+/// The model's client spec, as the JSON text the crypto worker takes.
+pub async fn spec_json(model: &str) -> ApiResult<String> {
+    let response = check(Request::get(&format!("/api/models/{model}/spec")).send().await).await?;
+    response.text().await.map_err(ApiFailure::network)
+}
+
+/// The stored server key's details, or `None` when there is none.
+pub async fn key_info(model: &str) -> ApiResult<Option<KeyInfo>> {
+    match check(Request::get(&format!("/api/models/{model}/key")).send().await).await {
+        Ok(response) => json(response).await.map(Some),
+        Err(failure) if failure.status == 404 => Ok(None),
+        Err(failure) => Err(failure),
+    }
+}
+
+pub async fn delete_key(session: &SessionInfo, model: &str) -> ApiResult<()> {
+    let request = Request::delete(&format!("/api/models/{model}/key")).header(CSRF_HEADER, &session.csrf_token);
+    match check(request.send().await).await {
+        Ok(_) => Ok(()),
+        Err(failure) if failure.status == 404 => Ok(()),
+        Err(failure) => Err(failure),
+    }
+}
+
+/// Submits an encrypted row; the job runs on the server's queue.
+pub async fn submit(session: &SessionInfo, model: &str, ciphertext: &js_sys::Uint8Array) -> ApiResult<JobInfo> {
+    let request = Request::post(&format!("/api/models/{model}/predictions"))
+        .header(CSRF_HEADER, &session.csrf_token)
+        .header("Content-Type", "application/octet-stream")
+        .body(blob(ciphertext))
+        .map_err(ApiFailure::network)?;
+    json(check(request.send().await).await?).await
+}
+
+pub async fn job(id: &str) -> ApiResult<JobInfo> {
+    json(check(Request::get(&format!("/api/predictions/{id}")).send().await).await?).await
+}
+
+pub async fn jobs() -> ApiResult<Vec<JobInfo>> {
+    json(check(Request::get("/api/predictions").send().await).await?).await
+}
+
+/// The encrypted result of a finished job.
+pub async fn result(id: &str) -> ApiResult<js_sys::Uint8Array> {
+    let response = check(Request::get(&format!("/api/predictions/{id}/result")).send().await).await?;
+    let bytes = response.binary().await.map_err(ApiFailure::network)?;
+    Ok(js_sys::Uint8Array::from(bytes.as_slice()))
+}
+
+/// Bytes as a `Blob`: the browser sends a Blob body without copying it through JavaScript
+/// again, which for a 30 MB key is several times faster than a typed array.
+pub fn blob(bytes: &js_sys::Uint8Array) -> web_sys::Blob {
+    let parts = js_sys::Array::of1(bytes);
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/octet-stream");
+    web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).expect("a Blob from bytes")
+}
+
+/// Progress of an upload: bytes sent so far and in all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UploadProgress {
+    pub sent: f64,
+    pub total: f64,
+}
+
+/// Uploads a server key with `XMLHttpRequest`, the one browser API that reports upload
+/// progress; `on_progress` sees each step, and `on_sent` is called once all bytes are sent
+/// (the server then validates the key before it answers).
+pub async fn upload_key(
+    session: &SessionInfo,
+    model: &str,
+    key: web_sys::Blob,
+    on_progress: impl Fn(UploadProgress) + 'static,
+    on_sent: impl Fn() + 'static,
+) -> ApiResult<KeyInfo> {
+    use wasm_bindgen::closure::Closure;
+    let xhr = web_sys::XmlHttpRequest::new().map_err(js_failure)?;
+    xhr.open("PUT", &format!("/api/models/{model}/key")).map_err(js_failure)?;
+    xhr.set_request_header(CSRF_HEADER, &session.csrf_token).map_err(js_failure)?;
+    xhr.set_request_header("Content-Type", "application/octet-stream").map_err(js_failure)?;
+    let upload = xhr.upload().map_err(js_failure)?;
+    let progress = Closure::<dyn Fn(web_sys::ProgressEvent)>::new(move |event: web_sys::ProgressEvent| {
+        on_progress(UploadProgress {
+            sent: event.loaded(),
+            total: event.total(),
+        })
+    });
+    upload.set_onprogress(Some(progress.as_ref().unchecked_ref()));
+    let sent = Closure::<dyn Fn()>::new(on_sent);
+    upload.set_onload(Some(sent.as_ref().unchecked_ref()));
+
+    let (done_tx, done_rx) = futures_channel::oneshot::channel::<()>();
+    let done_tx = std::cell::RefCell::new(Some(done_tx));
+    let finished = Closure::<dyn Fn()>::new(move || {
+        if let Some(tx) = done_tx.borrow_mut().take() {
+            let _ = tx.send(());
+        }
+    });
+    xhr.set_onloadend(Some(finished.as_ref().unchecked_ref()));
+    xhr.send_with_opt_blob(Some(&key)).map_err(js_failure)?;
+    let _ = done_rx.await;
+    drop((progress, sent, finished));
+
+    let status = xhr.status().map_err(js_failure)?;
+    let text = xhr.response_text().map_err(js_failure)?.unwrap_or_default();
+    if status == 0 {
+        return Err(ApiFailure::network("the upload was interrupted"));
+    }
+    if !(200..300).contains(&status) {
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| ErrorBody {
+            error: "http".into(),
+            detail: format!("the server answered {status}"),
+            ..ErrorBody::default()
+        });
+        return Err(ApiFailure { status, body });
+    }
+    serde_json::from_str(&text).map_err(ApiFailure::network)
+}
+
+fn js_failure(error: JsValue) -> ApiFailure {
+    ApiFailure::network(format!("{error:?}"))
+}

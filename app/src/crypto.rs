@@ -1,0 +1,238 @@
+//! The page's side of the crypto worker (`/crypto-worker.js`, which runs the `blindfold-worker`
+//! wasm): requests go out as messages with an id; the worker answers each with progress
+//! messages and then one result or error.
+//!
+//! The client key lives only in the worker's IndexedDB; the page sees public material
+//! (the compressed server key, ciphertexts) and decrypted predictions.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+use js_sys::{Object, Reflect};
+use serde::Deserialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+type Reply = Result<JsValue, String>;
+
+struct Pending {
+    reply: oneshot::Sender<Reply>,
+    progress: Option<Box<dyn Fn(JsValue)>>,
+}
+
+/// The one crypto worker of this tab, started on first use.
+pub struct CryptoWorker {
+    worker: web_sys::Worker,
+    pending: Rc<RefCell<HashMap<u32, Pending>>>,
+    next_id: Cell<u32>,
+    _on_message: Closure<dyn Fn(web_sys::MessageEvent)>,
+    _on_error: Closure<dyn Fn(web_sys::Event)>,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Rc<CryptoWorker>>> = const { RefCell::new(None) };
+}
+
+/// The tab's crypto worker.
+pub fn worker() -> Result<Rc<CryptoWorker>, String> {
+    WORKER.with(|cell| {
+        if let Some(worker) = cell.borrow().as_ref() {
+            return Ok(worker.clone());
+        }
+        let worker = Rc::new(CryptoWorker::start()?);
+        *cell.borrow_mut() = Some(worker.clone());
+        Ok(worker)
+    })
+}
+
+impl CryptoWorker {
+    fn start() -> Result<Self, String> {
+        let options = web_sys::WorkerOptions::new();
+        options.set_type(web_sys::WorkerType::Module);
+        options.set_name("blindfold-crypto");
+        let worker = web_sys::Worker::new_with_options("/crypto-worker.js", &options)
+            .map_err(|e| format!("could not start the crypto worker: {e:?}"))?;
+        let pending: Rc<RefCell<HashMap<u32, Pending>>> = Rc::default();
+
+        let table = pending.clone();
+        let on_message = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let data = event.data();
+            let Some(id) = get(&data, "id").as_f64().map(|id| id as u32) else {
+                return;
+            };
+            let progress = get(&data, "progress");
+            if !progress.is_undefined() {
+                if let Some(Pending {
+                    progress: Some(report),
+                    ..
+                }) = table.borrow().get(&id)
+                {
+                    report(progress);
+                }
+                return;
+            }
+            let Some(pending) = table.borrow_mut().remove(&id) else {
+                return;
+            };
+            let error = get(&data, "error");
+            let reply = if error.is_undefined() {
+                Ok(get(&data, "result"))
+            } else {
+                Err(error.as_string().unwrap_or_else(|| "the crypto worker failed".into()))
+            };
+            let _ = pending.reply.send(reply);
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+
+        // A worker that failed to load (or crashed) fails every request in flight.
+        let table = pending.clone();
+        let on_error = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
+            let message = event
+                .dyn_ref::<web_sys::ErrorEvent>()
+                .map(|e| e.message())
+                .unwrap_or_else(|| "the crypto worker could not be loaded".into());
+            for (_, pending) in table.borrow_mut().drain() {
+                let _ = pending.reply.send(Err(message.clone()));
+            }
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+
+        Ok(Self {
+            worker,
+            pending,
+            next_id: Cell::new(1),
+            _on_message: on_message,
+            _on_error: on_error,
+        })
+    }
+
+    /// Sends one request and waits for its answer; `transfer` lists buffers moved, not copied.
+    pub async fn call(
+        &self,
+        op: &str,
+        args: &[(&str, JsValue)],
+        transfer: &[JsValue],
+        progress: Option<Box<dyn Fn(JsValue)>>,
+    ) -> Reply {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let message = object(&[("id", id.into()), ("op", op.into())]);
+        for (name, value) in args {
+            Reflect::set(&message, &(*name).into(), value).expect("set a message field");
+        }
+        let (reply, answer) = oneshot::channel();
+        self.pending.borrow_mut().insert(id, Pending { reply, progress });
+        let transfer: js_sys::Array = transfer.iter().collect();
+        if let Err(e) = self.worker.post_message_with_transfer(&message, &transfer) {
+            self.pending.borrow_mut().remove(&id);
+            return Err(format!("could not reach the crypto worker: {e:?}"));
+        }
+        answer.await.unwrap_or_else(|_| Err("the crypto worker stopped".into()))
+    }
+}
+
+pub fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    for (name, value) in fields {
+        Reflect::set(&object, &(*name).into(), value).expect("set a field");
+    }
+    object.into()
+}
+
+pub fn get(value: &JsValue, field: &str) -> JsValue {
+    Reflect::get(value, &field.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Who and what a client key belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyOwner {
+    pub username: String,
+    pub model: String,
+}
+
+impl KeyOwner {
+    fn args(&self) -> [(&'static str, JsValue); 2] {
+        [
+            ("user", self.username.to_lowercase().into()),
+            ("model", self.model.clone().into()),
+        ]
+    }
+}
+
+/// What this browser holds for a user and model (never the key itself).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalKey {
+    pub created_at: f64,
+    pub client_key_bytes: f64,
+    pub server_key_fingerprint: String,
+}
+
+/// A fresh key pair: the client key is already in IndexedDB; the server key is to upload.
+pub struct NewKeys {
+    pub server_key: js_sys::Uint8Array,
+    pub server_key_fingerprint: String,
+    pub keygen_ms: f64,
+}
+
+/// Generates a key pair in the worker and keeps the client key in this browser.
+pub async fn generate_keys(owner: &KeyOwner, spec_json: &str) -> Result<NewKeys, String> {
+    let mut args = owner.args().to_vec();
+    args.push(("spec", spec_json.into()));
+    let result = worker()?.call("keygen", &args, &[], None).await?;
+    Ok(NewKeys {
+        server_key: get(&result, "serverKey").unchecked_into(),
+        server_key_fingerprint: get(&result, "serverKeyFingerprint").as_string().unwrap_or_default(),
+        keygen_ms: get(&result, "keygenMs").as_f64().unwrap_or_default(),
+    })
+}
+
+/// The key this browser holds for `owner`, if any.
+pub async fn local_key(owner: &KeyOwner) -> Result<Option<LocalKey>, String> {
+    let result = worker()?.call("status", &owner.args(), &[], None).await?;
+    if result.is_null() || result.is_undefined() {
+        return Ok(None);
+    }
+    let json = js_sys::JSON::stringify(&result).map_err(|e| format!("{e:?}"))?;
+    serde_json::from_str(&String::from(json)).map(Some).map_err(|e| e.to_string())
+}
+
+/// Encrypts one row of features with the stored client key.
+pub async fn encrypt(owner: &KeyOwner, spec_json: &str, features: &[f64]) -> Result<js_sys::Uint8Array, String> {
+    let mut args = owner.args().to_vec();
+    args.push(("spec", spec_json.into()));
+    args.push(("features", js_sys::Float64Array::from(features).into()));
+    let result = worker()?.call("encrypt", &args, &[], None).await?;
+    Ok(result.unchecked_into())
+}
+
+/// Decrypts a result with the stored client key into the prediction's JSON.
+pub async fn decrypt(owner: &KeyOwner, spec_json: &str, result: js_sys::Uint8Array) -> Result<String, String> {
+    let mut args = owner.args().to_vec();
+    args.push(("spec", spec_json.into()));
+    let buffer = result.buffer();
+    args.push(("result", result.into()));
+    let prediction = worker()?.call("decrypt", &args, &[buffer.into()], None).await?;
+    prediction.as_string().ok_or_else(|| "the worker returned no prediction".into())
+}
+
+/// Deletes the client key from this browser.
+pub async fn forget(owner: &KeyOwner) -> Result<(), String> {
+    worker()?.call("forget", &owner.args(), &[], None).await.map(drop)
+}
+
+/// The client key as an export file's text (JSON), for moving it to another browser.
+pub async fn export_key(owner: &KeyOwner) -> Result<String, String> {
+    let result = worker()?.call("export", &owner.args(), &[], None).await?;
+    result.as_string().ok_or_else(|| "no key to export".into())
+}
+
+/// Stores an exported key file's text for `owner`; the worker checks it first.
+pub async fn import_key(owner: &KeyOwner, file_text: String) -> Result<LocalKey, String> {
+    let mut args = owner.args().to_vec();
+    args.push(("file", file_text.into()));
+    worker()?.call("import", &args, &[], None).await?;
+    local_key(owner).await?.ok_or_else(|| "the key was not stored".into())
+}

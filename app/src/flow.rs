@@ -1,0 +1,238 @@
+//! The browser's end-to-end flows: set up keys for a model, and one private prediction from
+//! a row of features to a decrypted answer. Each step reports its progress.
+
+use std::rc::Rc;
+
+use serde::Deserialize;
+
+use crate::api::{JobInfo, KeyInfo, SessionInfo};
+use crate::client::{self, UploadProgress};
+use crate::crypto::{self, KeyOwner};
+
+/// A step of a flow, as shown in the progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    GeneratingKeys,
+    UploadingKey,
+    ValidatingKey,
+    Encrypting,
+    Uploading,
+    Computing,
+    Downloading,
+    Decrypting,
+}
+
+impl Stage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::GeneratingKeys => "Generating keys in your browser",
+            Stage::UploadingKey => "Uploading the server key",
+            Stage::ValidatingKey => "The server is checking the key",
+            Stage::Encrypting => "Encrypting your data",
+            Stage::Uploading => "Uploading the encrypted data",
+            Stage::Computing => "Computing on encrypted data",
+            Stage::Downloading => "Downloading the encrypted result",
+            Stage::Decrypting => "Decrypting the result",
+        }
+    }
+}
+
+/// Where a flow is: its stage and, when known, how far through it (0 to 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub stage: Stage,
+    pub fraction: Option<f64>,
+    pub detail: Option<String>,
+}
+
+impl Progress {
+    fn at(stage: Stage) -> Self {
+        Self {
+            stage,
+            fraction: None,
+            detail: None,
+        }
+    }
+}
+
+pub type Reporter = Rc<dyn Fn(Progress)>;
+
+/// What a model says about a row, as the worker decrypted it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Prediction {
+    pub raw: Vec<u64>,
+    pub margins: Vec<f64>,
+    #[serde(default)]
+    pub probabilities: Vec<f64>,
+    #[serde(default)]
+    pub class: Option<String>,
+    #[serde(default)]
+    pub value: Option<f64>,
+}
+
+impl Prediction {
+    /// The probability of the predicted class.
+    pub fn confidence(&self, labels: &[String]) -> Option<f64> {
+        let class = self.class.as_ref()?;
+        let index = labels.iter().position(|l| l == class)?;
+        self.probabilities.get(index).copied()
+    }
+}
+
+/// Keys made and uploaded for a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySetup {
+    pub keygen_ms: f64,
+    pub uploaded_bytes: u32,
+    pub info: KeyInfo,
+}
+
+fn owner(session: &SessionInfo, model: &str) -> KeyOwner {
+    KeyOwner {
+        username: session.username.clone(),
+        model: model.to_owned(),
+    }
+}
+
+/// Whether this browser's client key matches the server key stored for the model.
+pub async fn keys_ready(session: &SessionInfo, model: &str) -> Result<bool, String> {
+    let local = crypto::local_key(&owner(session, model)).await?;
+    let server = client::key_info(model).await.map_err(|e| e.message())?;
+    Ok(matches!((local, server), (Some(l), Some(s)) if l.server_key_fingerprint == s.fingerprint))
+}
+
+/// Generates a key pair in the worker, keeps the client key in this browser and uploads the
+/// compressed server key.
+pub async fn set_up_keys(
+    session: &SessionInfo,
+    model: &str,
+    spec_json: &str,
+    report: Reporter,
+) -> Result<KeySetup, String> {
+    report(Progress::at(Stage::GeneratingKeys));
+    let keys = crypto::generate_keys(&owner(session, model), spec_json).await?;
+    let total = keys.server_key.length();
+    let on_progress = {
+        let report = report.clone();
+        move |p: UploadProgress| {
+            report(Progress {
+                stage: Stage::UploadingKey,
+                fraction: (p.total > 0.0).then(|| p.sent / p.total),
+                detail: Some(format!("{} of {}", megabytes(p.sent), megabytes(p.total))),
+            })
+        }
+    };
+    let on_sent = {
+        let report = report.clone();
+        move || report(Progress::at(Stage::ValidatingKey))
+    };
+    report(Progress {
+        stage: Stage::UploadingKey,
+        fraction: Some(0.0),
+        detail: Some(format!("0 of {}", megabytes(total as f64))),
+    });
+    let info = client::upload_key(session, model, client::blob(&keys.server_key), on_progress, on_sent)
+        .await
+        .map_err(|e| format!("the server refused the key: {}", e.message()))?;
+    if info.fingerprint != keys.server_key_fingerprint {
+        return Err("the server stored a different key than the one sent".into());
+    }
+    Ok(KeySetup {
+        keygen_ms: keys.keygen_ms,
+        uploaded_bytes: total,
+        info,
+    })
+}
+
+pub fn megabytes(bytes: f64) -> String {
+    format!("{:.1} MB", bytes / 1_000_000.0)
+}
+
+/// One finished private prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub prediction: Prediction,
+    pub job: JobInfo,
+    /// Keys made first because none were ready.
+    pub keys: Option<KeySetup>,
+    /// From the start of encryption to the decrypted answer.
+    pub elapsed_ms: f64,
+}
+
+/// Encrypts `features`, has the server evaluate the model on them and decrypts the answer.
+/// Sets up keys first when this browser has none that match the server's.
+pub async fn predict(
+    session: &SessionInfo,
+    model: &str,
+    spec_json: &str,
+    features: &[f64],
+    report: Reporter,
+) -> Result<Outcome, String> {
+    let keys = if keys_ready(session, model).await? {
+        None
+    } else {
+        Some(set_up_keys(session, model, spec_json, report.clone()).await?)
+    };
+    let started = now_ms();
+    let owner = owner(session, model);
+    report(Progress::at(Stage::Encrypting));
+    let ciphertext = crypto::encrypt(&owner, spec_json, features).await?;
+    report(Progress {
+        stage: Stage::Uploading,
+        fraction: None,
+        detail: Some(format!("{:.1} KB", ciphertext.length() as f64 / 1000.0)),
+    });
+    let mut job = client::submit(session, model, &ciphertext)
+        .await
+        .map_err(|e| e.message())?;
+    report(Progress::at(Stage::Computing));
+    job = wait_for(job).await?;
+    report(Progress::at(Stage::Downloading));
+    let result = client::result(&job.id).await.map_err(|e| e.message())?;
+    report(Progress::at(Stage::Decrypting));
+    let prediction = parse_prediction(&crypto::decrypt(&owner, spec_json, result).await?)?;
+    Ok(Outcome {
+        prediction,
+        job,
+        keys,
+        elapsed_ms: now_ms() - started,
+    })
+}
+
+/// Decrypts the result of an earlier job with this browser's key.
+pub async fn decrypt_job(session: &SessionInfo, model: &str, job_id: &str) -> Result<Prediction, String> {
+    let spec_json = client::spec_json(model).await.map_err(|e| e.message())?;
+    let result = client::result(job_id).await.map_err(|e| e.message())?;
+    parse_prediction(&crypto::decrypt(&owner(session, model), &spec_json, result).await?)
+}
+
+fn parse_prediction(json: &str) -> Result<Prediction, String> {
+    serde_json::from_str(json).map_err(|e| format!("unreadable prediction: {e}"))
+}
+
+/// Polls the job until it is done, backing off from 50 ms to 500 ms.
+async fn wait_for(mut job: JobInfo) -> Result<JobInfo, String> {
+    let mut delay = 50;
+    loop {
+        match job.status.as_str() {
+            "done" => return Ok(job),
+            "failed" => {
+                return Err(format!(
+                    "the server could not evaluate the model: {}",
+                    job.error.unwrap_or_default()
+                ));
+            }
+            _ => {}
+        }
+        gloo_timers::future::TimeoutFuture::new(delay).await;
+        delay = (delay * 3 / 2).min(500);
+        job = client::job(&job.id).await.map_err(|e| e.message())?;
+    }
+}
+
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or_default()
+}

@@ -1,0 +1,102 @@
+//! # blindfold-app
+//!
+//! Blindfold's user interface, one Leptos app rendered on the server (`ssr`, through
+//! leptos_axum) and hydrated in the browser (`hydrate`). The pages talk to the JSON API with
+//! the session cookie; all cryptography runs in the crypto worker (see [`crypto`]), so the
+//! client key and the plaintext features never leave the browser tab.
+
+pub mod api;
+pub mod client;
+pub mod components;
+pub mod crypto;
+pub mod flow;
+pub mod pages;
+pub mod security;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use crate::api::SessionInfo;
+use crate::components::{NavBar, RequireLogin};
+use crate::pages::{HistoryPage, HomePage, KeysPage, LoginPage, NotFound, PredictPage, SignupPage};
+
+/// The model pages start with.
+pub const DEFAULT_MODEL: &str = "breast-cancer";
+
+/// The document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// Who is logged in, for every component: set from the request on the server, carried into the
+/// browser with the page, and updated by logging in and out.
+#[derive(Clone, Copy)]
+pub struct Auth(pub RwSignal<Option<SessionInfo>>);
+
+pub fn use_auth() -> RwSignal<Option<SessionInfo>> {
+    expect_context::<Auth>().0
+}
+
+/// The model the Keys and Predict pages work on.
+#[derive(Clone, Copy)]
+pub struct SelectedModel(pub RwSignal<String>);
+
+pub fn use_selected_model() -> RwSignal<String> {
+    expect_context::<SelectedModel>().0
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    security::set_content_security_policy();
+    let session = SharedValue::new(request_session).into_inner();
+    provide_context(Auth(RwSignal::new(session)));
+    provide_context(SelectedModel(RwSignal::new(DEFAULT_MODEL.to_owned())));
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/blindfold.css" />
+        <Title text="Blindfold" />
+        <Router>
+            <NavBar />
+            <main class="container py-4">
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/signup") view=SignupPage />
+                    <Route path=path!("/login") view=LoginPage />
+                    <Route path=path!("/keys") view=|| view! { <RequireLogin><KeysPage /></RequireLogin> } />
+                    <Route path=path!("/predict") view=|| view! { <RequireLogin><PredictPage /></RequireLogin> } />
+                    <Route path=path!("/history") view=|| view! { <RequireLogin><HistoryPage /></RequireLogin> } />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// The session the server resolved for this page request.
+fn request_session() -> Option<SessionInfo> {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<api::RequestSession>().cloned())
+            .and_then(|session| session.0)
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        None
+    }
+}

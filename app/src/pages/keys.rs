@@ -1,0 +1,212 @@
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_meta::Title;
+use wasm_bindgen::JsCast;
+
+use crate::api::KeyInfo;
+use crate::components::{ErrorAlert, ModelPicker, ProgressView, local_time, models_resource};
+use crate::crypto::{self, KeyOwner, LocalKey};
+use crate::flow::{self, KeySetup, Progress, megabytes};
+use crate::{client, use_auth, use_selected_model};
+
+/// What is known of a user's keys for one model, on both sides.
+#[derive(Debug, Clone, PartialEq)]
+struct KeyStatus {
+    server: Option<KeyInfo>,
+    browser: Option<LocalKey>,
+}
+
+#[component]
+pub fn KeysPage() -> impl IntoView {
+    let auth = use_auth();
+    let model = use_selected_model();
+    let models = models_resource();
+    let progress = RwSignal::new(None::<Progress>);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let made = RwSignal::new(None::<KeySetup>);
+    let version = RwSignal::new(0u32);
+
+    let owner = move || {
+        auth.get_untracked().map(|s| KeyOwner {
+            username: s.username,
+            model: model.get_untracked(),
+        })
+    };
+    let status = LocalResource::new(move || {
+        let model = model.get();
+        version.track();
+        let username = auth.with(|s| s.as_ref().map(|s| s.username.clone()));
+        async move {
+            let owner = KeyOwner {
+                username: username.unwrap_or_default(),
+                model: model.clone(),
+            };
+            let server = client::key_info(&model).await.map_err(|e| e.message())?;
+            let browser = crypto::local_key(&owner).await?;
+            Ok::<_, String>(KeyStatus { server, browser })
+        }
+    });
+
+    let generate = move |_| {
+        let Some(session) = auth.get_untracked() else { return };
+        busy.set(true);
+        error.set(None);
+        made.set(None);
+        let model = model.get_untracked();
+        spawn_local(async move {
+            let report: flow::Reporter = Rc::new(move |p| progress.set(Some(p)));
+            let result = match client::spec_json(&model).await {
+                Ok(spec) => flow::set_up_keys(&session, &model, &spec, report).await,
+                Err(failure) => Err(failure.message()),
+            };
+            progress.set(None);
+            busy.set(false);
+            match result {
+                Ok(setup) => made.set(Some(setup)),
+                Err(message) => error.set(Some(message)),
+            }
+            version.update(|v| *v += 1);
+        });
+    };
+
+    let forget = move |_| {
+        let (Some(session), Some(owner)) = (auth.get_untracked(), owner()) else { return };
+        busy.set(true);
+        spawn_local(async move {
+            let result = async {
+                crypto::forget(&owner).await?;
+                client::delete_key(&session, &owner.model).await.map_err(|e| e.message())
+            }
+            .await;
+            busy.set(false);
+            made.set(None);
+            error.set(result.err());
+            version.update(|v| *v += 1);
+        });
+    };
+
+    let export = move |_| {
+        let Some(owner) = owner() else { return };
+        spawn_local(async move {
+            match crypto::export_key(&owner).await {
+                Ok(text) => download(&format!("blindfold-{}-{}.key.json", owner.username, owner.model), &text),
+                Err(message) => error.set(Some(message)),
+            }
+        });
+    };
+
+    let import = move |ev: leptos::ev::Event| {
+        let Some(owner) = owner() else { return };
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
+        input.set_value("");
+        spawn_local(async move {
+            let text = gloo_file::futures::read_as_text(&gloo_file::File::from(file)).await;
+            let result = match text {
+                Ok(text) => crypto::import_key(&owner, text).await.map(drop),
+                Err(e) => Err(format!("could not read the file: {e}")),
+            };
+            error.set(result.err());
+            version.update(|v| *v += 1);
+        });
+    };
+
+    view! {
+        <Title text="Keys · Blindfold" />
+        <h1>"Keys"</h1>
+        <p class="text-body-secondary">
+            "Your browser generates a key pair for each model. The secret client key stays in this "
+            "browser; the server gets only the public evaluation key, which lets it compute on your "
+            "encrypted data without being able to read it."
+        </p>
+        <ModelPicker models />
+        <ErrorAlert error />
+        <Transition fallback=|| view! { <p>"Checking your keys…"</p> }>
+            {move || status.get().map(|status| match status {
+                Err(message) => view! { <div class="alert alert-warning" role="alert">{message}</div> }.into_any(),
+                Ok(status) => view! { <KeyStatusView status /> }.into_any(),
+            })}
+        </Transition>
+        <div class="d-flex flex-wrap gap-2 my-3">
+            <button type="button" class="btn btn-primary" on:click=generate disabled=move || busy.get()>
+                "Generate keys"
+            </button>
+            <button type="button" class="btn btn-outline-danger" on:click=forget disabled=move || busy.get()>
+                "Forget keys"
+            </button>
+            <button type="button" class="btn btn-outline-secondary" on:click=export disabled=move || busy.get()>
+                "Export key"
+            </button>
+            <label class="btn btn-outline-secondary mb-0" for="import-key">"Import key"</label>
+            <input id="import-key" type="file" accept=".json,application/json" class="visually-hidden" on:change=import />
+        </div>
+        <ProgressView progress />
+        {move || made.get().map(|setup| view! {
+            <div class="alert alert-success" role="status" data-testid="keygen-figures">
+                {format!(
+                    "Keys ready: generated in {:.1} s in your browser; {} ({} bytes) uploaded.",
+                    setup.keygen_ms / 1000.0,
+                    megabytes(setup.uploaded_bytes as f64),
+                    setup.uploaded_bytes,
+                )}
+            </div>
+        })}
+    }
+}
+
+#[component]
+fn KeyStatusView(status: KeyStatus) -> impl IntoView {
+    let matching = match (&status.server, &status.browser) {
+        (Some(server), Some(browser)) => Some(server.fingerprint == browser.server_key_fingerprint),
+        _ => None,
+    };
+    view! {
+        <dl class="row key-status" data-testid="key-status">
+            <dt class="col-sm-3">"On the server"</dt>
+            <dd class="col-sm-9">
+                {match &status.server {
+                    Some(key) => format!(
+                        "Stored: {} , uploaded {}, fingerprint {}",
+                        megabytes(key.size_bytes as f64),
+                        local_time(key.uploaded_at as f64),
+                        &key.fingerprint[..12.min(key.fingerprint.len())],
+                    ),
+                    None => "No key stored".to_owned(),
+                }}
+            </dd>
+            <dt class="col-sm-3">"In this browser"</dt>
+            <dd class="col-sm-9">
+                {match &status.browser {
+                    Some(key) => format!("Client key present, created {}", local_time(key.created_at)),
+                    None => "No client key".to_owned(),
+                }}
+            </dd>
+        </dl>
+        {(matching == Some(false)).then(|| view! {
+            <div class="alert alert-warning" role="alert">
+                "The key on the server does not belong to this browser's client key (keys were made "
+                "elsewhere). Generate keys again, or import the client key from the other browser."
+            </div>
+        })}
+    }
+}
+
+/// Offers `text` as a file download.
+fn download(name: &str, text: &str) {
+    let parts = js_sys::Array::of1(&text.into());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/json");
+    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else { return };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
+    let document = leptos::prelude::document();
+    if let Ok(anchor) = document.create_element("a") {
+        let anchor: web_sys::HtmlAnchorElement = anchor.unchecked_into();
+        anchor.set_href(&url);
+        anchor.set_download(name);
+        anchor.click();
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
+}

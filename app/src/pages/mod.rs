@@ -1,0 +1,15 @@
+//! One module per page.
+
+mod history;
+mod home;
+mod keys;
+mod login;
+mod predict;
+mod signup;
+
+pub use history::HistoryPage;
+pub use home::{HomePage, NotFound};
+pub use keys::KeysPage;
+pub use login::LoginPage;
+pub use predict::PredictPage;
+pub use signup::SignupPage;

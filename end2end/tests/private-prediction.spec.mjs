@@ -1,0 +1,148 @@
+// The whole product in a browser: sign up (weak password refused first), log in, generate and
+// upload keys, predict a benign and a malignant row and get what the clear quantized model
+// says, reload and predict again with the stored key, see History, log out.
+//
+// Expected answers come from `bench --export` (the clear quantized model, computed natively);
+// screenshots of every page go to target/e2e/screenshots.
+import { test, expect } from '@playwright/test';
+import { readFileSync, mkdirSync } from 'node:fs';
+
+const fixtureDir = process.env.BLINDFOLD_E2E_FIXTURE ?? 'target/e2e/fixture';
+const shots = process.env.BLINDFOLD_E2E_SCREENSHOTS ?? 'target/e2e/screenshots';
+const spec = JSON.parse(readFileSync(`${fixtureDir}/spec.json`, 'utf8'));
+const expected = JSON.parse(readFileSync(`${fixtureDir}/expected.json`, 'utf8'));
+const featureNames = spec.features.map((f) => f.name);
+const benign = expected.find((r) => r.prediction.class === 'Benign');
+const malignant = expected.find((r) => r.prediction.class === 'Malignant');
+mkdirSync(shots, { recursive: true });
+
+const figures = {};
+
+function percent(row) {
+  const index = spec.labels.indexOf(row.prediction.class);
+  return `${(row.prediction.probabilities[index] * 100).toFixed(1)}%`;
+}
+
+async function fillRow(page, features) {
+  for (const [i, name] of featureNames.entries()) {
+    await page.getByLabel(name, { exact: true }).fill(String(features[i]));
+  }
+}
+
+async function predict(page, row) {
+  await fillRow(page, row.features);
+  const started = Date.now();
+  await page.getByRole('button', { name: 'Predict privately' }).click();
+  const shown = page.getByTestId('prediction-class');
+  await expect(shown).toHaveText(row.prediction.class, { timeout: 180_000 });
+  const clickToResult = (Date.now() - started) / 1000;
+  await expect(page.getByTestId('prediction-probability')).toHaveText(percent(row));
+  return clickToResult;
+}
+
+test('a new user predicts privately from the browser', async ({ page }) => {
+  const problems = [];
+  page.on('console', (message) => {
+    // The refusals this test provokes (400, 401) and the 404 of "no key yet" are logged by
+    // the browser as failed loads; anything else (a CSP violation, a panic) is a problem.
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      problems.push(message.text());
+    }
+  });
+  page.on('pageerror', (error) => problems.push(error.message));
+
+  const username = `e2e-${Date.now()}`;
+  const password = 'correct horse battery staple 42';
+
+  // Sign up: a weak password first, and the rules it broke.
+  await page.goto('/signup');
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Password', { exact: true }).fill('12345');
+  await page.getByLabel('Password confirmation', { exact: true }).fill('12346');
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await expect(page.getByText('This password is too short.')).toBeVisible();
+  await expect(page.getByText('This password is entirely numeric.')).toBeVisible();
+  await expect(page.getByText("The two password fields didn't match.")).toBeVisible();
+  await page.screenshot({ path: `${shots}/signup-errors.png`, fullPage: true });
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByLabel('Password confirmation', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await expect(page).toHaveURL(/\/keys$/);
+
+  // Log out and in again.
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await expect(page.getByRole('link', { name: 'Log in' }).first()).toBeVisible();
+  await page.goto('/login');
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Password', { exact: true }).fill('wrong password, surely');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByRole('alert')).toHaveText('Invalid username or password.');
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.screenshot({ path: `${shots}/login.png`, fullPage: true });
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/predict$/);
+
+  // Keys: generated in the worker, uploaded with progress.
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await expect(page.getByText('No client key')).toBeVisible();
+  await page.getByRole('button', { name: 'Generate keys' }).click();
+  await expect(page.getByText('Generating keys in your browser')).toBeVisible();
+  const made = page.getByTestId('keygen-figures');
+  await expect(made).toBeVisible({ timeout: 120_000 });
+  const madeText = await made.textContent();
+  figures.keygen_s = Number(/generated in ([\d.]+) s/.exec(madeText)[1]);
+  figures.server_key_bytes_uploaded = Number(/\((\d+) bytes\)/.exec(madeText)[1]);
+  await expect(page.getByText(/Client key present/)).toBeVisible();
+  await expect(page.getByText(/^Stored:/)).toBeVisible();
+  await page.screenshot({ path: `${shots}/keys.png`, fullPage: true });
+
+  // Predict a benign and a malignant row.
+  await page.getByRole('link', { name: 'Predict' }).click();
+  await expect(page.getByLabel(featureNames[0], { exact: true })).toBeVisible();
+  figures.benign_click_to_result_s = await predict(page, benign);
+  await expect(page.getByTestId('prediction-timing')).not.toContainText('Keys were generated first');
+  figures.malignant_click_to_result_s = await predict(page, malignant);
+  await page.screenshot({ path: `${shots}/predict.png`, fullPage: true });
+
+  // The sample buttons fill the form.
+  await page.getByRole('button', { name: 'Fill sample malignant' }).click();
+  await expect(page.getByLabel(featureNames[0], { exact: true })).not.toHaveValue('');
+
+  // After a reload the key is still in IndexedDB: no new keys.
+  await page.reload();
+  await expect(page.getByLabel(featureNames[0], { exact: true })).toBeVisible();
+  figures.after_reload_click_to_result_s = await predict(page, benign);
+  await expect(page.getByTestId('prediction-timing')).not.toContainText('Keys were generated first');
+
+  // History lists all three, and decrypts one on demand.
+  await page.getByRole('link', { name: 'History' }).click();
+  const rows = page.locator('table.history tbody tr');
+  await expect(rows).toHaveCount(3);
+  await expect(rows.filter({ hasText: 'done' })).toHaveCount(3);
+  await rows.first().getByRole('button', { name: 'Decrypt' }).click();
+  await expect(rows.first().getByTestId('history-result')).toHaveText(`${benign.prediction.class} (${percent(benign)})`);
+  await page.screenshot({ path: `${shots}/history.png`, fullPage: true });
+
+  // Log out: the private pages send you to Log in.
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await page.screenshot({ path: `${shots}/home.png`, fullPage: true });
+  await page.goto('/predict');
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByRole('heading', { name: 'Log in' })).toBeVisible();
+
+  expect(problems, 'no console errors, CSP violations included').toEqual([]);
+  console.log(`BLINDFOLD_E2E_FIGURES ${JSON.stringify(figures)}`);
+});
+
+test('the pages fit a phone screen', async ({ browser }) => {
+  const page = await browser.newPage({ viewport: { width: 375, height: 740 } });
+  for (const path of ['/', '/signup', '/login']) {
+    await page.goto(path);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow, `horizontal scrolling on ${path}`).toBeLessThanOrEqual(0);
+  }
+  await page.goto('/');
+  await page.screenshot({ path: `${shots}/home-phone.png`, fullPage: true });
+  await page.close();
+});

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Browser end-to-end tests: builds the site, starts the real server on a free loopback port
+# with a fresh data directory, and runs Playwright (Debian's Chromium) against it. Screenshots
+# land in target/e2e/screenshots; the measured figures are printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+bash scripts/setup.sh --browser
+if [ "${BLINDFOLD_SKIP_BUILD:-}" != 1 ]; then
+  bash scripts/build.sh
+fi
+# What the clear quantized model says about each test row: the browser must show the same.
+cargo run --release -p blindfold-model --bin bench -- --export target/e2e/fixture
+
+data=$(mktemp -d)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+target/release/blindfold-server serve --addr "127.0.0.1:$port" --data-dir "$data" --site-root target/site \
+  > target/e2e/server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 1 100); do
+  if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then break; fi
+  sleep 0.2
+done
+curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { cat target/e2e/server.log; exit 1; }
+
+BLINDFOLD_URL="http://127.0.0.1:$port" playwright test --config end2end/playwright.config.mjs
