@@ -13,6 +13,7 @@ import init, {
   decryptResult,
   specFingerprint,
   checkClientKey,
+  warmUp,
 } from '/worker/blindfold_worker.js';
 
 const ready = init({ module_or_path: '/worker/blindfold_worker_bg.wasm' });
@@ -81,7 +82,18 @@ function fromBase64(text) {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }
 
+let warmedUp = false;
+
 const operations = {
+  // Run once per worker while the user fills the form: makes the first encryption fast.
+  async warmup({ spec }) {
+    if (!warmedUp) {
+      warmedUp = true;
+      warmUp(spec);
+    }
+    return { value: null };
+  },
+
   async keygen({ user, model, spec }, progress) {
     progress({ stage: 'generating' });
     const started = performance.now();

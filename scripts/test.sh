@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Runs every check and test: formatting, lints, the wasm32 client build, and all Rust tests
-# (release-optimised: FHE is far too slow unoptimised).
+# Runs every check and test: formatting, lints (native and wasm32), all Rust tests
+# (release-optimised: FHE is far too slow unoptimised), then the site build and the browser
+# end-to-end tests in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh
+bash scripts/setup.sh --browser
 
 echo "== cargo fmt"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+echo "== cargo clippy (native)"
 cargo clippy --workspace --all-targets --release -- -D warnings
-echo "== wasm32 client build"
-cargo build -p blindfold-model -p blindfold-frontend --lib --release --target wasm32-unknown-unknown
+echo "== cargo clippy (wasm32: the page bundle and the crypto worker)"
+cargo clippy --target wasm32-unknown-unknown -p blindfold-frontend -p blindfold-worker -p blindfold-app \
+  --features blindfold-app/hydrate --release -- -D warnings
 echo "== cargo test"
 cargo test --workspace --release
+echo "== browser end-to-end tests"
+bash scripts/e2e.sh

@@ -137,8 +137,17 @@ pub async fn submit(session: &SessionInfo, model: &str, ciphertext: &js_sys::Uin
     json(check(request.send().await).await?).await
 }
 
-pub async fn job(id: &str) -> ApiResult<JobInfo> {
-    json(check(Request::get(&format!("/api/predictions/{id}")).send().await).await?).await
+/// The job, answered as soon as it finishes or after `wait_s` seconds (long polling).
+pub async fn job(id: &str, wait_s: u32) -> ApiResult<JobInfo> {
+    json(
+        check(
+            Request::get(&format!("/api/predictions/{id}?wait={wait_s}"))
+                .send()
+                .await,
+        )
+        .await?,
+    )
+    .await
 }
 
 pub async fn jobs() -> ApiResult<Vec<JobInfo>> {
@@ -180,9 +189,12 @@ pub async fn upload_key(
 ) -> ApiResult<KeyInfo> {
     use wasm_bindgen::closure::Closure;
     let xhr = web_sys::XmlHttpRequest::new().map_err(js_failure)?;
-    xhr.open("PUT", &format!("/api/models/{model}/key")).map_err(js_failure)?;
-    xhr.set_request_header(CSRF_HEADER, &session.csrf_token).map_err(js_failure)?;
-    xhr.set_request_header("Content-Type", "application/octet-stream").map_err(js_failure)?;
+    xhr.open("PUT", &format!("/api/models/{model}/key"))
+        .map_err(js_failure)?;
+    xhr.set_request_header(CSRF_HEADER, &session.csrf_token)
+        .map_err(js_failure)?;
+    xhr.set_request_header("Content-Type", "application/octet-stream")
+        .map_err(js_failure)?;
     let upload = xhr.upload().map_err(js_failure)?;
     let progress = Closure::<dyn Fn(web_sys::ProgressEvent)>::new(move |event: web_sys::ProgressEvent| {
         on_progress(UploadProgress {

@@ -41,7 +41,7 @@ pub fn NavBar() -> impl IntoView {
                         <li class="nav-item"><a class="nav-link" href="/predict">"Predict"</a></li>
                         <li class="nav-item"><a class="nav-link" href="/history">"History"</a></li>
                         <li class="nav-item">
-                            <button type="button" class="nav-link btn btn-link" on:click=log_out.clone()>
+                            <button type="button" class="nav-link btn btn-link" on:click=log_out>
                                 "Log out"
                             </button>
                         </li>
@@ -139,7 +139,11 @@ pub fn PredictionView(prediction: Prediction, labels: Vec<String>) -> impl IntoV
     match (prediction.class.clone(), prediction.value) {
         (Some(class), _) => {
             let percent = confidence.map(|p| format!("{:.1}%", p * 100.0)).unwrap_or_default();
-            let tone = if class.eq_ignore_ascii_case("malignant") { "text-danger" } else { "text-success" };
+            let tone = if class.eq_ignore_ascii_case("malignant") {
+                "text-danger"
+            } else {
+                "text-success"
+            };
             view! {
                 <div class="prediction">
                     <p class=format!("display-6 fw-semibold mb-1 {tone}") data-testid="prediction-class">{class.clone()}</p>
@@ -163,7 +167,11 @@ pub fn PredictionView(prediction: Prediction, labels: Vec<String>) -> impl IntoV
 /// An alert with an error message, when there is one.
 #[component]
 pub fn ErrorAlert(error: RwSignal<Option<String>>) -> impl IntoView {
-    move || error.get().map(|message| view! { <div class="alert alert-danger" role="alert">{message}</div> })
+    move || {
+        error
+            .get()
+            .map(|message| view! { <div class="alert alert-danger" role="alert">{message}</div> })
+    }
 }
 
 /// Milliseconds since the epoch in the browser's locale.

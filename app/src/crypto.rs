@@ -65,8 +65,7 @@ impl CryptoWorker {
             let progress = get(&data, "progress");
             if !progress.is_undefined() {
                 if let Some(Pending {
-                    progress: Some(report),
-                    ..
+                    progress: Some(report), ..
                 }) = table.borrow().get(&id)
                 {
                     report(progress);
@@ -196,7 +195,9 @@ pub async fn local_key(owner: &KeyOwner) -> Result<Option<LocalKey>, String> {
         return Ok(None);
     }
     let json = js_sys::JSON::stringify(&result).map_err(|e| format!("{e:?}"))?;
-    serde_json::from_str(&String::from(json)).map(Some).map_err(|e| e.to_string())
+    serde_json::from_str(&String::from(json))
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Encrypts one row of features with the stored client key.
@@ -215,7 +216,17 @@ pub async fn decrypt(owner: &KeyOwner, spec_json: &str, result: js_sys::Uint8Arr
     let buffer = result.buffer();
     args.push(("result", result.into()));
     let prediction = worker()?.call("decrypt", &args, &[buffer.into()], None).await?;
-    prediction.as_string().ok_or_else(|| "the worker returned no prediction".into())
+    prediction
+        .as_string()
+        .ok_or_else(|| "the worker returned no prediction".into())
+}
+
+/// Starts the worker and has it optimise its encryption code with a throwaway key.
+pub async fn warm_up(spec_json: &str) -> Result<(), String> {
+    worker()?
+        .call("warmup", &[("spec", spec_json.into())], &[], None)
+        .await
+        .map(drop)
 }
 
 /// Deletes the client key from this browser.

@@ -96,8 +96,9 @@ fn owner(session: &SessionInfo, model: &str) -> KeyOwner {
 
 /// Whether this browser's client key matches the server key stored for the model.
 pub async fn keys_ready(session: &SessionInfo, model: &str) -> Result<bool, String> {
-    let local = crypto::local_key(&owner(session, model)).await?;
-    let server = client::key_info(model).await.map_err(|e| e.message())?;
+    let owner = owner(session, model);
+    let (local, server) = futures_util::join!(crypto::local_key(&owner), client::key_info(model));
+    let (local, server) = (local?, server.map_err(|e| e.message())?);
     Ok(matches!((local, server), (Some(l), Some(s)) if l.server_key_fingerprint == s.fingerprint))
 }
 
@@ -155,8 +156,11 @@ pub struct Outcome {
     pub job: JobInfo,
     /// Keys made first because none were ready.
     pub keys: Option<KeySetup>,
-    /// From the start of encryption to the decrypted answer.
+    /// From the start of encryption to the decrypted answer, and its three parts.
     pub elapsed_ms: f64,
+    pub encrypt_ms: f64,
+    pub server_ms: f64,
+    pub decrypt_ms: f64,
 }
 
 /// Encrypts `features`, has the server evaluate the model on them and decrypts the answer.
@@ -177,6 +181,7 @@ pub async fn predict(
     let owner = owner(session, model);
     report(Progress::at(Stage::Encrypting));
     let ciphertext = crypto::encrypt(&owner, spec_json, features).await?;
+    let encrypted = now_ms();
     report(Progress {
         stage: Stage::Uploading,
         fraction: None,
@@ -187,15 +192,20 @@ pub async fn predict(
         .map_err(|e| e.message())?;
     report(Progress::at(Stage::Computing));
     job = wait_for(job).await?;
+    let computed = now_ms();
     report(Progress::at(Stage::Downloading));
     let result = client::result(&job.id).await.map_err(|e| e.message())?;
     report(Progress::at(Stage::Decrypting));
     let prediction = parse_prediction(&crypto::decrypt(&owner, spec_json, result).await?)?;
+    let finished = now_ms();
     Ok(Outcome {
         prediction,
         job,
         keys,
-        elapsed_ms: now_ms() - started,
+        elapsed_ms: finished - started,
+        encrypt_ms: encrypted - started,
+        server_ms: computed - encrypted,
+        decrypt_ms: finished - computed,
     })
 }
 
@@ -210,9 +220,8 @@ fn parse_prediction(json: &str) -> Result<Prediction, String> {
     serde_json::from_str(json).map_err(|e| format!("unreadable prediction: {e}"))
 }
 
-/// Polls the job until it is done, backing off from 50 ms to 500 ms.
+/// Waits for the job to finish: the server answers each request the moment it does.
 async fn wait_for(mut job: JobInfo) -> Result<JobInfo, String> {
-    let mut delay = 50;
     loop {
         match job.status.as_str() {
             "done" => return Ok(job),
@@ -224,9 +233,7 @@ async fn wait_for(mut job: JobInfo) -> Result<JobInfo, String> {
             }
             _ => {}
         }
-        gloo_timers::future::TimeoutFuture::new(delay).await;
-        delay = (delay * 3 / 2).min(500);
-        job = client::job(&job.id).await.map_err(|e| e.message())?;
+        job = client::job(&job.id, 20).await.map_err(|e| e.message())?;
     }
 }
 

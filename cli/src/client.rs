@@ -251,12 +251,15 @@ impl ApiClient {
         Self::json(self.request(Method::GET, "/api/predictions")).await
     }
 
-    /// Polls a job until it is done or failed, calling `progress` with each status seen.
+    /// Waits for a job to be done or failed, calling `progress` with each status seen. Long
+    /// polling: the server answers each request as soon as the job finishes (or after 10 s).
     pub async fn wait(&self, id: &str, timeout: Duration, mut progress: impl FnMut(&Job)) -> ClientResult<Job> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut delay = Duration::from_millis(50);
+        let mut first = true;
         loop {
-            let job = self.job(id).await?;
+            let wait_s = if first { 0 } else { 10 };
+            first = false;
+            let job = Self::json(self.request(Method::GET, &format!("/api/predictions/{id}?wait={wait_s}"))).await?;
             progress(&job);
             if job.status == "done" || job.status == "failed" {
                 return Ok(job);
@@ -267,8 +270,6 @@ impl ApiClient {
                     job.status
                 )));
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(500));
         }
     }
 

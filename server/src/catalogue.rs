@@ -91,7 +91,8 @@ impl ModelCatalogue {
                 Ok::<_, blindfold_model::ModelError>((compiled, examples))
             })
             .await??;
-            self.install(DEFAULT_MODEL_ID, fixture.name, &compiled, &examples).await?;
+            self.install(DEFAULT_MODEL_ID, fixture.name, &compiled, &examples)
+                .await?;
             tracing::info!(model = DEFAULT_MODEL_ID, "installed the default model");
         }
         Ok(())

@@ -21,6 +21,8 @@ pub struct JobQueue {
     pool: SqlitePool,
     dir: PathBuf,
     wake: Notify,
+    /// Woken whenever a job finishes, for clients waiting on one.
+    finished: Notify,
 }
 
 /// A claimed job, ready to run.
@@ -37,6 +39,24 @@ impl JobQueue {
             pool,
             dir,
             wake: Notify::new(),
+            finished: Notify::new(),
+        }
+    }
+
+    /// The job once it is done or failed, or as it is when `patience` runs out: lets a client
+    /// learn of the result the moment it exists instead of polling.
+    pub async fn wait(&self, user_id: i64, id: &str, patience: Duration) -> ApiResult<JobInfo> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // Registered before the status is read, so a finish in between is not missed.
+            let finished = self.finished.notified();
+            let job = self.get(user_id, id).await?;
+            if matches!(job.status.as_str(), "done" | "failed") {
+                return Ok(job);
+            }
+            if tokio::time::timeout_at(deadline, finished).await.is_err() {
+                return Ok(job);
+            }
         }
     }
 
@@ -131,6 +151,7 @@ impl JobQueue {
             .execute(&self.pool)
             .await?;
         let _ = tokio::fs::remove_file(self.input_path(id)).await;
+        self.finished.notify_waiters();
         Ok(())
     }
 }

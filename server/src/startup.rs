@@ -99,7 +99,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/predictions", get(predictions::list))
         .route("/api/predictions/{id}", get(predictions::get))
         .route("/api/predictions/{id}/result", get(predictions::result))
-        .route("/api/{*rest}", any(|| async { crate::error::ApiError::NotFound("route") }))
+        .route(
+            "/api/{*rest}",
+            any(|| async { crate::error::ApiError::NotFound("route") }),
+        )
         .leptos_routes(&state, generate_route_list(App), {
             let options = state.leptos.clone();
             move || shell(options.clone())
@@ -119,8 +122,11 @@ pub fn router(state: AppState) -> Router {
 /// their own, static files need none).
 async fn resolve_page_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let is_page = !(path.starts_with("/api/") || path.starts_with("/pkg/") || path.starts_with("/worker/"))
-        && !path.rsplit('/').next().is_some_and(|name| name.contains('.'));
+    let is_static = ["/api/", "/pkg/", "/worker/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+        || path.rsplit('/').next().is_some_and(|name| name.contains('.'));
+    let is_page = !is_static;
     if is_page {
         let jar = CookieJar::from_headers(request.headers());
         let session = match session::lookup(&state, &jar).await {

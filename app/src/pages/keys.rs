@@ -73,12 +73,16 @@ pub fn KeysPage() -> impl IntoView {
     };
 
     let forget = move |_| {
-        let (Some(session), Some(owner)) = (auth.get_untracked(), owner()) else { return };
+        let (Some(session), Some(owner)) = (auth.get_untracked(), owner()) else {
+            return;
+        };
         busy.set(true);
         spawn_local(async move {
             let result = async {
                 crypto::forget(&owner).await?;
-                client::delete_key(&session, &owner.model).await.map_err(|e| e.message())
+                client::delete_key(&session, &owner.model)
+                    .await
+                    .map_err(|e| e.message())
             }
             .await;
             busy.set(false);
@@ -101,7 +105,9 @@ pub fn KeysPage() -> impl IntoView {
     let import = move |ev: leptos::ev::Event| {
         let Some(owner) = owner() else { return };
         let input: web_sys::HtmlInputElement = event_target(&ev);
-        let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
+        let Some(file) = input.files().and_then(|files| files.get(0)) else {
+            return;
+        };
         input.set_value("");
         spawn_local(async move {
             let text = gloo_file::futures::read_as_text(&gloo_file::File::from(file)).await;
@@ -169,7 +175,7 @@ fn KeyStatusView(status: KeyStatus) -> impl IntoView {
             <dd class="col-sm-9">
                 {match &status.server {
                     Some(key) => format!(
-                        "Stored: {} , uploaded {}, fingerprint {}",
+                        "Stored: {}, uploaded {}, fingerprint {}",
                         megabytes(key.size_bytes as f64),
                         local_time(key.uploaded_at as f64),
                         &key.fingerprint[..12.min(key.fingerprint.len())],
@@ -199,8 +205,12 @@ fn download(name: &str, text: &str) {
     let parts = js_sys::Array::of1(&text.into());
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("application/json");
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else { return };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
+    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+        return;
+    };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
     let document = leptos::prelude::document();
     if let Ok(anchor) = document.create_element("a") {
         let anchor: web_sys::HtmlAnchorElement = anchor.unchecked_into();

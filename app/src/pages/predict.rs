@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::api::{ModelExample, ModelSummary};
 use crate::components::{ErrorAlert, ModelPicker, PredictionView, ProgressView, models_resource};
 use crate::flow::{self, Outcome, Prediction, Progress};
-use crate::{client, use_auth, use_selected_model};
+use crate::{client, crypto, use_auth, use_selected_model};
 
 /// The part of a model's client spec the form needs (the worker gets the whole JSON).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -85,6 +85,21 @@ fn PredictForm(model: LoadedModel) -> impl IntoView {
     let busy = RwSignal::new(false);
     let outcome = RwSignal::new(None::<Outcome>);
     let labels = model.spec.labels.clone();
+
+    // Start the crypto worker and warm it up while the user types, not on the click.
+    let warm = RwSignal::new(false);
+    Effect::new({
+        let spec_json = model.spec_json.clone();
+        move |_| {
+            let spec_json = spec_json.clone();
+            spawn_local(async move {
+                if let Err(message) = crypto::warm_up(&spec_json).await {
+                    leptos::logging::warn!("crypto worker warm-up: {message}");
+                }
+                warm.set(true);
+            });
+        }
+    });
 
     let spec = model.spec.clone();
     let submit = {
@@ -169,7 +184,12 @@ fn PredictForm(model: LoadedModel) -> impl IntoView {
         <form on:submit=submit novalidate>
             <div class="d-flex flex-wrap gap-2 mb-3">{samples}</div>
             <div class="row row-cols-1 row-cols-sm-2 row-cols-lg-3 g-2 mb-3 features">{inputs}</div>
-            <button type="submit" class="btn btn-primary btn-lg" disabled=move || busy.get()>"Predict privately"</button>
+            <div class="d-flex flex-wrap align-items-center gap-3">
+                <button type="submit" class="btn btn-primary btn-lg" disabled=move || busy.get()>"Predict privately"</button>
+                <span class="small text-body-secondary" data-testid="worker-status">
+                    {move || if warm.get() { "Encryption ready in this browser" } else { "Preparing encryption in this browser…" }}
+                </span>
+            </div>
         </form>
         <ProgressView progress />
         <ErrorAlert error />
@@ -227,7 +247,9 @@ fn CsvRows(model: LoadedModel) -> impl IntoView {
     };
     let load = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
-        let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
+        let Some(file) = input.files().and_then(|files| files.get(0)) else {
+            return;
+        };
         spawn_local(async move {
             if let Ok(content) = gloo_file::futures::read_as_text(&gloo_file::File::from(file)).await {
                 text.set(content);
@@ -285,15 +307,21 @@ pub fn describe(prediction: &Prediction, labels: &[String]) -> String {
 }
 
 fn timing(done: &Outcome) -> String {
-    let mut text = format!("Answered in {:.2} s from encryption to decryption", done.elapsed_ms / 1000.0);
-    if let Some(duration) = done.job.duration_s() {
-        text.push_str(&format!("; the server spent {duration:.2} s"));
-    }
+    let mut text = format!(
+        "Answered in {:.2} s: encryption {:.2} s, upload and computation {:.2} s, download and decryption {:.2} s",
+        done.elapsed_ms / 1000.0,
+        done.encrypt_ms / 1000.0,
+        done.server_ms / 1000.0,
+        done.decrypt_ms / 1000.0,
+    );
     if let Some(bootstraps) = done.job.bootstraps {
-        text.push_str(&format!(" on {bootstraps} bootstraps"));
+        text.push_str(&format!(" ({bootstraps} bootstraps on the server)"));
     }
     if let Some(keys) = &done.keys {
-        text.push_str(&format!(". Keys were generated first, in {:.1} s.", keys.keygen_ms / 1000.0));
+        text.push_str(&format!(
+            ". Keys were generated first, in {:.1} s.",
+            keys.keygen_ms / 1000.0
+        ));
     } else {
         text.push('.');
     }
@@ -383,7 +411,11 @@ mod tests {
         let checked = validate(&spec(), &["".into(), "x".into()]);
         assert_eq!(checked[0], Err("Enter a number.".into()));
         assert_eq!(checked[1], Err("\"x\" is not a number.".into()));
-        assert!(validate(&spec(), &["NaN".into(), "inf".into()]).iter().all(Result::is_err));
+        assert!(
+            validate(&spec(), &["NaN".into(), "inf".into()])
+                .iter()
+                .all(Result::is_err)
+        );
     }
 
     #[test]

@@ -63,6 +63,22 @@ pub fn spec_fingerprint(spec_json: &str) -> String {
     hex::encode(&Sha256::digest(spec_json.as_bytes())[..16])
 }
 
+/// Encrypts a row of the spec's mid-range values under a throwaway key and discards it, so
+/// that the browser's WebAssembly engine optimises the encryption code (it tiers hot code up
+/// only between calls) before the user's own row is encrypted.
+#[wasm_bindgen(js_name = warmUp)]
+pub fn warm_up(spec_json: &str) -> Result<(), JsError> {
+    let spec = ClientSpec::from_json(spec_json).map_err(|e| JsError::new(&e.to_string()))?;
+    let row: Vec<f64> = spec
+        .features
+        .iter()
+        .map(|f| (f.valid_min + f.valid_max) / 2.0)
+        .collect();
+    encrypt_row(&spec, &ClientKey::generate(), &row)
+        .map(drop)
+        .map_err(|e| JsError::new(&e.to_string()))
+}
+
 /// Checks that bytes are a client key of this build's parameters (for imported key files).
 #[wasm_bindgen(js_name = checkClientKey)]
 pub fn check_client_key(client_key: &[u8]) -> Result<(), JsError> {
@@ -122,6 +138,7 @@ mod tests {
         assert!(ClientKey::from_bytes(&keys.server_key()).is_err());
         assert!(decrypt("{}", &keys.client_key(), &[]).is_err());
         assert_eq!(spec_fingerprint(&spec_json).len(), 32);
+        assert!(warm_up(&spec_json).is_ok());
         assert_ne!(spec_fingerprint(&spec_json), spec_fingerprint("{}"));
     }
 }

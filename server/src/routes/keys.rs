@@ -28,6 +28,13 @@ pub async fn put(
         bytes = info.size_bytes,
         "server key stored"
     );
+    // Decompress it now, in the background, so that the first prediction does not wait for it.
+    let (keys, user_id, fingerprint) = (state.keys.clone(), user.user_id, info.fingerprint.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = keys.load(user_id, &id, &fingerprint) {
+            tracing::warn!(error = format!("{error:#}"), "could not preload a server key");
+        }
+    });
     Ok(Json(info))
 }
 
