@@ -44,7 +44,15 @@ async function predict(page, row) {
   return clickToResult;
 }
 
-test('a new user predicts privately from the browser', async ({ page }) => {
+async function logIn(page, username, password) {
+  await page.goto('/login');
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/predict$/);
+}
+
+test('a new user predicts privately from the browser', async ({ page, browser }) => {
   const problems = [];
   page.on('console', (message) => {
     // The refusals this test provokes (400, 401) and the 404 of "no key yet" are logged by
@@ -126,6 +134,25 @@ test('a new user predicts privately from the browser', async ({ page }) => {
   await rows.first().getByRole('button', { name: 'Decrypt' }).click();
   await expect(rows.first().getByTestId('history-result')).toHaveText(`${benign.prediction.class} (${percent(benign)})`);
   await page.screenshot({ path: `${shots}/history.png`, fullPage: true });
+
+  // The client key moves to another browser (a fresh context: empty IndexedDB) as a file.
+  await page.getByRole('link', { name: 'Keys' }).click();
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export key' }).click(),
+  ]);
+  const keyFile = await download.path();
+  const other = await browser.newContext();
+  const second = await other.newPage();
+  await logIn(second, username, password);
+  await second.getByRole('link', { name: 'Keys' }).click();
+  await expect(second.getByText('No client key')).toBeVisible();
+  await second.getByLabel('Import key').setInputFiles(keyFile);
+  await expect(second.getByText(/Client key present/)).toBeVisible();
+  await second.getByRole('link', { name: 'Predict' }).click();
+  await predict(second, malignant);
+  await expect(second.getByTestId('prediction-timing')).not.toContainText('Keys were generated first');
+  await other.close();
 
   // Log out: the private pages send you to Log in.
   await page.getByRole('button', { name: 'Log out' }).click();

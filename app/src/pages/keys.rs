@@ -218,5 +218,9 @@ fn download(name: &str, text: &str) {
         anchor.set_download(name);
         anchor.click();
     }
-    let _ = web_sys::Url::revoke_object_url(&url);
+    // Released once the browser has surely read it: revoking at once can cancel the download.
+    spawn_local(async move {
+        gloo_timers::future::TimeoutFuture::new(60_000).await;
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
 }
