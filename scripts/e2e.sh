@@ -7,11 +7,14 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
 bash scripts/setup.sh --browser
-if [ "${BLINDFOLD_SKIP_BUILD:-}" != 1 ]; then
-  bash scripts/build.sh
-fi
+# The server and bench binaries as `cargo test` builds them (nothing to do right after it), so
+# the browser tests do not compile TFHE-rs once more with cargo-leptos's feature set; then the
+# page bundle, the stylesheet and the crypto worker.
+cargo test --workspace --release --no-run
+cargo leptos build --release --frontend-only
+bash scripts/build-worker.sh
 # What the clear quantized model says about each test row: the browser must show the same.
-cargo run --release -p blindfold-model --bin bench -- --export target/e2e/fixture
+target/release/bench --export target/e2e/fixture
 
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

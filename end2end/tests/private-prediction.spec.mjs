@@ -126,11 +126,22 @@ test('a new user predicts privately from the browser', async ({ page, browser })
   figures.after_reload_click_to_result_s = await predict(page, benign);
   await expect(page.getByTestId('prediction-timing')).not.toContainText('Keys were generated first');
 
-  // History lists all three, and decrypts one on demand.
+  // Several rows pasted as CSV (header skipped), one answer per row, bad lines explained.
+  await page.getByText('Several rows (CSV)').click();
+  const csv = [featureNames.join(','), malignant.features.join(','), '1,2,3', benign.features.join(',')].join('\n');
+  await page.getByLabel('CSV rows').fill(csv);
+  await page.getByRole('button', { name: 'Predict rows privately' }).click();
+  const answers = page.locator('details table tbody tr');
+  await expect(answers).toHaveCount(3, { timeout: 60_000 });
+  await expect(answers.nth(0)).toContainText(`${malignant.prediction.class} (${percent(malignant)})`);
+  await expect(answers.nth(1)).toContainText('3 values, expected 30');
+  await expect(answers.nth(2)).toContainText(`${benign.prediction.class} (${percent(benign)})`);
+
+  // History lists all five, and decrypts one on demand.
   await page.getByRole('link', { name: 'History' }).click();
   const rows = page.locator('table.history tbody tr');
-  await expect(rows).toHaveCount(3);
-  await expect(rows.filter({ hasText: 'done' })).toHaveCount(3);
+  await expect(rows).toHaveCount(5);
+  await expect(rows.filter({ hasText: 'done' })).toHaveCount(5);
   await rows.first().getByRole('button', { name: 'Decrypt' }).click();
   await expect(rows.first().getByTestId('history-result')).toHaveText(`${benign.prediction.class} (${percent(benign)})`);
   await page.screenshot({ path: `${shots}/history.png`, fullPage: true });
@@ -152,6 +163,11 @@ test('a new user predicts privately from the browser', async ({ page, browser })
   await second.getByRole('link', { name: 'Predict' }).click();
   await predict(second, malignant);
   await expect(second.getByTestId('prediction-timing')).not.toContainText('Keys were generated first');
+  // Forget keys: gone from this browser and from the server.
+  await second.getByRole('link', { name: 'Keys' }).click();
+  await second.getByRole('button', { name: 'Forget keys' }).click();
+  await expect(second.getByText('No client key')).toBeVisible();
+  await expect(second.getByText('No key stored')).toBeVisible();
   await other.close();
 
   // Log out: the private pages send you to Log in.

@@ -174,6 +174,16 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
+        for built in ["pkg/blindfold.js", "worker/blindfold_worker.js", "crypto-worker.js"] {
+            if !settings.site_root.join(built).is_file() {
+                tracing::warn!(
+                    site_root = %settings.site_root.display(),
+                    missing = built,
+                    "the web app is not built here: the API works, the pages will not (run scripts/build.sh)"
+                );
+                break;
+            }
+        }
         let state = AppState::open(settings).await?;
         Ok(Self { port, listener, state })
     }
