@@ -161,6 +161,8 @@ pub struct Outcome {
     pub encrypt_ms: f64,
     pub server_ms: f64,
     pub decrypt_ms: f64,
+    /// Checking (and, when needed, setting up) the keys before encryption.
+    pub check_ms: f64,
 }
 
 /// Encrypts `features`, has the server evaluate the model on them and decrypts the answer.
@@ -172,6 +174,7 @@ pub async fn predict(
     features: &[f64],
     report: Reporter,
 ) -> Result<Outcome, String> {
+    let checking = now_ms();
     let keys = if keys_ready(session, model).await? {
         None
     } else {
@@ -206,6 +209,7 @@ pub async fn predict(
         encrypt_ms: encrypted - started,
         server_ms: computed - encrypted,
         decrypt_ms: finished - computed,
+        check_ms: started - checking,
     })
 }
 

@@ -84,6 +84,8 @@ fn PredictForm(model: LoadedModel) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let outcome = RwSignal::new(None::<Outcome>);
+    // From the click to the answer, as the page measures it (the e2e reports it).
+    let click_to_result = RwSignal::new(0.0);
     let labels = model.spec.labels.clone();
 
     // Start the crypto worker and warm it up while the user types, not on the click.
@@ -120,13 +122,17 @@ fn PredictForm(model: LoadedModel) -> impl IntoView {
             outcome.set(None);
             busy.set(true);
             let model = model.clone();
+            let clicked = flow::now_ms();
             spawn_local(async move {
                 let report: flow::Reporter = Rc::new(move |p| progress.set(Some(p)));
                 let result = flow::predict(&session, &model.id, &model.spec_json, &features, report).await;
                 progress.set(None);
                 busy.set(false);
                 match result {
-                    Ok(done) => outcome.set(Some(done)),
+                    Ok(done) => {
+                        click_to_result.set(flow::now_ms() - clicked);
+                        outcome.set(Some(done));
+                    }
                     Err(message) => error.set(Some(message)),
                 }
             });
@@ -200,7 +206,12 @@ fn PredictForm(model: LoadedModel) -> impl IntoView {
                     <div class="card-body">
                         <h2 class="h5">"Result"</h2>
                         <PredictionView prediction=done.prediction.clone() labels />
-                        <p class="small text-body-secondary mt-2 mb-0" data-testid="prediction-timing">
+                        <p
+                            class="small text-body-secondary mt-2 mb-0"
+                            data-testid="prediction-timing"
+                            data-key-check-ms=format!("{:.0}", done.check_ms)
+                            data-click-to-result-ms=move || format!("{:.0}", click_to_result.get())
+                        >
                             {timing(&done)}
                         </p>
                     </div>

@@ -68,7 +68,7 @@ pub fn SignupPage() -> impl IntoView {
                     value=confirmation
                     fields
                 />
-                <p class="form-text">"At least 12 characters, not a common password, not all digits, not like your username."</p>
+                <p class="form-text">"At least 8 characters, not a common password, not all digits, not like your username."</p>
                 <button type="submit" class="btn btn-primary" disabled=move || busy.get()>"Sign up"</button>
             </form>
             <p class="mt-3">"Already registered? " <a href="/login">"Log in"</a></p>
