@@ -3,13 +3,14 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 
 use super::predict::describe;
-use crate::api::JobInfo;
-use crate::components::local_time;
+use crate::api::{JobInfo, ModelSummary};
+use crate::components::{local_time, models_resource};
 use crate::{client, flow, use_auth};
 
 #[component]
 pub fn HistoryPage() -> impl IntoView {
     let jobs = LocalResource::new(|| async { client::jobs().await.map_err(|e| e.message()) });
+    let models = models_resource();
     view! {
         <Title text="History · Blindfold" />
         <h1>"History"</h1>
@@ -37,7 +38,7 @@ pub fn HistoryPage() -> impl IntoView {
                                 </tr>
                             </thead>
                             <tbody>
-                                {jobs.into_iter().map(|job| view! { <JobRow job /> }).collect_view()}
+                                {jobs.into_iter().map(|job| view! { <JobRow job models /> }).collect_view()}
                             </tbody>
                         </table>
                     </div>
@@ -48,7 +49,7 @@ pub fn HistoryPage() -> impl IntoView {
 }
 
 #[component]
-fn JobRow(job: JobInfo) -> impl IntoView {
+fn JobRow(job: JobInfo, models: LocalResource<Result<Vec<ModelSummary>, String>>) -> impl IntoView {
     let auth = use_auth();
     let answer = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -59,10 +60,14 @@ fn JobRow(job: JobInfo) -> impl IntoView {
         let (id, model) = (id.clone(), model.clone());
         busy.set(true);
         spawn_local(async move {
-            let labels = client::models()
-                .await
-                .ok()
-                .and_then(|all| all.into_iter().find(|m| m.id == model))
+            // The page's model list; fetched here only if it has not arrived yet.
+            let all = match models.get_untracked() {
+                Some(Ok(all)) => all,
+                _ => client::models().await.unwrap_or_default(),
+            };
+            let labels = all
+                .into_iter()
+                .find(|m| m.id == model)
                 .map(|m| m.labels)
                 .unwrap_or_default();
             let text = match flow::decrypt_job(&session, &model, &id).await {
