@@ -4,8 +4,7 @@
 // public material only (the compressed server key, ciphertexts) and decrypted predictions,
 // plus a key export file when the user asks for one.
 //
-// Protocol: the page posts {id, op, ...args}; the worker answers {id, progress} zero or more
-// times, then {id, result} or {id, error}.
+// Protocol: the page posts {id, op, ...args}; the worker answers {id, result} or {id, error}.
 
 import init, {
   generateKeys,
@@ -94,8 +93,7 @@ const operations = {
     return { value: null };
   },
 
-  async keygen({ user, model, spec }, progress) {
-    progress({ stage: 'generating' });
+  async keygen({ user, model, spec }) {
     const started = performance.now();
     const keys = generateKeys();
     const keygenMs = performance.now() - started;
@@ -174,12 +172,11 @@ const operations = {
 
 self.onmessage = async (event) => {
   const { id, op, ...args } = event.data;
-  const progress = (report) => self.postMessage({ id, progress: report });
   try {
     await ready;
     const operation = operations[op];
     if (!operation) throw new Error(`unknown operation ${op}`);
-    const { value, transfer = [] } = await operation(args, progress);
+    const { value, transfer = [] } = await operation(args);
     self.postMessage({ id, result: value }, transfer);
   } catch (error) {
     self.postMessage({ id, error: error?.message ?? String(error) });

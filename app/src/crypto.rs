@@ -1,6 +1,6 @@
 //! The page's side of the crypto worker (`/crypto-worker.js`, which runs the `blindfold-worker`
-//! wasm): requests go out as messages with an id; the worker answers each with progress
-//! messages and then one result or error.
+//! wasm): requests go out as messages with an id; the worker answers each with one result or
+//! error. Progress is reported by the page's flows, stage by stage.
 //!
 //! The client key lives only in the worker's IndexedDB; the page sees public material
 //! (the compressed server key, ciphertexts) and decrypted predictions.
@@ -19,7 +19,6 @@ type Reply = Result<JsValue, String>;
 
 struct Pending {
     reply: oneshot::Sender<Reply>,
-    progress: Option<Box<dyn Fn(JsValue)>>,
 }
 
 /// The one crypto worker of this tab, started on first use.
@@ -62,16 +61,6 @@ impl CryptoWorker {
             let Some(id) = get(&data, "id").as_f64().map(|id| id as u32) else {
                 return;
             };
-            let progress = get(&data, "progress");
-            if !progress.is_undefined() {
-                if let Some(Pending {
-                    progress: Some(report), ..
-                }) = table.borrow().get(&id)
-                {
-                    report(progress);
-                }
-                return;
-            }
             let Some(pending) = table.borrow_mut().remove(&id) else {
                 return;
             };
@@ -108,13 +97,7 @@ impl CryptoWorker {
     }
 
     /// Sends one request and waits for its answer; `transfer` lists buffers moved, not copied.
-    pub async fn call(
-        &self,
-        op: &str,
-        args: &[(&str, JsValue)],
-        transfer: &[JsValue],
-        progress: Option<Box<dyn Fn(JsValue)>>,
-    ) -> Reply {
+    pub async fn call(&self, op: &str, args: &[(&str, JsValue)], transfer: &[JsValue]) -> Reply {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let message = object(&[("id", id.into()), ("op", op.into())]);
@@ -122,7 +105,7 @@ impl CryptoWorker {
             Reflect::set(&message, &(*name).into(), value).expect("set a message field");
         }
         let (reply, answer) = oneshot::channel();
-        self.pending.borrow_mut().insert(id, Pending { reply, progress });
+        self.pending.borrow_mut().insert(id, Pending { reply });
         let transfer: js_sys::Array = transfer.iter().collect();
         if let Err(e) = self.worker.post_message_with_transfer(&message, &transfer) {
             self.pending.borrow_mut().remove(&id);
@@ -180,7 +163,7 @@ pub struct NewKeys {
 pub async fn generate_keys(owner: &KeyOwner, spec_json: &str) -> Result<NewKeys, String> {
     let mut args = owner.args().to_vec();
     args.push(("spec", spec_json.into()));
-    let result = worker()?.call("keygen", &args, &[], None).await?;
+    let result = worker()?.call("keygen", &args, &[]).await?;
     Ok(NewKeys {
         server_key: get(&result, "serverKey").unchecked_into(),
         server_key_fingerprint: get(&result, "serverKeyFingerprint").as_string().unwrap_or_default(),
@@ -190,7 +173,7 @@ pub async fn generate_keys(owner: &KeyOwner, spec_json: &str) -> Result<NewKeys,
 
 /// The key this browser holds for `owner`, if any.
 pub async fn local_key(owner: &KeyOwner) -> Result<Option<LocalKey>, String> {
-    let result = worker()?.call("status", &owner.args(), &[], None).await?;
+    let result = worker()?.call("status", &owner.args(), &[]).await?;
     if result.is_null() || result.is_undefined() {
         return Ok(None);
     }
@@ -205,7 +188,7 @@ pub async fn encrypt(owner: &KeyOwner, spec_json: &str, features: &[f64]) -> Res
     let mut args = owner.args().to_vec();
     args.push(("spec", spec_json.into()));
     args.push(("features", js_sys::Float64Array::from(features).into()));
-    let result = worker()?.call("encrypt", &args, &[], None).await?;
+    let result = worker()?.call("encrypt", &args, &[]).await?;
     Ok(result.unchecked_into())
 }
 
@@ -215,7 +198,7 @@ pub async fn decrypt(owner: &KeyOwner, spec_json: &str, result: js_sys::Uint8Arr
     args.push(("spec", spec_json.into()));
     let buffer = result.buffer();
     args.push(("result", result.into()));
-    let prediction = worker()?.call("decrypt", &args, &[buffer.into()], None).await?;
+    let prediction = worker()?.call("decrypt", &args, &[buffer.into()]).await?;
     prediction
         .as_string()
         .ok_or_else(|| "the worker returned no prediction".into())
@@ -224,19 +207,19 @@ pub async fn decrypt(owner: &KeyOwner, spec_json: &str, result: js_sys::Uint8Arr
 /// Starts the worker and has it optimise its encryption code with a throwaway key.
 pub async fn warm_up(spec_json: &str) -> Result<(), String> {
     worker()?
-        .call("warmup", &[("spec", spec_json.into())], &[], None)
+        .call("warmup", &[("spec", spec_json.into())], &[])
         .await
         .map(drop)
 }
 
 /// Deletes the client key from this browser.
 pub async fn forget(owner: &KeyOwner) -> Result<(), String> {
-    worker()?.call("forget", &owner.args(), &[], None).await.map(drop)
+    worker()?.call("forget", &owner.args(), &[]).await.map(drop)
 }
 
 /// The client key as an export file's text (JSON), for moving it to another browser.
 pub async fn export_key(owner: &KeyOwner) -> Result<String, String> {
-    let result = worker()?.call("export", &owner.args(), &[], None).await?;
+    let result = worker()?.call("export", &owner.args(), &[]).await?;
     result.as_string().ok_or_else(|| "no key to export".into())
 }
 
@@ -244,6 +227,6 @@ pub async fn export_key(owner: &KeyOwner) -> Result<String, String> {
 pub async fn import_key(owner: &KeyOwner, file_text: String) -> Result<LocalKey, String> {
     let mut args = owner.args().to_vec();
     args.push(("file", file_text.into()));
-    worker()?.call("import", &args, &[], None).await?;
+    worker()?.call("import", &args, &[]).await?;
     local_key(owner).await?.ok_or_else(|| "the key was not stored".into())
 }
