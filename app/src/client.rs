@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::api::{ErrorBody, JobInfo, KeyInfo, ModelSummary, SessionInfo};
+use blindfold_api::{
+    CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, Registration, SessionInfo, paths,
+};
 
 /// A failed call: the HTTP status (0 when the request never got an answer) and the server's
 /// explanation.
@@ -43,19 +45,16 @@ impl fmt::Display for ApiFailure {
 
 pub type ApiResult<T> = Result<T, ApiFailure>;
 
-const CSRF_HEADER: &str = "X-CSRF-Token";
-
 async fn check(response: Result<Response, gloo_net::Error>) -> ApiResult<Response> {
     let response = response.map_err(ApiFailure::network)?;
     if response.ok() {
         return Ok(response);
     }
     let status = response.status();
-    let body = response.json::<ErrorBody>().await.unwrap_or_else(|_| ErrorBody {
-        error: "http".into(),
-        detail: format!("the server answered {status}"),
-        ..ErrorBody::default()
-    });
+    let body = response
+        .json::<ErrorBody>()
+        .await
+        .unwrap_or_else(|_| ErrorBody::unreadable(status));
     Err(ApiFailure { status, body })
 }
 
@@ -68,50 +67,41 @@ async fn post_json<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Ap
     json(check(request.send().await).await?).await
 }
 
-#[derive(Serialize)]
-struct Registration<'a> {
-    username: &'a str,
-    password: &'a str,
-    password_confirmation: &'a str,
-}
-
-#[derive(Serialize)]
-struct Credentials<'a> {
-    username: &'a str,
-    password: &'a str,
-}
-
 pub async fn register(username: &str, password: &str, password_confirmation: &str) -> ApiResult<SessionInfo> {
     let body = Registration {
-        username,
-        password,
-        password_confirmation,
+        username: username.to_owned(),
+        password: password.to_owned(),
+        password_confirmation: password_confirmation.to_owned(),
     };
-    post_json("/api/register", &body).await
+    post_json(paths::REGISTER, &body).await
 }
 
 pub async fn login(username: &str, password: &str) -> ApiResult<SessionInfo> {
-    post_json("/api/login", &Credentials { username, password }).await
+    let body = Credentials {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    };
+    post_json(paths::LOGIN, &body).await
 }
 
 pub async fn logout(session: &SessionInfo) -> ApiResult<()> {
-    let request = Request::post("/api/logout").header(CSRF_HEADER, &session.csrf_token);
+    let request = Request::post(paths::LOGOUT).header(CSRF_HEADER, &session.csrf_token);
     check(request.send().await).await.map(drop)
 }
 
 pub async fn models() -> ApiResult<Vec<ModelSummary>> {
-    json(check(Request::get("/api/models").send().await).await?).await
+    json(check(Request::get(paths::MODELS).send().await).await?).await
 }
 
 /// The model's client spec, as the JSON text the crypto worker takes.
 pub async fn spec_json(model: &str) -> ApiResult<String> {
-    let response = check(Request::get(&format!("/api/models/{model}/spec")).send().await).await?;
+    let response = check(Request::get(&paths::model_spec(model)).send().await).await?;
     response.text().await.map_err(ApiFailure::network)
 }
 
 /// The stored server key's details, or `None` when there is none.
 pub async fn key_info(model: &str) -> ApiResult<Option<KeyInfo>> {
-    match check(Request::get(&format!("/api/models/{model}/key")).send().await).await {
+    match check(Request::get(&paths::model_key(model)).send().await).await {
         Ok(response) => json(response).await.map(Some),
         Err(failure) if failure.status == 404 => Ok(None),
         Err(failure) => Err(failure),
@@ -119,7 +109,7 @@ pub async fn key_info(model: &str) -> ApiResult<Option<KeyInfo>> {
 }
 
 pub async fn delete_key(session: &SessionInfo, model: &str) -> ApiResult<()> {
-    let request = Request::delete(&format!("/api/models/{model}/key")).header(CSRF_HEADER, &session.csrf_token);
+    let request = Request::delete(&paths::model_key(model)).header(CSRF_HEADER, &session.csrf_token);
     match check(request.send().await).await {
         Ok(_) => Ok(()),
         Err(failure) if failure.status == 404 => Ok(()),
@@ -129,7 +119,7 @@ pub async fn delete_key(session: &SessionInfo, model: &str) -> ApiResult<()> {
 
 /// Submits an encrypted row; the job runs on the server's queue.
 pub async fn submit(session: &SessionInfo, model: &str, ciphertext: &js_sys::Uint8Array) -> ApiResult<JobInfo> {
-    let request = Request::post(&format!("/api/models/{model}/predictions"))
+    let request = Request::post(&paths::model_predictions(model))
         .header(CSRF_HEADER, &session.csrf_token)
         .header("Content-Type", "application/octet-stream")
         .body(blob(ciphertext))
@@ -139,24 +129,16 @@ pub async fn submit(session: &SessionInfo, model: &str, ciphertext: &js_sys::Uin
 
 /// The job, answered as soon as it finishes or after `wait_s` seconds (long polling).
 pub async fn job(id: &str, wait_s: u32) -> ApiResult<JobInfo> {
-    json(
-        check(
-            Request::get(&format!("/api/predictions/{id}?wait={wait_s}"))
-                .send()
-                .await,
-        )
-        .await?,
-    )
-    .await
+    json(check(Request::get(&paths::prediction_waiting(id, wait_s)).send().await).await?).await
 }
 
 pub async fn jobs() -> ApiResult<Vec<JobInfo>> {
-    json(check(Request::get("/api/predictions").send().await).await?).await
+    json(check(Request::get(paths::PREDICTIONS).send().await).await?).await
 }
 
 /// The encrypted result of a finished job.
 pub async fn result(id: &str) -> ApiResult<js_sys::Uint8Array> {
-    let response = check(Request::get(&format!("/api/predictions/{id}/result")).send().await).await?;
+    let response = check(Request::get(&paths::prediction_result(id)).send().await).await?;
     let bytes = response.binary().await.map_err(ApiFailure::network)?;
     Ok(js_sys::Uint8Array::from(bytes.as_slice()))
 }
@@ -189,8 +171,7 @@ pub async fn upload_key(
 ) -> ApiResult<KeyInfo> {
     use wasm_bindgen::closure::Closure;
     let xhr = web_sys::XmlHttpRequest::new().map_err(js_failure)?;
-    xhr.open("PUT", &format!("/api/models/{model}/key"))
-        .map_err(js_failure)?;
+    xhr.open("PUT", &paths::model_key(model)).map_err(js_failure)?;
     xhr.set_request_header(CSRF_HEADER, &session.csrf_token)
         .map_err(js_failure)?;
     xhr.set_request_header("Content-Type", "application/octet-stream")
@@ -224,11 +205,7 @@ pub async fn upload_key(
         return Err(ApiFailure::network("the upload was interrupted"));
     }
     if !(200..300).contains(&status) {
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| ErrorBody {
-            error: "http".into(),
-            detail: format!("the server answered {status}"),
-            ..ErrorBody::default()
-        });
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| ErrorBody::unreadable(status));
         return Err(ApiFailure { status, body });
     }
     serde_json::from_str(&text).map_err(ApiFailure::network)

@@ -1,19 +1,36 @@
 //! Pieces shared by several pages.
 
+use std::collections::BTreeMap;
+
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_router::components::Redirect;
 
-use crate::api::ModelSummary;
-use crate::flow::{Prediction, Progress};
-use crate::{client, use_auth, use_selected_model};
+use crate::api::SessionInfo;
+use crate::flow::Progress;
+use crate::{client, use_auth, use_models, use_selected_model};
+
+/// [`Action::new_local`] for a function that captures only `Copy` handles (signals, other
+/// actions, [`Models`](crate::Models)); everything else travels in the action's input.
+///
+/// `new_local` keeps its function in a `SendWrapper`, which panics when dropped on another
+/// thread than the one that made it if it holds anything to drop. Server rendering creates the
+/// page's actions too and may drop the page on another thread (leptos-rs/leptos#4402); a `Copy`
+/// function holds nothing to drop.
+pub fn local_action<I, O, Fu>(action_fn: impl Fn(&I) -> Fu + Copy + 'static) -> Action<I, O>
+where
+    I: 'static,
+    O: 'static,
+    Fu: Future<Output = O> + 'static,
+{
+    Action::new_local(action_fn)
+}
 
 #[component]
 pub fn NavBar() -> impl IntoView {
     let auth = use_auth();
-    let log_out = move |_| {
-        let Some(session) = auth.get_untracked() else { return };
-        spawn_local(async move {
+    let log_out = local_action(move |session: &SessionInfo| {
+        let session = session.clone();
+        async move {
             if let Err(failure) = client::logout(&session).await {
                 leptos::logging::warn!("logout: {failure}");
             }
@@ -22,7 +39,12 @@ pub fn NavBar() -> impl IntoView {
             if window().location().assign("/").is_err() {
                 auth.set(None);
             }
-        });
+        }
+    });
+    let on_log_out = move |_| {
+        if let Some(session) = auth.get_untracked() {
+            log_out.dispatch_local(session);
+        }
     };
     view! {
         <nav class="navbar navbar-expand bg-dark border-bottom" data-bs-theme="dark" aria-label="Main">
@@ -41,7 +63,7 @@ pub fn NavBar() -> impl IntoView {
                         <li class="nav-item"><a class="nav-link" href="/predict">"Predict"</a></li>
                         <li class="nav-item"><a class="nav-link" href="/history">"History"</a></li>
                         <li class="nav-item">
-                            <button type="button" class="nav-link btn btn-link" on:click=log_out>
+                            <button type="button" class="nav-link btn btn-link" on:click=on_log_out>
                                 "Log out"
                             </button>
                         </li>
@@ -70,14 +92,10 @@ pub fn RequireLogin(children: ChildrenFn) -> impl IntoView {
     }
 }
 
-/// The catalogue's models, loaded in the browser.
-pub fn models_resource() -> LocalResource<Result<Vec<ModelSummary>, String>> {
-    LocalResource::new(|| async { client::models().await.map_err(|e| e.message()) })
-}
-
 /// A picker of the catalogue's models, bound to the selected model.
 #[component]
-pub fn ModelPicker(models: LocalResource<Result<Vec<ModelSummary>, String>>) -> impl IntoView {
+pub fn ModelPicker() -> impl IntoView {
+    let models = use_models();
     let selected = use_selected_model();
     view! {
         <div class="mb-3 model-picker">
@@ -90,9 +108,7 @@ pub fn ModelPicker(models: LocalResource<Result<Vec<ModelSummary>, String>>) -> 
             >
                 {move || {
                     models
-                        .get()
-                        .and_then(Result::ok)
-                        .unwrap_or_default()
+                        .list()
                         .into_iter()
                         .map(|m| {
                             let id = m.id.clone();
@@ -132,46 +148,63 @@ pub fn ProgressView(progress: RwSignal<Option<Progress>>) -> impl IntoView {
     }
 }
 
-/// A decrypted prediction: the class and its probability as a bar, or the predicted value.
-#[component]
-pub fn PredictionView(prediction: Prediction, labels: Vec<String>) -> impl IntoView {
-    let confidence = prediction.confidence(&labels);
-    match (prediction.class.clone(), prediction.value) {
-        (Some(class), _) => {
-            let percent = confidence.map(|p| format!("{:.1}%", p * 100.0)).unwrap_or_default();
-            let tone = if class.eq_ignore_ascii_case("malignant") {
-                "text-danger"
-            } else {
-                "text-success"
-            };
-            view! {
-                <div class="prediction">
-                    <p class=format!("display-6 fw-semibold mb-1 {tone}") data-testid="prediction-class">{class.clone()}</p>
-                    <p class="mb-1">"Probability " <span data-testid="prediction-probability">{percent}</span></p>
-                    <meter class="w-100" min="0" max="1" value=confidence.unwrap_or_default().to_string()
-                        aria-label=format!("Probability of {class}")></meter>
-                </div>
-            }
-            .into_any()
-        }
-        (None, Some(value)) => view! {
-            <div class="prediction">
-                <p class="display-6 fw-semibold mb-1" data-testid="prediction-value">{format!("{value:.3}")}</p>
-            </div>
-        }
-        .into_any(),
-        _ => view! { <p>"The model gave no answer."</p> }.into_any(),
-    }
-}
-
 /// An alert with an error message, when there is one.
 #[component]
-pub fn ErrorAlert(error: RwSignal<Option<String>>) -> impl IntoView {
+pub fn ErrorAlert(#[prop(into)] error: Signal<Option<String>>) -> impl IntoView {
     move || {
         error
             .get()
             .map(|message| view! { <div class="alert alert-danger" role="alert">{message}</div> })
     }
+}
+
+/// The rules each form field broke, by field name, as the API reports them.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// A labelled text input bound to `value`, with the rules the server said it broke (`fields`,
+/// looked up by the input's id).
+#[component]
+pub fn TextField(
+    id: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    autocomplete: &'static str,
+    value: RwSignal<String>,
+    #[prop(optional, into)] fields: Signal<FieldErrors>,
+) -> impl IntoView {
+    let problems = move || fields.with(|f| f.get(id).cloned().unwrap_or_default());
+    let error_id = format!("{id}-errors");
+    view! {
+        <div class="mb-3">
+            <label class="form-label" for=id>{label}</label>
+            <input
+                id=id
+                name=id
+                type=kind
+                autocomplete=autocomplete
+                class="form-control"
+                class:is-invalid=move || !problems().is_empty()
+                aria-describedby=error_id.clone()
+                bind:value=value
+            />
+            <ul id=error_id class="invalid-feedback d-block list-unstyled mb-0">
+                {move || problems().into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+            </ul>
+        </div>
+    }
+}
+
+/// The file chosen in the file input an event came from.
+pub fn chosen_file(ev: &leptos::ev::Event) -> Option<web_sys::File> {
+    let input: web_sys::HtmlInputElement = event_target(ev);
+    input.files().and_then(|files| files.get(0))
+}
+
+/// A chosen file's text.
+pub async fn read_text(file: web_sys::File) -> Result<String, String> {
+    gloo_file::futures::read_as_text(&gloo_file::File::from(file))
+        .await
+        .map_err(|e| format!("could not read the file: {e}"))
 }
 
 /// Milliseconds since the epoch in the browser's locale.

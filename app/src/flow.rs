@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use serde::Deserialize;
 
-use crate::api::{JobInfo, KeyInfo, SessionInfo};
+use crate::api::{JobInfo, JobStatus, KeyInfo, SessionInfo};
 use crate::client::{self, UploadProgress};
 use crate::crypto::{self, KeyOwner};
 
@@ -71,11 +71,27 @@ pub struct Prediction {
 }
 
 impl Prediction {
+    /// Where the predicted class is in the model's labels.
+    pub fn class_index(&self, labels: &[String]) -> Option<usize> {
+        let class = self.class.as_ref()?;
+        labels.iter().position(|l| l == class)
+    }
+
     /// The probability of the predicted class.
     pub fn confidence(&self, labels: &[String]) -> Option<f64> {
-        let class = self.class.as_ref()?;
-        let index = labels.iter().position(|l| l == class)?;
-        self.probabilities.get(index).copied()
+        self.probabilities.get(self.class_index(labels)?).copied()
+    }
+
+    /// The prediction in a few words: the class and its probability, or the value.
+    pub fn describe(&self, labels: &[String]) -> String {
+        match (&self.class, self.value) {
+            (Some(class), _) => match self.confidence(labels) {
+                Some(p) => format!("{class} ({:.1}%)", p * 100.0),
+                None => class.clone(),
+            },
+            (None, Some(value)) => format!("{value:.3}"),
+            _ => "no answer".into(),
+        }
     }
 }
 
@@ -227,15 +243,15 @@ fn parse_prediction(json: &str) -> Result<Prediction, String> {
 /// Waits for the job to finish: the server answers each request the moment it does.
 async fn wait_for(mut job: JobInfo) -> Result<JobInfo, String> {
     loop {
-        match job.status.as_str() {
-            "done" => return Ok(job),
-            "failed" => {
+        match job.status {
+            JobStatus::Done => return Ok(job),
+            JobStatus::Failed => {
                 return Err(format!(
                     "the server could not evaluate the model: {}",
                     job.error.unwrap_or_default()
                 ));
             }
-            _ => {}
+            JobStatus::Queued | JobStatus::Running => {}
         }
         job = client::job(&job.id, 20).await.map_err(|e| e.message())?;
     }
@@ -246,4 +262,31 @@ pub fn now_ms() -> f64 {
         .and_then(|w| w.performance())
         .map(|p| p.now())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prediction(class: Option<&str>, value: Option<f64>) -> Prediction {
+        Prediction {
+            raw: vec![],
+            margins: vec![],
+            probabilities: vec![0.25, 0.75],
+            class: class.map(Into::into),
+            value,
+        }
+    }
+
+    #[test]
+    fn predictions_read_through_the_labels() {
+        let labels = ["Benign".to_owned(), "Malignant".to_owned()];
+        let malignant = prediction(Some("Malignant"), None);
+        assert_eq!(malignant.class_index(&labels), Some(1));
+        assert_eq!(malignant.confidence(&labels), Some(0.75));
+        assert_eq!(malignant.describe(&labels), "Malignant (75.0%)");
+        assert_eq!(prediction(Some("Other"), None).describe(&labels), "Other");
+        assert_eq!(prediction(None, Some(1.23456)).describe(&labels), "1.235");
+        assert_eq!(prediction(None, None).describe(&labels), "no answer");
+    }
 }

@@ -18,12 +18,9 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
-use crate::api::SessionInfo;
+use crate::api::{ModelSummary, SessionInfo};
 use crate::components::{NavBar, RequireLogin};
 use crate::pages::{HistoryPage, HomePage, KeysPage, LoginPage, NotFound, PredictPage, SignupPage};
-
-/// The model pages start with.
-pub const DEFAULT_MODEL: &str = "breast-cancer";
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -60,13 +57,50 @@ pub fn use_selected_model() -> RwSignal<String> {
     expect_context::<SelectedModel>().0
 }
 
+/// The model catalogue, loaded once in the browser and shared by Keys, Predict and History.
+/// Those pages are for logged-in users only, so it loads when someone logs in; nothing is
+/// fetched for a visitor.
+#[derive(Clone, Copy)]
+pub struct Models(pub LocalResource<Result<Vec<ModelSummary>, String>>);
+
+impl Models {
+    fn load(auth: RwSignal<Option<SessionInfo>>) -> Self {
+        Self(LocalResource::new(move || {
+            let logged_in = auth.with(Option::is_some);
+            async move {
+                if !logged_in {
+                    return Ok(Vec::new());
+                }
+                client::models().await.map_err(|e| e.message())
+            }
+        }))
+    }
+
+    /// The catalogue; empty until it has loaded (tracked).
+    pub fn list(self) -> Vec<ModelSummary> {
+        self.0.get().and_then(Result::ok).unwrap_or_default()
+    }
+
+    /// The catalogue's entry for a model, once loaded (tracked).
+    pub fn find(self, id: &str) -> Option<ModelSummary> {
+        self.0
+            .with(|loaded| loaded.as_ref()?.as_ref().ok()?.iter().find(|m| m.id == id).cloned())
+    }
+}
+
+pub fn use_models() -> Models {
+    expect_context::<Models>()
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     security::set_content_security_policy();
     let session = SharedValue::new(request_session).into_inner();
-    provide_context(Auth(RwSignal::new(session)));
-    provide_context(SelectedModel(RwSignal::new(DEFAULT_MODEL.to_owned())));
+    let auth = RwSignal::new(session);
+    provide_context(Auth(auth));
+    provide_context(Models::load(auth));
+    provide_context(SelectedModel(RwSignal::new(blindfold_api::DEFAULT_MODEL_ID.to_owned())));
 
     view! {
         <Stylesheet id="leptos" href="/pkg/blindfold.css" />

@@ -5,10 +5,12 @@
 //! Styles come only from this origin: no inline `style` attributes anywhere in the app.
 //! COOP/COEP/CORP and the other headers are set by the server for every response.
 
-/// The policy for a page whose inline scripts carry `nonce`.
-pub fn policy(nonce: &str) -> String {
+/// The policy of every response; a page whose inline scripts carry `nonce` allows them too.
+/// The server sends it without a nonce on every other response.
+pub fn policy(nonce: Option<&str>) -> String {
+    let nonce = nonce.map(|nonce| format!(" 'nonce-{nonce}'")).unwrap_or_default();
     format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; worker-src 'self'; \
+        "default-src 'self'; script-src 'self'{nonce} 'wasm-unsafe-eval'; worker-src 'self'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
          frame-ancestors 'none'; form-action 'self'"
     )
@@ -25,7 +27,7 @@ pub fn set_content_security_policy() {
         ) else {
             return;
         };
-        if let Ok(value) = http::HeaderValue::from_str(&policy(&nonce)) {
+        if let Ok(value) = http::HeaderValue::from_str(&policy(Some(&nonce))) {
             response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
         }
     }
@@ -35,9 +37,12 @@ pub fn set_content_security_policy() {
 mod tests {
     #[test]
     fn the_policy_allows_wasm_and_the_nonce_but_no_eval_or_inline_code() {
-        let policy = super::policy("abc");
+        let policy = super::policy(Some("abc"));
         assert!(policy.contains("script-src 'self' 'nonce-abc' 'wasm-unsafe-eval';"));
         assert!(!policy.contains("unsafe-inline"));
         assert!(!policy.contains("'unsafe-eval'"));
+        let without = super::policy(None);
+        assert!(without.contains("script-src 'self' 'wasm-unsafe-eval';"));
+        assert!(!without.contains("nonce"));
     }
 }

@@ -5,7 +5,14 @@ use std::time::Duration;
 use anyhow::Context;
 use blindfold_model::{ClientKey, ClientSpec, Prediction, decrypt_prediction, encrypt_row};
 
-use crate::client::{ApiClient, Job};
+use blindfold_api::client::ApiClient;
+use blindfold_api::{JobInfo, JobStatus};
+
+/// The model's client spec from the server, parsed and checked.
+pub async fn fetch_spec(client: &ApiClient, model: &str) -> anyhow::Result<ClientSpec> {
+    let json = client.spec_json(model).await?;
+    ClientSpec::from_json(&json).with_context(|| format!("the spec of `{model}`"))
+}
 
 /// Longest wait for one prediction.
 pub const PREDICTION_TIMEOUT: Duration = Duration::from_secs(600);
@@ -20,15 +27,15 @@ pub async fn predict_row(
     key: &ClientKey,
     row: &[f64],
     mut progress: impl FnMut(&str),
-) -> anyhow::Result<(Prediction, Job)> {
+) -> anyhow::Result<(Prediction, JobInfo)> {
     progress("encrypting");
     let encrypted = encrypt_row(spec, key, row)?.to_bytes();
     progress("uploading");
     let job = client.submit(model, encrypted).await?;
     let job = client
-        .wait(&job.id, PREDICTION_TIMEOUT, |j| progress(&j.status))
+        .wait(&job.id, PREDICTION_TIMEOUT, |j| progress(j.status.as_str()))
         .await?;
-    if job.status != "done" {
+    if job.status != JobStatus::Done {
         anyhow::bail!(
             "the server could not evaluate the row: {}",
             job.error.clone().unwrap_or_default()

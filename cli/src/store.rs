@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::client::Session;
+use blindfold_api::client::Session;
 
 pub struct LocalStore {
     /// Keys, per model.

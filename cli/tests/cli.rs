@@ -1,9 +1,12 @@
-//! The `blindfold` binary against a real server: register, keygen, upload-key, predict.
+//! The `blindfold` binary and its client library against a real server: register, keygen,
+//! upload-key, predict.
 
 use std::process::{Command, Output};
 
+use blindfold_cli::predict::{fetch_spec, predict_row};
+use blindfold_model::ClientKey;
 use blindfold_model::fixtures::BREAST_CANCER;
-use blindfold_server::{Application, Settings};
+use blindfold_server::testing::{PASSWORD, TestApp};
 use tempfile::TempDir;
 
 fn blindfold(server: &str, home: &TempDir, args: &[&str]) -> Output {
@@ -11,7 +14,7 @@ fn blindfold(server: &str, home: &TempDir, args: &[&str]) -> Output {
         .args(args)
         .env("BLINDFOLD_SERVER", server)
         .env("BLINDFOLD_HOME", home.path())
-        .env("BLINDFOLD_PASSWORD", "correct horse battery staple")
+        .env("BLINDFOLD_PASSWORD", PASSWORD)
         .output()
         .expect("the CLI runs")
 }
@@ -25,11 +28,8 @@ fn ok(output: Output) -> String {
 async fn register_keygen_upload_and_predict_from_the_command_line() {
     let data = TempDir::new().unwrap();
     let home = TempDir::new().unwrap();
-    let app = Application::build(Settings::for_data_dir(data.path().to_path_buf()))
-        .await
-        .unwrap();
-    let server = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let app = TestApp::spawn(data.path(), 1).await;
+    let server = app.base.clone();
 
     ok(blindfold(&server, &home, &["register", "--username", "ivan"]));
 
@@ -102,4 +102,39 @@ async fn register_keygen_upload_and_predict_from_the_command_line() {
     ok(blindfold(&server, &home, &["logout"]));
     let after = blindfold(&server, &home, &["upload-key"]);
     assert!(String::from_utf8_lossy(&after.stderr).contains("not logged in"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_client_library_reports_each_stage_and_decrypts_exactly() {
+    let data = TempDir::new().unwrap();
+    let app = TestApp::spawn(data.path(), 1).await;
+    let client = app.user("judy").await;
+    let model = blindfold_api::DEFAULT_MODEL_ID;
+    let key = ClientKey::generate();
+    client
+        .upload_key(model, key.compressed_server_key().to_bytes())
+        .await
+        .unwrap();
+    let spec = fetch_spec(&client, model).await.unwrap();
+    let compiled = BREAST_CANCER.compile().unwrap();
+    assert_eq!(spec, compiled.spec);
+    let (rows, _) = BREAST_CANCER.test_rows().unwrap();
+
+    let mut stages = Vec::new();
+    let (prediction, job) = predict_row(&client, model, &spec, &key, &rows[0], |stage| {
+        stages.push(stage.to_owned())
+    })
+    .await
+    .unwrap();
+    let expected = compiled.quantized.raw_outputs(&spec.quantize_row(&rows[0]).unwrap());
+    assert_eq!(
+        prediction.raw, expected,
+        "decrypts to the clear quantized model's output"
+    );
+    assert_eq!(job.status, blindfold_api::JobStatus::Done);
+    for stage in ["encrypting", "uploading", "done", "downloading", "decrypting"] {
+        assert!(stages.iter().any(|s| s == stage), "{stage} in {stages:?}");
+    }
+    app.stop().await;
 }

@@ -4,9 +4,6 @@
 //! a separate module, `blindfold-worker` (in `worker/`), inside a Web Worker, so this bundle
 //! stays small and the page never blocks on key generation or encryption.
 
-// Leptos view types nest deeply: the Predict page exceeds the default query depth.
-#![recursion_limit = "256"]
-
 use wasm_bindgen::prelude::wasm_bindgen;
 
 #[wasm_bindgen]

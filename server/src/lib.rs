@@ -1,18 +1,22 @@
 //! # blindfold-server
 //!
 //! The Blindfold backend: accounts, a model catalogue, per-user server keys and encrypted
-//! prediction jobs over a JSON + binary HTTP API. The server only ever handles ciphertexts
-//! and public keys; all cryptography lives in `blindfold-model`.
+//! prediction jobs over a JSON + binary HTTP API, and the server-rendered pages of the web app.
+//! The server only ever handles ciphertexts and public keys; all cryptography lives in
+//! `blindfold-model`.
+//!
+//! Layers point one way: [`routes`] (HTTP) → [`services`] → storage ([`db`] and the data
+//! directory). [`state`] holds the services; [`startup`] builds and runs the application.
 
-pub mod accounts;
-pub mod catalogue;
 pub mod db;
-pub mod error;
-pub mod jobs;
-pub mod keystore;
 pub mod routes;
+pub mod services;
 pub mod settings;
 pub mod startup;
+pub mod state;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use settings::Settings;
-pub use startup::{AppState, Application};
+pub use startup::Application;
+pub use state::AppState;

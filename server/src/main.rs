@@ -69,7 +69,7 @@ async fn run() -> anyhow::Result<()> {
     let command = match cli.command {
         Some(command) => command,
         // No subcommand: serve with settings from the environment and defaults.
-        None => Command::Serve(DefaultSettings::parse_from(["blindfold-server"]).settings),
+        None => Command::Serve(Settings::from_env()),
     };
     match command {
         Command::Serve(settings) => {
@@ -111,11 +111,4 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// Settings alone, for running without a subcommand.
-#[derive(Parser)]
-struct DefaultSettings {
-    #[command(flatten)]
-    settings: Settings,
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Parser};
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -39,18 +39,19 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings for tests and embedding: everything under `data_dir`, port chosen by the OS.
+    /// The defaults, as `blindfold-server serve` without flags has them (the `BLINDFOLD_*`
+    /// environment included).
+    pub fn from_env() -> Self {
+        DefaultSettings::parse_from(["blindfold-server"]).settings
+    }
+
+    /// Settings for tests and embedding: the defaults, with everything under `data_dir` and the
+    /// port chosen by the OS.
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         Self {
-            addr: "127.0.0.1:0".parse().expect("valid address"),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
-            database_url: None,
-            max_key_bytes: blindfold_model::keys::MAX_COMPRESSED_SERVER_KEY_BYTES,
-            max_row_bytes: 1 << 20,
-            workers: 1,
-            key_cache_mib: 4096,
-            site_root: "target/site".into(),
-            secure_cookies: false,
+            ..Self::from_env()
         }
     }
 
@@ -59,4 +60,11 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("blindfold.db").display()))
     }
+}
+
+/// Settings alone, as a command line of their own.
+#[derive(Parser)]
+struct DefaultSettings {
+    #[command(flatten)]
+    settings: Settings,
 }

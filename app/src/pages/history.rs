@@ -1,16 +1,13 @@
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_meta::Title;
 
-use super::predict::describe;
-use crate::api::{JobInfo, ModelSummary};
-use crate::components::{local_time, models_resource};
-use crate::{client, flow, use_auth};
+use crate::api::{JobInfo, JobStatus, SessionInfo};
+use crate::components::{local_action, local_time};
+use crate::{client, flow, use_auth, use_models};
 
 #[component]
 pub fn HistoryPage() -> impl IntoView {
     let jobs = LocalResource::new(|| async { client::jobs().await.map_err(|e| e.message()) });
-    let models = models_resource();
     view! {
         <Title text="History · Blindfold" />
         <h1>"History"</h1>
@@ -38,7 +35,7 @@ pub fn HistoryPage() -> impl IntoView {
                                 </tr>
                             </thead>
                             <tbody>
-                                {jobs.into_iter().map(|job| view! { <JobRow job models /> }).collect_view()}
+                                {jobs.into_iter().map(|job| view! { <JobRow job /> }).collect_view()}
                             </tbody>
                         </table>
                     </div>
@@ -48,39 +45,51 @@ pub fn HistoryPage() -> impl IntoView {
     }
 }
 
+/// Which stored result to decrypt: the job and its model.
+#[derive(Debug, Clone)]
+struct StoredResult {
+    session: SessionInfo,
+    job_id: String,
+    model_id: String,
+}
+
 #[component]
-fn JobRow(job: JobInfo, models: LocalResource<Result<Vec<ModelSummary>, String>>) -> impl IntoView {
+fn JobRow(job: JobInfo) -> impl IntoView {
     let auth = use_auth();
-    let answer = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let done = job.status == "done";
-    let (id, model) = (job.id.clone(), job.model_id.clone());
-    let decrypt = move |_| {
-        let Some(session) = auth.get_untracked() else { return };
-        let (id, model) = (id.clone(), model.clone());
-        busy.set(true);
-        spawn_local(async move {
-            // The page's model list; fetched here only if it has not arrived yet.
-            let all = match models.get_untracked() {
+    let models = use_models();
+    let decrypt = local_action(move |stored: &StoredResult| {
+        let stored = stored.clone();
+        async move {
+            // The shared model list; fetched here only if it has not arrived yet.
+            let all = match models.0.get_untracked() {
                 Some(Ok(all)) => all,
                 _ => client::models().await.unwrap_or_default(),
             };
             let labels = all
                 .into_iter()
-                .find(|m| m.id == model)
+                .find(|m| m.id == stored.model_id)
                 .map(|m| m.labels)
                 .unwrap_or_default();
-            let text = match flow::decrypt_job(&session, &model, &id).await {
-                Ok(prediction) => describe(&prediction, &labels),
+            match flow::decrypt_job(&stored.session, &stored.model_id, &stored.job_id).await {
+                Ok(prediction) => prediction.describe(&labels),
                 Err(message) => format!("Cannot decrypt here: {message}"),
-            };
-            busy.set(false);
-            answer.set(Some(text));
+            }
+        }
+    });
+    let (pending, answer) = (decrypt.pending(), decrypt.value());
+    let done = job.status == JobStatus::Done;
+    let (job_id, model_id) = (job.id.clone(), job.model_id.clone());
+    let on_decrypt = move |_| {
+        let Some(session) = auth.get_untracked() else { return };
+        decrypt.dispatch_local(StoredResult {
+            session,
+            job_id: job_id.clone(),
+            model_id: model_id.clone(),
         });
     };
-    let status = match (&job.status[..], &job.error) {
-        ("failed", Some(error)) => format!("failed: {error}"),
-        (status, _) => status.to_owned(),
+    let status = match (job.status, &job.error) {
+        (JobStatus::Failed, Some(error)) => format!("failed: {error}"),
+        (status, _) => status.to_string(),
     };
     view! {
         <tr>
@@ -92,8 +101,8 @@ fn JobRow(job: JobInfo, models: LocalResource<Result<Vec<ModelSummary>, String>>
                 {move || match answer.get() {
                     Some(text) => view! { <span data-testid="history-result">{text}</span> }.into_any(),
                     None if done => view! {
-                        <button type="button" class="btn btn-outline-primary btn-sm" on:click=decrypt.clone()
-                            disabled=move || busy.get()>
+                        <button type="button" class="btn btn-outline-primary btn-sm" on:click=on_decrypt.clone()
+                            disabled=move || pending.get()>
                             "Decrypt"
                         </button>
                     }.into_any(),

@@ -5,10 +5,10 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 use wasm_bindgen::JsCast;
 
-use crate::api::KeyInfo;
-use crate::components::{ErrorAlert, ModelPicker, ProgressView, local_time, models_resource};
+use crate::api::{KeyInfo, SessionInfo};
+use crate::components::{ErrorAlert, ModelPicker, ProgressView, chosen_file, local_action, local_time, read_text};
 use crate::crypto::{self, KeyOwner, LocalKey};
-use crate::flow::{self, KeySetup, Progress, megabytes};
+use crate::flow::{self, Progress, megabytes};
 use crate::{client, use_auth, use_selected_model};
 
 /// What is known of a user's keys for one model, on both sides.
@@ -22,22 +22,68 @@ struct KeyStatus {
 pub fn KeysPage() -> impl IntoView {
     let auth = use_auth();
     let model = use_selected_model();
-    let models = models_resource();
     let progress = RwSignal::new(None::<Progress>);
+    // The last failure of any of the key operations below.
     let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let made = RwSignal::new(None::<KeySetup>);
-    let version = RwSignal::new(0u32);
 
-    let owner = move || {
-        auth.get_untracked().map(|s| KeyOwner {
-            username: s.username,
-            model: model.get_untracked(),
-        })
-    };
+    let generate = local_action(move |(session, model): &(SessionInfo, String)| {
+        let (session, model) = (session.clone(), model.clone());
+        async move {
+            let report: flow::Reporter = Rc::new(move |p| progress.set(Some(p)));
+            let result = match client::spec_json(&model).await {
+                Ok(spec) => flow::set_up_keys(&session, &model, &spec, report).await,
+                Err(failure) => Err(failure.message()),
+            };
+            progress.set(None);
+            if let Err(message) = &result {
+                error.set(Some(message.clone()));
+            }
+            result
+        }
+    });
+    let forget = local_action(move |(session, owner): &(SessionInfo, KeyOwner)| {
+        let (session, owner) = (session.clone(), owner.clone());
+        async move {
+            let result = async {
+                crypto::forget(&owner).await?;
+                client::delete_key(&session, &owner.model)
+                    .await
+                    .map_err(|e| e.message())
+            }
+            .await;
+            // The figures of keys made here are gone with the keys.
+            generate.clear();
+            error.set(result.err());
+        }
+    });
+    let export = local_action(move |owner: &KeyOwner| {
+        let owner = owner.clone();
+        async move {
+            match crypto::export_key(&owner).await {
+                Ok(text) => download(&format!("blindfold-{}-{}.key.json", owner.username, owner.model), &text),
+                Err(message) => error.set(Some(message)),
+            }
+        }
+    });
+    let import = local_action(move |(owner, file): &(KeyOwner, web_sys::File)| {
+        let (owner, file) = (owner.clone(), file.clone());
+        async move {
+            let result = match read_text(file).await {
+                Ok(text) => crypto::import_key(&owner, text).await.map(drop),
+                Err(message) => Err(message),
+            };
+            error.set(result.err());
+        }
+    });
+    let (generating, forgetting) = (generate.pending(), forget.pending());
+    let busy = move || generating.get() || forgetting.get();
+    let made = generate.value();
+
+    // Each key operation but the export changes what there is.
+    let changes = [generate.version(), forget.version(), import.version()];
     let status = LocalResource::new(move || {
         let model = model.get();
-        version.track();
+        changes.iter().for_each(Track::track);
         let username = auth.with(|s| s.as_ref().map(|s| s.username.clone()));
         async move {
             let owner = KeyOwner {
@@ -50,74 +96,34 @@ pub fn KeysPage() -> impl IntoView {
         }
     });
 
-    let generate = move |_| {
+    let owner = move || {
+        auth.get_untracked().map(|s| KeyOwner {
+            username: s.username,
+            model: model.get_untracked(),
+        })
+    };
+    let on_generate = move |_| {
         let Some(session) = auth.get_untracked() else { return };
-        busy.set(true);
         error.set(None);
-        made.set(None);
-        let model = model.get_untracked();
-        spawn_local(async move {
-            let report: flow::Reporter = Rc::new(move |p| progress.set(Some(p)));
-            let result = match client::spec_json(&model).await {
-                Ok(spec) => flow::set_up_keys(&session, &model, &spec, report).await,
-                Err(failure) => Err(failure.message()),
-            };
-            progress.set(None);
-            busy.set(false);
-            match result {
-                Ok(setup) => made.set(Some(setup)),
-                Err(message) => error.set(Some(message)),
-            }
-            version.update(|v| *v += 1);
-        });
+        generate.clear();
+        generate.dispatch_local((session, model.get_untracked()));
     };
-
-    let forget = move |_| {
-        let (Some(session), Some(owner)) = (auth.get_untracked(), owner()) else {
-            return;
-        };
-        busy.set(true);
-        spawn_local(async move {
-            let result = async {
-                crypto::forget(&owner).await?;
-                client::delete_key(&session, &owner.model)
-                    .await
-                    .map_err(|e| e.message())
-            }
-            .await;
-            busy.set(false);
-            made.set(None);
-            error.set(result.err());
-            version.update(|v| *v += 1);
-        });
+    let on_forget = move |_| {
+        if let (Some(session), Some(owner)) = (auth.get_untracked(), owner()) {
+            forget.dispatch_local((session, owner));
+        }
     };
-
-    let export = move |_| {
+    let on_export = move |_| {
+        if let Some(owner) = owner() {
+            export.dispatch_local(owner);
+        }
+    };
+    let on_import = move |ev: leptos::ev::Event| {
         let Some(owner) = owner() else { return };
-        spawn_local(async move {
-            match crypto::export_key(&owner).await {
-                Ok(text) => download(&format!("blindfold-{}-{}.key.json", owner.username, owner.model), &text),
-                Err(message) => error.set(Some(message)),
-            }
-        });
-    };
-
-    let import = move |ev: leptos::ev::Event| {
-        let Some(owner) = owner() else { return };
-        let input: web_sys::HtmlInputElement = event_target(&ev);
-        let Some(file) = input.files().and_then(|files| files.get(0)) else {
-            return;
-        };
-        input.set_value("");
-        spawn_local(async move {
-            let text = gloo_file::futures::read_as_text(&gloo_file::File::from(file)).await;
-            let result = match text {
-                Ok(text) => crypto::import_key(&owner, text).await.map(drop),
-                Err(e) => Err(format!("could not read the file: {e}")),
-            };
-            error.set(result.err());
-            version.update(|v| *v += 1);
-        });
+        let Some(file) = chosen_file(&ev) else { return };
+        // Cleared, so that choosing the same file again imports it again.
+        event_target::<web_sys::HtmlInputElement>(&ev).set_value("");
+        import.dispatch_local((owner, file));
     };
 
     view! {
@@ -128,7 +134,7 @@ pub fn KeysPage() -> impl IntoView {
             "browser; the server gets only the public evaluation key, which lets it compute on your "
             "encrypted data without being able to read it."
         </p>
-        <ModelPicker models />
+        <ModelPicker />
         <ErrorAlert error />
         <Transition fallback=|| view! { <p>"Checking your keys…"</p> }>
             {move || status.get().map(|status| match status {
@@ -137,20 +143,20 @@ pub fn KeysPage() -> impl IntoView {
             })}
         </Transition>
         <div class="d-flex flex-wrap gap-2 my-3">
-            <button type="button" class="btn btn-primary" on:click=generate disabled=move || busy.get()>
+            <button type="button" class="btn btn-primary" on:click=on_generate disabled=busy>
                 "Generate keys"
             </button>
-            <button type="button" class="btn btn-outline-danger" on:click=forget disabled=move || busy.get()>
+            <button type="button" class="btn btn-outline-danger" on:click=on_forget disabled=busy>
                 "Forget keys"
             </button>
-            <button type="button" class="btn btn-outline-secondary" on:click=export disabled=move || busy.get()>
+            <button type="button" class="btn btn-outline-secondary" on:click=on_export disabled=busy>
                 "Export key"
             </button>
             <label class="btn btn-outline-secondary mb-0" for="import-key">"Import key"</label>
-            <input id="import-key" type="file" accept=".json,application/json" class="visually-hidden" on:change=import />
+            <input id="import-key" type="file" accept=".json,application/json" class="visually-hidden" on:change=on_import />
         </div>
         <ProgressView progress />
-        {move || made.get().map(|setup| view! {
+        {move || made.get().and_then(Result::ok).map(|setup| view! {
             <div class="alert alert-success" role="status" data-testid="keygen-figures">
                 {format!(
                     "Keys ready: generated in {:.1} s in your browser; {} ({} bytes) uploaded.",

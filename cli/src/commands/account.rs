@@ -25,10 +25,10 @@ impl Register {
                 println!("registered and logged in as {}", session.username);
                 Ok(())
             }
-            Err(blindfold_cli::ClientError::Api { fields, .. }) if fields.is_object() => {
-                for (field, problems) in fields.as_object().into_iter().flatten() {
-                    for problem in problems.as_array().into_iter().flatten() {
-                        eprintln!("{field}: {}", problem.as_str().unwrap_or_default());
+            Err(blindfold_cli::ClientError::Api { body, .. }) if !body.fields.is_empty() => {
+                for (field, problems) in &body.fields {
+                    for problem in problems {
+                        eprintln!("{field}: {problem}");
                     }
                 }
                 anyhow::bail!("registration refused")

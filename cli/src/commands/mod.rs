@@ -7,6 +7,7 @@ pub mod predict;
 
 use anyhow::Context as _;
 use blindfold_cli::ApiClient;
+use blindfold_cli::predict::fetch_spec;
 use blindfold_cli::store::LocalStore;
 use blindfold_model::{ClientKey, ClientSpec, Dataset};
 
@@ -33,7 +34,7 @@ impl Context {
 
     /// The model's spec from the server and this machine's secret key for it.
     pub async fn spec_and_key(&self, model: &str) -> anyhow::Result<(ClientSpec, ClientKey)> {
-        Ok((self.client.spec(model).await?, self.client_key(model)?))
+        Ok((fetch_spec(&self.client, model).await?, self.client_key(model)?))
     }
 
     fn client_key(&self, model: &str) -> anyhow::Result<ClientKey> {

@@ -1,16 +1,16 @@
 // Times the crypto worker's wasm in Node.js (single-threaded, like the browser worker):
 // key generation, encryption of one row, and the sizes a browser would upload.
 //
-//   node frontend/bench/worker-timings.mjs PKG_DIR EXPORT_DIR
+//   node frontend/worker/bench/worker-timings.mjs PKG_DIR EXPORT_DIR
 //
-// PKG_DIR: `wasm-bindgen --target nodejs` output for blindfold_frontend.wasm.
+// PKG_DIR: `wasm-bindgen --target nodejs` output for blindfold_worker.wasm.
 // EXPORT_DIR: spec.json and rows.json written by `bench --export EXPORT_DIR`.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const [pkgDir, exportDir] = process.argv.slice(2).map((p) => resolve(p));
-const worker = createRequire(import.meta.url)(join(pkgDir, 'blindfold_frontend.js'));
+const worker = createRequire(import.meta.url)(join(pkgDir, 'blindfold_worker.js'));
 const spec = readFileSync(join(exportDir, 'spec.json'), 'utf8');
 const rows = JSON.parse(readFileSync(join(exportDir, 'rows.json'), 'utf8'));
 

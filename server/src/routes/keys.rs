@@ -5,12 +5,12 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use blindfold_api::KeyInfo;
 
-use crate::accounts::session::CurrentUser;
-use crate::error::{ApiError, ApiResult};
-use crate::keystore::KeyInfo;
+use crate::routes::auth::CurrentUser;
+use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::read_limited;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn put(
     State(state): State<AppState>,
@@ -28,13 +28,7 @@ pub async fn put(
         bytes = info.size_bytes,
         "server key stored"
     );
-    // Decompress it now, in the background, so that the first prediction does not wait for it.
-    let (keys, user_id, fingerprint) = (state.keys.clone(), user.user_id, info.fingerprint.clone());
-    tokio::task::spawn_blocking(move || {
-        if let Err(error) = keys.load(user_id, &id, &fingerprint) {
-            tracing::warn!(error = format!("{error:#}"), "could not preload a server key");
-        }
-    });
+    state.keys.preload(user.user_id, &id, &info.fingerprint);
     Ok(Json(info))
 }
 

@@ -5,14 +5,13 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use blindfold_api::ModelSummary;
 use blindfold_model::EncryptedRow;
 
-use crate::accounts::session::CurrentUser;
-use crate::catalogue::ModelSummary;
-use crate::error::{ApiError, ApiResult};
-use crate::jobs::JobInfo;
+use crate::routes::auth::CurrentUser;
+use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::read_limited;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ModelSummary>>> {
     Ok(Json(state.models.list().await?))
@@ -38,11 +37,12 @@ pub async fn predict(
         .info(user.user_id, &id)
         .await?
         .ok_or_else(|| ApiError::Conflict("upload a server key for this model first".into()))?;
-    let count = model.plan.input.ciphertexts();
-    let limit = EncryptedRow::size_limit(count).min(state.settings.max_row_bytes);
-    let bytes = read_limited(&headers, body, limit, "encrypted row").await?;
-    // Refuse a malformed row now, not in the worker: the client learns at once.
-    let bytes = tokio::task::spawn_blocking(move || EncryptedRow::from_bytes(&bytes, count).map(|_| bytes)).await??;
-    let job: JobInfo = state.jobs.submit(user.user_id, &id, &key.fingerprint, &bytes).await?;
+    let ciphertexts = model.plan.input.ciphertexts();
+    let limit = EncryptedRow::size_limit(ciphertexts).min(state.settings.max_row_bytes);
+    let row = read_limited(&headers, body, limit, "encrypted row").await?;
+    let job = state
+        .jobs
+        .submit(user.user_id, &id, &key.fingerprint, ciphertexts, row)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }

@@ -1,18 +1,21 @@
 //! A user's prediction jobs and their encrypted results.
 
-use axum::Json;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
+use blindfold_api::JobInfo;
 use serde::Deserialize;
 
-use crate::accounts::session::CurrentUser;
-use crate::error::{ApiError, ApiResult};
-use crate::jobs::JobInfo;
-use crate::startup::AppState;
+use crate::routes::auth::CurrentUser;
+use crate::routes::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Longest a client may ask to wait for a job.
+const MAX_WAIT_S: f64 = 30.0;
 
 pub async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<Vec<JobInfo>>> {
     Ok(Json(state.jobs.list(user.user_id).await?))
@@ -42,27 +45,12 @@ pub async fn get(
     Ok(Json(state.jobs.wait(user.user_id, &id, patience).await?))
 }
 
-const MAX_WAIT_S: f64 = 30.0;
-
 /// The encrypted result, once the job is done (409 before).
 pub async fn result(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let job = state.jobs.get(user.user_id, &id).await?;
-    match job.status.as_str() {
-        "done" => {}
-        "failed" => {
-            return Err(ApiError::Conflict(format!(
-                "the prediction failed: {}",
-                job.error.unwrap_or_default()
-            )));
-        }
-        status => return Err(ApiError::Conflict(format!("the prediction is {status}"))),
-    }
-    let bytes = tokio::fs::read(state.jobs.output_path(&job.id))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::from(e).context("reading a result")))?;
+    let bytes = state.jobs.result(user.user_id, &id).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
 }

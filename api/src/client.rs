@@ -1,5 +1,5 @@
-//! A typed client for the Blindfold HTTP API, used by the `blindfold` CLI and by the server's
-//! integration tests.
+//! A typed client for the Blindfold HTTP API, used by the `blindfold` CLI, the integration
+//! tests and the load benchmark.
 //!
 //! The session cookie and CSRF token are held explicitly (not in a cookie jar) so that the CLI
 //! can keep them between runs.
@@ -10,21 +10,18 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-/// Name of the server's session cookie.
-pub const SESSION_COOKIE: &str = "blindfold_session";
+use crate::{
+    CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, Registration, SESSION_COOKIE, SessionInfo,
+    paths,
+};
 
-/// A failed API call: the HTTP status and the server's `{error, detail}`.
+/// A failed API call.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{status}: {detail}")]
-    Api {
-        status: StatusCode,
-        error: String,
-        detail: String,
-        fields: serde_json::Value,
-    },
+    /// The server answered with an error status and its explanation.
+    #[error("{status}: {}", body.detail)]
+    Api { status: StatusCode, body: ErrorBody },
     #[error("cannot reach the server: {0}")]
     Transport(#[from] reqwest::Error),
     #[error("the server's answer is not what this client expects: {0}")]
@@ -44,46 +41,24 @@ impl ClientError {
 pub type ClientResult<T> = Result<T, ClientError>;
 
 /// What a logged-in client holds: the session cookie's value and the CSRF token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Session {
     pub username: String,
     pub token: String,
     pub csrf_token: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelSummary {
-    pub id: String,
-    pub name: String,
-    pub labels: Vec<String>,
-    pub features: usize,
+impl std::fmt::Debug for Session {
+    /// The token is a bearer credential: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct KeyInfo {
-    pub size_bytes: i64,
-    pub fingerprint: String,
-    pub uploaded_at: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Job {
-    pub id: String,
-    pub model_id: String,
-    pub status: String,
-    pub error: Option<String>,
-    pub input_bytes: i64,
-    pub bootstraps: Option<i64>,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct SessionBody {
-    username: String,
-    csrf_token: String,
-}
+/// How often a waiting client asks again: the server answers at once when the job finishes.
+const LONG_POLL_S: u32 = 10;
 
 /// A client for one server.
 #[derive(Debug, Clone)]
@@ -121,7 +96,7 @@ impl ApiClient {
         if let Some(session) = &self.session {
             request = request.header(COOKIE, format!("{SESSION_COOKIE}={}", session.token));
             if method != Method::GET {
-                request = request.header("x-csrf-token", &session.csrf_token);
+                request = request.header(CSRF_HEADER, &session.csrf_token);
             }
         }
         request
@@ -132,13 +107,11 @@ impl ApiClient {
             return Ok(response);
         }
         let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        Err(ClientError::Api {
-            status,
-            error: body["error"].as_str().unwrap_or_default().to_owned(),
-            detail: body["detail"].as_str().unwrap_or("no detail").to_owned(),
-            fields: body["fields"].clone(),
-        })
+        let body = response
+            .json::<ErrorBody>()
+            .await
+            .unwrap_or_else(|_| ErrorBody::unreadable(status.as_u16()));
+        Err(ClientError::Api { status, body })
     }
 
     async fn json<T: DeserializeOwned>(request: RequestBuilder) -> ClientResult<T> {
@@ -158,7 +131,7 @@ impl ApiClient {
                     .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
             })
             .ok_or_else(|| ClientError::Protocol("no session cookie".into()))?;
-        let body: SessionBody = response.json().await?;
+        let body: SessionInfo = response.json().await?;
         let session = Session {
             username: body.username,
             token,
@@ -169,43 +142,44 @@ impl ApiClient {
     }
 
     pub async fn register(&mut self, username: &str, password: &str, confirmation: &str) -> ClientResult<Session> {
-        let body = json!({"username": username, "password": password, "password_confirmation": confirmation});
-        let response = self.request(Method::POST, "/api/register").json(&body).send().await?;
+        let body = Registration {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            password_confirmation: confirmation.to_owned(),
+        };
+        let response = self.request(Method::POST, paths::REGISTER).json(&body).send().await?;
         self.start_session(response).await
     }
 
     pub async fn login(&mut self, username: &str, password: &str) -> ClientResult<Session> {
-        let body = json!({"username": username, "password": password});
-        let response = self.request(Method::POST, "/api/login").json(&body).send().await?;
+        let body = Credentials {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        };
+        let response = self.request(Method::POST, paths::LOGIN).json(&body).send().await?;
         self.start_session(response).await
     }
 
     pub async fn logout(&mut self) -> ClientResult<()> {
-        Self::check(self.request(Method::POST, "/api/logout").send().await?).await?;
+        Self::check(self.request(Method::POST, paths::LOGOUT).send().await?).await?;
         self.session = None;
         Ok(())
     }
 
     /// Who the server thinks we are.
     pub async fn whoami(&self) -> ClientResult<String> {
-        let body: SessionBody = Self::json(self.request(Method::GET, "/api/session")).await?;
+        let body: SessionInfo = Self::json(self.request(Method::GET, paths::SESSION)).await?;
         Ok(body.username)
     }
 
     pub async fn models(&self) -> ClientResult<Vec<ModelSummary>> {
-        Self::json(self.request(Method::GET, "/api/models")).await
+        Self::json(self.request(Method::GET, paths::MODELS)).await
     }
 
-    pub async fn spec(&self, model: &str) -> ClientResult<blindfold_model::ClientSpec> {
-        let text = Self::check(
-            self.request(Method::GET, &format!("/api/models/{model}/spec"))
-                .send()
-                .await?,
-        )
-        .await?
-        .text()
-        .await?;
-        blindfold_model::ClientSpec::from_json(&text).map_err(|e| ClientError::Protocol(e.to_string()))
+    /// The model's client spec, as JSON text (the model crate parses and checks it).
+    pub async fn spec_json(&self, model: &str) -> ClientResult<String> {
+        let response = Self::check(self.request(Method::GET, &paths::model_spec(model)).send().await?).await?;
+        Ok(response.text().await?)
     }
 
     /// Sends bytes (a key, a ciphertext) and reads the JSON answer.
@@ -219,49 +193,42 @@ impl ApiClient {
     }
 
     pub async fn upload_key(&self, model: &str, compressed_server_key: Vec<u8>) -> ClientResult<KeyInfo> {
-        self.send_bytes(Method::PUT, &format!("/api/models/{model}/key"), compressed_server_key)
+        self.send_bytes(Method::PUT, &paths::model_key(model), compressed_server_key)
             .await
     }
 
     pub async fn key_info(&self, model: &str) -> ClientResult<KeyInfo> {
-        Self::json(self.request(Method::GET, &format!("/api/models/{model}/key"))).await
+        Self::json(self.request(Method::GET, &paths::model_key(model))).await
     }
 
     pub async fn delete_key(&self, model: &str) -> ClientResult<()> {
-        Self::check(
-            self.request(Method::DELETE, &format!("/api/models/{model}/key"))
-                .send()
-                .await?,
-        )
-        .await?;
+        Self::check(self.request(Method::DELETE, &paths::model_key(model)).send().await?).await?;
         Ok(())
     }
 
     /// Submits an encrypted row; the server answers at once with a queued job.
-    pub async fn submit(&self, model: &str, encrypted_row: Vec<u8>) -> ClientResult<Job> {
-        self.send_bytes(Method::POST, &format!("/api/models/{model}/predictions"), encrypted_row)
+    pub async fn submit(&self, model: &str, encrypted_row: Vec<u8>) -> ClientResult<JobInfo> {
+        self.send_bytes(Method::POST, &paths::model_predictions(model), encrypted_row)
             .await
     }
 
-    pub async fn job(&self, id: &str) -> ClientResult<Job> {
-        Self::json(self.request(Method::GET, &format!("/api/predictions/{id}"))).await
+    pub async fn job(&self, id: &str) -> ClientResult<JobInfo> {
+        Self::json(self.request(Method::GET, &paths::prediction(id))).await
     }
 
-    pub async fn jobs(&self) -> ClientResult<Vec<Job>> {
-        Self::json(self.request(Method::GET, "/api/predictions")).await
+    pub async fn jobs(&self) -> ClientResult<Vec<JobInfo>> {
+        Self::json(self.request(Method::GET, paths::PREDICTIONS)).await
     }
 
-    /// Waits for a job to be done or failed, calling `progress` with each status seen. Long
-    /// polling: the server answers each request as soon as the job finishes (or after 10 s).
-    pub async fn wait(&self, id: &str, timeout: Duration, mut progress: impl FnMut(&Job)) -> ClientResult<Job> {
+    /// Waits for a job to be done or failed, calling `progress` with each state seen. Long
+    /// polling: the server answers each request as soon as the job finishes.
+    pub async fn wait(&self, id: &str, timeout: Duration, mut progress: impl FnMut(&JobInfo)) -> ClientResult<JobInfo> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut first = true;
+        let mut wait_s = 0;
         loop {
-            let wait_s = if first { 0 } else { 10 };
-            first = false;
-            let job = Self::json(self.request(Method::GET, &format!("/api/predictions/{id}?wait={wait_s}"))).await?;
+            let job: JobInfo = Self::json(self.request(Method::GET, &paths::prediction_waiting(id, wait_s))).await?;
             progress(&job);
-            if job.status == "done" || job.status == "failed" {
+            if job.status.is_finished() {
                 return Ok(job);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -270,16 +237,12 @@ impl ApiClient {
                     job.status
                 )));
             }
+            wait_s = LONG_POLL_S;
         }
     }
 
     pub async fn result(&self, id: &str) -> ClientResult<Vec<u8>> {
-        let response = Self::check(
-            self.request(Method::GET, &format!("/api/predictions/{id}/result"))
-                .send()
-                .await?,
-        )
-        .await?;
+        let response = Self::check(self.request(Method::GET, &paths::prediction_result(id)).send().await?).await?;
         Ok(response.bytes().await?.to_vec())
     }
 }

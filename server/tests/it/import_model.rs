@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use blindfold_model::fixtures::WINE;
-use blindfold_server::{Application, Settings};
+use blindfold_server::testing::TestApp;
 use tempfile::TempDir;
 
 #[tokio::test]
@@ -51,14 +51,13 @@ async fn an_operator_imports_a_model() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid XGBoost model"));
 
-    let app = Application::build(Settings::for_data_dir(data_dir)).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
-    let client = blindfold_cli::ApiClient::new(&base).unwrap();
+    let app = TestApp::spawn(&data_dir, 0).await;
+    let client = app.client();
     let models = client.models().await.unwrap();
     let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, vec!["breast-cancer", "wine"]);
-    let spec = client.spec("wine").await.unwrap();
+    let spec = crate::fetch_spec(&client, "wine").await;
     assert_eq!(spec.labels, vec!["barolo", "grignolino", "barbera"]);
     assert_eq!(spec.outputs.len(), 3);
+    app.stop().await;
 }

@@ -1,12 +1,15 @@
-//! API errors: one enum, one status per variant, always a JSON body `{error, detail}`.
+//! HTTP errors: one enum, one status per variant, always a JSON [`ErrorBody`]. Service errors
+//! become HTTP errors here and nowhere else.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use blindfold_api::ErrorBody;
 use blindfold_model::ModelError;
-use serde::Serialize;
+
+use crate::services::ServiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -42,14 +45,6 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<&'a BTreeMap<&'static str, Vec<String>>>,
-}
-
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -65,6 +60,7 @@ impl ApiError {
         }
     }
 
+    /// The stable code clients match on (`ErrorBody::error`).
     fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
@@ -87,27 +83,44 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
         let fields = match &self {
-            Self::Validation(fields) => Some(fields),
-            _ => None,
+            Self::Validation(fields) => fields
+                .iter()
+                .map(|(field, problems)| ((*field).to_owned(), problems.clone()))
+                .collect(),
+            _ => BTreeMap::new(),
         };
         let body = ErrorBody {
-            error: self.code(),
+            error: self.code().to_owned(),
             detail: self.to_string(),
             fields,
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Self::TooManyAttempts { retry_after_s } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+        }
+        response
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Internal(error.into())
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NotFound(what) => Self::NotFound(what),
+            ServiceError::Conflict(why) => Self::Conflict(why),
+            ServiceError::Validation(fields) => Self::Validation(fields),
+            ServiceError::InvalidCredentials => Self::Unauthorized("invalid username or password"),
+            ServiceError::Throttled { retry_after_s } => Self::TooManyAttempts { retry_after_s },
+            ServiceError::Rejected(error) => Self::from_rejected(error),
+            ServiceError::Internal(cause) => Self::Internal(cause),
+        }
     }
 }
 
-impl From<ModelError> for ApiError {
-    /// Maps the model crate's errors for data that came from a client.
-    fn from(error: ModelError) -> Self {
+impl ApiError {
+    /// The model crate's verdict on data a client sent.
+    fn from_rejected(error: ModelError) -> Self {
         match error {
             ModelError::TooLarge { what, limit, .. } => Self::TooLarge { what, limit },
             ModelError::WrongParameters { .. } => Self::Unprocessable(error.to_string()),

@@ -1,18 +1,15 @@
 //! Load benchmark: 20 concurrent users, 3 encrypted predictions each, against a real server on
-//! loopback. `cargo bench -p blindfold-server --bench load [-- USERS PREDICTIONS]`
+//! loopback. `cargo bench -p blindfold-cli --bench load [-- USERS PREDICTIONS]`
 //!
 //! Prints throughput, p50/p95 latency (submit to decrypted answer) and the error count. All
 //! users share one client key to keep set-up short; each uploads its own copy of the server key.
 
 use std::time::{Duration, Instant};
 
-use blindfold_cli::ApiClient;
-use blindfold_cli::predict::predict_row;
+use blindfold_cli::predict::{fetch_spec, predict_row};
 use blindfold_model::ClientKey;
 use blindfold_model::fixtures::BREAST_CANCER;
-use blindfold_server::{Application, Settings};
-
-const PASSWORD: &str = "correct horse battery staple";
+use blindfold_server::testing::{PASSWORD, TestApp};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,23 +18,19 @@ async fn main() -> anyhow::Result<()> {
     let per_user = args.get(1).copied().unwrap_or(3);
 
     let dir = tempfile::TempDir::new()?;
-    let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
-    settings.workers = 2;
-    let app = Application::build(settings).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let app = TestApp::spawn(dir.path(), 2).await;
 
     let key = std::sync::Arc::new(ClientKey::generate());
     let server_key = key.compressed_server_key().to_bytes();
     let (rows, _) = BREAST_CANCER.test_rows()?;
     let mut clients = Vec::new();
     for u in 0..users {
-        let mut client = ApiClient::new(&base)?;
+        let mut client = app.client();
         client.register(&format!("load{u}"), PASSWORD, PASSWORD).await?;
         client.upload_key("breast-cancer", server_key.clone()).await?;
         clients.push(client);
     }
-    let spec = std::sync::Arc::new(clients[0].spec("breast-cancer").await?);
+    let spec = std::sync::Arc::new(fetch_spec(&clients[0], "breast-cancer").await?);
     println!(
         "{users} users registered, keys uploaded; running {} predictions",
         users * per_user
@@ -88,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         "p95_latency_s": pick(0.95),
     });
     println!("{report}");
+    app.stop().await;
     anyhow::ensure!(errors == 0, "{errors} predictions failed");
     Ok(())
 }

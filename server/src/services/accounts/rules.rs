@@ -12,7 +12,7 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// 40,000 common passwords (Django's list merged with zxcvbn's), lower-cased.
 static COMMON_PASSWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
     let mut text = String::new();
-    flate2::read::GzDecoder::new(&include_bytes!("../../common-passwords.txt.gz")[..])
+    flate2::read::GzDecoder::new(&include_bytes!("../../../common-passwords.txt.gz")[..])
         .read_to_string(&mut text)
         .expect("the embedded password list is valid gzip");
     text.lines().map(str::to_owned).collect()

@@ -11,9 +11,8 @@ use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
 use crate::db::now_ms;
-use crate::error::{ApiError, ApiResult};
-
-pub use blindfold_app::api::KeyInfo;
+use crate::services::{ServiceError, ServiceResult};
+use blindfold_api::KeyInfo;
 
 pub struct ServerKeyStore {
     pool: SqlitePool,
@@ -41,10 +40,10 @@ impl ServerKeyStore {
     }
 
     /// Validates and stores `bytes` as the user's key for the model, replacing any old one.
-    pub async fn put(&self, user_id: i64, model_id: &str, bytes: Vec<u8>) -> ApiResult<KeyInfo> {
+    pub async fn put(&self, user_id: i64, model_id: &str, bytes: Vec<u8>) -> ServiceResult<KeyInfo> {
         let bytes = tokio::task::spawn_blocking(move || CompressedServerKey::from_bytes(&bytes).map(|_| bytes))
-            .await
-            .context("validation task")??;
+            .await?
+            .map_err(ServiceError::Rejected)?;
         let fingerprint = hex::encode(Sha256::digest(&bytes));
         let path = self.path(user_id, model_id, &fingerprint);
         let dir = path.parent().expect("key path has a parent").to_owned();
@@ -78,7 +77,7 @@ impl ServerKeyStore {
         Ok(info)
     }
 
-    pub async fn info(&self, user_id: i64, model_id: &str) -> ApiResult<Option<KeyInfo>> {
+    pub async fn info(&self, user_id: i64, model_id: &str) -> ServiceResult<Option<KeyInfo>> {
         Ok(sqlx::query_as(
             "SELECT size_bytes, fingerprint, uploaded_at FROM server_keys WHERE user_id = ? AND model_id = ?",
         )
@@ -89,7 +88,7 @@ impl ServerKeyStore {
     }
 
     /// Removes the user's key; false when there was none.
-    pub async fn delete(&self, user_id: i64, model_id: &str) -> ApiResult<bool> {
+    pub async fn delete(&self, user_id: i64, model_id: &str) -> ServiceResult<bool> {
         let deleted: Option<(String,)> =
             sqlx::query_as("DELETE FROM server_keys WHERE user_id = ? AND model_id = ? RETURNING fingerprint")
                 .bind(user_id)
@@ -100,6 +99,17 @@ impl ServerKeyStore {
             let _ = tokio::fs::remove_file(self.path(user_id, model_id, fingerprint)).await;
         }
         Ok(deleted.is_some())
+    }
+
+    /// Decompresses a just-stored key in the background, so that the first prediction with it
+    /// does not wait for it.
+    pub fn preload(self: &Arc<Self>, user_id: i64, model_id: &str, fingerprint: &str) {
+        let (keys, model_id, fingerprint) = (self.clone(), model_id.to_owned(), fingerprint.to_owned());
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = keys.load(user_id, &model_id, &fingerprint) {
+                tracing::warn!(error = format!("{error:#}"), "could not preload a server key");
+            }
+        });
     }
 
     /// The decompressed key with this fingerprint (blocking: call from a blocking thread).
@@ -117,11 +127,5 @@ impl ServerKeyStore {
         let key = Arc::new(CompressedServerKey::from_bytes(&bytes)?.decompress());
         self.cache.insert(cache_key, key.clone());
         Ok(key)
-    }
-}
-
-impl From<tokio::task::JoinError> for ApiError {
-    fn from(error: tokio::task::JoinError) -> Self {
-        ApiError::Internal(error.into())
     }
 }

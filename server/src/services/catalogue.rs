@@ -3,16 +3,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-pub use blindfold_app::api::{ModelExample, ModelSummary};
+use anyhow::Context;
+
+use blindfold_api::{DEFAULT_MODEL_ID, ModelExample, ModelSummary, Objective, valid_model_id};
 use blindfold_model::fixtures::Fixture;
 use blindfold_model::{ClientSpec, CompiledModel, ServerPlan};
 use sqlx::SqlitePool;
 
 use crate::db::now_ms;
-use crate::error::{ApiError, ApiResult};
-
-/// Id of the model installed on first start.
-pub const DEFAULT_MODEL_ID: &str = "breast-cancer";
+use crate::services::{ServiceError, ServiceResult};
 
 /// One servable model.
 pub struct Model {
@@ -28,15 +27,6 @@ pub struct Model {
 pub struct ModelCatalogue {
     pool: SqlitePool,
     loaded: RwLock<HashMap<String, Arc<Model>>>,
-}
-
-/// Model ids appear in URLs and file names: lower-case letters, digits and dashes.
-pub fn valid_model_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl ModelCatalogue {
@@ -98,22 +88,23 @@ impl ModelCatalogue {
         Ok(())
     }
 
-    pub async fn get(&self, id: &str) -> ApiResult<Arc<Model>> {
+    pub async fn get(&self, id: &str) -> ServiceResult<Arc<Model>> {
         if let Some(model) = self.loaded.read().expect("catalogue lock").get(id) {
             return Ok(model.clone());
         }
         if !valid_model_id(id) {
-            return Err(ApiError::NotFound("model"));
+            return Err(ServiceError::NotFound("model"));
         }
         let row: Option<(String, String, String, String)> =
             sqlx::query_as("SELECT name, spec_json, plan_json, examples_json FROM models WHERE id = ?")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-        let (name, spec_json, plan_json, examples_json) = row.ok_or(ApiError::NotFound("model"))?;
-        let spec = ClientSpec::from_json(&spec_json).map_err(|e| ApiError::Internal(e.into()))?;
-        let plan = ServerPlan::from_json(&plan_json).map_err(|e| ApiError::Internal(e.into()))?;
-        let examples = serde_json::from_str(&examples_json).map_err(|e| ApiError::Internal(e.into()))?;
+        let (name, spec_json, plan_json, examples_json) = row.ok_or(ServiceError::NotFound("model"))?;
+        // Stored by `install`: unreadable means a bug or a damaged database, not bad input.
+        let spec = ClientSpec::from_json(&spec_json).context("a stored client spec")?;
+        let plan = ServerPlan::from_json(&plan_json).context("a stored server plan")?;
+        let examples = serde_json::from_str(&examples_json).context("stored sample rows")?;
         let model = Arc::new(Model {
             id: id.to_owned(),
             name,
@@ -129,7 +120,7 @@ impl ModelCatalogue {
         Ok(model)
     }
 
-    pub async fn list(&self) -> ApiResult<Vec<ModelSummary>> {
+    pub async fn list(&self) -> ServiceResult<Vec<ModelSummary>> {
         let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM models ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
@@ -141,7 +132,7 @@ impl ModelCatalogue {
                 name: model.name.clone(),
                 labels: model.spec.labels.clone(),
                 features: model.spec.features.len(),
-                objective: serde_json::to_value(model.spec.objective).map_err(|e| ApiError::Internal(e.into()))?,
+                objective: wire_objective(model.spec.objective),
                 examples: model.examples.clone(),
             });
         }
@@ -171,4 +162,13 @@ fn fixture_examples(fixture: &Fixture, compiled: &CompiledModel) -> blindfold_mo
         }
     }
     Ok(examples)
+}
+
+/// The model crate's objective as the API names it.
+fn wire_objective(objective: blindfold_model::Objective) -> Objective {
+    match objective {
+        blindfold_model::Objective::BinaryLogistic => Objective::BinaryLogistic,
+        blindfold_model::Objective::MultiSoftprob { classes } => Objective::MultiSoftprob { classes },
+        blindfold_model::Objective::RegSquaredError => Objective::RegSquaredError,
+    }
 }

@@ -1,107 +1,28 @@
-//! The real server on a random port with a temporary database, driven over HTTP with the
-//! CLI's client library.
+//! The JSON API on the real server: accounts, keys, encrypted predictions, isolation between
+//! users, limits, restarts.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use blindfold_cli::predict::predict_row;
-use blindfold_cli::{ApiClient, ClientError};
-use blindfold_model::fixtures::{BREAST_CANCER, WINE};
-use blindfold_model::{ClientKey, CompiledModel, encrypt_row};
-use blindfold_server::{Application, Settings};
+use blindfold_api::JobStatus;
+use blindfold_api::client::ClientError;
+use blindfold_model::encrypt_row;
+use blindfold_model::fixtures::WINE;
+use blindfold_server::testing::{PASSWORD, TestApp};
 use reqwest::StatusCode;
 use tempfile::TempDir;
-use tokio::sync::oneshot;
 
-const MODEL: &str = "breast-cancer";
-const PASSWORD: &str = "correct horse battery staple";
-
-struct Keys {
-    client: ClientKey,
-    server: Vec<u8>,
-}
-
-/// One key pair for all tests: generation is slow and not what these tests are about.
-static KEYS: LazyLock<Keys> = LazyLock::new(|| {
-    let client = ClientKey::generate();
-    let server = client.compressed_server_key().to_bytes();
-    Keys { client, server }
-});
-
-static COMPILED: LazyLock<CompiledModel> = LazyLock::new(|| BREAST_CANCER.compile().unwrap());
-
-struct TestApp {
-    base: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl TestApp {
-    async fn spawn(dir: &TempDir, workers: usize) -> Self {
-        Self::spawn_with(dir, |settings| settings.workers = workers).await
-    }
-
-    async fn spawn_with(dir: &TempDir, configure: impl FnOnce(&mut Settings)) -> Self {
-        let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
-        configure(&mut settings);
-        let app = Application::build(settings).await.expect("server starts");
-        let base = format!("http://127.0.0.1:{}", app.port());
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async move {
-            let _ = stop.await;
-        }));
-        Self {
-            base,
-            shutdown: Some(shutdown),
-            server,
-        }
-    }
-
-    fn client(&self) -> ApiClient {
-        ApiClient::new(&self.base).unwrap()
-    }
-
-    async fn user(&self, name: &str) -> ApiClient {
-        let mut client = self.client();
-        client.register(name, PASSWORD, PASSWORD).await.expect("registration");
-        client
-    }
-
-    async fn stop(mut self) {
-        let _ = self.shutdown.take().unwrap().send(());
-        self.server.await.unwrap().unwrap();
-    }
-}
-
-fn status<T: std::fmt::Debug>(result: Result<T, ClientError>) -> StatusCode {
-    result
-        .expect_err("the call should fail")
-        .status()
-        .expect("an API error")
-}
-
-/// The first test row of each class (0 malignant, 1 benign).
-fn rows_of_each_class() -> Vec<(Vec<f64>, f64)> {
-    let (rows, targets) = BREAST_CANCER.test_rows().unwrap();
-    [0.0, 1.0]
-        .iter()
-        .map(|class| {
-            let i = targets.iter().position(|t| t == class).unwrap();
-            (rows[i].clone(), *class)
-        })
-        .collect()
-}
+use crate::{COMPILED, KEYS, MODEL, fetch_spec, predict, rows_of_each_class, status};
 
 #[tokio::test]
 async fn register_upload_key_and_predict_exactly() {
     let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn(&dir, 1).await;
+    let app = TestApp::spawn(dir.path(), 1).await;
     let client = app.user("alice").await;
     assert_eq!(client.whoami().await.unwrap(), "alice");
 
     let models = client.models().await.unwrap();
     assert!(models.iter().any(|m| m.id == MODEL && m.features == 30));
-    let spec = client.spec(MODEL).await.unwrap();
+    let spec = fetch_spec(&client, MODEL).await;
     assert_eq!(spec, COMPILED.spec);
 
     let info = client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
@@ -110,18 +31,14 @@ async fn register_upload_key_and_predict_exactly() {
 
     let mut classes = Vec::new();
     for (row, target) in rows_of_each_class() {
-        let mut stages = Vec::new();
-        let (prediction, job) = predict_row(&client, MODEL, &spec, &KEYS.client, &row, |s| stages.push(s.to_owned()))
-            .await
-            .unwrap();
+        let (prediction, job) = predict(&client, &spec, &row).await;
         let expected = COMPILED.quantized.raw_outputs(&spec.quantize_row(&row).unwrap());
         assert_eq!(
             prediction.raw, expected,
             "decrypts to the clear quantized model's output"
         );
-        assert_eq!(job.status, "done");
+        assert_eq!(job.status, JobStatus::Done);
         assert_eq!(job.bootstraps, Some(COMPILED.report.bootstraps as i64));
-        assert!(stages.contains(&"encrypting".to_owned()) && stages.contains(&"decrypting".to_owned()));
         classes.push((prediction.class.unwrap(), target));
     }
     assert_eq!(classes, vec![("Malignant".to_owned(), 0.0), ("Benign".to_owned(), 1.0)]);
@@ -132,7 +49,7 @@ async fn register_upload_key_and_predict_exactly() {
 #[tokio::test]
 async fn account_rules_are_reported_per_field() {
     let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn(&dir, 0).await;
+    let app = TestApp::spawn(dir.path(), 0).await;
     let cases = [
         ("bob", "short", "short", "password", "too short"),
         ("bob", "84736251947", "84736251947", "password", "entirely numeric"),
@@ -145,27 +62,25 @@ async fn account_rules_are_reported_per_field() {
     for (username, password, confirmation, field, needle) in cases {
         let mut client = app.client();
         let error = client.register(username, password, confirmation).await.unwrap_err();
-        let ClientError::Api { status, fields, .. } = error else {
+        let ClientError::Api { status, body } = error else {
             panic!("not an API error")
         };
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        let problems = fields[field].to_string();
+        let problems = body.fields[field].join(" ");
         assert!(problems.contains(needle), "{username}/{password}: {problems}");
     }
     app.user("Carol").await;
     let mut duplicate = app.client();
     let error = duplicate.register("carol", PASSWORD, PASSWORD).await.unwrap_err();
-    let ClientError::Api { fields, .. } = error else {
-        panic!()
-    };
-    assert!(fields["username"].to_string().contains("already exists"));
+    let ClientError::Api { body, .. } = error else { panic!() };
+    assert!(body.fields["username"].join(" ").contains("already exists"));
     app.stop().await;
 }
 
 #[tokio::test]
 async fn login_logout_and_wrong_passwords() {
     let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn(&dir, 0).await;
+    let app = TestApp::spawn(dir.path(), 0).await;
     let first = app.user("dave").await;
     let mut client = app.client();
     assert_eq!(
@@ -198,7 +113,7 @@ async fn login_logout_and_wrong_passwords() {
 #[tokio::test]
 async fn state_changes_need_the_csrf_token() {
     let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn(&dir, 0).await;
+    let app = TestApp::spawn(dir.path(), 0).await;
     let client = app.user("erin").await;
     let session = client.session().unwrap().clone();
     let http = reqwest::Client::new();
@@ -228,7 +143,7 @@ async fn state_changes_need_the_csrf_token() {
 #[tokio::test]
 async fn keys_jobs_and_results_are_private_and_inputs_checked() {
     let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn(&dir, 1).await;
+    let app = TestApp::spawn(dir.path(), 1).await;
     let alice = app.user("frank").await;
     let bob = app.user("grace").await;
     let (row, _) = rows_of_each_class().remove(0);
@@ -273,7 +188,7 @@ async fn keys_jobs_and_results_are_private_and_inputs_checked() {
 
     let job = alice.submit(MODEL, encrypted).await.unwrap();
     let done = alice.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
-    assert_eq!(done.status, "done");
+    assert_eq!(done.status, JobStatus::Done);
     assert!(!alice.result(&job.id).await.unwrap().is_empty());
 
     // Bob sees none of it.
@@ -296,7 +211,7 @@ async fn keys_jobs_and_results_are_private_and_inputs_checked() {
 async fn a_queued_job_survives_a_restart() {
     let dir = TempDir::new().unwrap();
     // No workers: the job stays queued when the server stops.
-    let app = TestApp::spawn(&dir, 0).await;
+    let app = TestApp::spawn(dir.path(), 0).await;
     let client = app.user("heidi").await;
     client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
     let (row, _) = rows_of_each_class().remove(1);
@@ -307,14 +222,14 @@ async fn a_queued_job_survives_a_restart() {
         )
         .await
         .unwrap();
-    assert_eq!(job.status, "queued");
+    assert_eq!(job.status, JobStatus::Queued);
     let session = client.session().cloned();
     app.stop().await;
 
-    let app = TestApp::spawn(&dir, 1).await;
+    let app = TestApp::spawn(dir.path(), 1).await;
     let client = app.client().with_session(session);
     let done = client.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
-    assert_eq!(done.status, "done");
+    assert_eq!(done.status, JobStatus::Done);
     let prediction =
         blindfold_model::decrypt_prediction(&COMPILED.spec, &KEYS.client, &client.result(&job.id).await.unwrap())
             .unwrap();
@@ -330,7 +245,7 @@ async fn a_queued_job_survives_a_restart() {
 #[tokio::test]
 async fn oversized_keys_are_refused_before_they_are_read() {
     let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn_with(&dir, |s| s.max_key_bytes = 1 << 20).await;
+    let app = TestApp::spawn_with(dir.path(), |s| s.max_key_bytes = 1 << 20).await;
     let client = app.user("judy").await;
     assert_eq!(
         status(client.upload_key(MODEL, KEYS.server.clone()).await),
@@ -347,7 +262,7 @@ async fn oversized_keys_are_refused_before_they_are_read() {
 #[tokio::test]
 async fn health_and_unknown_routes() {
     let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn(&dir, 0).await;
+    let app = TestApp::spawn(dir.path(), 0).await;
     let http = reqwest::Client::new();
     assert_eq!(
         http.get(format!("{}/healthz", app.base)).send().await.unwrap().status(),
@@ -355,6 +270,9 @@ async fn health_and_unknown_routes() {
     );
     let missing = http.get(format!("{}/api/nothing", app.base)).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    assert_eq!(status(app.client().spec("no-such-model").await), StatusCode::NOT_FOUND);
+    assert_eq!(
+        status(app.client().spec_json("no-such-model").await),
+        StatusCode::NOT_FOUND
+    );
     app.stop().await;
 }

@@ -1,38 +1,33 @@
 //! The server-rendered pages and the site's static files, over HTTP on the real server.
 
-use blindfold_server::{Application, Settings};
+use blindfold_api::paths;
+use blindfold_server::testing::{PASSWORD, TestApp};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use tempfile::TempDir;
 
 struct Site {
-    base: String,
+    app: TestApp,
     http: reqwest::Client,
     _dir: TempDir,
 }
 
 async fn spawn() -> Site {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::for_data_dir(dir.path().join("data"));
-    settings.site_root = dir.path().join("site");
-    std::fs::create_dir_all(settings.site_root.join("pkg")).unwrap();
-    std::fs::write(settings.site_root.join("pkg/blindfold.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let site_root = dir.path().join("site");
+    std::fs::create_dir_all(site_root.join("pkg")).unwrap();
+    std::fs::write(site_root.join("pkg/blindfold.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let app = TestApp::spawn_with(&dir.path().join("data"), |settings| settings.site_root = site_root).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    Site { base, http, _dir: dir }
+    Site { app, http, _dir: dir }
 }
 
 impl Site {
     async fn page(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
-        let mut request = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header(ACCEPT, "text/html");
+        let mut request = self.http.get(self.app.url(path)).header(ACCEPT, "text/html");
         if let Some(cookie) = cookie {
             request = request.header(COOKIE, cookie);
         }
@@ -41,10 +36,10 @@ impl Site {
 
     /// Registers a user; returns the session cookie.
     async fn register(&self, username: &str) -> String {
-        let password = "correct horse battery staple";
+        let password = PASSWORD;
         let response = self
             .http
-            .post(format!("{}/api/register", self.base))
+            .post(self.app.url(paths::REGISTER))
             .json(&serde_json::json!({
                 "username": username, "password": password, "password_confirmation": password
             }))
@@ -148,7 +143,7 @@ async fn the_default_model_offers_a_sample_row_of_each_class() {
     let site = spawn().await;
     let models: serde_json::Value = site
         .http
-        .get(format!("{}/api/models", site.base))
+        .get(site.app.url(paths::MODELS))
         .send()
         .await
         .unwrap()
@@ -174,7 +169,7 @@ async fn long_polling_a_job_checks_its_query() {
     ] {
         let response = site
             .http
-            .get(format!("{}/api/predictions/no-such-job?{query}", site.base))
+            .get(site.app.url(&format!("{}?{query}", paths::prediction("no-such-job"))))
             .header(COOKIE, &cookie)
             .send()
             .await

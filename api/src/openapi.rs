@@ -1,0 +1,218 @@
+//! The REST API described as OpenAPI 3.1, served by the server at [`paths::OPENAPI`].
+//!
+//! The functions below carry no code: each exists to hold one operation's description (utoipa
+//! describes operations on functions). The server's router and this description use the same
+//! [`paths`] constants, and the server's tests check that every route it answers is here.
+
+// The operation functions are read by the derive only.
+#![allow(dead_code)]
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::paths;
+#[allow(unused_imports)] // used by the `body = ...` attributes below
+use crate::{Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, Registration, SessionInfo};
+
+/// The description, as served.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Blindfold",
+        description = "Private predictions: the client encrypts its features with TFHE, the server evaluates \
+                       the model on the ciphertexts, and only the client can decrypt the answer. Binary bodies \
+                       (server keys, encrypted rows and results) are TFHE-rs serializations; the model's client \
+                       spec says how to make them.",
+    ),
+    paths(
+        register, login, logout, session, models, model_spec, get_key, put_key, delete_key, submit,
+        predictions, prediction, prediction_result, openapi_json
+    ),
+    modifiers(&SessionAuth),
+    tags(
+        (name = "accounts", description = "Accounts and sessions"),
+        (name = "models", description = "The model catalogue"),
+        (name = "keys", description = "Each user's public server key per model"),
+        (name = "predictions", description = "Encrypted prediction jobs")
+    )
+)]
+struct ApiDoc;
+
+/// The session cookie, and the CSRF header every state-changing request needs with it.
+struct SessionAuth;
+
+impl Modify for SessionAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::SESSION_COOKIE,
+                "The session, set by register and login (HttpOnly, SameSite=Lax).",
+            ))),
+        );
+        components.add_security_scheme(
+            "csrf",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                crate::CSRF_HEADER,
+                "The session's CSRF token (from register, login or GET /api/session), required on every \
+                 request that is not GET.",
+            ))),
+        );
+    }
+}
+
+/// Create an account and log in.
+#[utoipa::path(post, path = paths::REGISTER, tag = "accounts", request_body = Registration,
+    responses(
+        (status = 201, description = "Registered and logged in; sets the session cookie", body = SessionInfo),
+        (status = 400, description = "Rules the fields broke, per field", body = ErrorBody),
+    ))]
+fn register() {}
+
+/// Log in (a new session; the old one ends).
+#[utoipa::path(post, path = paths::LOGIN, tag = "accounts", request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in; sets the session cookie", body = SessionInfo),
+        (status = 401, description = "Unknown user or wrong password (one answer for both)", body = ErrorBody),
+        (status = 429, description = "Too many failed logins for this username", body = ErrorBody),
+    ))]
+fn login() {}
+
+/// End this session.
+#[utoipa::path(post, path = paths::LOGOUT, tag = "accounts", security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Logged out; clears the cookie"),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Missing or wrong CSRF token", body = ErrorBody),
+    ))]
+fn logout() {}
+
+/// The logged-in user and the session's CSRF token.
+#[utoipa::path(get, path = paths::SESSION, tag = "accounts", security(("session" = [])),
+    responses(
+        (status = 200, body = SessionInfo),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+    ))]
+fn session() {}
+
+/// The models this server serves.
+#[utoipa::path(get, path = paths::MODELS, tag = "models",
+    responses((status = 200, body = Vec<ModelSummary>)))]
+fn models() {}
+
+/// A model's public client spec: features, quantization, output decoding and parameters
+/// (the JSON of `blindfold_model::ClientSpec`; no threshold or leaf of the model).
+#[utoipa::path(get, path = paths::MODEL_SPEC, tag = "models", params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "The client spec", content_type = "application/json", body = Object),
+        (status = 404, body = ErrorBody),
+    ))]
+fn model_spec() {}
+
+/// The stored server key of the logged-in user for this model.
+#[utoipa::path(get, path = paths::MODEL_KEY, tag = "keys", security(("session" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, body = KeyInfo),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such model, or no key yet", body = ErrorBody),
+    ))]
+fn get_key() {}
+
+/// Upload (or replace) the compressed server key: public, safe to give the server.
+#[utoipa::path(put, path = paths::MODEL_KEY, tag = "keys", security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "A TFHE-rs compressed server key of the spec's parameters"),
+    responses(
+        (status = 200, description = "Validated and stored", body = KeyInfo),
+        (status = 400, description = "Not a key", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, description = "Over the size limit", body = ErrorBody),
+        (status = 422, description = "A key of other parameters", body = ErrorBody),
+    ))]
+fn put_key() {}
+
+/// Remove the stored server key.
+#[utoipa::path(delete, path = paths::MODEL_KEY, tag = "keys", security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+fn delete_key() {}
+
+/// Submit an encrypted row for evaluation; the job is queued.
+#[utoipa::path(post, path = paths::MODEL_PREDICTIONS, tag = "predictions", security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "An encrypted row as the spec's input encoding makes it"),
+    responses(
+        (status = 202, description = "Queued", body = JobInfo),
+        (status = 400, description = "Not an encrypted row of this model", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "No server key uploaded for this model", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+    ))]
+fn submit() {}
+
+/// The logged-in user's predictions, newest first.
+#[utoipa::path(get, path = paths::PREDICTIONS, tag = "predictions", security(("session" = [])),
+    responses(
+        (status = 200, body = Vec<JobInfo>),
+        (status = 401, body = ErrorBody),
+    ))]
+fn predictions() {}
+
+/// One prediction job; with `wait`, answered as soon as it finishes (long polling).
+#[utoipa::path(get, path = paths::PREDICTION, tag = "predictions", security(("session" = [])),
+    params(
+        ("id" = String, Path, description = "Job id"),
+        ("wait" = Option<f64>, Query, description = "Seconds (0 to 30) to wait for the job to finish"),
+    ),
+    responses(
+        (status = 200, body = JobInfo),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+fn prediction() {}
+
+/// The encrypted result of a finished job; only the client key decrypts it.
+#[utoipa::path(get, path = paths::PREDICTION_RESULT, tag = "predictions", security(("session" = [])),
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The encrypted result", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not finished, or failed", body = ErrorBody),
+    ))]
+fn prediction_result() {}
+
+/// This description.
+#[utoipa::path(get, path = paths::OPENAPI, responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+fn openapi_json() {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_document_is_openapi_3_1_with_every_path() {
+        let json = serde_json::to_value(super::document()).unwrap();
+        assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
+        let paths = json["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), 12);
+        assert!(paths[crate::paths::MODEL_KEY].get("put").is_some());
+        assert!(json["components"]["schemas"]["JobStatus"].is_object());
+    }
+}

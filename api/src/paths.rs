@@ -1,0 +1,60 @@
+//! The API's routes, spelled once. The templates (`{id}` placeholders) are what the server
+//! routes and the OpenAPI description documents; the functions fill them in for clients.
+//!
+//! Model ids are [`valid`](crate::valid_model_id) and job ids are UUIDs, so neither needs
+//! escaping in a path.
+
+/// Every API route starts with this.
+pub const API_PREFIX: &str = "/api/";
+
+pub const REGISTER: &str = "/api/register";
+pub const LOGIN: &str = "/api/login";
+pub const LOGOUT: &str = "/api/logout";
+pub const SESSION: &str = "/api/session";
+pub const MODELS: &str = "/api/models";
+pub const MODEL_SPEC: &str = "/api/models/{id}/spec";
+pub const MODEL_KEY: &str = "/api/models/{id}/key";
+pub const MODEL_PREDICTIONS: &str = "/api/models/{id}/predictions";
+pub const PREDICTIONS: &str = "/api/predictions";
+pub const PREDICTION: &str = "/api/predictions/{id}";
+pub const PREDICTION_RESULT: &str = "/api/predictions/{id}/result";
+pub const OPENAPI: &str = "/api/openapi.json";
+
+/// A template with its `{id}` filled in.
+pub fn with_id(template: &str, id: &str) -> String {
+    template.replace("{id}", id)
+}
+
+pub fn model_spec(model_id: &str) -> String {
+    with_id(MODEL_SPEC, model_id)
+}
+
+pub fn model_key(model_id: &str) -> String {
+    with_id(MODEL_KEY, model_id)
+}
+
+pub fn model_predictions(model_id: &str) -> String {
+    with_id(MODEL_PREDICTIONS, model_id)
+}
+
+pub fn prediction(job_id: &str) -> String {
+    with_id(PREDICTION, job_id)
+}
+
+/// The job, answered once it finishes or after `wait_s` seconds (long polling).
+pub fn prediction_waiting(job_id: &str, wait_s: u32) -> String {
+    format!("{}?wait={wait_s}", prediction(job_id))
+}
+
+pub fn prediction_result(job_id: &str) -> String {
+    with_id(PREDICTION_RESULT, job_id)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn templates_fill_in() {
+        assert_eq!(super::model_key("breast-cancer"), "/api/models/breast-cancer/key");
+        assert_eq!(super::prediction_waiting("abc", 10), "/api/predictions/abc?wait=10");
+    }
+}

@@ -1,0 +1,211 @@
+//! The JSON bodies of the API, as the server writes them and every client reads them.
+//!
+//! Nothing here is secret: the client key never crosses the API, and a [`SessionInfo`]'s CSRF
+//! token is only useful together with the HttpOnly session cookie.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The logged-in user as a client sees it, with the CSRF token its state-changing requests
+/// must carry in [`CSRF_HEADER`](crate::CSRF_HEADER).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionInfo {
+    pub username: String,
+    pub csrf_token: String,
+}
+
+/// The body of `POST /api/register`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Registration {
+    pub username: String,
+    pub password: String,
+    pub password_confirmation: String,
+}
+
+/// The body of `POST /api/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// The learning task of a model, which fixes how its outputs read: named as XGBoost names its
+/// objectives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Two classes; the answer is the probability of the second.
+    BinaryLogistic,
+    /// `classes` classes; the answer is a probability per class.
+    MultiSoftprob { classes: usize },
+    /// Regression; the answer is a number.
+    RegSquaredError,
+}
+
+/// A model in the catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelSummary {
+    pub id: String,
+    pub name: String,
+    /// Class labels in the model's order; empty for a regression model.
+    pub labels: Vec<String>,
+    /// Number of input features (their names and ranges are in the model's client spec).
+    pub features: usize,
+    pub objective: Objective,
+    /// Sample rows a user can start from (public data, e.g. from the model's test set).
+    #[serde(default)]
+    pub examples: Vec<ModelExample>,
+}
+
+/// A labelled sample row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelExample {
+    pub label: String,
+    pub features: Vec<f64>,
+}
+
+/// A stored server key (the public evaluation key) of one user for one model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+pub struct KeyInfo {
+    pub size_bytes: i64,
+    /// SHA-256 of the compressed key bytes, hex.
+    pub fingerprint: String,
+    /// Milliseconds since the Unix epoch.
+    pub uploaded_at: i64,
+}
+
+/// Where a prediction job is. Stored as this lower-case text in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "sqlx", sqlx(rename_all = "lowercase"))]
+pub enum JobStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Being evaluated.
+    Running,
+    /// Evaluated: the encrypted result can be downloaded.
+    Done,
+    /// Evaluation failed; the job's `error` says why.
+    Failed,
+}
+
+impl JobStatus {
+    /// Done or failed: the job will not change any more.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Done | Self::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A prediction job. Times are milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+pub struct JobInfo {
+    pub id: String,
+    pub model_id: String,
+    pub status: JobStatus,
+    /// Why the evaluation failed, for a failed job.
+    pub error: Option<String>,
+    pub input_bytes: i64,
+    /// Programmable bootstraps the evaluation ran.
+    pub bootstraps: Option<i64>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+impl JobInfo {
+    /// Seconds from submission to the result, once finished.
+    pub fn duration_s(&self) -> Option<f64> {
+        self.finished_at.map(|end| (end - self.created_at) as f64 / 1000.0)
+    }
+}
+
+/// An error answer of the API: `error` is a stable code, `detail` a sentence for people, and
+/// `fields` the rules each form field broke (only for `validation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: String,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, Vec<String>>,
+}
+
+impl ErrorBody {
+    /// What a client knows of an error answer whose body is not an `ErrorBody` (a proxy's
+    /// page, a cut connection): its status.
+    pub fn unreadable(status: u16) -> Self {
+        Self {
+            error: "http".into(),
+            detail: format!("the server answered {status}"),
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_objectives_keep_their_wire_names() {
+        assert_eq!(serde_json::to_string(&JobStatus::Done).unwrap(), "\"done\"");
+        for status in [
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Done,
+            JobStatus::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        assert_eq!(
+            serde_json::to_string(&Objective::MultiSoftprob { classes: 3 }).unwrap(),
+            r#"{"multi_softprob":{"classes":3}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Objective::BinaryLogistic).unwrap(),
+            "\"binary_logistic\""
+        );
+    }
+
+    #[test]
+    fn an_error_without_fields_has_no_fields_member() {
+        let body = ErrorBody {
+            error: "not_found".into(),
+            detail: "model not found".into(),
+            ..ErrorBody::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"error":"not_found","detail":"model not found"}"#
+        );
+    }
+}

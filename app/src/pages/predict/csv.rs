@@ -1,0 +1,144 @@
+//! Several rows at once, pasted or loaded as CSV, each predicted privately in turn.
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+
+use super::spec::{LoadedModel, SpecView, validate};
+use crate::api::SessionInfo;
+use crate::components::{ProgressView, chosen_file, local_action, read_text};
+use crate::flow::{self, Prediction, Progress};
+use crate::use_auth;
+
+/// A CSV line's number (from 1) and its features, or why it cannot be predicted.
+type CsvRow = (usize, Result<Vec<f64>, String>);
+
+/// Several rows at once, pasted or loaded as CSV (one row per line; a header line is skipped).
+#[component]
+pub fn CsvRows(model: LoadedModel) -> impl IntoView {
+    let auth = use_auth();
+    let text = RwSignal::new(String::new());
+    let answers = RwSignal::new(Vec::<(usize, Result<Prediction, String>)>::new());
+    let progress = RwSignal::new(None::<Progress>);
+    let labels = model.spec.labels.clone();
+
+    // Each row's answer is shown as soon as it arrives.
+    let predict_rows = local_action(
+        move |(session, model, rows): &(SessionInfo, LoadedModel, Vec<CsvRow>)| {
+            let (session, model, rows) = (session.clone(), model.clone(), rows.clone());
+            async move {
+                for (line, row) in rows {
+                    let report: flow::Reporter = Rc::new(move |p| progress.set(Some(p)));
+                    let answer = match row {
+                        Ok(features) => flow::predict(&session, &model.id, &model.spec_json, &features, report)
+                            .await
+                            .map(|o| o.prediction),
+                        Err(message) => Err(message),
+                    };
+                    answers.update(|a| a.push((line, answer)));
+                }
+                progress.set(None);
+            }
+        },
+    );
+    let load_file = local_action(move |file: &web_sys::File| {
+        let file = file.clone();
+        async move {
+            if let Ok(content) = read_text(file).await {
+                text.set(content);
+            }
+        }
+    });
+    let pending = predict_rows.pending();
+
+    let columns = model.spec.features.len();
+    let on_predict = move |_| {
+        let Some(session) = auth.get_untracked() else { return };
+        let rows = parse_csv(&model.spec, &text.get_untracked());
+        answers.set(Vec::new());
+        predict_rows.dispatch_local((session, model.clone(), rows));
+    };
+    let on_load = move |ev: leptos::ev::Event| {
+        if let Some(file) = chosen_file(&ev) {
+            load_file.dispatch_local(file);
+        }
+    };
+
+    // Erased to `AnyView`: see `PredictForm`.
+    view! {
+        <details class="my-4">
+            <summary>"Several rows (CSV)"</summary>
+            <p class="small text-body-secondary mt-2">
+                {format!("One row per line, {columns} comma-separated values in the order of the form; a header line is skipped.")}
+            </p>
+            <label class="form-label" for="csv-rows">"CSV rows"</label>
+            <textarea id="csv-rows" class="form-control font-monospace" rows="4" bind:value=text></textarea>
+            <div class="d-flex flex-wrap gap-2 my-2 align-items-center">
+                <label class="form-label mb-0" for="csv-file">"or load a file"</label>
+                <input id="csv-file" type="file" accept=".csv,text/csv" class="form-control form-control-sm w-auto" on:change=on_load />
+                <button type="button" class="btn btn-primary" on:click=on_predict disabled=move || pending.get()>
+                    "Predict rows privately"
+                </button>
+            </div>
+            <ProgressView progress />
+            <Show when=move || answers.with(|a| !a.is_empty())>
+                <table class="table table-sm">
+                    <thead><tr><th scope="col">"Line"</th><th scope="col">"Prediction"</th></tr></thead>
+                    <tbody>
+                        {
+                            let labels = labels.clone();
+                            move || answers.get().into_iter().map(|(line, answer)| {
+                                let cell = match answer {
+                                    Ok(p) => p.describe(&labels),
+                                    Err(message) => message,
+                                };
+                                view! { <tr><td>{line}</td><td>{cell}</td></tr> }
+                            }).collect_view()
+                        }
+                    </tbody>
+                </table>
+            </Show>
+        </details>
+    }
+    .into_any()
+}
+
+/// CSV rows with their line numbers, each parsed and validated.
+fn parse_csv(spec: &SpecView, text: &str) -> Vec<CsvRow> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .filter(|(i, line)| !(*i == 0 && line.chars().any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')))
+        .map(|(i, line)| {
+            let cells: Vec<String> = line.split(',').map(|c| c.trim().to_owned()).collect();
+            if cells.len() != spec.features.len() {
+                return (
+                    i + 1,
+                    Err(format!("{} values, expected {}", cells.len(), spec.features.len())),
+                );
+            }
+            let checked = validate(spec, &cells);
+            let row = checked
+                .into_iter()
+                .enumerate()
+                .map(|(j, r)| r.map_err(|e| format!("{}: {e}", spec.features[j].name)))
+                .collect::<Result<Vec<f64>, String>>();
+            (i + 1, row)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::spec::tests::spec;
+    use super::*;
+
+    #[test]
+    fn csv_rows_skip_a_header_and_report_bad_lines() {
+        let rows = parse_csv(&spec(), "a,b\n1,0.5\n\n2e0,3\n1\n");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0], (2, Ok(vec![1.0, 0.5])));
+        assert_eq!(rows[1], (4, Err("b: Must be between -1 and 1.".into())));
+        assert_eq!(rows[2], (5, Err("1 values, expected 2".into())));
+    }
+}

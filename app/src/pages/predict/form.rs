@@ -1,0 +1,193 @@
+//! The prediction form: a labelled number input per feature, sample rows to start from, and
+//! Predict privately, with its progress, errors and answer below.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+
+use super::result::{Answer, ResultCard};
+use super::spec::{FeatureView, LoadedModel, short, validate};
+use crate::api::{ModelExample, SessionInfo};
+use crate::components::{ErrorAlert, ProgressView, local_action};
+use crate::flow::{self, Progress};
+use crate::{crypto, use_auth};
+
+/// One row to predict privately.
+#[derive(Debug, Clone)]
+struct RowRequest {
+    session: SessionInfo,
+    model: LoadedModel,
+    features: Vec<f64>,
+    /// When Predict privately was clicked.
+    clicked_ms: f64,
+}
+
+#[component]
+pub fn PredictForm(model: LoadedModel) -> impl IntoView {
+    let auth = use_auth();
+    let count = model.spec.features.len();
+    let values = RwSignal::new(vec![String::new(); count]);
+    let problems = RwSignal::new(vec![None::<String>; count]);
+    // Whether the last click found values missing or out of range.
+    let invalid = RwSignal::new(false);
+    let progress = RwSignal::new(None::<Progress>);
+
+    let predict = local_action(move |row: &RowRequest| {
+        let row = row.clone();
+        async move {
+            let report: flow::Reporter = Rc::new(move |p| progress.set(Some(p)));
+            let (model, features) = (&row.model, &row.features);
+            let outcome = flow::predict(&row.session, &model.id, &model.spec_json, features, report).await;
+            progress.set(None);
+            outcome.map(|outcome| Answer {
+                outcome,
+                click_to_result_ms: flow::now_ms() - row.clicked_ms,
+            })
+        }
+    });
+    let (pending, answer) = (predict.pending(), predict.value());
+    let error = Signal::derive(move || {
+        if invalid.get() {
+            Some("Some values are missing or out of range.".to_owned())
+        } else {
+            answer.with(|a| a.as_ref().and_then(|a| a.as_ref().err()).cloned())
+        }
+    });
+
+    let (labels, fields) = (model.spec.labels.clone(), model.spec.features.clone());
+    let (examples, spec_json) = (model.examples.clone(), model.spec_json.clone());
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        if pending.get_untracked() {
+            return;
+        }
+        let Some(session) = auth.get_untracked() else { return };
+        let checked = values.with_untracked(|v| validate(&model.spec, v));
+        problems.set(checked.iter().map(|c| c.as_ref().err().cloned()).collect());
+        let Ok(features) = checked.into_iter().collect::<Result<Vec<f64>, String>>() else {
+            invalid.set(true);
+            return;
+        };
+        invalid.set(false);
+        // The last answer (or failure) goes away while the next is on its way.
+        predict.clear();
+        predict.dispatch_local(RowRequest {
+            session,
+            model: model.clone(),
+            features,
+            clicked_ms: flow::now_ms(),
+        });
+    };
+
+    // Erased to `AnyView`, like `CsvRows`: as one type, the page's view nests deeper than the
+    // compiler's default query depth allows (for its hydration).
+    view! {
+        <form on:submit=submit novalidate>
+            <SampleButtons examples values problems />
+            <FeatureInputs features=fields values problems />
+            <div class="d-flex flex-wrap align-items-center gap-3">
+                <button type="submit" class="btn btn-primary btn-lg" disabled=move || pending.get()>"Predict privately"</button>
+                <WorkerStatus spec_json />
+            </div>
+        </form>
+        <ProgressView progress />
+        <ErrorAlert error />
+        {move || {
+            let labels = labels.clone();
+            answer.get().and_then(Result::ok).map(|answer| view! { <ResultCard answer labels /> })
+        }}
+    }
+    .into_any()
+}
+
+/// A button per sample row the catalogue offers, which fills the form with it.
+#[component]
+fn SampleButtons(
+    examples: Vec<ModelExample>,
+    values: RwSignal<Vec<String>>,
+    problems: RwSignal<Vec<Option<String>>>,
+) -> impl IntoView {
+    let buttons = examples
+        .into_iter()
+        .map(|example| {
+            let text = format!("Fill sample {}", example.label.to_lowercase());
+            let fill = move |_| {
+                values.set(example.features.iter().map(|v| v.to_string()).collect());
+                problems.update(|p| p.iter_mut().for_each(|p| *p = None));
+            };
+            view! {
+                <button type="button" class="btn btn-outline-secondary btn-sm" on:click=fill>
+                    {text}
+                </button>
+            }
+        })
+        .collect_view();
+    view! { <div class="d-flex flex-wrap gap-2 mb-3">{buttons}</div> }
+}
+
+/// A labelled number input per feature, its valid range as placeholder and, once checked, what
+/// is wrong with its value.
+#[component]
+fn FeatureInputs(
+    features: Vec<FeatureView>,
+    values: RwSignal<Vec<String>>,
+    problems: RwSignal<Vec<Option<String>>>,
+) -> impl IntoView {
+    let inputs = features
+        .into_iter()
+        .enumerate()
+        .map(|(i, feature)| {
+            let id = format!("feature-{i}");
+            let hint = format!("{} to {}", short(feature.valid_min), short(feature.valid_max));
+            view! {
+                <div class="col">
+                    <label class="form-label small mb-1" for=id.clone()>{feature.name}</label>
+                    <input
+                        id=id
+                        type="number"
+                        step="any"
+                        inputmode="decimal"
+                        class="form-control form-control-sm"
+                        class:is-invalid=move || problems.with(|p| p[i].is_some())
+                        placeholder=hint
+                        prop:value=move || values.with(|v| v[i].clone())
+                        on:input=move |ev| values.update(|v| v[i] = event_target_value(&ev))
+                    />
+                    <div class="invalid-feedback">{move || problems.with(|p| p[i].clone())}</div>
+                </div>
+            }
+        })
+        .collect_view();
+    view! { <div class="row row-cols-1 row-cols-sm-2 row-cols-lg-3 g-2 mb-3 features">{inputs}</div> }
+}
+
+/// Whether this browser can encrypt yet: the crypto worker starts and warms up (one throwaway
+/// encryption, so the engine optimises that code) while the user types, not on the click.
+#[component]
+fn WorkerStatus(spec_json: Arc<str>) -> impl IntoView {
+    let warm_up = local_action(|spec_json: &Arc<str>| {
+        let spec_json = spec_json.clone();
+        async move {
+            if let Err(message) = crypto::warm_up(&spec_json).await {
+                leptos::logging::warn!("crypto worker warm-up: {message}");
+            }
+        }
+    });
+    let warmed = warm_up.value();
+    Effect::new(move |_| {
+        warm_up.dispatch_local(spec_json.clone());
+    });
+    view! {
+        <span class="small text-body-secondary" data-testid="worker-status">
+            {move || {
+                if warmed.with(Option::is_some) {
+                    "Encryption ready in this browser"
+                } else {
+                    "Preparing encryption in this browser…"
+                }
+            }}
+        </span>
+    }
+}

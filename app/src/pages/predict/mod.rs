@@ -1,0 +1,51 @@
+//! The Predict page: the model's spec loads, then the form ([`form`]) and the CSV rows
+//! ([`csv`]) predict privately and show the answers ([`result`]).
+
+mod csv;
+mod form;
+mod result;
+mod spec;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use self::csv::CsvRows;
+use self::form::PredictForm;
+use self::spec::{LoadedModel, load_spec};
+use crate::components::ModelPicker;
+use crate::{use_models, use_selected_model};
+
+#[component]
+pub fn PredictPage() -> impl IntoView {
+    let model = use_selected_model();
+    let models = use_models();
+    let spec = LocalResource::new(move || {
+        let id = model.get();
+        async move { load_spec(&id).await.map(|(spec_json, spec)| (id, spec_json, spec)) }
+    });
+    view! {
+        <Title text="Predict · Blindfold" />
+        <h1>"Predict"</h1>
+        <p class="text-body-secondary">
+            "Your measurements are encrypted in this browser; the server computes the prediction on "
+            "the ciphertext and only this browser can read the answer."
+        </p>
+        <ModelPicker />
+        <Transition fallback=|| view! { <p>"Loading the model…"</p> }>
+            {move || {
+                spec.get().map(|result| match result {
+                    Err(message) => view! { <div class="alert alert-danger" role="alert">{message}</div> }.into_any(),
+                    Ok((id, spec_json, spec)) => {
+                        let examples = models.find(&id).map(|m| m.examples).unwrap_or_default();
+                        let model = LoadedModel { id, spec_json, spec, examples };
+                        view! {
+                            <PredictForm model=model.clone() />
+                            <CsvRows model />
+                        }
+                        .into_any()
+                    }
+                })
+            }}
+        </Transition>
+    }
+}

@@ -1,0 +1,115 @@
+//! The model as the Predict page knows it: the part of its client spec the form reads, and the
+//! checks of typed values against it.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::api::ModelExample;
+use crate::client;
+
+/// The part of a model's client spec the form needs (the worker gets the whole JSON).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SpecView {
+    pub features: Vec<FeatureView>,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FeatureView {
+    pub name: String,
+    pub valid_min: f64,
+    pub valid_max: f64,
+}
+
+/// A loaded model: its spec as the worker takes it and as the form reads it, and the sample
+/// rows the catalogue offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedModel {
+    pub id: String,
+    pub spec_json: Arc<str>,
+    pub spec: Arc<SpecView>,
+    pub examples: Vec<ModelExample>,
+}
+
+/// A model's client spec, as the JSON text the worker takes and as the form reads it.
+pub async fn load_spec(id: &str) -> Result<(Arc<str>, Arc<SpecView>), String> {
+    let spec_json = client::spec_json(id).await.map_err(|e| e.message())?;
+    let spec: SpecView = serde_json::from_str(&spec_json).map_err(|e| format!("unreadable model spec: {e}"))?;
+    Ok((Arc::from(spec_json), Arc::new(spec)))
+}
+
+/// Each value parsed and checked against the feature's valid range.
+pub fn validate(spec: &SpecView, values: &[String]) -> Vec<Result<f64, String>> {
+    spec.features
+        .iter()
+        .zip(values)
+        .map(|(feature, text)| {
+            let text = text.trim();
+            if text.is_empty() {
+                return Err("Enter a number.".into());
+            }
+            let value: f64 = text.parse().map_err(|_| format!("\"{text}\" is not a number."))?;
+            if !value.is_finite() || value < feature.valid_min || value > feature.valid_max {
+                return Err(format!(
+                    "Must be between {} and {}.",
+                    short(feature.valid_min),
+                    short(feature.valid_max)
+                ));
+            }
+            Ok(value)
+        })
+        .collect()
+}
+
+/// A number with at most four decimals and no trailing zeros.
+pub fn short(value: f64) -> String {
+    let text = format!("{value:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    pub fn spec() -> SpecView {
+        SpecView {
+            features: vec![
+                FeatureView {
+                    name: "a".into(),
+                    valid_min: 0.0,
+                    valid_max: 10.0,
+                },
+                FeatureView {
+                    name: "b".into(),
+                    valid_min: -1.0,
+                    valid_max: 1.0,
+                },
+            ],
+            labels: vec!["Benign".into(), "Malignant".into()],
+        }
+    }
+
+    #[test]
+    fn values_are_checked_against_the_valid_range() {
+        let checked = validate(&spec(), &["5".into(), "2".into()]);
+        assert_eq!(checked[0], Ok(5.0));
+        assert_eq!(checked[1], Err("Must be between -1 and 1.".into()));
+        let checked = validate(&spec(), &["".into(), "x".into()]);
+        assert_eq!(checked[0], Err("Enter a number.".into()));
+        assert_eq!(checked[1], Err("\"x\" is not a number.".into()));
+        assert!(
+            validate(&spec(), &["NaN".into(), "inf".into()])
+                .iter()
+                .all(Result::is_err)
+        );
+    }
+
+    #[test]
+    fn short_numbers_drop_trailing_zeros() {
+        assert_eq!(short(10.0), "10");
+        assert_eq!(short(0.25), "0.25");
+        assert_eq!(short(-1.5), "-1.5");
+        assert_eq!(short(0.123_456), "0.1235");
+    }
+}

@@ -1,0 +1,60 @@
+//! What the server does, independent of HTTP: accounts and sessions, the model catalogue, the
+//! key store, the job queue and the workers that evaluate it. Services read and write storage
+//! ([`crate::db`] and the data directory) and answer with [`ServiceError`]; the routes turn
+//! those into HTTP answers in one place (`routes::error`).
+
+pub mod accounts;
+pub mod catalogue;
+pub mod jobs;
+pub mod keystore;
+pub mod worker;
+
+use std::collections::BTreeMap;
+
+use blindfold_model::ModelError;
+
+/// Why a service refused or failed a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No such thing, or it belongs to someone else.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state (no key yet, result not ready).
+    #[error("{0}")]
+    Conflict(String),
+    /// Form fields broke rules; each field lists the rules it broke.
+    #[error("invalid fields")]
+    Validation(BTreeMap<&'static str, Vec<String>>),
+    /// Unknown user or wrong password: one answer for both.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// Too many failed logins for this username.
+    #[error("too many failed logins; retry in {retry_after_s} s")]
+    Throttled { retry_after_s: u64 },
+    /// Data a client sent (a key, a row) that the model crate refused.
+    #[error(transparent)]
+    Rejected(ModelError),
+    /// Anything else: a bug or the environment (database, disk). Logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ServiceError {
+    pub fn validation(field: &'static str, problem: impl Into<String>) -> Self {
+        Self::Validation(BTreeMap::from([(field, vec![problem.into()])]))
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<tokio::task::JoinError> for ServiceError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        Self::Internal(anyhow::Error::from(error).context("a blocking task ended abnormally"))
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

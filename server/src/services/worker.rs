@@ -1,0 +1,100 @@
+//! Job workers: each claims queued jobs one at a time and evaluates them on a blocking thread
+//! (FHE never runs on the async runtime). Workers live in a `JoinSet`; when told to stop they
+//! finish the job in hand and claim no more.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use blindfold_model::{EncryptedRow, evaluate};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::services::catalogue::ModelCatalogue;
+use crate::services::jobs::{ClaimedJob, JobQueue};
+use crate::services::keystore::ServerKeyStore;
+
+/// How long an idle worker sleeps before looking at the queue again, in case a wake-up was
+/// missed (queued by another process, say).
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// What a worker needs to evaluate a job.
+#[derive(Clone)]
+pub struct Evaluator {
+    pub models: Arc<ModelCatalogue>,
+    pub keys: Arc<ServerKeyStore>,
+    pub jobs: Arc<JobQueue>,
+}
+
+/// Starts `count` workers that run jobs until `stop` is cancelled.
+pub fn spawn_workers(evaluator: Evaluator, count: usize, stop: CancellationToken) -> JoinSet<()> {
+    let mut workers = JoinSet::new();
+    for worker in 0..count {
+        let (evaluator, stop) = (evaluator.clone(), stop.clone());
+        workers.spawn(async move {
+            while !stop.is_cancelled() {
+                match evaluator.run_next().await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tokio::select! {
+                            () = evaluator.jobs.wait_for_work(IDLE_POLL) => {}
+                            () = stop.cancelled() => {}
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(worker, error = format!("{e:#}"), "job worker");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            tracing::debug!(worker, "job worker stopped");
+        });
+    }
+    workers
+}
+
+impl Evaluator {
+    /// Runs one queued job if there is one; `Ok(false)` when the queue is empty.
+    pub async fn run_next(&self) -> anyhow::Result<bool> {
+        let Some(job) = self.jobs.claim().await? else {
+            return Ok(false);
+        };
+        let started = Instant::now();
+        let outcome = self.execute(&job).await;
+        match &outcome {
+            Ok(bootstraps) => tracing::info!(
+                job = job.id,
+                bootstraps,
+                seconds = started.elapsed().as_secs_f64(),
+                "job done"
+            ),
+            Err(e) => tracing::warn!(job = job.id, error = format!("{e:#}"), "job failed"),
+        }
+        self.jobs.finish(&job.id, &outcome).await?;
+        Ok(true)
+    }
+
+    /// Evaluates the job's row under its key and stores the encrypted result; the number of
+    /// bootstraps it took.
+    async fn execute(&self, job: &ClaimedJob) -> anyhow::Result<u64> {
+        let model = self.models.get(&job.model_id).await.context("the job's model")?;
+        let row = tokio::fs::read(self.jobs.input_path(&job.id))
+            .await
+            .context("reading the encrypted row")?;
+        let output_path = self.jobs.output_path(&job.id);
+        let keys = self.keys.clone();
+        let (user_id, model_id, fingerprint) = (job.user_id, job.model_id.clone(), job.key_fingerprint.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+            let key = keys.load(user_id, &model_id, &fingerprint)?;
+            let row = EncryptedRow::from_bytes(&row, model.plan.input.ciphertexts())?;
+            let (output, stats) = evaluate(&model.plan, &key, &row)?;
+            let temporary = output_path.with_extension("tmp");
+            std::fs::write(&temporary, output.to_bytes()).context("writing the result")?;
+            // Written in full before it is named: a crash never leaves half a result.
+            std::fs::rename(&temporary, &output_path).context("storing the result")?;
+            Ok(stats.bootstraps as u64)
+        })
+        .await
+        .context("the evaluation task ended abnormally")?
+    }
+}
