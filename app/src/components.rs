@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
 use crate::api::SessionInfo;
@@ -23,6 +24,16 @@ where
     Fu: Future<Output = O> + 'static,
 {
     Action::new_local(action_fn)
+}
+
+/// A page's title (in the browser tab and as its heading) and its lead paragraph.
+#[component]
+pub fn PageHeader(title: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <Title text=format!("{title} · Blindfold") />
+        <h1>{title}</h1>
+        <p class="text-body-secondary">{children()}</p>
+    }
 }
 
 #[component]

@@ -3,8 +3,6 @@
 
 use std::rc::Rc;
 
-use serde::Deserialize;
-
 use crate::api::{JobInfo, JobStatus, KeyInfo, SessionInfo};
 use crate::client::{self, UploadProgress};
 use crate::crypto::{self, KeyOwner};
@@ -57,33 +55,29 @@ impl Progress {
 
 pub type Reporter = Rc<dyn Fn(Progress)>;
 
-/// What a model says about a row, as the worker decrypted it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Prediction {
-    pub raw: Vec<u64>,
-    pub margins: Vec<f64>,
-    #[serde(default)]
-    pub probabilities: Vec<f64>,
-    #[serde(default)]
-    pub class: Option<String>,
-    #[serde(default)]
-    pub value: Option<f64>,
+pub use blindfold_model::Prediction;
+
+/// How the pages read a [`Prediction`] against the model's labels.
+pub trait PredictionExt {
+    /// Where the predicted class is in the model's labels.
+    fn class_index(&self, labels: &[String]) -> Option<usize>;
+    /// The probability of the predicted class.
+    fn confidence(&self, labels: &[String]) -> Option<f64>;
+    /// The prediction in a few words: the class and its probability, or the value.
+    fn describe(&self, labels: &[String]) -> String;
 }
 
-impl Prediction {
-    /// Where the predicted class is in the model's labels.
-    pub fn class_index(&self, labels: &[String]) -> Option<usize> {
+impl PredictionExt for Prediction {
+    fn class_index(&self, labels: &[String]) -> Option<usize> {
         let class = self.class.as_ref()?;
         labels.iter().position(|l| l == class)
     }
 
-    /// The probability of the predicted class.
-    pub fn confidence(&self, labels: &[String]) -> Option<f64> {
+    fn confidence(&self, labels: &[String]) -> Option<f64> {
         self.probabilities.get(self.class_index(labels)?).copied()
     }
 
-    /// The prediction in a few words: the class and its probability, or the value.
-    pub fn describe(&self, labels: &[String]) -> String {
+    fn describe(&self, labels: &[String]) -> String {
         match (&self.class, self.value) {
             (Some(class), _) => match self.confidence(labels) {
                 Some(p) => format!("{class} ({:.1}%)", p * 100.0),

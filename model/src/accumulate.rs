@@ -1,15 +1,17 @@
 //! Adding many small encrypted digits into one canonical base-4 number.
 //!
-//! Input: digits (blocks of degree <= 3 after a bootstrap) each tagged with a base-4 column.
-//! Output: `blocks` ciphertexts, every one but the last a canonical digit in `0..4`, the last
-//! one holding the rest (at most 15): a deterministic function of the total alone, so the result
-//! reveals nothing about how the trees added up.
+//! Input: digits (blocks of degree <= [`DIGIT_MAX`] after a bootstrap) each tagged with a
+//! base-[`DIGIT_BASE`] column. Output: `blocks` ciphertexts, every one but the last a canonical
+//! digit in `0..DIGIT_BASE`, the last one holding the rest (at most [`MAX_DEGREE`]): a
+//! deterministic function of the total alone, so the result reveals nothing about how the trees
+//! added up.
 //!
 //! Column by column, blocks are packed into bins whose sum stays within a bootstrap's limits
-//! (degree <= 15, noise level <= 5), then each bin is bootstrapped into its low digit (same
-//! column) and its carry (next column); a many-LUT bootstrap does both at once when the bin's
-//! degree is at most 7. The last column is bounded by the output's `max_value`, a proven bound
-//! on the true sum, which lets its additions go past the tracked degree without overflow.
+//! (degree <= [`MAX_DEGREE`], noise level <= 5), then each bin is bootstrapped into its low
+//! digit (same column) and its carry (next column); a many-LUT bootstrap does both at once when
+//! the bin's degree is at most 7. The last column is bounded by the output's `max_value`, a
+//! proven bound on the true sum, which lets its additions go past the tracked degree without
+//! overflow.
 //!
 //! The algorithm's decisions depend only on degrees and noise levels, never on values, so
 //! [`ClearOps`] predicts exactly what the encrypted evaluation will do (and how many bootstraps
@@ -20,13 +22,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
-use crate::params::PARAMETERS;
+use crate::params::{DIGIT_BASE, DIGIT_MAX, MAX_DEGREE, PARAMETERS, from_column};
 use crate::plan::TABLE_SIZE;
-
-/// Largest degree a bootstrap input may have (all 4 bits of a block).
-pub const MAX_DEGREE: u64 = (TABLE_SIZE - 1) as u64;
-/// Largest digit of a canonical base-4 column.
-const DIGIT_MAX: u64 = 3;
 
 /// Largest noise level a bootstrap input may have: a sum of this many nominal ciphertexts.
 pub fn max_noise_level() -> u64 {
@@ -41,8 +38,8 @@ pub trait BlockOps: Sync {
     fn noise(&self, block: &Self::Block) -> u64;
     /// Adds two blocks; fails if the sum's degree or noise would exceed a bootstrap's limits.
     fn add(&self, a: &Self::Block, b: &Self::Block) -> Result<Self::Block>;
-    /// Adds two blocks whose true sum is known to be at most `bound` (<= 15): the degree becomes
-    /// `min(sum of degrees, bound)`; the noise level is still checked.
+    /// Adds two blocks whose true sum is known to be at most `bound` (<= [`MAX_DEGREE`]): the
+    /// degree becomes `min(sum of degrees, bound)`; the noise level is still checked.
     fn add_bounded(&self, a: &Self::Block, b: &Self::Block, bound: u64) -> Result<Self::Block>;
     /// Bootstraps `input` through every table (indexed by the block's value). Costs one
     /// bootstrap when the tables fit a many-LUT for the input's degree, else one per table.
@@ -67,8 +64,8 @@ pub fn check_bootstrap_input(degree: u64, noise: u64) -> Result<()> {
     Ok(())
 }
 
-/// A table over a block's 16 values computing `f` on `0..=degree` and 0 elsewhere, so the
-/// output degree is exactly the largest reachable result.
+/// A table over a block's [`TABLE_SIZE`] values computing `f` on `0..=degree` and 0 elsewhere,
+/// so the output degree is exactly the largest reachable result.
 fn table(degree: u64, f: impl Fn(u64) -> u64) -> Vec<u64> {
     (0..TABLE_SIZE as u64)
         .map(|x| if x <= degree { f(x) } else { 0 })
@@ -88,7 +85,7 @@ pub fn accumulate<K: BlockOps>(
     max_value: u64,
 ) -> Result<Vec<K::Block>> {
     let top = blocks - 1;
-    let top_bound = max_value >> (2 * top);
+    let top_bound = from_column(max_value, top);
     if top_bound > MAX_DEGREE {
         return Err(ModelError::Budget(format!("{max_value} does not fit {blocks} blocks")));
     }
@@ -186,7 +183,7 @@ fn reduce_bin<K: BlockOps>(ops: &K, sum: K::Block, k: usize, is_top: bool, top_b
         let mut out = ops.lookup(&sum, &[table(degree.min(bound), |x| x)])?;
         return Ok(vec![(k, out.remove(0))]);
     }
-    let tables = [table(degree, |x| x % 4), table(degree, |x| x / 4)];
+    let tables = [table(degree, |x| x % DIGIT_BASE), table(degree, |x| x / DIGIT_BASE)];
     let mut out = ops.lookup(&sum, &tables)?;
     let carry = out.remove(1);
     let digit = out.remove(0);
@@ -304,6 +301,8 @@ impl BlockOps for ClearOps {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::{from_digits, place};
+    use crate::spec::top_capacity;
 
     /// Deterministic pseudo-random numbers for the property test (no dependency needed).
     fn lcg(state: &mut u64) -> u64 {
@@ -321,26 +320,25 @@ mod tests {
             let columns = 1 + (lcg(&mut state) % 3) as usize;
             let digits: Vec<(usize, ClearBlock)> = (0..count)
                 .map(|_| {
-                    let degree = lcg(&mut state) % 4;
+                    let degree = lcg(&mut state) % DIGIT_BASE;
                     let value = lcg(&mut state) % (degree + 1);
                     ((lcg(&mut state) as usize) % columns, ClearBlock::fresh(value, degree))
                 })
                 .collect();
-            let total: u64 = digits.iter().map(|(c, b)| b.value << (2 * c)).sum();
-            let max_value: u64 = digits.iter().map(|(c, b)| b.degree << (2 * c)).sum();
+            let total: u64 = digits.iter().map(|(c, b)| place(b.value, *c)).sum();
+            let max_value: u64 = digits.iter().map(|(c, b)| place(b.degree, *c)).sum();
             let mut blocks = columns;
-            while max_value >= 16u64 << (2 * (blocks - 1)) {
+            while max_value >= top_capacity(blocks) {
                 blocks += 1;
             }
             let ops = ClearOps::default();
             let out = accumulate(&ops, digits, blocks, max_value).unwrap_or_else(|e| panic!("case {case}: {e}"));
             assert_eq!(out.len(), blocks);
-            let decoded: u64 = out.iter().enumerate().map(|(k, b)| b.value << (2 * k)).sum();
-            assert_eq!(decoded, total, "case {case}");
+            assert_eq!(from_digits(out.iter().map(|b| b.value)), total, "case {case}");
             for (k, block) in out.iter().enumerate() {
                 assert!(block.noise <= max_noise_level());
                 if k + 1 < blocks {
-                    assert!(block.value <= 3, "case {case}: block {k} is not canonical");
+                    assert!(block.value <= DIGIT_MAX, "case {case}: block {k} is not canonical");
                 }
             }
         }
@@ -348,11 +346,13 @@ mod tests {
 
     #[test]
     fn forty_two_bit_digits_cost_few_bootstraps() {
-        let digits = (0..40).map(|i| (0, ClearBlock::fresh(i % 4, 3))).collect();
+        let digits = (0..40)
+            .map(|i| (0, ClearBlock::fresh(i % DIGIT_BASE, DIGIT_MAX)))
+            .collect();
         let ops = ClearOps::default();
         let out = accumulate(&ops, digits, 3, 120).unwrap();
-        let decoded: u64 = out.iter().enumerate().map(|(k, b)| b.value << (2 * k)).sum();
-        assert_eq!(decoded, (0..40).map(|i| i % 4).sum::<u64>());
+        let decoded = from_digits(out.iter().map(|b| b.value));
+        assert_eq!(decoded, (0..40).map(|i| i % DIGIT_BASE).sum::<u64>());
         assert!(ops.bootstraps() <= 30, "{} bootstraps", ops.bootstraps());
     }
 }

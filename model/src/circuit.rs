@@ -5,8 +5,7 @@ use rayon::prelude::*;
 
 use crate::accumulate::{BlockOps, accumulate, check_bootstrap_input};
 use crate::error::{ModelError, Result};
-use crate::params::THERMOMETER_WEIGHTS;
-use crate::plan::{GATE_WEIGHT, Lookup, ServerPlan, Term};
+use crate::plan::{GATE_WEIGHT, InputLayout, Lookup, ServerPlan, Term};
 
 /// The digits one lookup produced: (output, column, block).
 type SiteDigits<K> = Vec<(usize, usize, <K as BlockOps>::Block)>;
@@ -74,7 +73,7 @@ where
                     .input
                     .index(feature, step, weight)
                     .ok_or_else(|| ModelError::Format("term outside the input".into()))?;
-                debug_assert_eq!(THERMOMETER_WEIGHTS[i % THERMOMETER_WEIGHTS.len()], weight);
+                debug_assert_eq!(InputLayout::weight(i), weight);
                 input(i)?
             }
             Term::Gate(g) => {

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::accumulate::{ClearBlock, ClearOps};
 use crate::circuit::run_plan;
 use crate::dataset::Dataset;
-use crate::ensemble::{Node, Objective, Tree, TreeEnsemble};
+use crate::ensemble::{Node, Tree, TreeEnsemble};
 use crate::error::{ModelError, Result};
-use crate::params::{InputEncoding, THERMOMETER_WEIGHTS};
+use crate::objective::Objective;
+use crate::params::{BLOCK_BITS, DIGIT_MAX, InputEncoding, THERMOMETER_WEIGHTS, from_column, from_digits};
 use crate::plan::{
     GATE_WEIGHT, InputLayout, Lookup, OutputCircuit, PLAN_FORMAT_VERSION, ServerPlan, TABLE_SIZE, Table, Term,
 };
@@ -183,74 +184,140 @@ impl QuantizedEnsemble {
 /// Compiles `ensemble` with `calibration` rows (a CSV with the model's feature names as header,
 /// or, for models saved without names, the features in order).
 pub fn compile(ensemble: &TreeEnsemble, calibration: &Dataset, options: &CompileOptions) -> Result<CompiledModel> {
-    if !(1..=8).contains(&options.input_bits) {
-        return Err(ModelError::InvalidData(format!(
-            "input_bits {} is not in 1..=8",
-            options.input_bits
-        )));
-    }
-    let names = feature_names(ensemble, calibration)?;
-    let rows = calibration.select(&names)?;
-    if rows.len() < 2 {
-        return Err(ModelError::InvalidData(
-            "the calibration set needs at least 2 rows".into(),
-        ));
-    }
-    let levels = 1usize << options.input_bits;
-    let quantizers = names
-        .iter()
-        .enumerate()
-        .map(|(f, name)| {
-            let values: Vec<f64> = rows.iter().map(|r| r[f]).collect();
-            FeatureQuantizer::from_calibration(name, &values, levels)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let row_levels: Vec<Vec<usize>> = rows
-        .iter()
-        .map(|r| quantizers.iter().zip(r).map(|(q, &x)| q.quantize(x)).collect())
-        .collect();
+    let calibration = Calibration::quantize(ensemble, calibration, options.input_bits)?;
+    let labels = class_labels(options.labels.as_deref(), ensemble.objective)?;
+    let float_trees = calibration.map_thresholds(ensemble);
+    let chosen = choose_leaf_precision(ensemble, &calibration, &float_trees, &labels, options)?;
 
-    let labels = match (&options.labels, ensemble.objective.classes()) {
-        (Some(labels), Some(classes)) if labels.len() == classes => labels.clone(),
-        (Some(labels), Some(classes)) => {
+    let plan = build_plan(&chosen.quantized, &chosen.spec, calibration.input_layout())?;
+    plan.validate()?;
+    let bootstraps = self_check(&plan, &chosen.quantized, &chosen.spec, &calibration.levels)?;
+    let splits = float_splits(ensemble);
+    let report = CompileReport {
+        leaf_bits: chosen.leaf_bits,
+        splits,
+        pruned_splits: splits - chosen.quantized.trees.iter().map(|t| t.root.splits()).sum::<usize>(),
+        lookups: plan.lookup_count(),
+        gates: plan.gates.len(),
+        bootstraps,
+        calibration_mean_error: chosen.error,
+    };
+    Ok(CompiledModel {
+        spec: chosen.spec,
+        plan,
+        quantized: chosen.quantized,
+        report,
+    })
+}
+
+/// The calibration rows restricted to the model's features, each feature's quantizer, and the
+/// levels of every row.
+struct Calibration {
+    rows: Vec<Vec<f64>>,
+    quantizers: Vec<FeatureQuantizer>,
+    levels: Vec<Vec<usize>>,
+}
+
+impl Calibration {
+    /// Quantizes every feature to `2^input_bits` levels at its calibration quantiles.
+    fn quantize(ensemble: &TreeEnsemble, calibration: &Dataset, input_bits: u32) -> Result<Self> {
+        if !(1..=8).contains(&input_bits) {
             return Err(ModelError::InvalidData(format!(
-                "{} labels for {classes} classes",
-                labels.len()
+                "input_bits {input_bits} is not in 1..=8"
             )));
         }
-        (None, Some(classes)) => (0..classes).map(|c| format!("class_{c}")).collect(),
-        (Some(_), None) => {
-            return Err(ModelError::InvalidData("labels given for a regression model".into()));
+        let names = feature_names(ensemble, calibration)?;
+        let rows = calibration.select(&names)?;
+        if rows.len() < 2 {
+            return Err(ModelError::InvalidData(
+                "the calibration set needs at least 2 rows".into(),
+            ));
         }
-        (None, None) => Vec::new(),
-    };
-
-    // Thresholds onto the grid, with pruning.
-    let mut mapper = ThresholdMapper {
-        rows: &rows,
-        quantizers: &quantizers,
-        cache: HashMap::new(),
-    };
-    let float_trees: Vec<(usize, QuantizedNode<f32>)> = ensemble
-        .trees
-        .iter()
-        .map(|(output, tree)| {
-            let bounds = quantizers.iter().map(|q| (0, q.levels() - 1)).collect();
-            (*output, mapper.map_node(tree, 0, bounds))
+        let quantizers = names
+            .iter()
+            .enumerate()
+            .map(|(f, name)| {
+                let values: Vec<f64> = rows.iter().map(|r| r[f]).collect();
+                FeatureQuantizer::from_calibration(name, &values, 1usize << input_bits)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let levels = rows
+            .iter()
+            .map(|r| quantizers.iter().zip(r).map(|(q, &x)| q.quantize(x)).collect())
+            .collect();
+        Ok(Self {
+            rows,
+            quantizers,
+            levels,
         })
-        .collect();
-    let splits: usize = ensemble
+    }
+
+    /// Maps every tree's thresholds onto the level grid, pruning the splits the grid decides.
+    fn map_thresholds(&self, ensemble: &TreeEnsemble) -> Vec<(usize, QuantizedNode<f32>)> {
+        let mut mapper = ThresholdMapper {
+            rows: &self.rows,
+            quantizers: &self.quantizers,
+            cache: HashMap::new(),
+        };
+        ensemble
+            .trees
+            .iter()
+            .map(|(output, tree)| {
+                let bounds = self.quantizers.iter().map(|q| (0, q.levels() - 1)).collect();
+                (*output, mapper.map_node(tree, 0, bounds))
+            })
+            .collect()
+    }
+
+    /// Where each feature's thermometer bits sit in an encrypted row.
+    fn input_layout(&self) -> InputLayout {
+        InputLayout {
+            steps: self.quantizers.iter().map(|q| q.levels() - 1).collect(),
+        }
+    }
+}
+
+/// The spec's class labels: the given ones (one per class), else `class_0`, `class_1`, ...;
+/// none for regression.
+fn class_labels(given: Option<&[String]>, objective: Objective) -> Result<Vec<String>> {
+    match (given, objective.classes()) {
+        (Some(labels), Some(classes)) if labels.len() == classes => Ok(labels.to_vec()),
+        (Some(labels), Some(classes)) => Err(ModelError::InvalidData(format!(
+            "{} labels for {classes} classes",
+            labels.len()
+        ))),
+        (None, Some(classes)) => Ok((0..classes).map(|c| format!("class_{c}")).collect()),
+        (Some(_), None) => Err(ModelError::InvalidData("labels given for a regression model".into())),
+        (None, None) => Ok(Vec::new()),
+    }
+}
+
+/// Splits of the float model, before the grid prunes any.
+fn float_splits(ensemble: &TreeEnsemble) -> usize {
+    ensemble
         .trees
         .iter()
         .map(|(_, t)| t.nodes.iter().filter(|n| matches!(n, Node::Split { .. })).count())
-        .sum();
+        .sum()
+}
 
-    let float_predictions: Vec<Vec<f64>> = rows.iter().map(|r| ensemble.predict(r)).collect();
-    let spread = prediction_spread(ensemble.objective, &float_predictions);
-    let layout = InputLayout {
-        steps: quantizers.iter().map(|q| q.levels() - 1).collect(),
-    };
+/// One leaf precision tried: the model it gives, its spec and its mean calibration error.
+struct LeafTrial {
+    leaf_bits: u32,
+    quantized: QuantizedEnsemble,
+    spec: ClientSpec,
+    error: f64,
+}
 
+/// Quantizes the leaves at every candidate precision and keeps the coarsest one whose
+/// calibration error is within the tolerance of the best.
+fn choose_leaf_precision(
+    ensemble: &TreeEnsemble,
+    calibration: &Calibration,
+    float_trees: &[(usize, QuantizedNode<f32>)],
+    labels: &[String],
+    options: &CompileOptions,
+) -> Result<LeafTrial> {
     let candidates: Vec<u32> = match options.leaf_bits {
         Some(bits) if (1..=12).contains(&bits) => vec![bits],
         Some(bits) => {
@@ -258,56 +325,56 @@ pub fn compile(ensemble: &TreeEnsemble, calibration: &Dataset, options: &Compile
         }
         None => (AUTO_LEAF_BITS.0..=AUTO_LEAF_BITS.1).collect(),
     };
+    let float_predictions: Vec<Vec<f64>> = calibration.rows.iter().map(|r| ensemble.predict(r)).collect();
+    let spread = prediction_spread(ensemble.objective, &float_predictions);
     let mut trials = Vec::with_capacity(candidates.len());
-    for &leaf_bits in &candidates {
-        let (quantized, outputs) = quantize_leaves(ensemble, &float_trees, leaf_bits)?;
+    for leaf_bits in candidates {
+        let (quantized, outputs) = quantize_leaves(ensemble, float_trees, leaf_bits)?;
         let spec = ClientSpec {
             format_version: SPEC_FORMAT_VERSION,
-            features: quantizers.clone(),
+            features: calibration.quantizers.clone(),
             objective: ensemble.objective,
-            labels: labels.clone(),
+            labels: labels.to_vec(),
             outputs,
             encryption: InputEncoding::current(),
         };
-        let mut error = 0.0;
-        for (levels, float) in row_levels.iter().zip(&float_predictions) {
-            let quantized_prediction = spec.decode(&quantized.raw_outputs(levels))?;
-            let got = match ensemble.objective {
-                Objective::RegSquaredError => vec![quantized_prediction.value.unwrap_or_default()],
-                _ => quantized_prediction.probabilities,
-            };
-            error += got.iter().zip(float).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / spread;
-        }
-        trials.push((leaf_bits, quantized, spec, error / rows.len() as f64));
+        let error = mean_error(&spec, &quantized, &calibration.levels, &float_predictions, spread)?;
+        trials.push(LeafTrial {
+            leaf_bits,
+            quantized,
+            spec,
+            error,
+        });
     }
     // Input quantization sets an error floor that finer leaves cannot beat; every extra leaf
     // bit costs bootstraps. Take the coarsest leaves within the tolerance of the finest.
-    let floor = trials.iter().map(|t| t.3).fold(f64::INFINITY, f64::min);
+    let floor = trials.iter().map(|t| t.error).fold(f64::INFINITY, f64::min);
     let index = trials
         .iter()
-        .position(|t| t.3 <= floor * (1.0 + options.error_tolerance))
+        .position(|t| t.error <= floor * (1.0 + options.error_tolerance))
         .unwrap_or(trials.len() - 1);
-    let (leaf_bits, quantized, spec, calibration_mean_error) = trials.swap_remove(index);
+    Ok(trials.swap_remove(index))
+}
 
-    let plan = build_plan(&quantized, &spec, layout)?;
-    plan.validate()?;
-    let bootstraps = self_check(&plan, &quantized, &spec, &row_levels)?;
-    let pruned_splits = splits - quantized.trees.iter().map(|t| t.root.splits()).sum::<usize>();
-    let report = CompileReport {
-        leaf_bits,
-        splits,
-        pruned_splits,
-        lookups: plan.lookup_count(),
-        gates: plan.gates.len(),
-        bootstraps,
-        calibration_mean_error,
-    };
-    Ok(CompiledModel {
-        spec,
-        plan,
-        quantized,
-        report,
-    })
+/// Mean over the calibration rows of the largest difference between the quantized model's
+/// prediction and the float one, relative to `spread` (see [`CompileOptions::error_tolerance`]).
+fn mean_error(
+    spec: &ClientSpec,
+    quantized: &QuantizedEnsemble,
+    row_levels: &[Vec<usize>],
+    float_predictions: &[Vec<f64>],
+    spread: f64,
+) -> Result<f64> {
+    let mut error = 0.0;
+    for (levels, float) in row_levels.iter().zip(float_predictions) {
+        let quantized_prediction = spec.decode(&quantized.raw_outputs(levels))?;
+        let got = match spec.objective {
+            Objective::RegSquaredError => vec![quantized_prediction.value.unwrap_or_default()],
+            _ => quantized_prediction.probabilities,
+        };
+        error += got.iter().zip(float).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / spread;
+    }
+    Ok(error / row_levels.len() as f64)
 }
 
 fn feature_names(ensemble: &TreeEnsemble, calibration: &Dataset) -> Result<Vec<String>> {
@@ -505,8 +572,8 @@ fn build_plan(quantized: &QuantizedEnsemble, spec: &ClientSpec, input: InputLayo
 /// Leaf precisions the compiler tries when none is given.
 const AUTO_LEAF_BITS: (u32, u32) = (2, 8);
 
-/// Most bits one lookup index can hold.
-const MAX_TERMS: usize = 4;
+/// Most bits one lookup index can hold: one per bit of a block.
+const MAX_TERMS: usize = BLOCK_BITS as usize;
 
 type Literal = (Term, bool);
 
@@ -641,13 +708,13 @@ fn leaf_lookup(node: &QuantizedNode<u64>, path: &[Literal], terms: &[Term]) -> O
         return None;
     }
     let mut digits = 1;
-    while max >> (2 * digits) > 0 {
+    while from_column(max, digits) > 0 {
         digits += 1;
     }
     let tables = (0..digits)
         .map(|column| Table {
             column,
-            values: values.iter().map(|v| (v >> (2 * column)) & 3).collect(),
+            values: values.iter().map(|&v| from_column(v, column) & DIGIT_MAX).collect(),
         })
         .collect();
     Some(Lookup {
@@ -673,15 +740,10 @@ fn self_check(
         let clear = plan.evaluate_clear(&levels);
         let bits = spec.thermometer(&levels);
         let ops = ClearOps::default();
-        let blocks = run_plan(&ops, plan, |i| {
-            Ok(ClearBlock::fresh(
-                bits[i],
-                THERMOMETER_WEIGHTS[i % THERMOMETER_WEIGHTS.len()],
-            ))
-        })?;
+        let blocks = run_plan(&ops, plan, |i| Ok(ClearBlock::fresh(bits[i], InputLayout::weight(i))))?;
         let circuit: Vec<u64> = blocks
             .iter()
-            .map(|b| b.iter().enumerate().map(|(k, block)| block.value << (2 * k)).sum())
+            .map(|b| from_digits(b.iter().map(|block| block.value)))
             .collect();
         if clear != expected || circuit != expected {
             return Err(ModelError::Budget(format!(

@@ -1,55 +1,7 @@
 //! The float model as XGBoost defines it: what [`crate::xgboost`] imports and what the
 //! quantizer approximates.
 
-use serde::{Deserialize, Serialize};
-
-/// The learning task, which fixes how raw tree sums become predictions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Objective {
-    /// `binary:logistic`: one margin, probability of class 1 = sigmoid(margin).
-    BinaryLogistic,
-    /// `multi:softprob` with K classes: K margins, probabilities = softmax(margins).
-    MultiSoftprob { classes: usize },
-    /// `reg:squarederror`: one margin, the prediction itself.
-    RegSquaredError,
-}
-
-impl Objective {
-    /// How many margins (tree sums) the model produces.
-    pub fn outputs(self) -> usize {
-        match self {
-            Objective::MultiSoftprob { classes } => classes,
-            _ => 1,
-        }
-    }
-
-    /// How many class labels a classifier has; `None` for regression.
-    pub fn classes(self) -> Option<usize> {
-        match self {
-            Objective::BinaryLogistic => Some(2),
-            Objective::MultiSoftprob { classes } => Some(classes),
-            Objective::RegSquaredError => None,
-        }
-    }
-
-    /// Turns margins into what the model predicts: class probabilities or a single value.
-    pub fn transform(self, margins: &[f64]) -> Vec<f64> {
-        match self {
-            Objective::BinaryLogistic => {
-                let p = 1.0 / (1.0 + (-margins[0]).exp());
-                vec![1.0 - p, p]
-            }
-            Objective::MultiSoftprob { .. } => {
-                let max = margins.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let exps: Vec<f64> = margins.iter().map(|m| (m - max).exp()).collect();
-                let total: f64 = exps.iter().sum();
-                exps.into_iter().map(|e| e / total).collect()
-            }
-            Objective::RegSquaredError => vec![margins[0]],
-        }
-    }
-}
+pub use crate::objective::Objective;
 
 /// One node of a regression tree. XGBoost sends `x < threshold` left, everything else right.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,13 +11,12 @@ use tfhe::shortint::ciphertext::{Degree, NoiseLevel};
 use tfhe::shortint::{Ciphertext, PBSOrder};
 
 use crate::accumulate::{BlockOps, check_bootstrap_input, fits_many_lut, max_noise_level};
+use crate::ciphertexts::{EncryptedOutput, EncryptedRow};
 use crate::circuit::run_plan;
-use crate::decrypt::EncryptedOutput;
-use crate::encrypt::EncryptedRow;
 use crate::error::{ModelError, Result};
 use crate::keys::ServerKey;
-use crate::params::{PARAMETERS, THERMOMETER_WEIGHTS};
-use crate::plan::ServerPlan;
+use crate::params::PARAMETERS;
+use crate::plan::{InputLayout, ServerPlan};
 
 /// What one evaluation cost.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,7 +63,7 @@ pub fn evaluate(plan: &ServerPlan, key: &ServerKey, row: &EncryptedRow) -> Resul
         let body = data
             .get(i * lwe_size..(i + 1) * lwe_size)
             .ok_or_else(|| ModelError::Format(format!("ciphertext {i} outside the row")))?;
-        let weight = THERMOMETER_WEIGHTS[i % THERMOMETER_WEIGHTS.len()];
+        let weight = InputLayout::weight(i);
         // A fresh encryption of `weight * bit`: degree `weight`, nominal noise (fresh GLWE-noise
         // encryptions are below the bootstrap output noise that NOMINAL stands for).
         Ok(Ciphertext::new(

@@ -4,6 +4,9 @@
 //! the [`CompressedServerKey`] is public evaluation material that the user uploads once; the
 //! server decompresses it into a [`ServerKey`] and evaluates plans with it. All keys use
 //! [`crate::params::PARAMETERS`].
+//!
+//! Features follow the trust model: the `client` feature generates keys and serializes the
+//! compressed server key; the `server` feature reads it and expands it.
 
 use serde::{Deserialize, Serialize};
 use tfhe::conformance::ParameterSetConformant;
@@ -13,11 +16,16 @@ use tfhe::shortint::atomic_pattern::AtomicPatternParameters;
 use tfhe::shortint::ciphertext::MaxDegree;
 use tfhe_versionable::{Versionize, VersionsDispatch};
 
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::params::PARAMETERS;
-use crate::serialization::{from_bytes, from_bytes_conformant, to_bytes};
+use crate::serialization::to_bytes;
+#[cfg(feature = "client")]
+use crate::{error::ModelError, serialization::from_bytes};
+#[cfg(feature = "server")]
+use crate::{params::MAX_DEGREE, serialization::from_bytes_conformant};
 
 /// Largest serialized client key accepted (the real one is about 24 KiB).
+#[cfg(feature = "client")]
 pub const MAX_CLIENT_KEY_BYTES: u64 = 1 << 20;
 /// Largest compressed server key accepted (the real one is about 30 MB).
 pub const MAX_COMPRESSED_SERVER_KEY_BYTES: u64 = 48 << 20;
@@ -25,16 +33,19 @@ pub const MAX_COMPRESSED_SERVER_KEY_BYTES: u64 = 48 << 20;
 /// The user's secret key. It **must not** leave the client: whoever holds it can decrypt every
 /// row and result encrypted for it. Deliberately not `Debug`-printable, `Clone` or `Serialize`;
 /// [`ClientKey::to_bytes`] exists for storing it locally.
+#[cfg(feature = "client")]
 pub struct ClientKey {
     pub(crate) inner: shortint::ClientKey,
 }
 
+#[cfg(feature = "client")]
 impl std::fmt::Debug for ClientKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ClientKey(<secret>)")
     }
 }
 
+#[cfg(feature = "client")]
 impl ClientKey {
     /// Generates a fresh secret key (uses the platform's entropy: the OS, or the browser's
     /// `crypto.getRandomValues` on wasm32).
@@ -77,18 +88,21 @@ impl ClientKey {
 }
 
 /// The stored form of a [`ClientKey`].
+#[cfg(feature = "client")]
 #[derive(Serialize, Deserialize, Versionize)]
 #[versionize(ClientKeyFileVersions)]
 struct ClientKeyFile {
     key: shortint::ClientKey,
 }
 
+#[cfg(feature = "client")]
 #[derive(VersionsDispatch)]
 #[allow(dead_code)]
 enum ClientKeyFileVersions {
     V0(ClientKeyFile),
 }
 
+#[cfg(feature = "client")]
 impl Named for ClientKeyFile {
     const NAME: &'static str = "blindfold::ClientKey";
 }
@@ -113,12 +127,6 @@ impl std::fmt::Debug for CompressedServerKey {
     }
 }
 
-impl std::fmt::Debug for ServerKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ServerKey")
-    }
-}
-
 impl Named for CompressedServerKey {
     const NAME: &'static str = "blindfold::CompressedServerKey";
 }
@@ -132,15 +140,18 @@ impl ParameterSetConformant for CompressedServerKey {
 }
 
 impl CompressedServerKey {
+    /// Serializes the key for upload.
     pub fn to_bytes(&self) -> Vec<u8> {
         to_bytes(self, MAX_COMPRESSED_SERVER_KEY_BYTES)
     }
+}
 
+#[cfg(feature = "server")]
+impl CompressedServerKey {
     /// Reads an uploaded key, checking type, version, size and that every parameter
     /// (dimensions, decomposition, moduli, degree and noise limits) is Blindfold's.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let space = PARAMETERS.message_modulus.0 * PARAMETERS.carry_modulus.0;
-        let parameters = (PARAMETERS.into(), MaxDegree::new(space - 1));
+        let parameters = (PARAMETERS.into(), MaxDegree::new(MAX_DEGREE));
         from_bytes_conformant(bytes, MAX_COMPRESSED_SERVER_KEY_BYTES, "server key", &parameters)
     }
 
@@ -154,11 +165,20 @@ impl CompressedServerKey {
 }
 
 /// Expanded evaluation key, ready for [`crate::evaluate`].
+#[cfg(feature = "server")]
 #[derive(Clone)]
 pub struct ServerKey {
     pub(crate) inner: shortint::ServerKey,
 }
 
+#[cfg(feature = "server")]
+impl std::fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerKey")
+    }
+}
+
+#[cfg(feature = "server")]
 impl ServerKey {
     /// Approximate memory this key occupies, for cache budgets.
     pub fn memory_bytes(&self) -> usize {
@@ -172,7 +192,7 @@ impl ServerKey {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "client", feature = "server"))]
 mod tests {
     use super::*;
     use tfhe::shortint::parameters::v1_8::V1_8_PARAM_MESSAGE_1_CARRY_1_KS_PBS_TUNIFORM_2M128;

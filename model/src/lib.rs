@@ -12,33 +12,92 @@
 //! Cryptographic contract: one parameter set ([`params::PARAMETERS`], >= 128-bit security,
 //! p-fail <= 2^-128 per bootstrap); the server sees only ciphertexts, and the sequence of
 //! operations it runs depends on the plan alone, never on the data.
+//!
+//! ## Features, by trust side
+//!
+//! - `spec`: the public client spec ([`ClientSpec`], [`Prediction`], [`Objective`]), row
+//!   validation and quantization, decoding of decrypted outputs. No TFHE: what a web page needs.
+//! - `client` (`spec` + tfhe): keys, [`encrypt_row`], [`decrypt_prediction`]. Builds for wasm32.
+//! - `server` (`spec` + tfhe, rayon): reading keys and rows, the [`ServerPlan`], [`evaluate`].
+//! - `compiler` (`server` + csv): [`import_xgboost_json`], [`Dataset`], [`compile`], fixtures.
+//! - `bench`: the `bench` binary's argument parsing and errors.
+//!
+//! All are on by default. [`ModelError`] is always available.
 
-pub mod accumulate;
-pub mod circuit;
-pub mod compile;
-pub mod dataset;
-pub mod decrypt;
-pub mod encrypt;
-pub mod ensemble;
 pub mod error;
-pub mod evaluate;
-pub mod fixtures;
-pub mod keys;
+
+#[cfg(feature = "spec")]
+pub mod objective;
+#[cfg(feature = "spec")]
 pub mod params;
-pub mod plan;
+#[cfg(feature = "spec")]
 pub mod quantize;
-mod serialization;
+#[cfg(feature = "spec")]
 pub mod spec;
+
+#[cfg(any(feature = "client", feature = "server"))]
+pub mod ciphertexts;
+#[cfg(any(feature = "client", feature = "server"))]
+pub mod keys;
+#[cfg(any(feature = "client", feature = "server"))]
+mod serialization;
+
+#[cfg(feature = "client")]
+pub mod decrypt;
+#[cfg(feature = "client")]
+pub mod encrypt;
+
+#[cfg(feature = "server")]
+pub mod accumulate;
+#[cfg(feature = "server")]
+pub mod circuit;
+#[cfg(feature = "server")]
+pub mod evaluate;
+#[cfg(feature = "server")]
+pub mod plan;
+
+#[cfg(feature = "compiler")]
+pub mod compile;
+#[cfg(feature = "compiler")]
+pub mod dataset;
+#[cfg(feature = "compiler")]
+pub mod ensemble;
+#[cfg(feature = "compiler")]
+pub mod fixtures;
+#[cfg(feature = "compiler")]
 pub mod xgboost;
 
-pub use compile::{CompileOptions, CompiledModel, QuantizedEnsemble, compile};
-pub use dataset::Dataset;
-pub use decrypt::{EncryptedOutput, decrypt_prediction, decrypt_raw};
-pub use encrypt::{EncryptedRow, encrypt_row};
-pub use ensemble::{Objective, TreeEnsemble};
 pub use error::{ModelError, Result};
-pub use evaluate::{EvaluationStats, evaluate};
-pub use keys::{ClientKey, CompressedServerKey, ServerKey};
-pub use plan::ServerPlan;
+
+#[cfg(feature = "spec")]
+pub use objective::Objective;
+#[cfg(feature = "spec")]
 pub use spec::{ClientSpec, Prediction};
+
+#[cfg(any(feature = "client", feature = "server"))]
+pub use ciphertexts::{EncryptedOutput, EncryptedRow};
+#[cfg(any(feature = "client", feature = "server"))]
+pub use keys::CompressedServerKey;
+
+#[cfg(feature = "client")]
+pub use decrypt::{decrypt_prediction, decrypt_raw};
+#[cfg(feature = "client")]
+pub use encrypt::encrypt_row;
+#[cfg(feature = "client")]
+pub use keys::ClientKey;
+
+#[cfg(feature = "server")]
+pub use evaluate::{EvaluationStats, evaluate};
+#[cfg(feature = "server")]
+pub use keys::ServerKey;
+#[cfg(feature = "server")]
+pub use plan::ServerPlan;
+
+#[cfg(feature = "compiler")]
+pub use compile::{CompileOptions, CompiledModel, QuantizedEnsemble, compile};
+#[cfg(feature = "compiler")]
+pub use dataset::Dataset;
+#[cfg(feature = "compiler")]
+pub use ensemble::TreeEnsemble;
+#[cfg(feature = "compiler")]
 pub use xgboost::import_xgboost_json;

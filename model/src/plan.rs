@@ -2,21 +2,22 @@
 //!
 //! The plan is private to the server: its lookup tables are the model's quantized thresholds
 //! and leaves. A plan is a list of *lookups*. Each lookup sums up to four encrypted bits, each
-//! carrying a distinct power-of-two weight, into a 4-bit index, and bootstraps that index
-//! through one table per output digit. Digits land in base-4 columns of an output; the
+//! carrying a distinct power-of-two weight, into a 4-bit index (a whole block,
+//! [`crate::params::BLOCK_BITS`]), and bootstraps that index through one table per output
+//! digit. Digits land in base-4 ([`crate::params::DIGIT_BASE`]) columns of an output; the
 //! [`crate::accumulate`] module adds the columns up into canonical digits.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::params::{InputEncoding, THERMOMETER_WEIGHTS};
-use crate::spec::top_capacity;
+use crate::params::{BLOCK_MODULUS, DIGIT_MAX, InputEncoding, THERMOMETER_WEIGHTS, place};
+use crate::spec::fits_blocks;
 
 /// Version of the [`ServerPlan`] JSON format.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
-/// Size of every lookup table: all values of a 4-bit block.
-pub const TABLE_SIZE: usize = 16;
+/// Size of every lookup table: all values of a block.
+pub const TABLE_SIZE: usize = BLOCK_MODULUS as usize;
 
 /// The circuit the server evaluates on an encrypted row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,8 +25,8 @@ pub struct ServerPlan {
     pub format_version: u32,
     pub encryption: InputEncoding,
     pub input: InputLayout,
-    /// Lookups that compress a long tree path into one bit of weight 8, used by deep trees.
-    /// Gate `i` may only use gates `< i`.
+    /// Lookups that compress a long tree path into one bit of weight [`GATE_WEIGHT`], used by
+    /// deep trees. Gate `i` may only use gates `< i`.
     pub gates: Vec<Lookup>,
     pub outputs: Vec<OutputCircuit>,
 }
@@ -41,6 +42,11 @@ impl InputLayout {
     /// Total number of ciphertexts in an encrypted row.
     pub fn ciphertexts(&self) -> usize {
         self.steps.iter().sum::<usize>() * THERMOMETER_WEIGHTS.len()
+    }
+
+    /// The weight ciphertext `index` of a row carries (see [`InputLayout::index`]).
+    pub fn weight(index: usize) -> u64 {
+        THERMOMETER_WEIGHTS[index % THERMOMETER_WEIGHTS.len()]
     }
 
     /// Position of `weight * [x_feature >= step]` in the row.
@@ -64,8 +70,9 @@ pub enum Term {
     Gate(usize),
 }
 
-/// The weight every gate's output carries.
-pub const GATE_WEIGHT: u64 = 8;
+/// The weight every gate's output carries: the top bit of a lookup index, so that a gate can
+/// stand in for a long path next to the three lower thermometer weights.
+pub const GATE_WEIGHT: u64 = BLOCK_MODULUS / 2;
 
 /// One programmable-bootstrap site.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,7 +83,7 @@ pub struct Lookup {
     pub tables: Vec<Table>,
 }
 
-/// A table over the 16 index values, and the output column its result is added to.
+/// A table over the [`TABLE_SIZE`] index values, and the output column its result is added to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     pub column: usize,
@@ -145,7 +152,7 @@ impl ServerPlan {
             return bad("no outputs".into());
         }
         for output in &self.outputs {
-            if output.blocks == 0 || output.blocks > 16 || output.max_value >= top_capacity(output.blocks) {
+            if !fits_blocks(output.blocks, output.max_value) {
                 return bad("an output does not fit its blocks".into());
             }
             for lookup in &output.lookups {
@@ -153,7 +160,7 @@ impl ServerPlan {
                 if lookup
                     .tables
                     .iter()
-                    .any(|t| t.column >= output.blocks || t.values.iter().any(|&v| v > 3))
+                    .any(|t| t.column >= output.blocks || t.values.iter().any(|&v| v > DIGIT_MAX))
                 {
                     return bad("a digit table is out of range".into());
                 }
@@ -166,8 +173,11 @@ impl ServerPlan {
         let bad = |m: &str| Err(ModelError::Format(format!("server plan: {m}")));
         let mut used = 0u64;
         for &(term, weight) in &lookup.terms {
-            if !weight.is_power_of_two() || weight > 8 || used & weight != 0 {
-                return bad("term weights must be distinct powers of two up to 8");
+            // Distinct powers of two below the block modulus sum to at most its largest value.
+            if !weight.is_power_of_two() || weight >= BLOCK_MODULUS || used & weight != 0 {
+                return Err(ModelError::Format(format!(
+                    "server plan: term weights must be distinct powers of two below {BLOCK_MODULUS}"
+                )));
             }
             used |= weight;
             match term {
@@ -207,7 +217,7 @@ impl ServerPlan {
                     .iter()
                     .flat_map(|lookup| {
                         let index = lookup.index(levels, &gates);
-                        lookup.tables.iter().map(move |t| t.values[index] << (2 * t.column))
+                        lookup.tables.iter().map(move |t| place(t.values[index], t.column))
                     })
                     .sum()
             })

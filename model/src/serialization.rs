@@ -6,7 +6,7 @@
 //! wrong shape ([`ModelError::WrongParameters`]), and anything over its size limit
 //! ([`ModelError::TooLarge`]). What they cannot catch, as tfhe-rs documents: a well-formed key
 //! or ciphertext made under a *different* secret key with the same parameters. Decryption
-//! detects most such results as inconsistent (see [`crate::decrypt`]).
+//! detects most such results as inconsistent (see [`crate::decrypt::decrypt_raw`]).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,19 +35,22 @@ where
     T: DeserializeOwned + Unversionize + Named + ParameterSetConformant,
 {
     check_size(bytes, limit, what)?;
-    safe_deserialize_conformant::<T>(bytes, limit, parameters).map_err(|conformant_error| {
-        // Tell "not this type at all" from "this type, other parameters" for the caller.
-        match safe_deserialize::<T>(bytes, limit) {
-            Ok(_) => ModelError::WrongParameters {
-                what,
-                detail: conformant_error,
-            },
-            Err(detail) => ModelError::Malformed { what, detail },
-        }
+    guard(what, || {
+        safe_deserialize_conformant::<T>(bytes, limit, parameters).map_err(|conformant_error| {
+            // Tell "not this type at all" from "this type, other parameters" for the caller.
+            match safe_deserialize::<T>(bytes, limit) {
+                Ok(_) => ModelError::WrongParameters {
+                    what,
+                    detail: conformant_error,
+                },
+                Err(detail) => ModelError::Malformed { what, detail },
+            }
+        })
     })
 }
 
 /// Deserializes a value that has no parameter set of its own (checked by the caller).
+#[cfg(feature = "client")]
 pub(crate) fn from_bytes<T>(bytes: &[u8], limit: u64, what: &'static str) -> Result<T>
 where
     T: DeserializeOwned + Unversionize + Named,

@@ -3,13 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ensemble::Objective;
 use crate::error::{ModelError, Result};
-use crate::params::InputEncoding;
+use crate::objective::Objective;
+use crate::params::{BLOCK_MODULUS, InputEncoding, place};
 use crate::quantize::FeatureQuantizer;
 
 /// Version of the [`ClientSpec`] JSON format.
 pub const SPEC_FORMAT_VERSION: u32 = 1;
+
+/// Most blocks an output may have: far more than any model needs (16 blocks hold 34 bits), and
+/// low enough that [`top_capacity`] cannot overflow.
+pub const MAX_OUTPUT_BLOCKS: usize = 16;
 
 /// Public description of a compiled model, handed to every client.
 ///
@@ -31,8 +35,9 @@ pub struct ClientSpec {
 
 /// How one encrypted output becomes a margin.
 ///
-/// The server returns `blocks` ciphertexts holding the base-4 digits of an integer
-/// `v <= max_value`; every block but the last holds a digit in `0..4`, the last one the rest.
+/// The server returns `blocks` ciphertexts holding the base-4 ([`crate::params::DIGIT_BASE`])
+/// digits of an integer `v <= max_value`; every block but the last holds a digit in `0..4`, the
+/// last one the rest (below [`BLOCK_MODULUS`]).
 /// The margin is `offset + scale * v`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputDecoding {
@@ -90,7 +95,7 @@ impl ClientSpec {
             return Err(ModelError::Format("client spec: wrong number of labels".into()));
         }
         for output in &self.outputs {
-            if output.blocks == 0 || output.blocks > 16 || output.max_value >= top_capacity(output.blocks) {
+            if !fits_blocks(output.blocks, output.max_value) {
                 return Err(ModelError::Format("client spec: output does not fit its blocks".into()));
             }
         }
@@ -126,8 +131,8 @@ impl ClientSpec {
     }
 
     /// The weighted thermometer code of a row of levels: for each feature, step `j` and weight
-    /// `w`, the value `w * [level >= j]` (see [`InputEncoding`]). Its order is the plan's
-    /// [`crate::plan::InputLayout`].
+    /// `w`, the value `w * [level >= j]` (see [`InputEncoding`]), feature by feature, step by
+    /// step: the order of the server plan's input layout.
     pub fn thermometer(&self, levels: &[usize]) -> Vec<u64> {
         let weights = &self.encryption.weights;
         let mut bits = Vec::with_capacity(self.input_ciphertexts());
@@ -185,8 +190,13 @@ impl ClientSpec {
     }
 }
 
-/// Exclusive bound on what `blocks` base-4 blocks can hold when the last one may use its
-/// carry bits too (a 4-bit block).
+/// Whether an output of at most `max_value` fits `blocks` blocks.
+pub fn fits_blocks(blocks: usize, max_value: u64) -> bool {
+    (1..=MAX_OUTPUT_BLOCKS).contains(&blocks) && max_value < top_capacity(blocks)
+}
+
+/// Exclusive bound on what `blocks` blocks can hold when every block but the last holds one
+/// digit and the last one may use its carry bits too (any value below [`BLOCK_MODULUS`]).
 pub fn top_capacity(blocks: usize) -> u64 {
-    16u64 << (2 * (blocks as u64 - 1))
+    place(BLOCK_MODULUS, blocks - 1)
 }

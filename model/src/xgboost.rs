@@ -7,8 +7,9 @@
 
 use serde_json::Value;
 
-use crate::ensemble::{Node, Objective, Tree, TreeEnsemble};
+use crate::ensemble::{Node, Tree, TreeEnsemble};
 use crate::error::{ModelError, Result};
+use crate::objective::Objective;
 
 /// Model files larger than this are refused before parsing.
 pub const MAX_MODEL_JSON_BYTES: usize = 64 * 1024 * 1024;
@@ -28,6 +29,22 @@ pub fn import_xgboost_json(json: &str) -> Result<TreeEnsemble> {
     if num_features == 0 {
         return Err(invalid("num_feature is 0".into()));
     }
+    let objective = parse_objective(learner, params)?;
+    let base_margins = base_margins(parse_base_score(field(params, "base_score")?)?, objective)?;
+    let (model, tree_weights) = booster_model(field(learner, "gradient_booster")?)?;
+    let trees = parse_trees(model, tree_weights, num_features, objective.outputs())?;
+    let feature_names = parse_feature_names(learner, num_features)?;
+    Ok(TreeEnsemble {
+        feature_names,
+        num_features,
+        objective,
+        base_margins,
+        trees,
+    })
+}
+
+/// The objective, checked against the class count; multi-target models are refused.
+fn parse_objective(learner: &Value, params: &Value) -> Result<Objective> {
     let num_class = match params.get("num_class") {
         Some(v) => parse_usize(v, "num_class")?,
         None => 0,
@@ -40,47 +57,44 @@ pub fn import_xgboost_json(json: &str) -> Result<TreeEnsemble> {
             )));
         }
     }
-
-    let objective_name = field(field(learner, "objective")?, "name")?
+    let name = field(field(learner, "objective")?, "name")?
         .as_str()
         .ok_or_else(|| invalid("objective.name is not a string".into()))?;
-    let objective = match objective_name {
-        "binary:logistic" => Objective::BinaryLogistic,
-        "multi:softprob" if num_class >= 2 => Objective::MultiSoftprob { classes: num_class },
-        "multi:softprob" => {
-            return Err(invalid(format!("multi:softprob with num_class {num_class}")));
-        }
-        "reg:squarederror" => Objective::RegSquaredError,
-        other => {
-            return Err(ModelError::Unsupported(format!(
-                "objective `{other}` (supported: binary:logistic, multi:softprob, reg:squarederror)"
-            )));
-        }
-    };
+    match name {
+        "binary:logistic" => Ok(Objective::BinaryLogistic),
+        "multi:softprob" if num_class >= 2 => Ok(Objective::MultiSoftprob { classes: num_class }),
+        "multi:softprob" => Err(invalid(format!("multi:softprob with num_class {num_class}"))),
+        "reg:squarederror" => Ok(Objective::RegSquaredError),
+        other => Err(ModelError::Unsupported(format!(
+            "objective `{other}` (supported: binary:logistic, multi:softprob, reg:squarederror)"
+        ))),
+    }
+}
 
-    let base_scores = parse_base_score(field(params, "base_score")?)?;
+/// Per output, the margin every prediction starts from. XGBoost stores `base_score` in
+/// prediction space (a probability for `binary:logistic`), once or once per class.
+fn base_margins(base_scores: Vec<f64>, objective: Objective) -> Result<Vec<f64>> {
     let outputs = objective.outputs();
-    let base_margins: Vec<f64> = match (base_scores.len(), objective) {
+    match (base_scores.len(), objective) {
         (1, Objective::BinaryLogistic) => {
             let p = base_scores[0];
             if !(p > 0.0 && p < 1.0) {
                 return Err(invalid(format!("base_score {p} is not a probability")));
             }
-            vec![(p / (1.0 - p)).ln()]
+            Ok(vec![(p / (1.0 - p)).ln()])
         }
-        (1, _) => vec![base_scores[0]; outputs],
-        (n, Objective::MultiSoftprob { .. }) if n == outputs => base_scores,
-        (n, _) => {
-            return Err(invalid(format!("base_score has {n} values for {outputs} outputs")));
-        }
-    };
+        (1, _) => Ok(vec![base_scores[0]; outputs]),
+        (n, Objective::MultiSoftprob { .. }) if n == outputs => Ok(base_scores),
+        (n, _) => Err(invalid(format!("base_score has {n} values for {outputs} outputs"))),
+    }
+}
 
-    let booster = field(learner, "gradient_booster")?;
-    let booster_name = field(booster, "name")?.as_str().unwrap_or_default();
-    let (model, tree_weights) = match booster_name {
-        "gbtree" => (field(booster, "model")?, None),
+/// The booster's tree model and, for `dart`, the weight each tree is scaled by.
+fn booster_model(booster: &Value) -> Result<(&Value, Option<Vec<f64>>)> {
+    match field(booster, "name")?.as_str().unwrap_or_default() {
+        "gbtree" => Ok((field(booster, "model")?, None)),
         "dart" => {
-            let inner = field(field(booster, "gbtree")?, "model")?;
+            let model = field(field(booster, "gbtree")?, "model")?;
             let weights = field(booster, "weight_drop")?
                 .as_array()
                 .ok_or_else(|| invalid("weight_drop is not an array".into()))?
@@ -90,12 +104,20 @@ pub fn import_xgboost_json(json: &str) -> Result<TreeEnsemble> {
                         .ok_or_else(|| invalid("weight_drop holds a non-number".into()))
                 })
                 .collect::<Result<Vec<f64>>>()?;
-            (inner, Some(weights))
+            Ok((model, Some(weights)))
         }
-        "gblinear" => return Err(ModelError::Unsupported("linear booster `gblinear`".into())),
-        other => return Err(ModelError::Unsupported(format!("booster `{other}`"))),
-    };
+        "gblinear" => Err(ModelError::Unsupported("linear booster `gblinear`".into())),
+        other => Err(ModelError::Unsupported(format!("booster `{other}`"))),
+    }
+}
 
+/// Every tree with the output it adds to (`tree_info`), its leaves scaled by its dart weight.
+fn parse_trees(
+    model: &Value,
+    tree_weights: Option<Vec<f64>>,
+    num_features: usize,
+    outputs: usize,
+) -> Result<Vec<(usize, Tree)>> {
     let trees_json = field(model, "trees")?
         .as_array()
         .ok_or_else(|| invalid("trees is not an array".into()))?;
@@ -121,21 +143,27 @@ pub fn import_xgboost_json(json: &str) -> Result<TreeEnsemble> {
     if trees_json.is_empty() {
         return Err(invalid("the model has no trees".into()));
     }
+    trees_json
+        .iter()
+        .zip(tree_info)
+        .enumerate()
+        .map(|(i, (tree_json, info))| {
+            let output = info
+                .as_u64()
+                .map(|v| v as usize)
+                .filter(|&o| o < outputs)
+                .ok_or_else(|| invalid(format!("tree {i}: tree_info {info} is not an output index")))?;
+            let weight = tree_weights.as_ref().map_or(1.0, |w| w[i]);
+            let tree = parse_tree(tree_json, num_features, weight as f32)
+                .map_err(|e| prefix_error(e, &format!("tree {i}")))?;
+            Ok((output, tree))
+        })
+        .collect()
+}
 
-    let mut trees = Vec::with_capacity(trees_json.len());
-    for (i, (tree_json, info)) in trees_json.iter().zip(tree_info).enumerate() {
-        let output = info
-            .as_u64()
-            .map(|v| v as usize)
-            .filter(|&o| o < outputs)
-            .ok_or_else(|| invalid(format!("tree {i}: tree_info {info} is not an output index")))?;
-        let weight = tree_weights.as_ref().map_or(1.0, |w| w[i]);
-        let tree =
-            parse_tree(tree_json, num_features, weight as f32).map_err(|e| prefix_error(e, &format!("tree {i}")))?;
-        trees.push((output, tree));
-    }
-
-    let feature_names = match learner.get("feature_names").and_then(Value::as_array) {
+/// The feature names, if the model was trained with them; categorical features are refused.
+fn parse_feature_names(learner: &Value, num_features: usize) -> Result<Vec<String>> {
+    let names = match learner.get("feature_names").and_then(Value::as_array) {
         Some(names) if !names.is_empty() => {
             if names.len() != num_features {
                 return Err(invalid(format!(
@@ -159,29 +187,27 @@ pub fn import_xgboost_json(json: &str) -> Result<TreeEnsemble> {
     {
         return Err(ModelError::Unsupported("categorical features".into()));
     }
-
-    Ok(TreeEnsemble {
-        feature_names,
-        num_features,
-        objective,
-        base_margins,
-        trees,
-    })
+    Ok(names)
 }
 
 fn parse_tree(tree: &Value, num_features: usize, weight: f32) -> Result<Tree> {
-    let left = int_array(tree, "left_children")?;
-    let right = int_array(tree, "right_children")?;
-    let split_indices = int_array(tree, "split_indices")?;
-    let conditions = float_array(tree, "split_conditions")?;
-    let n = left.len();
-    if n == 0
-        || [right.len(), split_indices.len(), conditions.len()]
-            .iter()
-            .any(|&l| l != n)
-    {
-        return Err(invalid("node arrays are empty or of different lengths".into()));
-    }
+    let arrays = NodeArrays::read(tree)?;
+    refuse_unsupported_tree(tree)?;
+    let nodes = (0..arrays.len())
+        .map(|i| {
+            if arrays.left[i] == -1 {
+                arrays.leaf(i, weight)
+            } else {
+                arrays.split(i, num_features)
+            }
+        })
+        .collect::<Result<Vec<Node>>>()?;
+    check_tree_shape(&nodes)?;
+    Ok(Tree { nodes })
+}
+
+/// Refuses categorical splits and vector leaves.
+fn refuse_unsupported_tree(tree: &Value) -> Result<()> {
     if let Some(types) = tree.get("split_type").and_then(Value::as_array)
         && types.iter().any(|t| t.as_i64() != Some(0))
     {
@@ -200,50 +226,89 @@ fn parse_tree(tree: &Value, num_features: usize, weight: f32) -> Result<Tree> {
             return Err(ModelError::Unsupported(format!("vector leaves (size {size})")));
         }
     }
+    Ok(())
+}
 
-    let mut nodes = Vec::with_capacity(n);
-    for i in 0..n {
-        let node = if left[i] == -1 {
-            if right[i] != -1 {
-                return Err(invalid(format!("node {i} has only one child")));
-            }
-            let value = conditions[i] * weight;
-            if !value.is_finite() {
-                return Err(invalid(format!("leaf {i} is not finite")));
-            }
-            Node::Leaf { value }
-        } else {
-            let child = |c: i64| -> Result<usize> {
-                usize::try_from(c)
-                    .ok()
-                    .filter(|&c| c > 0 && c < n)
-                    .ok_or_else(|| invalid(format!("node {i} has child {c} outside 1..{n}")))
-            };
-            let feature = usize::try_from(split_indices[i])
-                .ok()
-                .filter(|&f| f < num_features)
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "node {i} splits on feature {} of {num_features}",
-                        split_indices[i]
-                    ))
-                })?;
-            let threshold = conditions[i];
-            if threshold.is_nan() {
-                return Err(invalid(format!("node {i} has a NaN threshold")));
-            }
-            Node::Split {
-                feature,
-                threshold,
-                left: child(left[i])?,
-                right: child(right[i])?,
-            }
+/// A tree's nodes as XGBoost stores them: one array per field, `-1` for a leaf's children, and a
+/// leaf's value in `split_conditions`.
+struct NodeArrays {
+    left: Vec<i64>,
+    right: Vec<i64>,
+    split_indices: Vec<i64>,
+    conditions: Vec<f32>,
+}
+
+impl NodeArrays {
+    fn read(tree: &Value) -> Result<Self> {
+        let arrays = Self {
+            left: int_array(tree, "left_children")?,
+            right: int_array(tree, "right_children")?,
+            split_indices: int_array(tree, "split_indices")?,
+            conditions: float_array(tree, "split_conditions")?,
         };
-        nodes.push(node);
+        let n = arrays.len();
+        if n == 0
+            || [arrays.right.len(), arrays.split_indices.len(), arrays.conditions.len()]
+                .iter()
+                .any(|&l| l != n)
+        {
+            return Err(invalid("node arrays are empty or of different lengths".into()));
+        }
+        Ok(arrays)
     }
 
-    // Every node must be reached exactly once from the root: no sharing, no cycles, no orphans.
-    let mut seen = vec![false; n];
+    fn len(&self) -> usize {
+        self.left.len()
+    }
+
+    /// Node `i`, which has no left child, as a leaf scaled by the tree's (dart) weight.
+    fn leaf(&self, i: usize, weight: f32) -> Result<Node> {
+        if self.right[i] != -1 {
+            return Err(invalid(format!("node {i} has only one child")));
+        }
+        let value = self.conditions[i] * weight;
+        if !value.is_finite() {
+            return Err(invalid(format!("leaf {i} is not finite")));
+        }
+        Ok(Node::Leaf { value })
+    }
+
+    /// Node `i` as a split on an existing feature, its children in range (the root, node 0, is
+    /// nobody's child).
+    fn split(&self, i: usize, num_features: usize) -> Result<Node> {
+        let n = self.len();
+        let child = |c: i64| -> Result<usize> {
+            usize::try_from(c)
+                .ok()
+                .filter(|&c| c > 0 && c < n)
+                .ok_or_else(|| invalid(format!("node {i} has child {c} outside 1..{n}")))
+        };
+        let feature = usize::try_from(self.split_indices[i])
+            .ok()
+            .filter(|&f| f < num_features)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "node {i} splits on feature {} of {num_features}",
+                    self.split_indices[i]
+                ))
+            })?;
+        let threshold = self.conditions[i];
+        if threshold.is_nan() {
+            return Err(invalid(format!("node {i} has a NaN threshold")));
+        }
+        Ok(Node::Split {
+            feature,
+            threshold,
+            left: child(self.left[i])?,
+            right: child(self.right[i])?,
+        })
+    }
+}
+
+/// Every node must be reached exactly once from the root: no sharing, no cycles, no orphans,
+/// and no path deeper than [`MAX_TREE_DEPTH`].
+fn check_tree_shape(nodes: &[Node]) -> Result<()> {
+    let mut seen = vec![false; nodes.len()];
     let mut stack = vec![(0usize, 0usize)];
     while let Some((index, depth)) = stack.pop() {
         if seen[index] {
@@ -261,7 +326,7 @@ fn parse_tree(tree: &Value, num_features: usize, weight: f32) -> Result<Tree> {
     if let Some(orphan) = seen.iter().position(|s| !s) {
         return Err(invalid(format!("node {orphan} is not reachable from the root")));
     }
-    Ok(Tree { nodes })
+    Ok(())
 }
 
 fn parse_base_score(value: &Value) -> Result<Vec<f64>> {

@@ -1,20 +1,18 @@
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 use crate::api::{JobInfo, JobStatus, SessionInfo};
-use crate::components::{local_action, local_time};
+use crate::components::{PageHeader, local_action, local_time};
+use crate::flow::PredictionExt;
 use crate::{client, flow, use_auth, use_models};
 
 #[component]
 pub fn HistoryPage() -> impl IntoView {
     let jobs = LocalResource::new(|| async { client::jobs().await.map_err(|e| e.message()) });
     view! {
-        <Title text="History · Blindfold" />
-        <h1>"History"</h1>
-        <p class="text-body-secondary">
+        <PageHeader title="History">
             "Your past predictions. The server keeps only encrypted results: decrypting one happens "
             "in this browser, with your client key."
-        </p>
+        </PageHeader>
         <button type="button" class="btn btn-outline-secondary btn-sm mb-3" on:click=move |_| jobs.refetch()>
             "Refresh"
         </button>

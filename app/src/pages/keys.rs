@@ -2,11 +2,12 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_meta::Title;
 use wasm_bindgen::JsCast;
 
 use crate::api::{KeyInfo, SessionInfo};
-use crate::components::{ErrorAlert, ModelPicker, ProgressView, chosen_file, local_action, local_time, read_text};
+use crate::components::{
+    ErrorAlert, ModelPicker, PageHeader, ProgressView, chosen_file, local_action, local_time, read_text,
+};
 use crate::crypto::{self, KeyOwner, LocalKey};
 use crate::flow::{self, Progress, megabytes};
 use crate::{client, use_auth, use_selected_model};
@@ -127,13 +128,11 @@ pub fn KeysPage() -> impl IntoView {
     };
 
     view! {
-        <Title text="Keys · Blindfold" />
-        <h1>"Keys"</h1>
-        <p class="text-body-secondary">
+        <PageHeader title="Keys">
             "Your browser generates a key pair for each model. The secret client key stays in this "
             "browser; the server gets only the public evaluation key, which lets it compute on your "
             "encrypted data without being able to read it."
-        </p>
+        </PageHeader>
         <ModelPicker />
         <ErrorAlert error />
         <Transition fallback=|| view! { <p>"Checking your keys…"</p> }>

@@ -6,162 +6,277 @@
 //! (median over the rows after one warm-up), bootstraps per inference, exactness against the
 //! clear quantized model, accuracy (quantized vs float XGBoost), key generation time and sizes.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use blindfold_model::fixtures::{BREAST_CANCER, DIABETES, Fixture, WINE};
-use blindfold_model::{ClientKey, Objective, decrypt_prediction, encrypt_row, evaluate, import_xgboost_json};
+use blindfold_model::{
+    ClientKey, CompiledModel, CompressedServerKey, EncryptedRow, Objective, Prediction, ServerKey, TreeEnsemble,
+    decrypt_prediction, encrypt_row, evaluate, import_xgboost_json,
+};
+use clap::Parser;
+use serde_json::json;
 
-fn main() -> anyhow::Result<()> {
-    let mut json_only = false;
-    let mut model = BREAST_CANCER.id.to_owned();
-    let mut rows_wanted = 20usize;
-    let mut export: Option<std::path::PathBuf> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--json" => json_only = true,
-            "--model" => model = args.next().context("--model needs a value")?,
-            "--rows" => rows_wanted = args.next().context("--rows needs a value")?.parse()?,
-            "--export" => export = Some(args.next().context("--export needs a directory")?.into()),
-            other => bail!("unknown argument {other} (expected --json, --model ID, --rows N, --export DIR)"),
-        }
-    }
-    let fixture: Fixture = [BREAST_CANCER, WINE, DIABETES]
+#[derive(Parser)]
+#[command(about = "Benchmark of the encrypted pipeline on a shipped model")]
+struct Args {
+    /// Print only the JSON report, no progress lines.
+    #[arg(long)]
+    json: bool,
+    /// The shipped model: breast-cancer, wine or diabetes.
+    #[arg(long, value_name = "ID", default_value = BREAST_CANCER.id, value_parser = fixture)]
+    model: Fixture,
+    /// How many test rows to encrypt and evaluate (after one warm-up run).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    rows: usize,
+    /// Write the client spec, the test rows and the clear model's predictions to DIR, and stop.
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
+}
+
+fn fixture(id: &str) -> Result<Fixture, String> {
+    [BREAST_CANCER, WINE, DIABETES]
         .into_iter()
-        .find(|f| f.id == model)
-        .with_context(|| format!("unknown model {model}"))?;
-    let say = |line: String| {
-        if !json_only {
+        .find(|f| f.id == id)
+        .ok_or_else(|| format!("unknown model {id}"))
+}
+
+/// Progress lines on stderr, silenced by `--json`.
+struct Progress {
+    quiet: bool,
+}
+
+impl Progress {
+    fn say(&self, line: String) {
+        if !self.quiet {
             eprintln!("{line}");
         }
-    };
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let progress = Progress { quiet: args.json };
+    let fixture = args.model;
 
     let compiled = fixture.compile()?;
     let ensemble = import_xgboost_json(fixture.model_json)?;
     let (rows, targets) = fixture.test_rows()?;
-    say(format!("compiled {}: {:?}", fixture.id, compiled.report));
-    if let Some(dir) = export {
-        // For the wasm timings and the browser tests: the client spec, the test rows, and what
-        // the clear quantized model says about each row (which the browser must reproduce).
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("spec.json"), compiled.spec.to_json())?;
-        std::fs::write(dir.join("rows.json"), serde_json::to_string(&rows)?)?;
-        let expected = rows
-            .iter()
-            .map(|row| {
-                let levels = compiled.spec.quantize_row(row)?;
-                let prediction = compiled.spec.decode(&compiled.quantized.raw_outputs(&levels))?;
-                Ok(serde_json::json!({ "features": row, "prediction": prediction }))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        std::fs::write(dir.join("expected.json"), serde_json::to_string(&expected)?)?;
-        return Ok(());
+    progress.say(format!("compiled {}: {:?}", fixture.id, compiled.report));
+    if let Some(dir) = args.export {
+        return export(&dir, &compiled, &rows);
     }
 
-    // Quality against the true targets: accuracy for classifiers, mean absolute error for
-    // regressors (the other pair is null).
-    let (mut float_score, mut quantized_score) = (0.0, 0.0);
-    for (row, target) in rows.iter().zip(&targets) {
-        let float = ensemble.predict(row);
-        let levels = compiled.spec.quantize_row(row)?;
-        let quantized = compiled.spec.decode(&compiled.quantized.raw_outputs(&levels))?;
-        if ensemble.objective == Objective::RegSquaredError {
-            float_score += (float[0] - target).abs();
-            quantized_score += (quantized.value.unwrap_or_default() - target).abs();
-        } else {
-            float_score += f64::from(u8::from(argmax(&float) == *target as usize));
-            quantized_score += f64::from(u8::from(argmax(&quantized.probabilities) == *target as usize));
-        }
-    }
-    let n = rows.len() as f64;
-    let classifier = ensemble.objective != Objective::RegSquaredError;
-    let (float_score, quantized_score) = (float_score / n, quantized_score / n);
-
-    let start = Instant::now();
-    let client_key = ClientKey::generate();
-    let compressed = client_key.compressed_server_key();
-    let keygen_s = start.elapsed().as_secs_f64();
-    let compressed_bytes = compressed.to_bytes();
-    say(format!(
-        "keygen {keygen_s:.2} s, compressed server key {} bytes",
-        compressed_bytes.len()
-    ));
-    let start = Instant::now();
-    let server_key = blindfold_model::CompressedServerKey::from_bytes(&compressed_bytes)?.decompress();
-    say(format!(
-        "server key validated and decompressed in {:.2} s",
-        start.elapsed().as_secs_f64()
-    ));
-
-    let count = rows_wanted.clamp(1, rows.len());
-    let mut latencies = Vec::new();
-    let (mut exact, mut input_bytes, mut output_bytes, mut bootstraps) = (0usize, 0usize, 0usize, 0usize);
-    let mut encrypt_s = Vec::new();
-    let mut decrypt_s = Vec::new();
-    // Row 0 twice: the first run is the warm-up and is not timed.
-    for (i, row) in std::iter::once(&rows[0]).chain(rows.iter().take(count)).enumerate() {
-        let t = Instant::now();
-        let encrypted = encrypt_row(&compiled.spec, &client_key, row)?;
-        let upload = encrypted.to_bytes();
-        let t_encrypt = t.elapsed().as_secs_f64();
-        let received = blindfold_model::EncryptedRow::from_bytes(&upload, compiled.plan.input.ciphertexts())?;
-        let (output, stats) = evaluate(&compiled.plan, &server_key, &received)?;
-        let download = output.to_bytes();
-        let t = Instant::now();
-        let prediction = decrypt_prediction(&compiled.spec, &client_key, &download)?;
-        let t_decrypt = t.elapsed().as_secs_f64();
-        let expected = compiled.quantized.raw_outputs(&compiled.spec.quantize_row(row)?);
-        if i == 0 {
-            continue;
-        }
-        latencies.push(stats.seconds);
-        encrypt_s.push(t_encrypt);
-        decrypt_s.push(t_decrypt);
-        exact += usize::from(prediction.raw == expected);
-        input_bytes = upload.len();
-        output_bytes = download.len();
-        bootstraps = stats.bootstraps;
-        say(format!(
-            "row {i}: {:.3} s, {} bootstraps, {} (expected {:?}, got {:?})",
-            stats.seconds,
-            stats.bootstraps,
-            if prediction.raw == expected {
-                "exact"
-            } else {
-                "MISMATCH"
-            },
-            expected,
-            prediction.raw
-        ));
-    }
-
-    let report = serde_json::json!({
-        "model": fixture.id,
-        "median_latency_s": median(&mut latencies),
-        "p_max_latency_s": latencies.iter().copied().fold(0.0, f64::max),
-        "pbs_per_inference": bootstraps,
-        "predicted_pbs": compiled.report.bootstraps,
-        "exact_rows": exact,
-        "total_rows": count,
-        "accuracy_quantized": classifier.then_some(quantized_score),
-        "accuracy_float": classifier.then_some(float_score),
-        "mae_quantized": (!classifier).then_some(quantized_score),
-        "mae_float": (!classifier).then_some(float_score),
-        "keygen_s": keygen_s,
-        "compressed_server_key_bytes": compressed_bytes.len(),
-        "input_bytes": input_bytes,
-        "output_bytes": output_bytes,
-        "encrypt_median_s": median(&mut encrypt_s),
-        "decrypt_median_s": median(&mut decrypt_s),
-        "leaf_bits": compiled.report.leaf_bits,
-        "threads": rayon::current_num_threads(),
-    });
-    println!("{report}");
-    if exact != count {
-        bail!("{} of {count} rows were not exact", count - exact);
+    let quality = Quality::measure(&ensemble, &compiled, &rows, &targets)?;
+    let keys = Keys::generate(&progress)?;
+    let count = args.rows.clamp(1, rows.len());
+    let runs = run_rows(&compiled, &keys, &rows[..count], &rows[0], &progress)?;
+    println!("{}", report(fixture, &compiled, &quality, &keys, &runs));
+    if runs.exact != count {
+        bail!("{} of {count} rows were not exact", count - runs.exact);
     }
     Ok(())
+}
+
+/// The clear quantized model's prediction for one row: what the encrypted run must reproduce.
+fn clear_prediction(compiled: &CompiledModel, row: &[f64]) -> blindfold_model::Result<Prediction> {
+    let levels = compiled.spec.quantize_row(row)?;
+    compiled.spec.decode(&compiled.quantized.raw_outputs(&levels))
+}
+
+/// For the wasm timings and the browser tests: the client spec, the test rows, and what the
+/// clear quantized model says about each row (which the browser must reproduce).
+fn export(dir: &Path, compiled: &CompiledModel, rows: &[Vec<f64>]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("spec.json"), compiled.spec.to_json())?;
+    std::fs::write(dir.join("rows.json"), serde_json::to_string(rows)?)?;
+    let expected = rows
+        .iter()
+        .map(|row| Ok(json!({ "features": row, "prediction": clear_prediction(compiled, row)? })))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    std::fs::write(dir.join("expected.json"), serde_json::to_string(&expected)?)?;
+    Ok(())
+}
+
+/// Quality against the true targets: accuracy for classifiers, mean absolute error for
+/// regressors.
+struct Quality {
+    classifier: bool,
+    float: f64,
+    quantized: f64,
+}
+
+impl Quality {
+    fn measure(
+        ensemble: &TreeEnsemble,
+        compiled: &CompiledModel,
+        rows: &[Vec<f64>],
+        targets: &[f64],
+    ) -> anyhow::Result<Self> {
+        let classifier = ensemble.objective != Objective::RegSquaredError;
+        let (mut float_score, mut quantized_score) = (0.0, 0.0);
+        for (row, target) in rows.iter().zip(targets) {
+            let float = ensemble.predict(row);
+            let quantized = clear_prediction(compiled, row)?;
+            if classifier {
+                float_score += f64::from(u8::from(argmax(&float) == *target as usize));
+                quantized_score += f64::from(u8::from(argmax(&quantized.probabilities) == *target as usize));
+            } else {
+                float_score += (float[0] - target).abs();
+                quantized_score += (quantized.value.unwrap_or_default() - target).abs();
+            }
+        }
+        let n = rows.len() as f64;
+        Ok(Self {
+            classifier,
+            float: float_score / n,
+            quantized: quantized_score / n,
+        })
+    }
+}
+
+/// A fresh key pair, the server side as it would receive it (validated and decompressed).
+struct Keys {
+    client: ClientKey,
+    server: ServerKey,
+    keygen_s: f64,
+    compressed_bytes: usize,
+}
+
+impl Keys {
+    fn generate(progress: &Progress) -> anyhow::Result<Self> {
+        let start = Instant::now();
+        let client = ClientKey::generate();
+        let compressed = client.compressed_server_key();
+        let keygen_s = start.elapsed().as_secs_f64();
+        let compressed_bytes = compressed.to_bytes();
+        progress.say(format!(
+            "keygen {keygen_s:.2} s, compressed server key {} bytes",
+            compressed_bytes.len()
+        ));
+        let start = Instant::now();
+        let server = CompressedServerKey::from_bytes(&compressed_bytes)?.decompress();
+        progress.say(format!(
+            "server key validated and decompressed in {:.2} s",
+            start.elapsed().as_secs_f64()
+        ));
+        Ok(Self {
+            client,
+            server,
+            keygen_s,
+            compressed_bytes: compressed_bytes.len(),
+        })
+    }
+}
+
+/// One row through the whole pipeline: encrypt, upload, evaluate, download, decrypt.
+struct RowRun {
+    exact: bool,
+    evaluate_s: f64,
+    encrypt_s: f64,
+    decrypt_s: f64,
+    bootstraps: usize,
+    input_bytes: usize,
+    output_bytes: usize,
+}
+
+fn run_row(compiled: &CompiledModel, keys: &Keys, row: &[f64]) -> anyhow::Result<(RowRun, Vec<u64>, Vec<u64>)> {
+    let t = Instant::now();
+    let encrypted = encrypt_row(&compiled.spec, &keys.client, row)?;
+    let upload = encrypted.to_bytes();
+    let encrypt_s = t.elapsed().as_secs_f64();
+    let received = EncryptedRow::from_bytes(&upload, compiled.plan.input.ciphertexts())?;
+    let (output, stats) = evaluate(&compiled.plan, &keys.server, &received)?;
+    let download = output.to_bytes();
+    let t = Instant::now();
+    let prediction = decrypt_prediction(&compiled.spec, &keys.client, &download)?;
+    let decrypt_s = t.elapsed().as_secs_f64();
+    let expected = compiled.quantized.raw_outputs(&compiled.spec.quantize_row(row)?);
+    let run = RowRun {
+        exact: prediction.raw == expected,
+        evaluate_s: stats.seconds,
+        encrypt_s,
+        decrypt_s,
+        bootstraps: stats.bootstraps,
+        input_bytes: upload.len(),
+        output_bytes: download.len(),
+    };
+    Ok((run, expected, prediction.raw))
+}
+
+/// What the timed rows measured; sizes and bootstraps are the last row's.
+#[derive(Default)]
+struct Runs {
+    exact: usize,
+    latencies: Vec<f64>,
+    encrypt_s: Vec<f64>,
+    decrypt_s: Vec<f64>,
+    bootstraps: usize,
+    input_bytes: usize,
+    output_bytes: usize,
+}
+
+/// Runs `warm_up` once untimed, then every row of `rows`.
+fn run_rows(
+    compiled: &CompiledModel,
+    keys: &Keys,
+    rows: &[Vec<f64>],
+    warm_up: &[f64],
+    progress: &Progress,
+) -> anyhow::Result<Runs> {
+    run_row(compiled, keys, warm_up)?;
+    let mut runs = Runs::default();
+    for (i, row) in rows.iter().enumerate() {
+        let (run, expected, got) = run_row(compiled, keys, row)?;
+        runs.exact += usize::from(run.exact);
+        runs.latencies.push(run.evaluate_s);
+        runs.encrypt_s.push(run.encrypt_s);
+        runs.decrypt_s.push(run.decrypt_s);
+        runs.bootstraps = run.bootstraps;
+        runs.input_bytes = run.input_bytes;
+        runs.output_bytes = run.output_bytes;
+        progress.say(format!(
+            "row {}: {:.3} s, {} bootstraps, {} (expected {expected:?}, got {got:?})",
+            i + 1,
+            run.evaluate_s,
+            run.bootstraps,
+            if run.exact { "exact" } else { "MISMATCH" },
+        ));
+    }
+    Ok(runs)
+}
+
+/// The last line of the output; README documents its fields.
+fn report(
+    fixture: Fixture,
+    compiled: &CompiledModel,
+    quality: &Quality,
+    keys: &Keys,
+    runs: &Runs,
+) -> serde_json::Value {
+    let classifier = quality.classifier;
+    json!({
+        "model": fixture.id,
+        "median_latency_s": median(&runs.latencies),
+        "p_max_latency_s": runs.latencies.iter().copied().fold(0.0, f64::max),
+        "pbs_per_inference": runs.bootstraps,
+        "predicted_pbs": compiled.report.bootstraps,
+        "exact_rows": runs.exact,
+        "total_rows": runs.latencies.len(),
+        "accuracy_quantized": classifier.then_some(quality.quantized),
+        "accuracy_float": classifier.then_some(quality.float),
+        "mae_quantized": (!classifier).then_some(quality.quantized),
+        "mae_float": (!classifier).then_some(quality.float),
+        "keygen_s": keys.keygen_s,
+        "compressed_server_key_bytes": keys.compressed_bytes,
+        "input_bytes": runs.input_bytes,
+        "output_bytes": runs.output_bytes,
+        "encrypt_median_s": median(&runs.encrypt_s),
+        "decrypt_median_s": median(&runs.decrypt_s),
+        "leaf_bits": compiled.report.leaf_bits,
+        "threads": rayon::current_num_threads(),
+    })
 }
 
 fn argmax(v: &[f64]) -> usize {
@@ -171,7 +286,8 @@ fn argmax(v: &[f64]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }

@@ -4,10 +4,12 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 
-use super::spec::{LoadedModel, SpecView, validate};
+use blindfold_model::quantize::FeatureQuantizer;
+
+use super::spec::{LoadedModel, validate};
 use crate::api::SessionInfo;
 use crate::components::{ProgressView, chosen_file, local_action, read_text};
-use crate::flow::{self, Prediction, Progress};
+use crate::flow::{self, Prediction, PredictionExt, Progress};
 use crate::use_auth;
 
 /// A CSV line's number (from 1) and its features, or why it cannot be predicted.
@@ -54,7 +56,7 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
     let columns = model.spec.features.len();
     let on_predict = move |_| {
         let Some(session) = auth.get_untracked() else { return };
-        let rows = parse_csv(&model.spec, &text.get_untracked());
+        let rows = parse_csv(&model.spec.features, &text.get_untracked());
         answers.set(Vec::new());
         predict_rows.dispatch_local((session, model.clone(), rows));
     };
@@ -104,24 +106,24 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
 }
 
 /// CSV rows with their line numbers, each parsed and validated.
-fn parse_csv(spec: &SpecView, text: &str) -> Vec<CsvRow> {
+fn parse_csv(features: &[FeatureQuantizer], text: &str) -> Vec<CsvRow> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .filter(|(i, line)| !(*i == 0 && line.chars().any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')))
         .map(|(i, line)| {
             let cells: Vec<String> = line.split(',').map(|c| c.trim().to_owned()).collect();
-            if cells.len() != spec.features.len() {
+            if cells.len() != features.len() {
                 return (
                     i + 1,
-                    Err(format!("{} values, expected {}", cells.len(), spec.features.len())),
+                    Err(format!("{} values, expected {}", cells.len(), features.len())),
                 );
             }
-            let checked = validate(spec, &cells);
+            let checked = validate(features, &cells);
             let row = checked
                 .into_iter()
                 .enumerate()
-                .map(|(j, r)| r.map_err(|e| format!("{}: {e}", spec.features[j].name)))
+                .map(|(j, r)| r.map_err(|e| format!("{}: {e}", features[j].name)))
                 .collect::<Result<Vec<f64>, String>>();
             (i + 1, row)
         })
@@ -130,12 +132,12 @@ fn parse_csv(spec: &SpecView, text: &str) -> Vec<CsvRow> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::spec::tests::spec;
+    use super::super::spec::tests::features;
     use super::*;
 
     #[test]
     fn csv_rows_skip_a_header_and_report_bad_lines() {
-        let rows = parse_csv(&spec(), "a,b\n1,0.5\n\n2e0,3\n1\n");
+        let rows = parse_csv(&features(), "a,b\n1,0.5\n\n2e0,3\n1\n");
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0], (2, Ok(vec![1.0, 0.5])));
         assert_eq!(rows[1], (4, Err("b: Must be between -1 and 1.".into())));

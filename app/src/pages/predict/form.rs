@@ -8,7 +8,9 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
 use super::result::{Answer, ResultCard};
-use super::spec::{FeatureView, LoadedModel, short, validate};
+use blindfold_model::quantize::FeatureQuantizer;
+
+use super::spec::{LoadedModel, short, validate};
 use crate::api::{ModelExample, SessionInfo};
 use crate::components::{ErrorAlert, ProgressView, local_action};
 use crate::flow::{self, Progress};
@@ -64,7 +66,7 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
             return;
         }
         let Some(session) = auth.get_untracked() else { return };
-        let checked = values.with_untracked(|v| validate(&model.spec, v));
+        let checked = values.with_untracked(|v| validate(&model.spec.features, v));
         problems.set(checked.iter().map(|c| c.as_ref().err().cloned()).collect());
         let Ok(features) = checked.into_iter().collect::<Result<Vec<f64>, String>>() else {
             invalid.set(true);
@@ -131,7 +133,7 @@ fn SampleButtons(
 /// is wrong with its value.
 #[component]
 fn FeatureInputs(
-    features: Vec<FeatureView>,
+    features: Vec<FeatureQuantizer>,
     values: RwSignal<Vec<String>>,
     problems: RwSignal<Vec<Option<String>>>,
 ) -> impl IntoView {

@@ -7,12 +7,11 @@ mod result;
 mod spec;
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 use self::csv::CsvRows;
 use self::form::PredictForm;
 use self::spec::{LoadedModel, load_spec};
-use crate::components::ModelPicker;
+use crate::components::{ModelPicker, PageHeader};
 use crate::{use_models, use_selected_model};
 
 #[component]
@@ -24,12 +23,10 @@ pub fn PredictPage() -> impl IntoView {
         async move { load_spec(&id).await.map(|(spec_json, spec)| (id, spec_json, spec)) }
     });
     view! {
-        <Title text="Predict · Blindfold" />
-        <h1>"Predict"</h1>
-        <p class="text-body-secondary">
+        <PageHeader title="Predict">
             "Your measurements are encrypted in this browser; the server computes the prediction on "
             "the ciphertext and only this browser can read the answer."
-        </p>
+        </PageHeader>
         <ModelPicker />
         <Transition fallback=|| view! { <p>"Loading the model…"</p> }>
             {move || {

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::flow::{Outcome, Prediction};
+use crate::flow::{Outcome, Prediction, PredictionExt};
 
 /// A finished prediction and the time from the click to it, as the page measured it (the
 /// e2e reports it).

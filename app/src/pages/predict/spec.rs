@@ -1,26 +1,13 @@
-//! The model as the Predict page knows it: the part of its client spec the form reads, and the
-//! checks of typed values against it.
+//! The model as the Predict page knows it: its public client spec (the model crate's own
+//! type, without any of its cryptography), and the checks of typed values against it.
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use blindfold_model::ClientSpec;
+use blindfold_model::quantize::FeatureQuantizer;
 
 use crate::api::ModelExample;
 use crate::client;
-
-/// The part of a model's client spec the form needs (the worker gets the whole JSON).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct SpecView {
-    pub features: Vec<FeatureView>,
-    pub labels: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct FeatureView {
-    pub name: String,
-    pub valid_min: f64,
-    pub valid_max: f64,
-}
 
 /// A loaded model: its spec as the worker takes it and as the form reads it, and the sample
 /// rows the catalogue offers.
@@ -28,20 +15,20 @@ pub struct FeatureView {
 pub struct LoadedModel {
     pub id: String,
     pub spec_json: Arc<str>,
-    pub spec: Arc<SpecView>,
+    pub spec: Arc<ClientSpec>,
     pub examples: Vec<ModelExample>,
 }
 
 /// A model's client spec, as the JSON text the worker takes and as the form reads it.
-pub async fn load_spec(id: &str) -> Result<(Arc<str>, Arc<SpecView>), String> {
+pub async fn load_spec(id: &str) -> Result<(Arc<str>, Arc<ClientSpec>), String> {
     let spec_json = client::spec_json(id).await.map_err(|e| e.message())?;
-    let spec: SpecView = serde_json::from_str(&spec_json).map_err(|e| format!("unreadable model spec: {e}"))?;
+    let spec = ClientSpec::from_json(&spec_json).map_err(|e| format!("unreadable model spec: {e}"))?;
     Ok((Arc::from(spec_json), Arc::new(spec)))
 }
 
 /// Each value parsed and checked against the feature's valid range.
-pub fn validate(spec: &SpecView, values: &[String]) -> Vec<Result<f64, String>> {
-    spec.features
+pub fn validate(features: &[FeatureQuantizer], values: &[String]) -> Vec<Result<f64, String>> {
+    features
         .iter()
         .zip(values)
         .map(|(feature, text)| {
@@ -72,34 +59,27 @@ pub fn short(value: f64) -> String {
 pub(super) mod tests {
     use super::*;
 
-    pub fn spec() -> SpecView {
-        SpecView {
-            features: vec![
-                FeatureView {
-                    name: "a".into(),
-                    valid_min: 0.0,
-                    valid_max: 10.0,
-                },
-                FeatureView {
-                    name: "b".into(),
-                    valid_min: -1.0,
-                    valid_max: 1.0,
-                },
-            ],
-            labels: vec!["Benign".into(), "Malignant".into()],
-        }
+    /// Two features: `a` in [0, 10] and `b` in [-1, 1].
+    pub fn features() -> Vec<FeatureQuantizer> {
+        let feature = |name: &str, valid_min, valid_max| FeatureQuantizer {
+            name: name.into(),
+            edges: vec![valid_min / 2.0 + valid_max / 2.0],
+            valid_min,
+            valid_max,
+        };
+        vec![feature("a", 0.0, 10.0), feature("b", -1.0, 1.0)]
     }
 
     #[test]
     fn values_are_checked_against_the_valid_range() {
-        let checked = validate(&spec(), &["5".into(), "2".into()]);
+        let checked = validate(&features(), &["5".into(), "2".into()]);
         assert_eq!(checked[0], Ok(5.0));
         assert_eq!(checked[1], Err("Must be between -1 and 1.".into()));
-        let checked = validate(&spec(), &["".into(), "x".into()]);
+        let checked = validate(&features(), &["".into(), "x".into()]);
         assert_eq!(checked[0], Err("Enter a number.".into()));
         assert_eq!(checked[1], Err("\"x\" is not a number.".into()));
         assert!(
-            validate(&spec(), &["NaN".into(), "inf".into()])
+            validate(&features(), &["NaN".into(), "inf".into()])
                 .iter()
                 .all(Result::is_err)
         );
