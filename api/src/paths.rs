@@ -19,6 +19,8 @@ pub const PREDICTIONS: &str = "/api/predictions";
 pub const PREDICTION: &str = "/api/predictions/{id}";
 pub const PREDICTION_RESULT: &str = "/api/predictions/{id}/result";
 pub const OPENAPI: &str = "/api/openapi.json";
+/// Every other path under the prefix: answered 404 "route not found" in JSON, not a page.
+pub const API_FALLBACK: &str = "/api/{*rest}";
 
 /// A template with its `{id}` filled in.
 pub fn with_id(template: &str, id: &str) -> String {

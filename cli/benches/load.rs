@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use blindfold_api::DEFAULT_MODEL_ID as MODEL;
 use blindfold_cli::predict::{fetch_spec, predict_row};
 use blindfold_model::ClientKey;
 use blindfold_model::fixtures::BREAST_CANCER;
@@ -27,10 +28,10 @@ async fn main() -> anyhow::Result<()> {
     for u in 0..users {
         let mut client = app.client();
         client.register(&format!("load{u}"), PASSWORD, PASSWORD).await?;
-        client.upload_key("breast-cancer", server_key.clone()).await?;
+        client.upload_key(MODEL, server_key.clone()).await?;
         clients.push(client);
     }
-    let spec = std::sync::Arc::new(fetch_spec(&clients[0], "breast-cancer").await?);
+    let spec = std::sync::Arc::new(fetch_spec(&clients[0], MODEL).await?);
     println!(
         "{users} users registered, keys uploaded; running {} predictions",
         users * per_user
@@ -45,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
             for p in 0..per_user {
                 let row = &rows[(u * per_user + p) % rows.len()];
                 let t = Instant::now();
-                let outcome = predict_row(&client, "breast-cancer", &spec, &key, row, |_| {}).await;
+                let outcome = predict_row(&client, MODEL, &spec, &key, row, |_| {}).await;
                 outcomes.push(outcome.map(|_| t.elapsed()));
             }
             outcomes

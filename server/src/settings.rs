@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -45,13 +45,24 @@ impl Settings {
         DefaultSettings::parse_from(["blindfold-server"]).settings
     }
 
+    /// The defaults alone, whatever the environment says: the flags' own default values.
+    pub fn defaults() -> Self {
+        let command = DefaultSettings::command().mut_args(|arg| arg.env(None::<&'static str>));
+        let matches = command
+            .try_get_matches_from(["blindfold-server"])
+            .expect("every setting has a valid default");
+        DefaultSettings::from_arg_matches(&matches)
+            .expect("the defaults make settings")
+            .settings
+    }
+
     /// Settings for tests and embedding: the defaults, with everything under `data_dir` and the
-    /// port chosen by the OS.
+    /// port chosen by the OS. The `BLINDFOLD_*` environment does not apply.
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
-            ..Self::from_env()
+            ..Self::defaults()
         }
     }
 

@@ -11,7 +11,7 @@ use super::{Context, read_rows};
 #[derive(Args)]
 /// Encrypt the first row of a CSV into a file to upload.
 pub struct Encrypt {
-    #[arg(long, default_value = "breast-cancer")]
+    #[arg(long, default_value = blindfold_api::DEFAULT_MODEL_ID)]
     model: String,
     #[arg(long)]
     features: PathBuf,
@@ -33,7 +33,7 @@ impl Encrypt {
 #[derive(Args)]
 /// Decrypt a downloaded result file.
 pub struct Decrypt {
-    #[arg(long, default_value = "breast-cancer")]
+    #[arg(long, default_value = blindfold_api::DEFAULT_MODEL_ID)]
     model: String,
     #[arg(long)]
     input: PathBuf,

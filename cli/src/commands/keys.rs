@@ -11,7 +11,7 @@ use super::Context;
 #[derive(Args)]
 /// Generate this machine's secret key and the public server key for a model.
 pub struct Keygen {
-    #[arg(long, default_value = "breast-cancer")]
+    #[arg(long, default_value = blindfold_api::DEFAULT_MODEL_ID)]
     model: String,
     /// Replace existing keys (results encrypted under the old key become unreadable).
     #[arg(long)]
@@ -50,7 +50,7 @@ impl Keygen {
 #[derive(Args)]
 /// Upload the public server key for a model.
 pub struct UploadKey {
-    #[arg(long, default_value = "breast-cancer")]
+    #[arg(long, default_value = blindfold_api::DEFAULT_MODEL_ID)]
     model: String,
 }
 

@@ -11,7 +11,7 @@ use super::{Context, read_rows};
 #[derive(Args)]
 /// Predict every row of a CSV whose header names the model's features.
 pub struct Predict {
-    #[arg(long, default_value = "breast-cancer")]
+    #[arg(long, default_value = blindfold_api::DEFAULT_MODEL_ID)]
     model: String,
     #[arg(long)]
     features: PathBuf,

@@ -8,8 +8,8 @@ use axum::response::IntoResponse;
 use blindfold_api::KeyInfo;
 
 use crate::routes::auth::CurrentUser;
+use crate::routes::body::read_limited;
 use crate::routes::error::{ApiError, ApiResult};
-use crate::routes::read_limited;
 use crate::state::AppState;
 
 pub async fn put(

@@ -3,24 +3,23 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod keys;
 pub mod models;
 pub mod pages;
 pub mod predictions;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{any, get, post};
 use axum::{Json, Router, middleware};
 use blindfold_api::paths;
 use blindfold_app::{App, shell};
-use futures_util::StreamExt;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::error::ApiError;
 use crate::state::AppState;
 
 /// The whole site: the JSON API under `/api/`, the server-rendered pages, and the built site's
@@ -59,7 +58,7 @@ fn api() -> Router<AppState> {
             paths::OPENAPI,
             get(|| async { Json(blindfold_api::openapi::document()) }),
         )
-        .route("/api/{*rest}", any(|| async { ApiError::NotFound("route") }))
+        .route(paths::API_FALLBACK, any(|| async { ApiError::NotFound("route") }))
 }
 
 /// Headers on every response: the Content-Security-Policy without a nonce (pages replace it
@@ -87,29 +86,4 @@ fn security_headers() -> [(HeaderName, HeaderValue); 6] {
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
     ]
-}
-
-/// Reads a binary body of at most `limit` bytes, refusing early (413) from `Content-Length`
-/// or as soon as the stream passes the limit, so an oversized upload is never buffered.
-pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64, what: &'static str) -> ApiResult<Vec<u8>> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::TooLarge { what, limit });
-    }
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
-        if bytes.len() as u64 + chunk.len() as u64 > limit {
-            return Err(ApiError::TooLarge { what, limit });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    if bytes.is_empty() {
-        return Err(ApiError::BadRequest(format!("the {what} is empty")));
-    }
-    Ok(bytes)
 }

@@ -9,8 +9,8 @@ use blindfold_api::ModelSummary;
 use blindfold_model::EncryptedRow;
 
 use crate::routes::auth::CurrentUser;
+use crate::routes::body::read_limited;
 use crate::routes::error::{ApiError, ApiResult};
-use crate::routes::read_limited;
 use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ModelSummary>>> {

@@ -43,7 +43,10 @@ pub fn spawn_workers(evaluator: Evaluator, count: usize, stop: CancellationToken
                     }
                     Err(e) => {
                         tracing::error!(worker, error = format!("{e:#}"), "job worker");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            () = stop.cancelled() => {}
+                        }
                     }
                 }
             }
@@ -77,7 +80,11 @@ impl Evaluator {
     /// Evaluates the job's row under its key and stores the encrypted result; the number of
     /// bootstraps it took.
     async fn execute(&self, job: &ClaimedJob) -> anyhow::Result<u64> {
-        let model = self.models.get(&job.model_id).await.context("the job's model")?;
+        let model = self
+            .models
+            .get(&job.model_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("model: {e}"))?;
         let row = tokio::fs::read(self.jobs.input_path(&job.id))
             .await
             .context("reading the encrypted row")?;
@@ -95,6 +102,6 @@ impl Evaluator {
             Ok(stats.bootstraps as u64)
         })
         .await
-        .context("the evaluation task ended abnormally")?
+        .map_err(|e| anyhow::anyhow!("evaluation task ended abnormally: {e}"))?
     }
 }

@@ -65,12 +65,14 @@ fn PredictionView(prediction: Prediction, labels: Vec<String>) -> impl IntoView 
 }
 
 /// The colour of a predicted class, from its place among the model's labels, never its name: a
-/// binary model's second class is the positive finding (warning colour) and its first the
-/// negative one; the classes of other models share a neutral colour.
+/// binary model's first class is shown as the finding (warning colour) and its second as the
+/// all-clear, as scikit-learn's breast cancer labels are ordered (0 malignant, 1 benign); the
+/// classes of other models share a neutral colour. Models do not say yet which class is the
+/// finding: when they do, that replaces this convention.
 fn tone(class_index: Option<usize>, classes: usize) -> &'static str {
     match (classes, class_index) {
-        (2, Some(1)) => "text-danger",
-        (2, Some(0)) => "text-success",
+        (2, Some(0)) => "text-danger",
+        (2, Some(1)) => "text-success",
         _ => "text-body",
     }
 }
@@ -104,8 +106,8 @@ mod tests {
 
     #[test]
     fn the_colour_follows_the_class_index_not_its_name() {
-        assert_eq!(tone(Some(1), 2), "text-danger");
-        assert_eq!(tone(Some(0), 2), "text-success");
+        assert_eq!(tone(Some(0), 2), "text-danger");
+        assert_eq!(tone(Some(1), 2), "text-success");
         assert_eq!(tone(Some(1), 3), "text-body");
         assert_eq!(tone(None, 2), "text-body");
     }
