@@ -39,10 +39,6 @@ impl Application {
         self.port
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
     /// Serves with the configured number of job workers until `shutdown` completes; then
     /// stops taking requests, lets the open ones finish, and stops the workers (each finishes
     /// the job in hand).
