@@ -1,8 +1,9 @@
 //! Server configuration: flags, each also readable from a `BLINDFOLD_*` environment variable.
 //! The defaults need nothing: SQLite and files under `./data`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
@@ -33,9 +34,72 @@ pub struct Settings {
     /// crypto worker.
     #[arg(long, env = "BLINDFOLD_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
-    /// Mark session cookies `Secure` (set this when served over HTTPS).
+    /// Served over HTTPS: the session cookie is `Secure` and named `__Host-…`, and responses
+    /// carry `Strict-Transport-Security`.
     #[arg(long, env = "BLINDFOLD_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated addresses). A
+    /// request from any other peer is attributed to the peer's own address.
+    #[arg(long, env = "BLINDFOLD_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<IpAddr>,
+
+    // Accounts and sessions.
+    /// Password hashes (argon2id) and password checks computed at once; by default the
+    /// number of cores. Account requests beyond wait for a turn (at most 10 s, then 503).
+    #[arg(long, env = "BLINDFOLD_PASSWORD_HASHERS")]
+    pub password_hashers: Option<usize>,
+    /// Failed logins allowed for one username from one client address before each further
+    /// attempt waits (1 s, doubling up to --login-max-delay-s).
+    #[arg(long, env = "BLINDFOLD_LOGIN_ATTEMPTS_PER_USER", default_value_t = 5)]
+    pub login_attempts_per_user: u32,
+    /// Failed logins allowed from one client address, all usernames together, before each
+    /// further attempt from it waits.
+    #[arg(long, env = "BLINDFOLD_LOGIN_ATTEMPTS_PER_ADDRESS", default_value_t = 50)]
+    pub login_attempts_per_address: u32,
+    /// Longest wait the login throttle imposes, in seconds.
+    #[arg(long, env = "BLINDFOLD_LOGIN_MAX_DELAY_S", default_value_t = 300)]
+    pub login_max_delay_s: u64,
+    /// Accounts one client address may create per hour.
+    #[arg(long, env = "BLINDFOLD_REGISTRATIONS_PER_HOUR", default_value_t = 10)]
+    pub registrations_per_hour: u32,
+    /// A session unused for this many hours ends.
+    #[arg(long, env = "BLINDFOLD_SESSION_IDLE_HOURS", default_value_t = 72)]
+    pub session_idle_hours: u64,
+    /// A session ends this many hours after login, however much it is used.
+    #[arg(long, env = "BLINDFOLD_SESSION_LIFETIME_HOURS", default_value_t = 336)]
+    pub session_lifetime_hours: u64,
+
+    // Uploads, predictions and storage quotas.
+    /// Server key uploads read and validated at once (each decompresses to ~120 MB); more
+    /// are answered 503 with `Retry-After`.
+    #[arg(long, env = "BLINDFOLD_MAX_KEY_UPLOADS", default_value_t = 2)]
+    pub max_key_uploads: usize,
+    /// Longest an upload (a key or a row) may take to arrive, in seconds; slower ones get 408.
+    #[arg(long, env = "BLINDFOLD_UPLOAD_TIMEOUT_S", default_value_t = 120)]
+    pub upload_timeout_s: u64,
+    /// Server keys one user may store.
+    #[arg(long, env = "BLINDFOLD_MAX_KEYS_PER_USER", default_value_t = 8)]
+    pub max_keys_per_user: u32,
+    /// Bytes of server keys one user may store, in MiB.
+    #[arg(long, env = "BLINDFOLD_MAX_KEY_STORAGE_MIB", default_value_t = 256)]
+    pub max_key_storage_mib: u64,
+    /// Predictions one user may have queued or running; more are answered 429.
+    #[arg(long, env = "BLINDFOLD_MAX_PENDING_PER_USER", default_value_t = 16)]
+    pub max_pending_per_user: u32,
+    /// Long polls (`?wait=`) one user may hold open at once; more are answered 429.
+    #[arg(long, env = "BLINDFOLD_MAX_WAITS_PER_USER", default_value_t = 8)]
+    pub max_waits_per_user: usize,
+    /// Finished predictions (their results) are deleted this many days after they finish.
+    #[arg(long, env = "BLINDFOLD_RESULT_RETENTION_DAYS", default_value_t = 30.0)]
+    pub result_retention_days: f64,
+    /// Times a job is started before it is failed: a job whose evaluation crashed the server
+    /// this often is not tried again.
+    #[arg(long, env = "BLINDFOLD_JOB_ATTEMPTS", default_value_t = 3)]
+    pub job_attempts: u32,
+    /// A running job whose worker has not renewed its lease for this many seconds is queued
+    /// again (its worker is gone).
+    #[arg(long, env = "BLINDFOLD_JOB_LEASE_S", default_value_t = 30)]
+    pub job_lease_s: u64,
 }
 
 impl Settings {
@@ -64,6 +128,33 @@ impl Settings {
             data_dir,
             ..Self::defaults()
         }
+    }
+
+    /// Password hashers at once: the setting, or the number of cores.
+    pub fn password_hashers(&self) -> usize {
+        self.password_hashers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.session_idle_hours * 3600)
+    }
+
+    pub fn session_lifetime(&self) -> Duration {
+        Duration::from_secs(self.session_lifetime_hours * 3600)
+    }
+
+    pub fn result_retention(&self) -> Duration {
+        Duration::from_secs_f64((self.result_retention_days * 86_400.0).clamp(0.0, 1e12))
+    }
+
+    pub fn job_lease(&self) -> Duration {
+        Duration::from_secs(self.job_lease_s.max(1))
+    }
+
+    pub fn upload_timeout(&self) -> Duration {
+        Duration::from_secs(self.upload_timeout_s.max(1))
     }
 
     pub fn database_url(&self) -> String {

@@ -1,5 +1,7 @@
 //! Building the application from settings and running it until shutdown.
 
+use std::net::SocketAddr;
+
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -50,7 +52,9 @@ impl Application {
             stop_workers.clone(),
         );
         tracing::info!(port = self.port, "listening");
-        let served = axum::serve(self.listener, crate::routes::router(self.state))
+        // Connect info: the abuse limits need each request's peer address.
+        let service = crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         stop_workers.cancel();

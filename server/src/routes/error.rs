@@ -40,6 +40,18 @@ pub enum ApiError {
     /// 429: too many failed logins for this username.
     #[error("too many failed logins; retry in {retry_after_s} s")]
     TooManyAttempts { retry_after_s: u64 },
+    /// 408: the body did not arrive in time.
+    #[error("{0} did not arrive in time")]
+    Timeout(&'static str),
+    /// 409: a storage quota would be exceeded.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// 429: too many requests of one kind (registrations, pending predictions, long polls).
+    #[error("{detail}")]
+    RateLimited { detail: String, retry_after_s: u64 },
+    /// 503: the server is at its bound for this kind of work; retry later.
+    #[error("{detail}")]
+    Busy { detail: String, retry_after_s: u64 },
     /// 500: logged with its cause, never shown to the client.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -55,7 +67,10 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::QuotaExceeded(_) => StatusCode::CONFLICT,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,6 +87,10 @@ impl ApiError {
             Self::TooLarge { .. } => "too_large",
             Self::Unprocessable(_) => "wrong_parameters",
             Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::Timeout(_) => "timeout",
+            Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Busy { .. } => "busy",
             Self::Internal(_) => "internal",
         }
     }
@@ -95,10 +114,13 @@ impl IntoResponse for ApiError {
             fields,
         };
         let mut response = (self.status(), Json(body)).into_response();
-        if let Self::TooManyAttempts { retry_after_s } = self {
+        if let Self::TooManyAttempts { retry_after_s }
+        | Self::RateLimited { retry_after_s, .. }
+        | Self::Busy { retry_after_s, .. } = self
+        {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s.max(1)));
         }
         response
     }
@@ -112,6 +134,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::Validation(fields) => Self::Validation(fields),
             ServiceError::InvalidCredentials => Self::Unauthorized("invalid username or password"),
             ServiceError::Throttled { retry_after_s } => Self::TooManyAttempts { retry_after_s },
+            ServiceError::RateLimited { detail, retry_after_s } => Self::RateLimited { detail, retry_after_s },
+            error @ ServiceError::Busy { retry_after_s, .. } => Self::Busy {
+                detail: error.to_string(),
+                retry_after_s,
+            },
+            ServiceError::QuotaExceeded(why) => Self::QuotaExceeded(why),
             ServiceError::Rejected(error) => Self::from_rejected(error),
             ServiceError::Internal(cause) => Self::Internal(cause),
         }

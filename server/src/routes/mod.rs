@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod body;
+pub mod client_addr;
 pub mod error;
 pub mod keys;
 pub mod models;

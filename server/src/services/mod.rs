@@ -31,6 +31,17 @@ pub enum ServiceError {
     /// Too many failed logins for this username.
     #[error("too many failed logins; retry in {retry_after_s} s")]
     Throttled { retry_after_s: u64 },
+    /// Too many requests of one kind from one user or address (registrations, pending
+    /// predictions, open long polls); worth retrying after `retry_after_s`.
+    #[error("{detail}")]
+    RateLimited { detail: String, retry_after_s: u64 },
+    /// The server is at its bound for this kind of work (key uploads, password hashing);
+    /// worth retrying after `retry_after_s`.
+    #[error("the server is busy with other {what}; retry in {retry_after_s} s")]
+    Busy { what: &'static str, retry_after_s: u64 },
+    /// A storage quota of the user would be exceeded; something must be deleted first.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// Data a client sent (a key, a row) that the model crate refused.
     #[error(transparent)]
     Rejected(ModelError),

@@ -1,0 +1,100 @@
+//! Which client address a request is attributed to, for the abuse limits.
+//!
+//! The peer's own address, unless the peer is one of `--trusted-proxy`: then the nearest
+//! address in `X-Forwarded-For` that is not itself a trusted proxy (the left-most entries are
+//! whatever the client chose to send, so they are never believed).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+
+use crate::routes::error::ApiError;
+use crate::state::AppState;
+
+/// The address a request is attributed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+impl ClientAddr {
+    /// `peer`'s address, or the forwarded one when `peer` is trusted.
+    pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> Self {
+        if !trusted.contains(&peer) {
+            return Self(peer);
+        }
+        let hops = forwarded_for
+            .into_iter()
+            .flat_map(|header| header.split(','))
+            .map(str::trim)
+            .rev();
+        for hop in hops {
+            match hop.parse::<IpAddr>() {
+                Ok(address) if trusted.contains(&address) => continue,
+                Ok(address) => return Self(address),
+                // An unreadable entry: nothing further left can be believed.
+                Err(_) => break,
+            }
+        }
+        Self(peer)
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no peer address: serve with connect info")))?;
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Self::resolve(
+            peer,
+            Some(forwarded.as_str()).filter(|f| !f.is_empty()),
+            &state.settings.trusted_proxy,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy = [ip("10.0.0.1")];
+        assert_eq!(
+            ClientAddr::resolve(ip("1.2.3.4"), Some("9.9.9.9"), &proxy).0,
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            ClientAddr::resolve(ip("10.0.0.1"), Some("9.9.9.9"), &proxy).0,
+            ip("9.9.9.9")
+        );
+        // A client's own forged entries sit left of the address the proxy saw.
+        assert_eq!(
+            ClientAddr::resolve(ip("10.0.0.1"), Some("6.6.6.6, 9.9.9.9"), &proxy).0,
+            ip("9.9.9.9")
+        );
+        assert_eq!(
+            ClientAddr::resolve(ip("10.0.0.1"), Some("9.9.9.9, 10.0.0.1"), &proxy).0,
+            ip("9.9.9.9")
+        );
+        assert_eq!(
+            ClientAddr::resolve(ip("10.0.0.1"), Some("junk"), &proxy).0,
+            ip("10.0.0.1")
+        );
+        assert_eq!(ClientAddr::resolve(ip("10.0.0.1"), None, &proxy).0, ip("10.0.0.1"));
+    }
+}
