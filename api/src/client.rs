@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, Registration, SESSION_COOKIE, SessionInfo,
-    paths,
+    AccountDeletion, CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, PasswordChange, Registration,
+    SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionInfo, paths,
 };
 
 /// A failed API call.
@@ -40,12 +40,20 @@ impl ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
-/// What a logged-in client holds: the session cookie's value and the CSRF token.
+/// What a logged-in client holds: the session cookie's name and value and the CSRF token.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Session {
     pub username: String,
     pub token: String,
     pub csrf_token: String,
+    /// The cookie's name: [`SESSION_COOKIE`], or [`SECURE_SESSION_COOKIE`] from a server with
+    /// secure cookies. Sessions saved before the name was kept had the plain one.
+    #[serde(default = "plain_cookie_name")]
+    pub cookie_name: String,
+}
+
+fn plain_cookie_name() -> String {
+    SESSION_COOKIE.to_owned()
 }
 
 impl std::fmt::Debug for Session {
@@ -94,7 +102,7 @@ impl ApiClient {
         let url = self.base.join(path).expect("API paths are valid");
         let mut request = self.http.request(method.clone(), url);
         if let Some(session) = &self.session {
-            request = request.header(COOKIE, format!("{SESSION_COOKIE}={}", session.token));
+            request = request.header(COOKIE, format!("{}={}", session.cookie_name, session.token));
             if method != Method::GET {
                 request = request.header(CSRF_HEADER, &session.csrf_token);
             }
@@ -121,21 +129,19 @@ impl ApiClient {
     /// Takes the new session from a login or registration answer.
     async fn start_session(&mut self, response: Response) -> ClientResult<Session> {
         let response = Self::check(response).await?;
-        let token = response
+        let (cookie_name, token) = response
             .headers()
             .get_all(SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find_map(|v| {
-                v.strip_prefix(&format!("{SESSION_COOKIE}="))
-                    .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
-            })
+            .find_map(session_cookie)
             .ok_or_else(|| ClientError::Protocol("no session cookie".into()))?;
         let body: SessionInfo = response.json().await?;
         let session = Session {
             username: body.username,
             token,
             csrf_token: body.csrf_token,
+            cookie_name,
         };
         self.session = Some(session.clone());
         Ok(session)
@@ -162,6 +168,40 @@ impl ApiClient {
 
     pub async fn logout(&mut self) -> ClientResult<()> {
         Self::check(self.request(Method::POST, paths::LOGOUT).send().await?).await?;
+        self.session = None;
+        Ok(())
+    }
+
+    /// Changes the password; the server ends every other session of the user, this one stays.
+    pub async fn change_password(&self, current: &str, new: &str, confirmation: &str) -> ClientResult<()> {
+        let body = PasswordChange {
+            current_password: current.to_owned(),
+            new_password: new.to_owned(),
+            new_password_confirmation: confirmation.to_owned(),
+        };
+        Self::check(
+            self.request(Method::POST, paths::ACCOUNT_PASSWORD)
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Ends every session of the user, this one included.
+    pub async fn log_out_everywhere(&mut self) -> ClientResult<()> {
+        Self::check(self.request(Method::DELETE, paths::ACCOUNT_SESSIONS).send().await?).await?;
+        self.session = None;
+        Ok(())
+    }
+
+    /// Deletes the account and everything the server holds of it.
+    pub async fn delete_account(&mut self, password: &str) -> ClientResult<()> {
+        let body = AccountDeletion {
+            password: password.to_owned(),
+        };
+        Self::check(self.request(Method::DELETE, paths::ACCOUNT).json(&body).send().await?).await?;
         self.session = None;
         Ok(())
     }
@@ -226,7 +266,20 @@ impl ApiClient {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut wait_s = 0;
         loop {
-            let job: JobInfo = Self::json(self.request(Method::GET, &paths::prediction_waiting(id, wait_s))).await?;
+            let job: JobInfo = match Self::json(self.request(Method::GET, &paths::prediction_waiting(id, wait_s))).await
+            {
+                Ok(job) => job,
+                // Too many long polls open at once (other waits of this user): a short pause,
+                // then again.
+                Err(error) if error.status() == Some(StatusCode::TOO_MANY_REQUESTS) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             progress(&job);
             if job.status.is_finished() {
                 return Ok(job);
@@ -241,8 +294,55 @@ impl ApiClient {
         }
     }
 
+    /// Deletes a prediction and its result (a queued one is cancelled).
+    pub async fn delete_prediction(&self, id: &str) -> ClientResult<()> {
+        Self::check(self.request(Method::DELETE, &paths::prediction(id)).send().await?).await?;
+        Ok(())
+    }
+
+    /// Deletes every prediction that is not running.
+    pub async fn clear_predictions(&self) -> ClientResult<()> {
+        Self::check(self.request(Method::DELETE, paths::PREDICTIONS).send().await?).await?;
+        Ok(())
+    }
+
     pub async fn result(&self, id: &str) -> ClientResult<Vec<u8>> {
         let response = Self::check(self.request(Method::GET, &paths::prediction_result(id)).send().await?).await?;
         Ok(response.bytes().await?.to_vec())
+    }
+}
+
+/// The session cookie's name and value in a `Set-Cookie` header, under either name.
+fn session_cookie(header: &str) -> Option<(String, String)> {
+    let (name, rest) = header.split_once('=')?;
+    let name = name.trim();
+    [SESSION_COOKIE, SECURE_SESSION_COOKIE].contains(&name).then(|| {
+        let value = rest.split(';').next().unwrap_or("").trim();
+        (name.to_owned(), value.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_session_cookie_names_are_taken() {
+        assert_eq!(
+            session_cookie("blindfold_session=abc; HttpOnly; Path=/"),
+            Some(("blindfold_session".into(), "abc".into()))
+        );
+        assert_eq!(
+            session_cookie("__Host-blindfold_session=xyz; Secure; Path=/"),
+            Some(("__Host-blindfold_session".into(), "xyz".into()))
+        );
+        assert_eq!(session_cookie("other=1; Path=/"), None);
+    }
+
+    #[test]
+    fn a_session_saved_without_the_cookie_name_has_the_plain_one() {
+        let old = r#"{"username":"ivan","token":"t","csrf_token":"c"}"#;
+        let session: Session = serde_json::from_str(old).unwrap();
+        assert_eq!(session.cookie_name, SESSION_COOKIE);
     }
 }

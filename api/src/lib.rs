@@ -17,12 +17,16 @@ pub mod client;
 pub mod openapi;
 
 pub use wire::{
-    Credentials, ErrorBody, JobInfo, JobStatus, KeyInfo, ModelExample, ModelSummary, Objective, Registration,
-    SessionInfo,
+    AccountDeletion, Credentials, ErrorBody, JobInfo, JobStatus, KeyInfo, ModelExample, ModelSummary, Objective,
+    PasswordChange, Registration, SessionInfo,
 };
 
 /// The session cookie: HttpOnly, SameSite=Lax, holding a random token the server stores hashed.
 pub const SESSION_COOKIE: &str = "blindfold_session";
+
+/// The session cookie's name when the server runs with `--secure-cookies` (HTTPS): the
+/// `__Host-` prefix makes browsers accept it only with `Secure`, `Path=/` and no `Domain`.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-blindfold_session";
 
 /// The header that carries the session's CSRF token on every state-changing request.
 pub const CSRF_HEADER: &str = "x-csrf-token";

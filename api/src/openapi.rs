@@ -12,7 +12,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::paths;
 #[allow(unused_imports)] // used by the `body = ...` attributes below
-use crate::{Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, Registration, SessionInfo};
+use crate::{
+    AccountDeletion, Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, PasswordChange, Registration, SessionInfo,
+};
 
 /// The description, as served.
 pub fn document() -> utoipa::openapi::OpenApi {
@@ -29,8 +31,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
                        spec says how to make them.",
     ),
     paths(
-        register, login, logout, session, models, model_spec, get_key, put_key, delete_key, submit,
-        predictions, prediction, prediction_result, openapi_json
+        register, login, logout, session, change_password, log_out_everywhere, delete_account, models, model_spec, get_key, put_key, delete_key, submit,
+        predictions, prediction, prediction_result, delete_prediction, clear_predictions, openapi_json
     ),
     modifiers(&SessionAuth),
     tags(
@@ -52,7 +54,8 @@ impl Modify for SessionAuth {
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::SESSION_COOKIE,
-                "The session, set by register and login (HttpOnly, SameSite=Lax).",
+                "The session, set by register and login (HttpOnly, SameSite=Lax); named \
+                 `__Host-blindfold_session` (and Secure) on a server with secure cookies.",
             ))),
         );
         components.add_security_scheme(
@@ -71,6 +74,9 @@ impl Modify for SessionAuth {
     responses(
         (status = 201, description = "Registered and logged in; sets the session cookie", body = SessionInfo),
         (status = 400, description = "Rules the fields broke, per field", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 429, description = "Too many new accounts from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody),
     ))]
 fn register() {}
 
@@ -78,8 +84,12 @@ fn register() {}
 #[utoipa::path(post, path = paths::LOGIN, tag = "accounts", request_body = Credentials,
     responses(
         (status = 200, description = "Logged in; sets the session cookie", body = SessionInfo),
+        (status = 400, description = "Username or password over its length", body = ErrorBody),
         (status = 401, description = "Unknown user or wrong password (one answer for both)", body = ErrorBody),
-        (status = 429, description = "Too many failed logins for this username", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 429, description = "Too many failed logins for this username or from this address; see \
+                                       Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody),
     ))]
 fn login() {}
 
@@ -99,6 +109,43 @@ fn logout() {}
         (status = 401, description = "Not logged in", body = ErrorBody),
     ))]
 fn session() {}
+
+/// Change the password, given the current one; every other session of the user ends.
+#[utoipa::path(post, path = paths::ACCOUNT_PASSWORD, tag = "accounts", security(("session" = [], "csrf" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; this session stays, all others ended"),
+        (status = 400, description = "Rules the new password broke, or fields over their length", body = ErrorBody),
+        (status = 401, description = "Not logged in, or the current password is wrong", body = ErrorBody),
+        (status = 403, description = "Missing or wrong CSRF token", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody),
+    ))]
+fn change_password() {}
+
+/// Log out everywhere: end every session of the user, this one included.
+#[utoipa::path(delete, path = paths::ACCOUNT_SESSIONS, tag = "accounts", security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Every session ended; clears the cookie"),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Missing or wrong CSRF token", body = ErrorBody),
+    ))]
+fn log_out_everywhere() {}
+
+/// Delete the account, given its password: its sessions, keys, predictions and results.
+#[utoipa::path(delete, path = paths::ACCOUNT, tag = "accounts", security(("session" = [], "csrf" = [])),
+    request_body = AccountDeletion,
+    responses(
+        (status = 204, description = "Deleted; clears the cookie"),
+        (status = 400, description = "The password is over its length", body = ErrorBody),
+        (status = 401, description = "Not logged in, or the password is wrong", body = ErrorBody),
+        (status = 403, description = "Missing or wrong CSRF token", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody),
+    ))]
+fn delete_account() {}
 
 /// The models this server serves.
 #[utoipa::path(get, path = paths::MODELS, tag = "models",
@@ -135,8 +182,11 @@ fn get_key() {}
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 408, description = "The key did not arrive within the upload timeout", body = ErrorBody),
+        (status = 409, description = "Over the user's quota of keys or key bytes", body = ErrorBody),
         (status = 413, description = "Over the size limit", body = ErrorBody),
         (status = 422, description = "A key of other parameters", body = ErrorBody),
+        (status = 503, description = "Too many key uploads at once; see Retry-After", body = ErrorBody),
     ))]
 fn put_key() {}
 
@@ -162,8 +212,11 @@ fn delete_key() {}
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 408, description = "The row did not arrive within the upload timeout", body = ErrorBody),
         (status = 409, description = "No server key uploaded for this model", body = ErrorBody),
         (status = 413, body = ErrorBody),
+        (status = 429, description = "Too many predictions queued or running; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many rows arriving at once; see Retry-After", body = ErrorBody),
     ))]
 fn submit() {}
 
@@ -186,8 +239,30 @@ fn predictions() {}
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many long polls open; see Retry-After", body = ErrorBody),
     ))]
 fn prediction() {}
+
+/// Delete a prediction and its result; a queued one is cancelled.
+#[utoipa::path(delete, path = paths::PREDICTION, tag = "predictions", security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Running: delete it once it has finished", body = ErrorBody),
+    ))]
+fn delete_prediction() {}
+
+/// Clear the history: delete every prediction that is not running, queued ones included.
+#[utoipa::path(delete, path = paths::PREDICTIONS, tag = "predictions", security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ))]
+fn clear_predictions() {}
 
 /// The encrypted result of a finished job; only the client key decrypts it.
 #[utoipa::path(get, path = paths::PREDICTION_RESULT, tag = "predictions", security(("session" = [])),
@@ -196,7 +271,7 @@ fn prediction() {}
         (status = 200, description = "The encrypted result", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "Not finished, or failed", body = ErrorBody),
+        (status = 409, description = "Not finished, or failed (a damaged stored result fails the job)", body = ErrorBody),
     ))]
 fn prediction_result() {}
 
@@ -211,7 +286,7 @@ mod tests {
         let json = serde_json::to_value(super::document()).unwrap();
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
         let paths = json["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 12);
+        assert_eq!(paths.len(), 15);
         assert!(paths[crate::paths::MODEL_KEY].get("put").is_some());
         assert!(json["components"]["schemas"]["JobStatus"].is_object());
     }

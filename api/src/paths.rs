@@ -11,6 +11,12 @@ pub const REGISTER: &str = "/api/register";
 pub const LOGIN: &str = "/api/login";
 pub const LOGOUT: &str = "/api/logout";
 pub const SESSION: &str = "/api/session";
+/// The logged-in user's account: `DELETE` deletes it (the password in the body).
+pub const ACCOUNT: &str = "/api/account";
+/// `POST`: change the password (ends every other session).
+pub const ACCOUNT_PASSWORD: &str = "/api/account/password";
+/// `DELETE`: log out everywhere (every session of the user, this one included).
+pub const ACCOUNT_SESSIONS: &str = "/api/account/sessions";
 pub const MODELS: &str = "/api/models";
 pub const MODEL_SPEC: &str = "/api/models/{id}/spec";
 pub const MODEL_KEY: &str = "/api/models/{id}/key";

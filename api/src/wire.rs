@@ -34,6 +34,22 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// The body of `POST /api/account/password`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+    pub new_password_confirmation: String,
+}
+
+/// The body of `DELETE /api/account`: the password, asked again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountDeletion {
+    pub password: String,
+}
+
 /// The learning task of a model, which fixes how its outputs read: named as XGBoost names its
 /// objectives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

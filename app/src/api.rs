@@ -1,7 +1,8 @@
 //! The API's wire types come from `blindfold-api`; this module adds what only the app needs.
 
 pub use blindfold_api::{
-    Credentials, ErrorBody, JobInfo, JobStatus, KeyInfo, ModelExample, ModelSummary, Registration, SessionInfo,
+    AccountDeletion, Credentials, ErrorBody, JobInfo, JobStatus, KeyInfo, ModelExample, ModelSummary, PasswordChange,
+    Registration, SessionInfo,
 };
 
 /// The session of a page request, resolved by the server from the session cookie and placed

@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 
 use blindfold_api::{
-    CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, Registration, SessionInfo, paths,
+    AccountDeletion, CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, PasswordChange, Registration,
+    SessionInfo, paths,
 };
 
 /// A failed call: the HTTP status (0 when the request never got an answer) and the server's
@@ -89,6 +90,33 @@ pub async fn logout(session: &SessionInfo) -> ApiResult<()> {
     check(request.send().await).await.map(drop)
 }
 
+/// Changes the password; the server ends every other session of the user, this one stays.
+pub async fn change_password(session: &SessionInfo, change: &PasswordChange) -> ApiResult<()> {
+    let request = Request::post(paths::ACCOUNT_PASSWORD)
+        .header(CSRF_HEADER, &session.csrf_token)
+        .json(change)
+        .map_err(ApiFailure::network)?;
+    check(request.send().await).await.map(drop)
+}
+
+/// Ends every session of the user, this one included.
+pub async fn log_out_everywhere(session: &SessionInfo) -> ApiResult<()> {
+    let request = Request::delete(paths::ACCOUNT_SESSIONS).header(CSRF_HEADER, &session.csrf_token);
+    check(request.send().await).await.map(drop)
+}
+
+/// Deletes the account and everything the server holds of it.
+pub async fn delete_account(session: &SessionInfo, password: &str) -> ApiResult<()> {
+    let body = AccountDeletion {
+        password: password.to_owned(),
+    };
+    let request = Request::delete(paths::ACCOUNT)
+        .header(CSRF_HEADER, &session.csrf_token)
+        .json(&body)
+        .map_err(ApiFailure::network)?;
+    check(request.send().await).await.map(drop)
+}
+
 pub async fn models() -> ApiResult<Vec<ModelSummary>> {
     json(check(Request::get(paths::MODELS).send().await).await?).await
 }
@@ -115,6 +143,18 @@ pub async fn delete_key(session: &SessionInfo, model: &str) -> ApiResult<()> {
         Err(failure) if failure.status == 404 => Ok(()),
         Err(failure) => Err(failure),
     }
+}
+
+/// Deletes a prediction and its stored result (a queued one is cancelled).
+pub async fn delete_prediction(session: &SessionInfo, id: &str) -> ApiResult<()> {
+    let request = Request::delete(&paths::prediction(id)).header(CSRF_HEADER, &session.csrf_token);
+    check(request.send().await).await.map(drop)
+}
+
+/// Deletes every prediction of the user that is not running.
+pub async fn clear_predictions(session: &SessionInfo) -> ApiResult<()> {
+    let request = Request::delete(paths::PREDICTIONS).header(CSRF_HEADER, &session.csrf_token);
+    check(request.send().await).await.map(drop)
 }
 
 /// Submits an encrypted row; the job runs on the server's queue.

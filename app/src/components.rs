@@ -73,6 +73,7 @@ pub fn NavBar() -> impl IntoView {
                         <li class="nav-item"><a class="nav-link" href="/keys">"Keys"</a></li>
                         <li class="nav-item"><a class="nav-link" href="/predict">"Predict"</a></li>
                         <li class="nav-item"><a class="nav-link" href="/history">"History"</a></li>
+                        <li class="nav-item"><a class="nav-link" href="/account">"Account"</a></li>
                         <li class="nav-item">
                             <button type="button" class="nav-link btn btn-link" on:click=on_log_out>
                                 "Log out"

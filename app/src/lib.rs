@@ -20,7 +20,7 @@ use leptos_router::path;
 
 use crate::api::{ModelSummary, SessionInfo};
 use crate::components::{NavBar, RequireLogin};
-use crate::pages::{HistoryPage, HomePage, KeysPage, LoginPage, NotFound, PredictPage, SignupPage};
+use crate::pages::{AccountPage, HistoryPage, HomePage, KeysPage, LoginPage, NotFound, PredictPage, SignupPage};
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -115,6 +115,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/keys") view=|| view! { <RequireLogin><KeysPage /></RequireLogin> } />
                     <Route path=path!("/predict") view=|| view! { <RequireLogin><PredictPage /></RequireLogin> } />
                     <Route path=path!("/history") view=|| view! { <RequireLogin><HistoryPage /></RequireLogin> } />
+                    <Route path=path!("/account") view=|| view! { <RequireLogin><AccountPage /></RequireLogin> } />
                 </Routes>
             </main>
         </Router>

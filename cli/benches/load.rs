@@ -19,7 +19,12 @@ async fn main() -> anyhow::Result<()> {
     let per_user = args.get(1).copied().unwrap_or(3);
 
     let dir = tempfile::TempDir::new()?;
-    let app = TestApp::spawn(dir.path(), 2).await;
+    // Every user registers from this one address: lift the per-address registration limit.
+    let app = TestApp::spawn_with(dir.path(), |settings| {
+        settings.workers = 2;
+        settings.registrations_per_hour = 10_000;
+    })
+    .await;
 
     let key = std::sync::Arc::new(ClientKey::generate());
     let server_key = key.compressed_server_key().to_bytes();

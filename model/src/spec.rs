@@ -84,6 +84,14 @@ impl ClientSpec {
             )));
         }
         self.encryption.check()?;
+        // A classifier without classes would have no label to name in `decode`.
+        if let Objective::MultiSoftprob { classes } = self.objective
+            && classes < 2
+        {
+            return Err(ModelError::Format(format!(
+                "client spec: multi_softprob with {classes} classes"
+            )));
+        }
         if self.features.is_empty() || self.outputs.len() != self.objective.outputs() {
             return Err(ModelError::Format(
                 "client spec: wrong number of features or outputs".into(),

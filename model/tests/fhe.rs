@@ -2,6 +2,9 @@
 
 use std::sync::LazyLock;
 
+#[path = "fhe/fuzz.rs"]
+mod fuzz;
+
 use blindfold_model::fixtures::{BREAST_CANCER, DIABETES, Fixture, WINE};
 use blindfold_model::{
     ClientKey, CompiledModel, CompressedServerKey, EncryptedOutput, EncryptedRow, ModelError, ServerKey,

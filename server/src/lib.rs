@@ -6,7 +6,7 @@
 //! `blindfold-model`.
 //!
 //! Layers point one way: [`routes`] (HTTP) → [`services`] → storage ([`db`] and the data
-//! directory). [`state`] holds the services; [`startup`] builds and runs the application.
+//! directory, written through [`storage`]). [`state`] holds the services; [`startup`] builds and runs the application.
 
 pub mod db;
 pub mod routes;
@@ -14,6 +14,7 @@ pub mod services;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod storage;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

@@ -74,6 +74,10 @@ pub struct Settings {
     /// are answered 503 with `Retry-After`.
     #[arg(long, env = "BLINDFOLD_MAX_KEY_UPLOADS", default_value_t = 2)]
     pub max_key_uploads: usize,
+    /// Encrypted rows read and checked at once (~15 KB each); more are answered 503 with
+    /// `Retry-After`.
+    #[arg(long, env = "BLINDFOLD_MAX_ROW_UPLOADS", default_value_t = 64)]
+    pub max_row_uploads: usize,
     /// Longest an upload (a key or a row) may take to arrive, in seconds; slower ones get 408.
     #[arg(long, env = "BLINDFOLD_UPLOAD_TIMEOUT_S", default_value_t = 120)]
     pub upload_timeout_s: u64,

@@ -51,6 +51,7 @@ impl Application {
             self.state.settings.workers,
             stop_workers.clone(),
         );
+        workers.spawn(self.state.jobs.clone().maintain(stop_workers.clone()));
         tracing::info!(port = self.port, "listening");
         // Connect info: the abuse limits need each request's peer address.
         let service = crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();

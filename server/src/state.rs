@@ -7,11 +7,12 @@ use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::SqlitePool;
+use tokio::sync::Semaphore;
 
-use crate::services::accounts::throttle::LoginThrottle;
+use crate::services::accounts::Accounts;
 use crate::services::catalogue::ModelCatalogue;
-use crate::services::jobs::JobQueue;
-use crate::services::keystore::ServerKeyStore;
+use crate::services::jobs::{JobLimits, JobQueue};
+use crate::services::keystore::{KeyQuota, ServerKeyStore};
 use crate::services::worker::Evaluator;
 use crate::settings::Settings;
 
@@ -20,10 +21,14 @@ use crate::settings::Settings;
 pub struct AppState {
     pub pool: SqlitePool,
     pub settings: Arc<Settings>,
-    pub throttle: Arc<LoginThrottle>,
+    pub accounts: Arc<Accounts>,
     pub models: Arc<ModelCatalogue>,
     pub keys: Arc<ServerKeyStore>,
     pub jobs: Arc<JobQueue>,
+    /// Key uploads being read and validated (each decompresses to ~120 MB).
+    pub key_uploads: Arc<Semaphore>,
+    /// Encrypted rows being read and checked.
+    pub row_uploads: Arc<Semaphore>,
     pub leptos: LeptosOptions,
 }
 
@@ -42,16 +47,36 @@ impl AppState {
         let pool = crate::db::connect(&settings.database_url()).await?;
         let models = Arc::new(ModelCatalogue::new(pool.clone()));
         models.install_default().await?;
+        let key_quota = KeyQuota {
+            max_keys: settings.max_keys_per_user,
+            max_bytes: settings.max_key_storage_mib << 20,
+        };
         let keys = Arc::new(ServerKeyStore::new(
             pool.clone(),
             settings.data_dir.join("keys"),
+            key_quota,
             settings.key_cache_mib * 1024 * 1024,
         ));
-        let jobs = Arc::new(JobQueue::new(pool.clone(), settings.data_dir.join("jobs")));
-        let requeued = jobs.recover().await?;
-        if requeued > 0 {
-            tracing::info!(requeued, "requeued jobs interrupted by a restart");
+        let removed = keys.sweep_orphans().await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed key files no stored key refers to");
         }
+        let job_limits = JobLimits {
+            max_pending_per_user: settings.max_pending_per_user,
+            max_waits_per_user: settings.max_waits_per_user,
+            attempts: settings.job_attempts.max(1),
+            lease: settings.job_lease(),
+            retention: settings.result_retention(),
+        };
+        let jobs = Arc::new(JobQueue::new(pool.clone(), settings.data_dir.join("jobs"), job_limits));
+        jobs.recover().await?;
+        let accounts = Arc::new(Accounts::new(pool.clone(), &settings, jobs.clone()));
+        let rekeyed = accounts.rekey_usernames().await?;
+        if rekeyed > 0 {
+            tracing::info!(rekeyed, "usernames keyed by their NFKC form");
+        }
+        let key_uploads = Arc::new(Semaphore::new(settings.max_key_uploads.max(1)));
+        let row_uploads = Arc::new(Semaphore::new(settings.max_row_uploads.max(1)));
         let leptos = LeptosOptions::builder()
             .output_name("blindfold")
             .site_root(settings.site_root.to_string_lossy().into_owned())
@@ -62,10 +87,12 @@ impl AppState {
             pool,
             leptos,
             settings: Arc::new(settings),
-            throttle: Arc::default(),
+            accounts,
             models,
             keys,
             jobs,
+            key_uploads,
+            row_uploads,
         })
     }
 

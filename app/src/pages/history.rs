@@ -8,19 +8,45 @@ use crate::{client, flow, use_auth, use_models};
 #[component]
 pub fn HistoryPage() -> impl IntoView {
     let jobs = LocalResource::new(|| async { client::jobs().await.map_err(|e| e.message()) });
+    let auth = use_auth();
+    let clear = local_action(move |session: &SessionInfo| {
+        let session = session.clone();
+        async move {
+            let cleared = client::clear_predictions(&session).await.map_err(|e| e.message());
+            jobs.refetch();
+            cleared
+        }
+    });
+    let on_clear = move |_| {
+        let confirmed = window()
+            .confirm_with_message("Delete every finished or queued prediction and its stored result?")
+            .unwrap_or(false);
+        if let (true, Some(session)) = (confirmed, auth.get_untracked()) {
+            clear.dispatch_local(session);
+        }
+    };
     view! {
         <PageHeader title="History">
             "Your past predictions. The server keeps only encrypted results: decrypting one happens "
             "in this browser, with your client key."
         </PageHeader>
-        <button type="button" class="btn btn-outline-secondary btn-sm mb-3" on:click=move |_| jobs.refetch()>
-            "Refresh"
-        </button>
+        <div class="d-flex gap-2 mb-3">
+            <button type="button" class="btn btn-outline-secondary btn-sm" on:click=move |_| jobs.refetch()>
+                "Refresh"
+            </button>
+            <button type="button" class="btn btn-outline-danger btn-sm" on:click=on_clear
+                disabled=move || clear.pending().get()>
+                "Clear history"
+            </button>
+        </div>
+        {move || clear.value().get().and_then(Result::err).map(|message| view! {
+            <div class="alert alert-danger" role="alert">{message}</div>
+        })}
         <Transition fallback=|| view! { <p>"Loading your predictions…"</p> }>
             {move || jobs.get().map(|result| match result {
                 Err(message) => view! { <div class="alert alert-danger" role="alert">{message}</div> }.into_any(),
-                Ok(jobs) if jobs.is_empty() => view! { <p>"No predictions yet."</p> }.into_any(),
-                Ok(jobs) => view! {
+                Ok(list) if list.is_empty() => view! { <p>"No predictions yet."</p> }.into_any(),
+                Ok(list) => view! {
                     <div class="table-responsive">
                         <table class="table align-middle history">
                             <thead>
@@ -30,10 +56,11 @@ pub fn HistoryPage() -> impl IntoView {
                                     <th scope="col">"Status"</th>
                                     <th scope="col">"Duration"</th>
                                     <th scope="col">"Result"</th>
+                                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                                 </tr>
                             </thead>
                             <tbody>
-                                {jobs.into_iter().map(|job| view! { <JobRow job /> }).collect_view()}
+                                {list.into_iter().map(|job| view! { <JobRow job on_deleted=move || jobs.refetch() /> }).collect_view()}
                             </tbody>
                         </table>
                     </div>
@@ -52,8 +79,25 @@ struct StoredResult {
 }
 
 #[component]
-fn JobRow(job: JobInfo) -> impl IntoView {
+fn JobRow(job: JobInfo, on_deleted: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let auth = use_auth();
+    let delete = local_action(move |(session, id): &(SessionInfo, String)| {
+        let (session, id) = (session.clone(), id.clone());
+        async move {
+            let deleted = client::delete_prediction(&session, &id).await.map_err(|e| e.message());
+            if deleted.is_ok() {
+                on_deleted();
+            }
+            deleted
+        }
+    });
+    let delete_id = job.id.clone();
+    let on_delete = move |_| {
+        if let Some(session) = auth.get_untracked() {
+            delete.dispatch_local((session, delete_id.clone()));
+        }
+    };
+    let running = job.status == JobStatus::Running;
     let models = use_models();
     let decrypt = local_action(move |stored: &StoredResult| {
         let stored = stored.clone();
@@ -106,6 +150,16 @@ fn JobRow(job: JobInfo) -> impl IntoView {
                     }.into_any(),
                     None => view! { <span>"–"</span> }.into_any(),
                 }}
+            </td>
+            <td class="text-end">
+                {move || delete.value().get().and_then(Result::err).map(|message| view! {
+                    <span class="text-danger me-2">{message}</span>
+                })}
+                <button type="button" class="btn btn-outline-danger btn-sm" on:click=on_delete.clone()
+                    disabled=move || running || delete.pending().get()
+                    title=if running { "Running: it can be deleted once it has finished" } else { "Delete this prediction and its stored result" }>
+                    "Delete"
+                </button>
             </td>
         </tr>
     }

@@ -1,5 +1,6 @@
 //! One module per page.
 
+mod account;
 mod history;
 mod home;
 mod keys;
@@ -7,6 +8,7 @@ mod login;
 mod predict;
 mod signup;
 
+pub use account::AccountPage;
 pub use history::HistoryPage;
 pub use home::{HomePage, NotFound};
 pub use keys::KeysPage;

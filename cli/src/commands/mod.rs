@@ -64,3 +64,110 @@ pub fn read_rows(path: &std::path::Path, spec: &blindfold_model::ClientSpec) -> 
     anyhow::ensure!(!rows.is_empty(), "{} has no rows", path.display());
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use blindfold_model::params::InputEncoding;
+    use blindfold_model::quantize::FeatureQuantizer;
+    use blindfold_model::spec::{OutputDecoding, SPEC_FORMAT_VERSION};
+    use blindfold_model::{ClientSpec, Objective};
+    use proptest::prelude::*;
+
+    use super::read_rows;
+
+    /// A spec with features `a` and `b`.
+    fn spec() -> ClientSpec {
+        let feature = |name: &str| FeatureQuantizer {
+            name: name.into(),
+            edges: vec![0.0],
+            valid_min: -1.0,
+            valid_max: 1.0,
+        };
+        ClientSpec {
+            format_version: SPEC_FORMAT_VERSION,
+            features: vec![feature("a"), feature("b")],
+            objective: Objective::RegSquaredError,
+            labels: Vec::new(),
+            outputs: vec![OutputDecoding {
+                blocks: 1,
+                max_value: 3,
+                scale: 1.0,
+                offset: 0.0,
+            }],
+            encryption: InputEncoding::current(),
+        }
+    }
+
+    fn cell() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<f64>().prop_map(|v| v.to_string()),
+            prop::sample::select(vec![
+                "",
+                " ",
+                "a",
+                "b",
+                "c",
+                "NaN",
+                "inf",
+                "-inf",
+                "1e999",
+                "1e-999",
+                "0x1",
+                "\"1\"",
+                "\"1,2\"",
+                "\"",
+                "\"\"",
+                "١",
+                "\u{0}",
+                "\u{FEFF}a",
+                "\t1\t",
+                "+1",
+                "--1",
+                ".",
+            ])
+            .prop_map(str::to_owned),
+            ".{0,6}",
+        ]
+    }
+
+    /// CSV files: a header naming some of the columns (or none), ragged rows of hostile cells,
+    /// any line ends; or any bytes at all, invalid UTF-8 included.
+    fn file() -> impl Strategy<Value = Vec<u8>> {
+        let header = prop_oneof![
+            Just("a,b".to_owned()),
+            Just("b,x,a".to_owned()),
+            prop::collection::vec(cell(), 0..4).prop_map(|c| c.join(",")),
+        ];
+        let line = prop::collection::vec(cell(), 0..4).prop_map(|cells| cells.join(","));
+        let end = prop::sample::select(vec!["\n", "\r\n", "\r"]);
+        prop_oneof![
+            4 => (header, prop::collection::vec(line, 0..6), end).prop_map(|(header, lines, end)| {
+                let mut all = vec![header];
+                all.extend(lines);
+                all.join(end).into_bytes()
+            }),
+            1 => prop::collection::vec(any::<u8>(), 0..300),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// `blindfold predict --features FILE`: never a panic, and the rows it returns are the
+        /// spec's features, finite, at least one.
+        #[test]
+        fn feature_csv_files_never_panic(bytes in file()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("rows.csv");
+            std::fs::write(&path, &bytes).unwrap();
+            let spec = spec();
+            if let Ok(rows) = read_rows(&path, &spec) {
+                prop_assert!(!rows.is_empty());
+                for row in rows {
+                    prop_assert_eq!(row.len(), spec.features.len());
+                    prop_assert!(row.iter().all(|v| v.is_finite()));
+                }
+            }
+        }
+    }
+}

@@ -1,26 +1,57 @@
-//! Register, log in, log out, and who am I.
+//! Accounts over HTTP: register, log in, log out, who am I, and the account lifecycle (change
+//! the password, log out everywhere, delete the account).
+//!
+//! Every body here is a small JSON form, capped at [`BODY_LIMIT`] bytes before it is read.
 
 use axum::Json;
-use axum::extract::State;
+use axum::Router;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
 use axum_extra::extract::CookieJar;
-use blindfold_api::{Credentials, Registration, SessionInfo};
+use blindfold_api::{AccountDeletion, Credentials, PasswordChange, Registration, SessionInfo, paths};
 
 use crate::routes::auth::{self, CurrentUser};
+use crate::routes::client_addr::ClientAddr;
 use crate::routes::error::{ApiError, ApiResult};
-use crate::services::accounts::{self, Account, sessions};
+use crate::services::accounts::Account;
 use crate::state::AppState;
 
+/// Largest account request body: a form of a username and a few passwords.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The account routes, with their body limit.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(paths::REGISTER, post(register))
+        .route(paths::LOGIN, post(login))
+        .route(paths::LOGOUT, post(logout))
+        .route(paths::SESSION, get(current))
+        .route(paths::ACCOUNT, delete(delete_account))
+        .route(paths::ACCOUNT_PASSWORD, post(change_password))
+        .route(paths::ACCOUNT_SESSIONS, delete(log_out_everywhere))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
 fn json<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    body.map(|Json(v)| v).map_err(|e| ApiError::BadRequest(e.body_text()))
+    body.map(|Json(v)| v).map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge {
+                what: "the request body",
+                limit: BODY_LIMIT as u64,
+            }
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    })
 }
 
 /// Starts a session for the account: the cookie and the session as the client sees it.
 async fn log_in(state: &AppState, jar: CookieJar, account: Account) -> ApiResult<(CookieJar, Json<SessionInfo>)> {
-    let new = sessions::create(&state.pool, account.user_id).await?;
-    let jar = jar.add(auth::session_cookie(new.token, state.settings.secure_cookies));
+    let new = state.accounts.sessions.create(account.user_id).await?;
+    let jar = jar.add(auth::session_cookie(state, new.token));
     let info = SessionInfo {
         username: account.username,
         csrf_token: new.csrf_token,
@@ -31,11 +62,15 @@ async fn log_in(state: &AppState, jar: CookieJar, account: Account) -> ApiResult
 /// Creates an account and logs it in.
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     jar: CookieJar,
     body: Result<Json<Registration>, JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let form = json(body)?;
-    let account = accounts::register(&state.pool, &form.username, form.password, &form.password_confirmation).await?;
+    let account = state
+        .accounts
+        .register(address, &form.username, form.password, form.password_confirmation)
+        .await?;
     tracing::info!(user_id = account.user_id, "registered");
     Ok((StatusCode::CREATED, log_in(&state, jar, account).await?))
 }
@@ -43,26 +78,24 @@ pub async fn register(
 /// Logs in with a new session id (the old session, if any, ends).
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     jar: CookieJar,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let credentials = json(body)?;
-    let account = accounts::authenticate(
-        &state.pool,
-        &state.throttle,
-        &credentials.username,
-        credentials.password,
-    )
-    .await?;
-    if let Some(old) = auth::session_of(&state.pool, &jar).await? {
-        sessions::destroy(&state.pool, &old).await?;
+    let account = state
+        .accounts
+        .log_in(address, &credentials.username, credentials.password)
+        .await?;
+    if let Some(old) = auth::session_of(&state, &jar).await? {
+        state.accounts.sessions.destroy(&old).await?;
     }
     log_in(&state, jar, account).await
 }
 
 pub async fn logout(State(state): State<AppState>, user: CurrentUser, jar: CookieJar) -> ApiResult<impl IntoResponse> {
-    sessions::destroy(&state.pool, &user).await?;
-    Ok((StatusCode::NO_CONTENT, jar.add(auth::removal_cookie())))
+    state.accounts.sessions.destroy(&user).await?;
+    Ok((StatusCode::NO_CONTENT, jar.add(auth::removal_cookie(&state))))
 }
 
 pub async fn current(user: CurrentUser) -> Json<SessionInfo> {
@@ -70,4 +103,49 @@ pub async fn current(user: CurrentUser) -> Json<SessionInfo> {
         username: user.username.clone(),
         csrf_token: user.csrf_token.clone(),
     })
+}
+
+/// Changes the password, given the current one; every other session ends, this one stays.
+pub async fn change_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(address): ClientAddr,
+    body: Result<Json<PasswordChange>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let form = json(body)?;
+    state
+        .accounts
+        .change_password(
+            address,
+            &user,
+            form.current_password,
+            form.new_password,
+            form.new_password_confirmation,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends every session of the user, this one included.
+pub async fn log_out_everywhere(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    jar: CookieJar,
+) -> ApiResult<impl IntoResponse> {
+    let ended = state.accounts.sessions.destroy_all(user.user_id, None).await?;
+    tracing::info!(user_id = user.user_id, ended, "logged out everywhere");
+    Ok((StatusCode::NO_CONTENT, jar.add(auth::removal_cookie(&state))))
+}
+
+/// Deletes the account and everything of it, given the password.
+pub async fn delete_account(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(address): ClientAddr,
+    jar: CookieJar,
+    body: Result<Json<AccountDeletion>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let form = json(body)?;
+    state.accounts.delete(address, user.user_id, form.password).await?;
+    Ok((StatusCode::NO_CONTENT, jar.add(auth::removal_cookie(&state))))
 }

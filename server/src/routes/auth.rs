@@ -1,21 +1,23 @@
 //! Sessions over HTTP: the session cookie and the CSRF check.
 //!
-//! The cookie is HttpOnly and SameSite=Lax. Every state-changing request made with a session
-//! must carry the session's CSRF token in the [`CSRF_HEADER`] header: a cross-site page can
-//! neither read the token nor set the header on a simple request, and SameSite=Lax keeps the
-//! cookie off cross-site POSTs as a second line.
+//! The cookie is HttpOnly and SameSite=Lax; with `--secure-cookies` it is also `Secure` and
+//! named with the `__Host-` prefix, which browsers accept only from HTTPS, for the whole site
+//! (`Path=/`) and without a `Domain`: a sibling subdomain or a plain-HTTP page cannot plant or
+//! overwrite it. Every state-changing request made with a session must carry the session's
+//! CSRF token in the [`CSRF_HEADER`] header: a cross-site page can neither read the token nor
+//! set the header on a simple request, and SameSite=Lax keeps the cookie off cross-site POSTs
+//! as a second line.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use blindfold_api::{CSRF_HEADER, SESSION_COOKIE};
-use sqlx::SqlitePool;
+use blindfold_api::{CSRF_HEADER, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 use subtle::ConstantTimeEq;
 
 use crate::routes::error::ApiError;
 use crate::services::ServiceResult;
-use crate::services::accounts::sessions::{self, SESSION_TTL_MS, Session};
+use crate::services::accounts::sessions::Session;
 use crate::state::AppState;
 
 /// The logged-in user of a request. Extracting it fails with 401 without a valid session and
@@ -30,26 +32,42 @@ impl std::ops::Deref for CurrentUser {
     }
 }
 
-pub fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, token))
+/// The session cookie's name: only the `__Host-` one is read when cookies are secure, or a
+/// cookie planted under the plain name would be believed.
+pub fn cookie_name(state: &AppState) -> &'static str {
+    if state.settings.secure_cookies {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+pub fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    Cookie::build((cookie_name(state), token))
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(secure)
+        .secure(state.settings.secure_cookies)
         .path("/")
-        .max_age(time::Duration::milliseconds(SESSION_TTL_MS))
+        .max_age(state.accounts.sessions.lifetime())
         .build()
 }
 
-pub fn removal_cookie() -> Cookie<'static> {
-    let mut cookie = Cookie::build((SESSION_COOKIE, "")).path("/").build();
+/// Clears the session cookie (with the attributes a `__Host-` cookie must carry to be set).
+pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
+    let mut cookie = Cookie::build((cookie_name(state), ""))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.secure_cookies)
+        .path("/")
+        .build();
     cookie.make_removal();
     cookie
 }
 
 /// The live session behind a request's cookie, if any.
-pub async fn session_of(pool: &SqlitePool, jar: &CookieJar) -> ServiceResult<Option<Session>> {
-    match jar.get(SESSION_COOKIE) {
-        Some(cookie) => sessions::lookup(pool, cookie.value()).await,
+pub async fn session_of(state: &AppState, jar: &CookieJar) -> ServiceResult<Option<Session>> {
+    match jar.get(cookie_name(state)) {
+        Some(cookie) => state.accounts.sessions.lookup(cookie.value()).await,
         None => Ok(None),
     }
 }
@@ -59,7 +77,7 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let session = session_of(&state.pool, &jar)
+        let session = session_of(state, &jar)
             .await?
             .ok_or(ApiError::Unauthorized("login required"))?;
         if !parts.method.is_safe() {

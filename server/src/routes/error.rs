@@ -22,6 +22,9 @@ pub enum ApiError {
     /// 401: not logged in, or wrong credentials.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// 401: a logged-in user's password, asked again before a change, is wrong.
+    #[error("wrong password")]
+    WrongPassword,
     /// 403: missing or wrong CSRF token.
     #[error("missing or invalid CSRF token")]
     Csrf,
@@ -61,7 +64,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::WrongPassword => StatusCode::UNAUTHORIZED,
             Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -81,6 +84,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::Validation(_) => "validation",
             Self::Unauthorized(_) => "unauthorized",
+            Self::WrongPassword => "wrong_password",
             Self::Csrf => "csrf",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
@@ -133,6 +137,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(why) => Self::Conflict(why),
             ServiceError::Validation(fields) => Self::Validation(fields),
             ServiceError::InvalidCredentials => Self::Unauthorized("invalid username or password"),
+            ServiceError::WrongPassword => Self::WrongPassword,
             ServiceError::Throttled { retry_after_s } => Self::TooManyAttempts { retry_after_s },
             ServiceError::RateLimited { detail, retry_after_s } => Self::RateLimited { detail, retry_after_s },
             error @ ServiceError::Busy { retry_after_s, .. } => Self::Busy {

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use blindfold_api::KeyInfo;
 
 use crate::routes::auth::CurrentUser;
-use crate::routes::body::read_limited;
+use crate::routes::body::{declared_length, read_limited};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -20,7 +20,29 @@ pub async fn put(
     body: Body,
 ) -> ApiResult<Json<KeyInfo>> {
     state.models.get(&id).await?;
-    let bytes = read_limited(&headers, body, state.settings.max_key_bytes, "server key").await?;
+    // A slot before the body is read: a key is read, validated and stored within it.
+    let _slot = state
+        .key_uploads
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy {
+            detail: "the server is busy with other key uploads; retry shortly".into(),
+            retry_after_s: 5,
+        })?;
+    // Refused before 30 MB cross the network if it cannot fit the user's quota.
+    state
+        .keys
+        .check_quota(user.user_id, &id, declared_length(&headers).unwrap_or(0))
+        .await?;
+    let settings = &state.settings;
+    let bytes = read_limited(
+        &headers,
+        body,
+        settings.max_key_bytes,
+        settings.upload_timeout(),
+        "server key",
+    )
+    .await?;
     let info = state.keys.put(user.user_id, &id, bytes).await?;
     tracing::info!(
         user_id = user.user_id,

@@ -38,28 +38,40 @@ pub fn router(state: AppState) -> Router {
     let router = security_headers().into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::if_not_present(name, value))
     });
+    // Served over HTTPS: browsers are to use nothing else for a year.
+    let router = if state.settings.secure_cookies {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ))
+    } else {
+        router
+    };
     router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
 /// Every API route; each is described in `blindfold_api::openapi` (a test checks both agree).
 fn api() -> Router<AppState> {
     Router::new()
-        .route(paths::REGISTER, post(accounts::register))
-        .route(paths::LOGIN, post(accounts::login))
-        .route(paths::LOGOUT, post(accounts::logout))
-        .route(paths::SESSION, get(accounts::current))
+        .merge(accounts::routes())
         .route(paths::MODELS, get(models::list))
         .route(paths::MODEL_SPEC, get(models::spec))
         .route(paths::MODEL_KEY, get(keys::get).put(keys::put).delete(keys::delete))
         .route(paths::MODEL_PREDICTIONS, post(models::predict))
-        .route(paths::PREDICTIONS, get(predictions::list))
-        .route(paths::PREDICTION, get(predictions::get))
+        .route(paths::PREDICTIONS, get(predictions::list).delete(predictions::clear))
+        .route(paths::PREDICTION, get(predictions::get).delete(predictions::delete))
         .route(paths::PREDICTION_RESULT, get(predictions::result))
         .route(
             paths::OPENAPI,
             get(|| async { Json(blindfold_api::openapi::document()) }),
         )
         .route(paths::API_FALLBACK, any(|| async { ApiError::NotFound("route") }))
+        // API answers are about one user (sessions, keys, predictions) or cheap to make again:
+        // none is kept by a cache unless its handler says otherwise.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
 }
 
 /// Headers on every response: the Content-Security-Policy without a nonce (pages replace it

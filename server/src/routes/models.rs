@@ -39,7 +39,17 @@ pub async fn predict(
         .ok_or_else(|| ApiError::Conflict("upload a server key for this model first".into()))?;
     let ciphertexts = model.plan.input.ciphertexts();
     let limit = EncryptedRow::size_limit(ciphertexts).min(state.settings.max_row_bytes);
-    let row = read_limited(&headers, body, limit, "encrypted row").await?;
+    // Refused before the row crosses the network if the user has too many pending.
+    state.jobs.check_pending(user.user_id).await?;
+    let _slot = state
+        .row_uploads
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy {
+            detail: "the server is busy with other uploads; retry shortly".into(),
+            retry_after_s: 1,
+        })?;
+    let row = read_limited(&headers, body, limit, state.settings.upload_timeout(), "encrypted row").await?;
     let job = state
         .jobs
         .submit(user.user_id, &id, &key.fingerprint, ciphertexts, row)

@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use blindfold_api::JobInfo;
 use serde::Deserialize;
@@ -53,4 +53,17 @@ pub async fn result(
 ) -> ApiResult<impl IntoResponse> {
     let bytes = state.jobs.result(user.user_id, &id).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
+}
+
+/// Deletes a finished or queued prediction and its result (409 while it runs).
+pub async fn delete(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.jobs.delete(user.user_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Clears the user's history: every prediction that is not running, queued ones included.
+pub async fn clear(State(state): State<AppState>, user: CurrentUser) -> ApiResult<StatusCode> {
+    let deleted = state.jobs.clear(user.user_id).await?;
+    tracing::info!(user_id = user.user_id, deleted, "history cleared");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,68 +1,101 @@
 //! The prediction job queue: jobs persisted in the database, their encrypted rows and results
-//! as files. A job left `running` by a crash is queued again at start-up. The workers that
-//! evaluate jobs are in [`crate::services::worker`].
+//! as files written through [`crate::storage`]. The workers that evaluate jobs are in
+//! [`crate::services::worker`].
+//!
+//! - **Bounded**: a user has at most `max_pending_per_user` jobs queued or running (checked and
+//!   inserted in one statement) and at most `max_waits_per_user` long polls open.
+//! - **Fair**: a job is started round robin between users — the oldest job of the user whose
+//!   last start is furthest back — so a user with a long queue delays another user's job by
+//!   at most about one job per worker.
+//! - **Crash-safe**: a started job holds a lease its worker renews; a job whose lease runs out
+//!   (its worker or process died) is queued again, and failed once it has been started
+//!   `attempts` times. The attempt number fences the result: only the worker of the current
+//!   attempt can mark the job finished, so it finishes exactly once. A job is `done` only
+//!   after its result is durable, and the result's SHA-256 is checked before it is served.
+//! - **Short-lived data**: a job's encrypted row is deleted once it is evaluated; finished
+//!   jobs and their results are deleted `retention` after they finish, or when the user
+//!   deletes them.
+//! - **Waiting without polling the database**: a long poll reads the job once, then waits on
+//!   the job's own channel, to which the worker sends the finished job.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use blindfold_api::{JobInfo, JobStatus};
 use blindfold_model::EncryptedRow;
+use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::db::now_ms;
 use crate::services::{ServiceError, ServiceResult};
+use crate::storage;
 
 const JOB_COLUMNS: &str = "id, model_id, status, error, input_bytes, bootstraps, created_at, started_at, finished_at";
+
+/// The queue's bounds, from the settings.
+#[derive(Debug, Clone)]
+pub struct JobLimits {
+    pub max_pending_per_user: u32,
+    pub max_waits_per_user: usize,
+    /// Starts before a job is failed.
+    pub attempts: u32,
+    pub lease: Duration,
+    /// How long a finished job and its result are kept.
+    pub retention: Duration,
+}
 
 pub struct JobQueue {
     pool: SqlitePool,
     dir: PathBuf,
+    limits: JobLimits,
     /// Woken whenever a job is queued, for idle workers.
     queued: Notify,
-    /// Woken whenever a job finishes, for clients waiting on one.
-    finished: Notify,
+    /// The finished job, for the long polls waiting on it, by job id.
+    watchers: Mutex<HashMap<String, watch::Sender<Option<JobInfo>>>>,
+    /// Open long polls by user.
+    waits: Mutex<HashMap<i64, usize>>,
 }
 
-/// A claimed job, ready to run.
+/// A started job, ready to run.
+#[derive(Debug, Clone)]
 pub struct ClaimedJob {
     pub id: String,
     pub user_id: i64,
     pub model_id: String,
     pub key_fingerprint: String,
+    /// Which start this is (1 for the first); fences the job's renewals and its finish.
+    pub attempt: i64,
+}
+
+/// What an evaluation produced: a stored result, or why there is none.
+pub type Outcome = anyhow::Result<Evaluated>;
+
+/// A result stored durably.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub bootstraps: u64,
+    pub result_sha256: String,
 }
 
 impl JobQueue {
-    pub fn new(pool: SqlitePool, dir: PathBuf) -> Self {
+    pub fn new(pool: SqlitePool, dir: PathBuf, limits: JobLimits) -> Self {
         Self {
             pool,
             dir,
+            limits,
             queued: Notify::new(),
-            finished: Notify::new(),
+            watchers: Mutex::default(),
+            waits: Mutex::default(),
         }
     }
 
-    /// The job once it is done or failed, or as it is when `patience` runs out: lets a client
-    /// learn of the result the moment it exists instead of polling.
-    pub async fn wait(&self, user_id: i64, id: &str, patience: Duration) -> ServiceResult<JobInfo> {
-        let deadline = tokio::time::Instant::now() + patience;
-        loop {
-            // Registered before the status is read, so a finish in between is not missed.
-            let finished = self.finished.notified();
-            let job = self.get(user_id, id).await?;
-            if job.status.is_finished() {
-                return Ok(job);
-            }
-            if tokio::time::timeout_at(deadline, finished).await.is_err() {
-                return Ok(job);
-            }
-        }
-    }
-
-    /// Waits until a job may have been queued, or `patience` passes.
-    pub async fn wait_for_work(&self, patience: Duration) {
-        let _ = tokio::time::timeout(patience, self.queued.notified()).await;
+    pub fn limits(&self) -> &JobLimits {
+        &self.limits
     }
 
     pub fn input_path(&self, id: &str) -> PathBuf {
@@ -73,20 +106,56 @@ impl JobQueue {
         self.dir.join(format!("{id}.result"))
     }
 
-    /// Puts jobs interrupted by a crash back in the queue.
-    pub async fn recover(&self) -> anyhow::Result<u64> {
+    /// At start-up: creates the job directory, deletes files no job needs (left by a crash
+    /// between writing a file and recording it, or before a temporary file was renamed), and
+    /// puts jobs the previous process was running back in the queue. With SQLite one process
+    /// owns the database, so every running job is an orphan now.
+    pub async fn recover(&self) -> anyhow::Result<()> {
         tokio::fs::create_dir_all(&self.dir).await.context("job directory")?;
-        let requeued = sqlx::query("UPDATE jobs SET status = ?, started_at = NULL WHERE status = ?")
-            .bind(JobStatus::Queued)
-            .bind(JobStatus::Running)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(requeued)
+        let reaped = self.reap(i64::MAX).await?;
+        if reaped > 0 {
+            tracing::info!(reaped, "jobs interrupted by a restart: queued again or failed");
+        }
+        let removed = self.sweep_orphans().await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed job files no job refers to");
+        }
+        Ok(())
+    }
+
+    /// Refuses (429) when the user already has the most jobs queued or running: checked before
+    /// a row is read, and again atomically when it is queued.
+    pub async fn check_pending(&self, user_id: i64) -> ServiceResult<()> {
+        let pending = self.pending(user_id).await?;
+        if pending >= i64::from(self.limits.max_pending_per_user) {
+            return Err(self.too_many_pending(pending));
+        }
+        Ok(())
+    }
+
+    async fn pending(&self, user_id: i64) -> ServiceResult<i64> {
+        let (pending,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running')")
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(pending)
+    }
+
+    fn too_many_pending(&self, pending: i64) -> ServiceError {
+        ServiceError::RateLimited {
+            detail: format!(
+                "you have {pending} predictions queued or running, the most allowed; \
+                 wait for one to finish"
+            ),
+            // About one evaluation.
+            retry_after_s: 2,
+        }
     }
 
     /// Checks that `row` is an encrypted row of `ciphertexts` ciphertexts (a malformed row is
-    /// refused now, not in a worker), stores it and queues a job for it.
+    /// refused now, not in a worker), stores it and queues a job for it, within the user's
+    /// quota of pending jobs.
     pub async fn submit(
         &self,
         user_id: i64,
@@ -95,26 +164,45 @@ impl JobQueue {
         ciphertexts: usize,
         row: Vec<u8>,
     ) -> ServiceResult<JobInfo> {
-        let row = tokio::task::spawn_blocking(move || EncryptedRow::from_bytes(&row, ciphertexts).map(|_| row))
-            .await?
-            .map_err(ServiceError::Rejected)?;
         let id = uuid::Uuid::new_v4().to_string();
-        tokio::fs::write(self.input_path(&id), &row)
-            .await
-            .context("storing the encrypted row")?;
-        sqlx::query(
+        let path = self.input_path(&id);
+        let row_bytes = row.len() as i64;
+        tokio::task::spawn_blocking(move || -> ServiceResult<()> {
+            EncryptedRow::from_bytes(&row, ciphertexts).map_err(ServiceError::Rejected)?;
+            storage::write_durably(&path, &row).context("storing the encrypted row")?;
+            Ok(())
+        })
+        .await??;
+        // The quota is checked in the insert itself, so parallel submissions cannot pass it
+        // together.
+        let inserted = sqlx::query(
             "INSERT INTO jobs (id, user_id, model_id, key_fingerprint, status, input_bytes, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             SELECT ?, ?, ?, ?, ?, ?, ?
+             WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running')) < ?",
         )
         .bind(&id)
         .bind(user_id)
         .bind(model_id)
         .bind(key_fingerprint)
         .bind(JobStatus::Queued)
-        .bind(row.len() as i64)
+        .bind(row_bytes)
         .bind(now_ms())
+        .bind(user_id)
+        .bind(i64::from(self.limits.max_pending_per_user))
         .execute(&self.pool)
-        .await?;
+        .await;
+        match inserted {
+            Ok(done) if done.rows_affected() == 1 => {}
+            Ok(_) => {
+                self.remove_files(&id).await;
+                let pending = self.pending(user_id).await?;
+                return Err(self.too_many_pending(pending));
+            }
+            Err(error) => {
+                self.remove_files(&id).await;
+                return Err(error.into());
+            }
+        }
         self.queued.notify_one();
         self.get(user_id, &id).await
     }
@@ -138,61 +226,408 @@ impl JobQueue {
         .await?)
     }
 
-    /// The encrypted result of a finished job of this user.
-    pub async fn result(&self, user_id: i64, id: &str) -> ServiceResult<Vec<u8>> {
+    /// The job once it is done or failed, or as it is when `patience` runs out: lets a client
+    /// learn of the result the moment it exists instead of polling. Reads the database once
+    /// (twice if it times out), however many jobs finish meanwhile.
+    pub async fn wait(&self, user_id: i64, id: &str, patience: Duration) -> ServiceResult<JobInfo> {
+        if patience.is_zero() {
+            return self.get(user_id, id).await;
+        }
+        let _slot = self.wait_slot(user_id)?;
+        // Subscribed before the status is read, so a finish in between is not missed.
+        let mut watcher = self.watch(id);
         let job = self.get(user_id, id).await?;
-        match job.status {
+        if job.status.is_finished() {
+            return Ok(job);
+        }
+        let finished = tokio::time::timeout(patience, watcher.receiver.wait_for(Option::is_some))
+            .await
+            .ok()
+            .and_then(|seen| seen.ok().and_then(|job| job.clone()));
+        match finished {
+            Some(job) => Ok(job),
+            // Timed out: the job as it is now.
+            None => self.get(user_id, id).await,
+        }
+    }
+
+    /// One of the user's long-poll slots, released when dropped.
+    fn wait_slot(&self, user_id: i64) -> ServiceResult<WaitSlot<'_>> {
+        let mut waits = self.waits.lock().expect("waits lock");
+        let open = waits.entry(user_id).or_default();
+        if *open >= self.limits.max_waits_per_user {
+            return Err(ServiceError::RateLimited {
+                detail: format!(
+                    "at most {} predictions can be waited on at once",
+                    self.limits.max_waits_per_user
+                ),
+                retry_after_s: 1,
+            });
+        }
+        *open += 1;
+        Ok(WaitSlot { queue: self, user_id })
+    }
+
+    fn watch(&self, id: &str) -> Watcher<'_> {
+        let mut watchers = self.watchers.lock().expect("watchers lock");
+        let receiver = watchers
+            .entry(id.to_owned())
+            .or_insert_with(|| watch::channel(None).0)
+            .subscribe();
+        Watcher {
+            queue: self,
+            id: id.to_owned(),
+            receiver,
+        }
+    }
+
+    /// Tells the long polls waiting on this job that it finished.
+    fn announce(&self, job: &JobInfo) {
+        if let Some(sender) = self.watchers.lock().expect("watchers lock").remove(&job.id) {
+            sender.send_replace(Some(job.clone()));
+        }
+    }
+
+    /// The encrypted result of a finished job of this user. A stored result that does not
+    /// match the digest recorded when it was written is never served: the job is failed.
+    pub async fn result(&self, user_id: i64, id: &str) -> ServiceResult<Vec<u8>> {
+        let row: Option<(JobStatus, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT status, error, result_sha256 FROM jobs WHERE id = ? AND user_id = ?")
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let (status, error, digest) = row.ok_or(ServiceError::NotFound("prediction"))?;
+        match status {
             JobStatus::Done => {}
             JobStatus::Failed => {
                 return Err(ServiceError::Conflict(format!(
                     "the prediction failed: {}",
-                    job.error.unwrap_or_default()
+                    error.unwrap_or_default()
                 )));
             }
             status => return Err(ServiceError::Conflict(format!("the prediction is {status}"))),
         }
-        let bytes = tokio::fs::read(self.output_path(&job.id))
-            .await
-            .context("reading a result")?;
-        Ok(bytes)
+        let bytes = match tokio::fs::read(self.output_path(id)).await {
+            Ok(bytes) => Some(bytes),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => return Err(anyhow::Error::from(error).context("reading a result").into()),
+        };
+        match bytes {
+            Some(bytes) if digest.as_deref() == Some(hex::encode(Sha256::digest(&bytes)).as_str()) => Ok(bytes),
+            _ => {
+                let why = "the stored result is damaged or missing";
+                tracing::error!(job = id, why);
+                sqlx::query("UPDATE jobs SET status = ?, error = ? WHERE id = ? AND status = ?")
+                    .bind(JobStatus::Failed)
+                    .bind(why)
+                    .bind(id)
+                    .bind(JobStatus::Done)
+                    .execute(&self.pool)
+                    .await?;
+                storage::remove_quietly(&self.output_path(id));
+                Err(ServiceError::Conflict(format!("the prediction failed: {why}")))
+            }
+        }
     }
 
-    /// Takes the oldest queued job, atomically (one UPDATE), so two workers never share one.
+    /// Deletes a job of this user and its files; a running job cannot be deleted until it
+    /// finishes.
+    pub async fn delete(&self, user_id: i64, id: &str) -> ServiceResult<()> {
+        let deleted: Option<(String,)> =
+            sqlx::query_as("DELETE FROM jobs WHERE id = ? AND user_id = ? AND status != ? RETURNING id")
+                .bind(id)
+                .bind(user_id)
+                .bind(JobStatus::Running)
+                .fetch_optional(&self.pool)
+                .await?;
+        if deleted.is_some() {
+            self.remove_files(id).await;
+            return Ok(());
+        }
+        let job = self.get(user_id, id).await?;
+        Err(ServiceError::Conflict(format!(
+            "the prediction is {}; delete it once it has finished",
+            job.status
+        )))
+    }
+
+    /// Deletes every job of this user that is not running (queued ones are cancelled), with
+    /// their files; how many.
+    pub async fn clear(&self, user_id: i64) -> ServiceResult<u64> {
+        let deleted: Vec<(String,)> = sqlx::query_as("DELETE FROM jobs WHERE user_id = ? AND status != ? RETURNING id")
+            .bind(user_id)
+            .bind(JobStatus::Running)
+            .fetch_all(&self.pool)
+            .await?;
+        for (id,) in &deleted {
+            self.remove_files(id).await;
+        }
+        Ok(deleted.len() as u64)
+    }
+
+    async fn remove_files(&self, id: &str) {
+        let (row, result) = (self.input_path(id), self.output_path(id));
+        let _ = tokio::task::spawn_blocking(move || {
+            storage::remove_quietly(&row);
+            storage::remove_quietly(&result);
+        })
+        .await;
+    }
+
+    /// Starts the next job: the oldest queued job of the user whose last start is furthest
+    /// back (round robin), atomically, so two workers never start the same one.
     pub async fn claim(&self) -> anyhow::Result<Option<ClaimedJob>> {
-        let row: Option<(String, i64, String, String)> = sqlx::query_as(
-            "UPDATE jobs SET status = ?, started_at = ?
-             WHERE id = (SELECT id FROM jobs WHERE status = ? ORDER BY created_at, id LIMIT 1)
-             RETURNING id, user_id, model_id, key_fingerprint",
+        let now = now_ms();
+        let lease_until = now + self.lease_ms();
+        let mut transaction = self.pool.begin().await?;
+        let row: Option<(String, i64, String, String, i64)> = sqlx::query_as(
+            "UPDATE jobs SET status = ?, started_at = ?, lease_until = ?, attempts = attempts + 1
+             WHERE id = (SELECT j.id FROM jobs j JOIN users u ON u.id = j.user_id WHERE j.status = ?
+                         ORDER BY u.last_turn, j.created_at, j.id LIMIT 1)
+             RETURNING id, user_id, model_id, key_fingerprint, attempts",
         )
         .bind(JobStatus::Running)
-        .bind(now_ms())
+        .bind(now)
+        .bind(lease_until)
         .bind(JobStatus::Queued)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await?;
-        Ok(row.map(|(id, user_id, model_id, key_fingerprint)| ClaimedJob {
+        let Some((id, user_id, model_id, key_fingerprint, attempt)) = row else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE users SET last_turn = (SELECT MAX(last_turn) FROM users) + 1 WHERE id = ?")
+            .bind(user_id)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(Some(ClaimedJob {
             id,
             user_id,
             model_id,
             key_fingerprint,
+            attempt,
         }))
     }
 
-    /// Records how a job ended: the number of bootstraps, or why it failed.
-    pub async fn finish(&self, id: &str, outcome: &anyhow::Result<u64>) -> anyhow::Result<()> {
-        let (status, error, bootstraps) = match outcome {
-            Ok(bootstraps) => (JobStatus::Done, None, Some(*bootstraps as i64)),
-            Err(e) => (JobStatus::Failed, Some(format!("{e:#}")), None),
-        };
-        sqlx::query("UPDATE jobs SET status = ?, error = ?, bootstraps = ?, finished_at = ? WHERE id = ?")
-            .bind(status)
-            .bind(error)
-            .bind(bootstraps)
-            .bind(now_ms())
-            .bind(id)
+    fn lease_ms(&self) -> i64 {
+        self.limits.lease.as_millis() as i64
+    }
+
+    /// Extends a running job's lease; false when the job is no longer this attempt's (its
+    /// lease ran out and it was queued again, or it was deleted).
+    pub async fn renew(&self, job: &ClaimedJob) -> anyhow::Result<bool> {
+        let renewed = sqlx::query("UPDATE jobs SET lease_until = ? WHERE id = ? AND status = ? AND attempts = ?")
+            .bind(now_ms() + self.lease_ms())
+            .bind(&job.id)
+            .bind(JobStatus::Running)
+            .bind(job.attempt)
             .execute(&self.pool)
             .await?;
-        let _ = tokio::fs::remove_file(self.input_path(id)).await;
-        self.finished.notify_waiters();
-        Ok(())
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    /// Records how a job ended — its result is already durable — and wakes its long polls.
+    /// False when the job is no longer this attempt's: then nothing is recorded.
+    pub async fn finish(&self, job: &ClaimedJob, outcome: &Outcome) -> anyhow::Result<bool> {
+        let (status, error, bootstraps, digest) = match outcome {
+            Ok(evaluated) => (
+                JobStatus::Done,
+                None,
+                Some(evaluated.bootstraps as i64),
+                Some(evaluated.result_sha256.clone()),
+            ),
+            Err(e) => (JobStatus::Failed, Some(format!("{e:#}")), None, None),
+        };
+        let finished: Option<JobInfo> = sqlx::query_as(&format!(
+            "UPDATE jobs SET status = ?, error = ?, bootstraps = ?, result_sha256 = ?, finished_at = ?,
+             lease_until = NULL
+             WHERE id = ? AND status = ? AND attempts = ?
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(status)
+        .bind(error)
+        .bind(bootstraps)
+        .bind(digest)
+        .bind(now_ms())
+        .bind(&job.id)
+        .bind(JobStatus::Running)
+        .bind(job.attempt)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(finished) = finished else {
+            // Deleted meanwhile (its files with it, except the result just written), or
+            // another attempt owns it now.
+            if self.owner_of(&job.id).await?.is_none() {
+                self.remove_files(&job.id).await;
+            }
+            return Ok(false);
+        };
+        storage::remove_quietly(&self.input_path(&job.id));
+        if finished.status == JobStatus::Failed {
+            storage::remove_quietly(&self.output_path(&job.id));
+        }
+        self.announce(&finished);
+        Ok(true)
+    }
+
+    async fn owner_of(&self, id: &str) -> anyhow::Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT user_id FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Running jobs whose lease ended before `expired_before`: queued again, or failed once
+    /// they have been started `attempts` times. How many.
+    async fn reap(&self, expired_before: i64) -> anyhow::Result<u64> {
+        let reaped: Vec<JobInfo> = sqlx::query_as(&format!(
+            "UPDATE jobs SET
+               status = CASE WHEN attempts >= ?1 THEN ?2 ELSE ?3 END,
+               error = CASE WHEN attempts >= ?1 THEN ?4 ELSE NULL END,
+               finished_at = CASE WHEN attempts >= ?1 THEN ?5 ELSE NULL END,
+               started_at = CASE WHEN attempts >= ?1 THEN started_at ELSE NULL END,
+               lease_until = NULL
+             WHERE status = ?6 AND (lease_until IS NULL OR lease_until < ?7)
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(i64::from(self.limits.attempts))
+        .bind(JobStatus::Failed)
+        .bind(JobStatus::Queued)
+        .bind(format!(
+            "the evaluation was interrupted {} times (the server stopped or crashed while running it); \
+             it is not tried again",
+            self.limits.attempts
+        ))
+        .bind(now_ms())
+        .bind(JobStatus::Running)
+        .bind(expired_before)
+        .fetch_all(&self.pool)
+        .await?;
+        for job in &reaped {
+            if job.status == JobStatus::Failed {
+                tracing::warn!(job = job.id, "job failed after repeated interruptions");
+                self.remove_files(&job.id).await;
+                self.announce(job);
+            } else {
+                tracing::info!(job = job.id, "job without a live worker queued again");
+                self.queued.notify_one();
+            }
+        }
+        Ok(reaped.len() as u64)
+    }
+
+    /// Deletes finished jobs older than the retention time, with their results; how many.
+    async fn sweep_expired(&self) -> anyhow::Result<u64> {
+        let cutoff = now_ms().saturating_sub(self.limits.retention.as_millis() as i64);
+        let expired: Vec<(String,)> =
+            sqlx::query_as("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? RETURNING id")
+                .bind(cutoff)
+                .fetch_all(&self.pool)
+                .await?;
+        for (id,) in &expired {
+            self.remove_files(id).await;
+        }
+        Ok(expired.len() as u64)
+    }
+
+    /// Deletes files in the job directory that no job needs: rows of jobs no longer pending,
+    /// results of jobs not done, and temporary files.
+    async fn sweep_orphans(&self) -> anyhow::Result<u64> {
+        let jobs: Vec<(String, JobStatus)> = sqlx::query_as("SELECT id, status FROM jobs")
+            .fetch_all(&self.pool)
+            .await?;
+        let needs_row: HashSet<String> = jobs
+            .iter()
+            .filter(|(_, status)| !status.is_finished())
+            .map(|(id, _)| format!("{id}.row"))
+            .collect();
+        let needs_result: HashSet<String> = jobs
+            .iter()
+            .filter(|(_, status)| *status == JobStatus::Done)
+            .map(|(id, _)| format!("{id}.result"))
+            .collect();
+        let dir = self.dir.clone();
+        let removed = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+            let mut removed = 0;
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !needs_row.contains(&name) && !needs_result.contains(&name) {
+                    storage::remove_quietly(&entry.path());
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await??;
+        Ok(removed)
+    }
+
+    /// Waits until a job may have been queued, or `patience` passes.
+    pub async fn wait_for_work(&self, patience: Duration) {
+        let _ = tokio::time::timeout(patience, self.queued.notified()).await;
+    }
+
+    /// Housekeeping until `stop`: queues again jobs whose worker is gone (each lease period)
+    /// and deletes results past their retention.
+    pub async fn maintain(self: Arc<Self>, stop: CancellationToken) {
+        let period = (self.limits.lease / 3).clamp(Duration::from_secs(1), Duration::from_secs(10));
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = stop.cancelled() => return,
+            }
+            if let Err(error) = self.reap(now_ms()).await {
+                tracing::error!(error = format!("{error:#}"), "re-queueing abandoned jobs");
+            }
+            match self.sweep_expired().await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "deleted predictions past their retention"),
+                Err(error) => tracing::error!(error = format!("{error:#}"), "deleting expired predictions"),
+            }
+        }
+    }
+}
+
+/// An open long poll of a user, counted until dropped.
+struct WaitSlot<'a> {
+    queue: &'a JobQueue,
+    user_id: i64,
+}
+
+impl Drop for WaitSlot<'_> {
+    fn drop(&mut self) {
+        let mut waits = self.queue.waits.lock().expect("waits lock");
+        if let Some(open) = waits.get_mut(&self.user_id) {
+            *open -= 1;
+            if *open == 0 {
+                waits.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+/// A subscription to a job's finish; the job's channel is dropped with its last subscriber.
+struct Watcher<'a> {
+    queue: &'a JobQueue,
+    id: String,
+    receiver: watch::Receiver<Option<JobInfo>>,
+}
+
+impl Drop for Watcher<'_> {
+    fn drop(&mut self) {
+        let mut watchers = self.queue.watchers.lock().expect("watchers lock");
+        // Our own receiver still counts here.
+        let last = watchers.get(&self.id).is_some_and(|sender| {
+            // The entry may be a newer channel for the same job.
+            let ours = sender.subscribe().same_channel(&self.receiver);
+            ours && sender.receiver_count() <= 1
+        });
+        if last {
+            watchers.remove(&self.id);
+        }
     }
 }

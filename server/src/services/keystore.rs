@@ -1,6 +1,7 @@
 //! Per-user, per-model server keys: validated before they are stored, kept as files with a
 //! database row, and cached decompressed in memory within a byte budget.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -12,22 +13,36 @@ use sqlx::SqlitePool;
 
 use crate::db::now_ms;
 use crate::services::{ServiceError, ServiceResult};
+use crate::storage;
 use blindfold_api::KeyInfo;
+
+/// What one user may store.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyQuota {
+    pub max_keys: u32,
+    pub max_bytes: u64,
+}
 
 pub struct ServerKeyStore {
     pool: SqlitePool,
     dir: PathBuf,
+    quota: KeyQuota,
     /// Decompressed keys by (user, model, fingerprint): a replaced key is never served stale.
     cache: Cache<(i64, String, String), Arc<ServerKey>>,
 }
 
 impl ServerKeyStore {
-    pub fn new(pool: SqlitePool, dir: PathBuf, budget_bytes: u64) -> Self {
+    pub fn new(pool: SqlitePool, dir: PathBuf, quota: KeyQuota, budget_bytes: u64) -> Self {
         let cache = Cache::builder()
             .weigher(|_, key: &Arc<ServerKey>| u32::try_from(key.memory_bytes()).unwrap_or(u32::MAX))
             .max_capacity(budget_bytes)
             .build();
-        Self { pool, dir, cache }
+        Self {
+            pool,
+            dir,
+            quota,
+            cache,
+        }
     }
 
     /// One file per uploaded key, named by its fingerprint: concurrent uploads never write the
@@ -39,42 +54,117 @@ impl ServerKeyStore {
             .join(format!("{model_id}-{fingerprint}.key"))
     }
 
+    /// Refuses (409) a key that would take the user past their quota of keys or key bytes;
+    /// `size` is the new key's size, replacing any key they have for this model.
+    pub async fn check_quota(&self, user_id: i64, model_id: &str, size: u64) -> ServiceResult<()> {
+        let (count, bytes): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM server_keys WHERE user_id = ? AND model_id != ?",
+        )
+        .bind(user_id)
+        .bind(model_id)
+        .fetch_one(&self.pool)
+        .await?;
+        if count >= i64::from(self.quota.max_keys) {
+            return Err(ServiceError::QuotaExceeded(format!(
+                "you already store {count} server keys, the most allowed; delete one first"
+            )));
+        }
+        if bytes as u64 + size > self.quota.max_bytes {
+            return Err(ServiceError::QuotaExceeded(format!(
+                "this key would take your stored keys to {} MiB, over your quota of {} MiB; delete one first",
+                (bytes as u64 + size).div_ceil(1 << 20),
+                self.quota.max_bytes >> 20
+            )));
+        }
+        Ok(())
+    }
+
     /// Validates and stores `bytes` as the user's key for the model, replacing any old one.
+    ///
+    /// The file is durable before its row exists, and the row is swapped in one transaction
+    /// that returns the key it replaced, whose file is then removed: parallel uploads by one
+    /// user leave exactly the file of the key the database names (a crash in between leaves
+    /// an unreferenced file, which the start-up sweep removes).
     pub async fn put(&self, user_id: i64, model_id: &str, bytes: Vec<u8>) -> ServiceResult<KeyInfo> {
-        let bytes = tokio::task::spawn_blocking(move || CompressedServerKey::from_bytes(&bytes).map(|_| bytes))
-            .await?
-            .map_err(ServiceError::Rejected)?;
+        self.check_quota(user_id, model_id, bytes.len() as u64).await?;
         let fingerprint = hex::encode(Sha256::digest(&bytes));
         let path = self.path(user_id, model_id, &fingerprint);
-        let dir = path.parent().expect("key path has a parent").to_owned();
-        let temporary = dir.join(format!("{}.tmp", uuid::Uuid::new_v4()));
         let size = bytes.len() as i64;
-        tokio::fs::create_dir_all(&dir).await.context("key directory")?;
-        tokio::fs::write(&temporary, &bytes).await.context("writing key")?;
-        // Written in full before it is named: a crash never leaves half a key under its name.
-        tokio::fs::rename(&temporary, &path).await.context("storing key")?;
-        let previous = self.info(user_id, model_id).await?;
+        tokio::task::spawn_blocking(move || -> ServiceResult<()> {
+            CompressedServerKey::from_bytes(&bytes).map_err(ServiceError::Rejected)?;
+            let dir = path.parent().expect("key path has a parent");
+            std::fs::create_dir_all(dir).context("key directory")?;
+            storage::write_durably(&path, &bytes).context("storing the key")?;
+            storage::crash_point("key-stored");
+            Ok(())
+        })
+        .await??;
         let info = KeyInfo {
             size_bytes: size,
             fingerprint,
             uploaded_at: now_ms(),
         };
+        let mut transaction = self.pool.begin().await?;
+        // The delete comes first: it takes the write lock, so no other upload's swap can
+        // interleave with this one.
+        let previous: Option<(String,)> =
+            sqlx::query_as("DELETE FROM server_keys WHERE user_id = ? AND model_id = ? RETURNING fingerprint")
+                .bind(user_id)
+                .bind(model_id)
+                .fetch_optional(&mut *transaction)
+                .await?;
         sqlx::query(
-            "INSERT INTO server_keys (user_id, model_id, size_bytes, fingerprint, uploaded_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT(user_id, model_id) DO UPDATE SET size_bytes = excluded.size_bytes,
-             fingerprint = excluded.fingerprint, uploaded_at = excluded.uploaded_at",
+            "INSERT INTO server_keys (user_id, model_id, size_bytes, fingerprint, uploaded_at) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(user_id)
         .bind(model_id)
         .bind(info.size_bytes)
         .bind(&info.fingerprint)
         .bind(info.uploaded_at)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
-        if let Some(previous) = previous.filter(|p| p.fingerprint != info.fingerprint) {
-            let _ = tokio::fs::remove_file(self.path(user_id, model_id, &previous.fingerprint)).await;
+        transaction.commit().await?;
+        if let Some((previous,)) = previous.filter(|(p,)| *p != info.fingerprint) {
+            storage::remove_quietly(&self.path(user_id, model_id, &previous));
         }
         Ok(info)
+    }
+
+    /// At start-up: deletes key files no stored key refers to (a crash between writing a key
+    /// and recording it) and temporary files; how many.
+    pub async fn sweep_orphans(&self) -> anyhow::Result<u64> {
+        let stored: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT user_id, model_id, fingerprint FROM server_keys")
+                .fetch_all(&self.pool)
+                .await?;
+        let referenced: HashSet<PathBuf> = stored
+            .iter()
+            .map(|(user_id, model_id, fingerprint)| self.path(*user_id, model_id, fingerprint))
+            .collect();
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+            std::fs::create_dir_all(&dir).context("key directory")?;
+            let mut removed = 0;
+            for user_dir in std::fs::read_dir(&dir)? {
+                let user_dir = user_dir?.path();
+                if !user_dir.is_dir() {
+                    storage::remove_quietly(&user_dir);
+                    removed += 1;
+                    continue;
+                }
+                for file in std::fs::read_dir(&user_dir)? {
+                    let file = file?.path();
+                    if !referenced.contains(&file) {
+                        storage::remove_quietly(&file);
+                        removed += 1;
+                    }
+                }
+                // An emptied user directory goes too (fails harmlessly when not empty).
+                let _ = std::fs::remove_dir(&user_dir);
+            }
+            Ok(removed)
+        })
+        .await?
     }
 
     pub async fn info(&self, user_id: i64, model_id: &str) -> ServiceResult<Option<KeyInfo>> {
@@ -96,7 +186,7 @@ impl ServerKeyStore {
                 .fetch_optional(&self.pool)
                 .await?;
         if let Some((fingerprint,)) = &deleted {
-            let _ = tokio::fs::remove_file(self.path(user_id, model_id, fingerprint)).await;
+            storage::remove_quietly(&self.path(user_id, model_id, fingerprint));
         }
         Ok(deleted.is_some())
     }

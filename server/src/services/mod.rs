@@ -28,6 +28,9 @@ pub enum ServiceError {
     /// Unknown user or wrong password: one answer for both.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// A logged-in user's password, asked again before a change, is wrong.
+    #[error("wrong password")]
+    WrongPassword,
     /// Too many failed logins for this username.
     #[error("too many failed logins; retry in {retry_after_s} s")]
     Throttled { retry_after_s: u64 },

@@ -1,18 +1,20 @@
 //! Job workers: each claims queued jobs one at a time and evaluates them on a blocking thread
-//! (FHE never runs on the async runtime). Workers live in a `JoinSet`; when told to stop they
-//! finish the job in hand and claim no more.
+//! (FHE never runs on the async runtime), renewing the job's lease while it runs. Workers live
+//! in a `JoinSet`; when told to stop they finish the job in hand and claim no more.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use blindfold_model::{EncryptedRow, evaluate};
+use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::services::catalogue::ModelCatalogue;
-use crate::services::jobs::{ClaimedJob, JobQueue};
+use crate::services::jobs::{ClaimedJob, Evaluated, JobQueue, Outcome};
 use crate::services::keystore::ServerKeyStore;
+use crate::storage;
 
 /// How long an idle worker sleeps before looking at the queue again, in case a wake-up was
 /// missed (queued by another process, say).
@@ -62,24 +64,53 @@ impl Evaluator {
         let Some(job) = self.jobs.claim().await? else {
             return Ok(false);
         };
+        storage::crash_point("job-started");
         let started = Instant::now();
-        let outcome = self.execute(&job).await;
+        let outcome = self.execute_leased(&job).await;
         match &outcome {
-            Ok(bootstraps) => tracing::info!(
+            Ok(evaluated) => tracing::info!(
                 job = job.id,
-                bootstraps,
+                attempt = job.attempt,
+                bootstraps = evaluated.bootstraps,
                 seconds = started.elapsed().as_secs_f64(),
                 "job done"
             ),
             Err(e) => tracing::warn!(job = job.id, error = format!("{e:#}"), "job failed"),
         }
-        self.jobs.finish(&job.id, &outcome).await?;
+        if !self.jobs.finish(&job, &outcome).await? {
+            tracing::info!(job = job.id, "job deleted or taken over while it ran: outcome dropped");
+        }
         Ok(true)
     }
 
-    /// Evaluates the job's row under its key and stores the encrypted result; the number of
-    /// bootstraps it took.
-    async fn execute(&self, job: &ClaimedJob) -> anyhow::Result<u64> {
+    /// Evaluates the job while renewing its lease, so it is not taken for abandoned.
+    async fn execute_leased(&self, job: &ClaimedJob) -> Outcome {
+        let renewing = CancellationToken::new();
+        let heartbeat = {
+            let (jobs, job, renewing) = (self.jobs.clone(), job.clone(), renewing.clone());
+            tokio::spawn(async move {
+                let period = jobs.limits().lease / 3;
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep(period) => {}
+                        () = renewing.cancelled() => return,
+                    }
+                    match jobs.renew(&job).await {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(error) => tracing::warn!(job = job.id, error = format!("{error:#}"), "renewing a lease"),
+                    }
+                }
+            })
+        };
+        let outcome = self.execute(job).await;
+        renewing.cancel();
+        let _ = heartbeat.await;
+        outcome
+    }
+
+    /// Evaluates the job's row under its key and stores the encrypted result durably.
+    async fn execute(&self, job: &ClaimedJob) -> Outcome {
         let model = self
             .models
             .get(&job.model_id)
@@ -91,15 +122,17 @@ impl Evaluator {
         let output_path = self.jobs.output_path(&job.id);
         let keys = self.keys.clone();
         let (user_id, model_id, fingerprint) = (job.user_id, job.model_id.clone(), job.key_fingerprint.clone());
-        tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+        tokio::task::spawn_blocking(move || -> Outcome {
             let key = keys.load(user_id, &model_id, &fingerprint)?;
             let row = EncryptedRow::from_bytes(&row, model.plan.input.ciphertexts())?;
             let (output, stats) = evaluate(&model.plan, &key, &row)?;
-            let temporary = output_path.with_extension("tmp");
-            std::fs::write(&temporary, output.to_bytes()).context("writing the result")?;
-            // Written in full before it is named: a crash never leaves half a result.
-            std::fs::rename(&temporary, &output_path).context("storing the result")?;
-            Ok(stats.bootstraps as u64)
+            let bytes = output.to_bytes();
+            storage::write_durably(&output_path, &bytes).context("storing the result")?;
+            storage::crash_point("result-stored");
+            Ok(Evaluated {
+                bootstraps: stats.bootstraps as u64,
+                result_sha256: hex::encode(Sha256::digest(&bytes)),
+            })
         })
         .await
         .map_err(|e| anyhow::anyhow!("evaluation task ended abnormally: {e}"))?

@@ -1,8 +1,12 @@
 //! The server's integration tests, one binary: the real server on a random port with a fresh
 //! data directory (`blindfold_server::testing::TestApp`), driven over HTTP.
 
+mod accounts;
 mod api;
+mod crash;
+mod fuzz;
 mod import_model;
+mod jobs;
 mod openapi;
 mod pages;
 

@@ -134,6 +134,7 @@ fn parse_csv(features: &[FeatureQuantizer], text: &str) -> Vec<CsvRow> {
 mod tests {
     use super::super::spec::tests::features;
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn csv_rows_skip_a_header_and_report_bad_lines() {
@@ -142,5 +143,72 @@ mod tests {
         assert_eq!(rows[0], (2, Ok(vec![1.0, 0.5])));
         assert_eq!(rows[1], (4, Err("b: Must be between -1 and 1.".into())));
         assert_eq!(rows[2], (5, Err("1 values, expected 2".into())));
+    }
+
+    /// Cells a user might paste: numbers, non-finite spellings, words, quotes, unicode.
+    fn cell() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<f64>().prop_map(|v| v.to_string()),
+            (-20.0f64..20.0).prop_map(|v| v.to_string()),
+            prop::sample::select(vec![
+                "",
+                " ",
+                "NaN",
+                "inf",
+                "-inf",
+                "1e999",
+                "-1e999",
+                "1e-999",
+                "0x1",
+                "\"1\"",
+                "e",
+                "E5",
+                "a",
+                "١",
+                "\u{0}",
+                "\u{FEFF}1",
+                "\t1\t",
+                "+1",
+                "--1",
+                ".",
+            ])
+            .prop_map(str::to_owned),
+            ".{0,6}",
+        ]
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        let line = prop::collection::vec(cell(), 0..4).prop_map(|cells| cells.join(","));
+        let end = prop::sample::select(vec!["\n", "\r\n", "\r", "\n\n"]);
+        prop_oneof![
+            3 => (prop::collection::vec(line, 0..8), end).prop_map(|(lines, end)| lines.join(end)),
+            1 => ".{0,200}",
+            1 => prop::collection::vec(any::<u8>(), 0..200).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever is pasted: no panic, line numbers that exist, in order, and every accepted
+        /// row as wide as the model with each value finite and in its feature's valid range.
+        #[test]
+        fn pasted_csv_never_panics_and_accepts_only_valid_rows(text in text()) {
+            let features = features();
+            let lines = text.lines().count();
+            let rows = parse_csv(&features, &text);
+            prop_assert!(rows.len() <= lines);
+            prop_assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
+            for (line, row) in rows {
+                prop_assert!((1..=lines).contains(&line));
+                if let Ok(values) = row {
+                    prop_assert_eq!(values.len(), features.len());
+                    for (value, feature) in values.iter().zip(&features) {
+                        prop_assert!(value.is_finite());
+                        prop_assert!(feature.valid_min <= *value && *value <= feature.valid_max);
+                    }
+                }
+            }
+        }
     }
 }

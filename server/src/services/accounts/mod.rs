@@ -1,5 +1,9 @@
-//! Accounts: registration rules, password hashing, sessions with CSRF tokens, and the
-//! failed-login throttle.
+//! Accounts: registration rules, password hashing, sessions with CSRF tokens, the abuse limits
+//! on password guesses and registrations, and the account lifecycle (change password, delete).
+//!
+//! Every request is bounded before it costs anything: over-long usernames and passwords are
+//! refused first, then the abuse limits are checked (one statement each), and only then does
+//! CPU-heavy work (rules, argon2) run, on blocking threads, a bounded number at once.
 
 pub mod password;
 pub mod rules;
@@ -7,12 +11,19 @@ pub mod sessions;
 pub mod throttle;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use sqlx::SqlitePool;
 
 use crate::db::now_ms;
+use crate::services::jobs::JobQueue;
 use crate::services::{ServiceError, ServiceResult};
-use throttle::LoginThrottle;
+use crate::settings::Settings;
+use password::PasswordWork;
+use sessions::{Session, Sessions};
+use throttle::{Limits, Throttle};
 
 /// A user who proved who they are.
 #[derive(Debug, Clone)]
@@ -21,79 +32,339 @@ pub struct Account {
     pub username: String,
 }
 
-/// Usernames are unique ignoring case.
-fn username_key(username: &str) -> String {
-    username.trim().to_lowercase()
+const TAKEN: &str = "A user with that username already exists.";
+
+/// The accounts service.
+pub struct Accounts {
+    pool: SqlitePool,
+    passwords: PasswordWork,
+    throttle: Throttle,
+    pub sessions: Sessions,
+    /// `<data_dir>/keys`: each user's server keys are in a directory named by the user id.
+    keys_dir: PathBuf,
+    /// Where a job's files are.
+    jobs: Arc<JobQueue>,
 }
 
-/// Creates an account after checking every rule; all broken rules are reported together.
-pub async fn register(
-    pool: &SqlitePool,
-    username: &str,
-    password: String,
-    confirmation: &str,
-) -> ServiceResult<Account> {
-    let username = username.trim().to_owned();
-    let mut fields = BTreeMap::new();
-    let username_problems = rules::username_problems(&username);
-    if !username_problems.is_empty() {
-        fields.insert("username", username_problems);
-    }
-    let password_problems = rules::password_problems(&password, confirmation, &username);
-    if !password_problems.is_empty() {
-        fields.insert("password", password_problems);
-    }
-    if !fields.is_empty() {
-        return Err(ServiceError::Validation(fields));
-    }
-    let hash = password::hash(password).await?;
-    let inserted =
-        sqlx::query("INSERT INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&username)
-            .bind(username_key(&username))
-            .bind(hash)
-            .bind(now_ms())
-            .execute(pool)
-            .await;
-    match inserted {
-        Ok(result) => Ok(Account {
-            user_id: result.last_insert_rowid(),
-            username,
-        }),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(ServiceError::validation(
-            "username",
-            "A user with that username already exists.",
-        )),
-        Err(e) => Err(e.into()),
+/// Refuses fields over their length limits, before any other check.
+fn refuse_oversized(username: Option<&str>, passwords: &[(&'static str, &str)]) -> ServiceResult<()> {
+    let fields = rules::length_problems(username, passwords);
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Validation(fields))
     }
 }
 
-/// Checks a username and password, under the failed-login throttle.
-pub async fn authenticate(
-    pool: &SqlitePool,
-    throttle: &LoginThrottle,
-    username: &str,
-    password: String,
-) -> ServiceResult<Account> {
-    let key = username_key(username);
-    if let Err(retry_after_s) = throttle.check(&key) {
-        return Err(ServiceError::Throttled { retry_after_s });
+/// How a password change went on its blocking thread.
+enum Change {
+    WrongPassword,
+    Refused(Vec<String>),
+    Hashed(String),
+}
+
+impl Accounts {
+    pub fn new(pool: SqlitePool, settings: &Settings, jobs: Arc<JobQueue>) -> Self {
+        let limits = Limits {
+            guesses_per_user: settings.login_attempts_per_user,
+            guesses_per_address: settings.login_attempts_per_address,
+            max_delay_ms: i64::try_from(settings.login_max_delay_s.saturating_mul(1000)).unwrap_or(i64::MAX),
+            registrations_per_hour: settings.registrations_per_hour,
+        };
+        Self {
+            passwords: PasswordWork::new(settings.password_hashers(), password::MAX_WAIT),
+            throttle: Throttle::new(pool.clone(), limits),
+            sessions: Sessions::new(pool.clone(), settings.session_idle(), settings.session_lifetime()),
+            keys_dir: settings.data_dir.join("keys"),
+            jobs,
+            pool,
+        }
     }
-    let row: Option<(i64, String, String)> =
-        sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username_key = ?")
+
+    /// Recomputes the unique username keys under the current rule (NFKC, then lower case),
+    /// for accounts made before it; idempotent. Display names stay as they are: the browser
+    /// files its client keys under them.
+    pub async fn rekey_usernames(&self) -> anyhow::Result<u64> {
+        // A printable ASCII name is its own NFKC, and its key was already its lower case.
+        let rows: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT id, username, username_key FROM users WHERE username GLOB '*[^ -~]*'")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut changed = 0;
+        for (user_id, username, old_key) in rows {
+            let key = rules::username_key(&username);
+            if key == old_key {
+                continue;
+            }
+            let updated = sqlx::query("UPDATE users SET username_key = ? WHERE id = ?")
+                .bind(&key)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await;
+            match updated {
+                Ok(_) => changed += 1,
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => tracing::warn!(
+                    user_id,
+                    "this account's username is the same as another's under NFKC and case; its key is \
+                     left as it was, so it can log in only with its name exactly as registered until \
+                     one of them is renamed"
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Creates an account after checking every rule; all broken rules are reported together.
+    pub async fn register(
+        &self,
+        address: IpAddr,
+        username: &str,
+        password: String,
+        confirmation: String,
+    ) -> ServiceResult<Account> {
+        refuse_oversized(
+            Some(username),
+            &[("password", &password), ("password_confirmation", &confirmation)],
+        )?;
+        let counted = self.throttle.begin_registration(address).await?;
+        let created = self.create(username, password, confirmation).await;
+        if created.is_err()
+            && let Err(error) = self.throttle.registration_failed(counted).await
+        {
+            tracing::warn!(%error, "could not give back a failed registration's count");
+        }
+        created
+    }
+
+    async fn create(&self, typed: &str, password: String, confirmation: String) -> ServiceResult<Account> {
+        let username = rules::normalize_username(typed);
+        let key = rules::username_key(&username);
+        let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username_key = ?)")
             .bind(&key)
-            .fetch_optional(pool)
+            .fetch_one(&self.pool)
             .await?;
-    let stored_hash = row.as_ref().map(|(_, _, hash)| hash.clone());
-    let valid = password::verify(password, stored_hash).await?;
-    match (valid, row) {
-        (true, Some((user_id, username, _))) => {
-            throttle.succeeded(&key);
-            Ok(Account { user_id, username })
+        let checked = username.clone();
+        let hash = self
+            .passwords
+            .run(move || {
+                let mut fields = BTreeMap::new();
+                let mut username_problems = rules::username_problems(&checked);
+                if taken {
+                    username_problems.push(TAKEN.to_owned());
+                }
+                if !username_problems.is_empty() {
+                    fields.insert("username", username_problems);
+                }
+                let password_problems = rules::password_problems(&password, &confirmation, &checked);
+                if !password_problems.is_empty() {
+                    fields.insert("password", password_problems);
+                }
+                if !fields.is_empty() {
+                    return Err(ServiceError::Validation(fields));
+                }
+                Ok(password::hash(&password)?)
+            })
+            .await??;
+        let inserted =
+            sqlx::query("INSERT INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?)")
+                .bind(&username)
+                .bind(&key)
+                .bind(hash)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await;
+        match inserted {
+            Ok(result) => Ok(Account {
+                user_id: result.last_insert_rowid(),
+                username,
+            }),
+            // Registered by someone else since the check above.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(ServiceError::validation("username", TAKEN))
+            }
+            Err(e) => Err(e.into()),
         }
-        _ => {
-            throttle.failed(&key);
-            Err(ServiceError::InvalidCredentials)
+    }
+
+    /// Checks a username and password, under the password-guess limits.
+    pub async fn log_in(&self, address: IpAddr, username: &str, password: String) -> ServiceResult<Account> {
+        refuse_oversized(Some(username), &[("password", &password)])?;
+        let key = rules::username_key(username);
+        let guess = self.throttle.begin_guess(address, &key).await?;
+        let row: Option<(i64, String, String)> =
+            sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username_key = ?")
+                .bind(&key)
+                .fetch_optional(&self.pool)
+                .await?;
+        let stored = row.as_ref().map(|(_, _, hash)| hash.clone());
+        let valid = self
+            .passwords
+            .run(move || password::verify(&password, stored.as_deref()))
+            .await??;
+        match (valid, row) {
+            (true, Some((user_id, username, _))) => {
+                self.throttle.guess_succeeded(guess).await?;
+                Ok(Account { user_id, username })
+            }
+            _ => Err(ServiceError::InvalidCredentials),
         }
+    }
+
+    /// The username key and password hash of a user.
+    async fn credentials(&self, user_id: i64) -> ServiceResult<(String, String)> {
+        sqlx::query_as("SELECT username_key, password_hash FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(ServiceError::NotFound("account"))
+    }
+
+    /// Sets a new password, given the current one (a password guess like a login's), and ends
+    /// every other session of the user. Answers the number of sessions ended.
+    pub async fn change_password(
+        &self,
+        address: IpAddr,
+        session: &Session,
+        current: String,
+        new: String,
+        confirmation: String,
+    ) -> ServiceResult<u64> {
+        refuse_oversized(
+            None,
+            &[
+                ("current_password", &current),
+                ("new_password", &new),
+                ("new_password_confirmation", &confirmation),
+            ],
+        )?;
+        let (key, stored) = self.credentials(session.user_id).await?;
+        let guess = self.throttle.begin_guess(address, &key).await?;
+        let username = session.username.clone();
+        let change = self
+            .passwords
+            .run(move || -> anyhow::Result<Change> {
+                if !password::verify(&current, Some(&stored))? {
+                    return Ok(Change::WrongPassword);
+                }
+                let problems = rules::password_problems(&new, &confirmation, &username);
+                if !problems.is_empty() {
+                    return Ok(Change::Refused(problems));
+                }
+                Ok(Change::Hashed(password::hash(&new)?))
+            })
+            .await??;
+        let hash = match change {
+            Change::WrongPassword => return Err(ServiceError::WrongPassword),
+            Change::Refused(problems) => {
+                self.throttle.guess_succeeded(guess).await?;
+                return Err(ServiceError::Validation(BTreeMap::from([("new_password", problems)])));
+            }
+            Change::Hashed(hash) => {
+                self.throttle.guess_succeeded(guess).await?;
+                hash
+            }
+        };
+        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(session.user_id)
+            .execute(&self.pool)
+            .await?;
+        let ended = self
+            .sessions
+            .destroy_all(session.user_id, Some(&session.token_hash))
+            .await?;
+        tracing::info!(user_id = session.user_id, ended, "password changed");
+        Ok(ended)
+    }
+
+    /// Deletes the account, given its password: its sessions, keys, jobs and every file of
+    /// theirs. A job being evaluated loses its row at once; its worker finds nothing to update
+    /// when it finishes.
+    pub async fn delete(&self, address: IpAddr, user_id: i64, password: String) -> ServiceResult<()> {
+        refuse_oversized(None, &[("password", &password)])?;
+        let (key, stored) = self.credentials(user_id).await?;
+        let guess = self.throttle.begin_guess(address, &key).await?;
+        let valid = self
+            .passwords
+            .run(move || password::verify(&password, Some(&stored)))
+            .await??;
+        if !valid {
+            return Err(ServiceError::WrongPassword);
+        }
+        self.throttle.guess_succeeded(guess).await?;
+
+        // Rows first, in one transaction (sessions and keys go with the user by cascade), then
+        // files: a crash in between leaves files no row refers to, never a row without its file.
+        let mut transaction = self.pool.begin().await?;
+        let job_ids: Vec<String> = sqlx::query_scalar("DELETE FROM jobs WHERE user_id = ? RETURNING id")
+            .bind(user_id)
+            .fetch_all(&mut *transaction)
+            .await?;
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(user_id)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+
+        let keys = self.keys_dir.join(user_id.to_string());
+        if let Err(error) = tokio::fs::remove_dir_all(&keys).await
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::error!(%error, user_id, "could not remove a deleted account's keys");
+        }
+        let paths = job_ids
+            .iter()
+            .flat_map(|id| [self.jobs.input_path(id), self.jobs.output_path(id)]);
+        for path in paths {
+            if let Err(error) = tokio::fs::remove_file(&path).await
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::error!(%error, path = %path.display(), "could not remove a deleted account's file");
+            }
+        }
+        tracing::info!(user_id, jobs = job_ids.len(), "account deleted");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::AppState;
+
+    #[tokio::test]
+    async fn username_keys_are_recomputed_at_start_up_and_collisions_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::for_data_dir(dir.path().to_path_buf());
+        let pool = crate::db::connect(&settings.database_url()).await.unwrap();
+        // Keys as the old rule (lower case only) made them.
+        for (id, name) in [(1, "\u{FF22}ob"), (2, "carol"), (3, "\u{FF23}arol"), (4, "dave")] {
+            sqlx::query(
+                "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES (?, ?, ?, 'x', 0)",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(name.to_lowercase())
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let state = AppState::open(settings).await.unwrap();
+        assert_eq!(
+            state.accounts.rekey_usernames().await.unwrap(),
+            0,
+            "done once, at start-up"
+        );
+        let keys: Vec<(String, String)> = sqlx::query_as("SELECT username, username_key FROM users ORDER BY id")
+            .fetch_all(&state.pool)
+            .await
+            .unwrap();
+        assert_eq!(keys[0], ("\u{FF22}ob".to_owned(), "bob".to_owned()));
+        // "Ｃarol" is "carol" now, which another account already is: left as it was.
+        assert_eq!(keys[2].1, "\u{FF43}arol");
+        assert_eq!(keys[3].1, "dave");
     }
 }

@@ -1,13 +1,62 @@
-//! What makes a username and a password acceptable (Django's rules, as the seed had them).
+//! What makes a username and a password acceptable (Django's rules, as the seed had them), and
+//! how usernames are normalised and compared.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::sync::LazyLock;
+
+use unicode_normalization::UnicodeNormalization;
 
 /// Longest username.
 pub const MAX_USERNAME_CHARS: usize = 150;
 /// Shortest password.
 pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password: beyond it a request is refused before any work (hashing costs time in
+/// the password's length, the similarity check its square).
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// The username as stored and shown: NFKC of what was typed, trimmed (Django normalises
+/// usernames with NFKC, so that look-alike compatibility characters such as full-width letters
+/// name the same account).
+pub fn normalize_username(typed: &str) -> String {
+    typed.nfkc().collect::<String>().trim().to_owned()
+}
+
+/// What makes usernames the same: the normalised username, lower-cased (NFKC once more, since
+/// lower-casing can leave a string that is not NFKC). Unique in the database.
+pub fn username_key(typed: &str) -> String {
+    normalize_username(typed).to_lowercase().nfkc().collect()
+}
+
+/// The fields over their length limits, checked before anything else about a request so that
+/// oversized input costs no work: each named field is a password (or its confirmation).
+pub fn length_problems(
+    username: Option<&str>,
+    passwords: &[(&'static str, &str)],
+) -> BTreeMap<&'static str, Vec<String>> {
+    let mut fields = BTreeMap::new();
+    if let Some(username) = username
+        && username.chars().count() > MAX_USERNAME_CHARS
+    {
+        fields.insert(
+            "username",
+            vec![format!(
+                "Ensure this value has at most {MAX_USERNAME_CHARS} characters."
+            )],
+        );
+    }
+    for (field, password) in passwords {
+        if password.chars().count() > MAX_PASSWORD_CHARS {
+            fields.insert(
+                *field,
+                vec![format!(
+                    "Ensure this value has at most {MAX_PASSWORD_CHARS} characters."
+                )],
+            );
+        }
+    }
+    fields
+}
 
 /// 40,000 common passwords (Django's list merged with zxcvbn's), lower-cased.
 static COMMON_PASSWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
@@ -75,6 +124,31 @@ fn too_similar(password: &str, username: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usernames_are_nfkc_and_compared_ignoring_case() {
+        assert_eq!(normalize_username("  \u{FF21}lice "), "Alice");
+        assert_eq!(username_key("\u{FF21}lice"), "alice");
+        assert_eq!(username_key("ALICE"), username_key("alice"));
+        // The ligature "fi" is two letters under NFKC.
+        assert_eq!(username_key("\u{FB01}sh"), "fish");
+        // Idempotent: keys recomputed at start-up do not drift.
+        for name in ["\u{FF21}lice", "\u{130}stanbul", "Stra\u{DF}e", "\u{212B}ngstr\u{F6}m"] {
+            let key = username_key(name);
+            assert_eq!(username_key(&key), key, "{name}");
+        }
+    }
+
+    #[test]
+    fn lengths_are_checked_by_characters() {
+        assert!(length_problems(Some(&"\u{E9}".repeat(150)), &[("password", &"p".repeat(256))]).is_empty());
+        let fields = length_problems(
+            Some(&"a".repeat(151)),
+            &[("password", &"p".repeat(257)), ("password_confirmation", "short")],
+        );
+        assert_eq!(fields.keys().copied().collect::<Vec<_>>(), ["password", "username"]);
+        assert!(fields["password"][0].contains("at most 256"));
+    }
 
     #[test]
     fn usernames() {

@@ -1,5 +1,12 @@
 //! Server-side sessions in the database. A session is a random token the client holds (in the
 //! session cookie) and the server stores only hashed, with its own CSRF token.
+//!
+//! A session ends when it has not been used for the idle lifetime, or at the latest the
+//! absolute lifetime after it began (OWASP's idle and absolute timeouts); an ended session is
+//! refused and deleted when it is next presented. Use is recorded at most once a minute, so
+//! that reading pages does not write to the database on every request.
+
+use std::time::Duration;
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -8,8 +15,8 @@ use sqlx::SqlitePool;
 use crate::db::now_ms;
 use crate::services::ServiceResult;
 
-/// How long a session lasts.
-pub const SESSION_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
+/// How stale `last_seen_at` may get before a request refreshes it.
+const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// A live session and its user.
 #[derive(Debug, Clone)]
@@ -37,50 +44,207 @@ fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Starts a session for the user (and forgets expired ones).
-pub async fn create(pool: &SqlitePool, user_id: i64) -> ServiceResult<NewSession> {
-    let (token, csrf_token) = (random_token(), random_token());
-    let now = now_ms();
-    sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The sessions of all users.
+pub struct Sessions {
+    pool: SqlitePool,
+    idle_ms: i64,
+    lifetime_ms: i64,
+}
+
+impl Sessions {
+    pub fn new(pool: SqlitePool, idle: Duration, lifetime: Duration) -> Self {
+        Self {
+            pool,
+            idle_ms: millis(idle),
+            lifetime_ms: millis(lifetime),
+        }
+    }
+
+    /// How long a session lasts at most: the session cookie's max-age.
+    pub fn lifetime(&self) -> time::Duration {
+        time::Duration::milliseconds(self.lifetime_ms)
+    }
+
+    /// Starts a session for the user (and forgets ended ones).
+    pub async fn create(&self, user_id: i64) -> ServiceResult<NewSession> {
+        let (token, csrf_token) = (random_token(), random_token());
+        let now = now_ms();
+        sqlx::query("DELETE FROM sessions WHERE created_at <= ? OR last_seen_at <= ?")
+            .bind(now.saturating_sub(self.lifetime_ms))
+            .bind(now.saturating_sub(self.idle_ms))
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(hash_token(&token))
+        .bind(user_id)
+        .bind(&csrf_token)
         .bind(now)
-        .execute(pool)
+        .bind(now)
+        .bind(now.saturating_add(self.lifetime_ms))
+        .execute(&self.pool)
         .await?;
-    sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(hash_token(&token))
-    .bind(user_id)
-    .bind(&csrf_token)
-    .bind(now)
-    .bind(now + SESSION_TTL_MS)
-    .execute(pool)
-    .await?;
-    Ok(NewSession { token, csrf_token })
+        Ok(NewSession { token, csrf_token })
+    }
+
+    /// Ends one session.
+    pub async fn destroy(&self, session: &Session) -> ServiceResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(&session.token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of the user but `keep` (its token hash), if given.
+    pub async fn destroy_all(&self, user_id: i64, keep: Option<&str>) -> ServiceResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ?")
+                .bind(user_id)
+                .bind(keep)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// The live session of this token, if any; an ended one is deleted.
+    pub async fn lookup(&self, token: &str) -> ServiceResult<Option<Session>> {
+        let token_hash = hash_token(token);
+        let row: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT u.id, u.username, s.csrf_token, s.created_at, s.last_seen_at
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
+        )
+        .bind(&token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((user_id, username, csrf_token, created_at, last_seen_at)) = row else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if created_at <= now.saturating_sub(self.lifetime_ms) || last_seen_at <= now.saturating_sub(self.idle_ms) {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+                .bind(&token_hash)
+                .execute(&self.pool)
+                .await?;
+            return Ok(None);
+        }
+        if now - last_seen_at >= TOUCH_EVERY_MS {
+            sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ? AND last_seen_at < ?")
+                .bind(now)
+                .bind(&token_hash)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(Some(Session {
+            user_id,
+            username,
+            csrf_token,
+            token_hash,
+        }))
+    }
 }
 
-pub async fn destroy(pool: &SqlitePool, session: &Session) -> ServiceResult<()> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-        .bind(&session.token_hash)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The live session of this token, if any.
-pub async fn lookup(pool: &SqlitePool, token: &str) -> ServiceResult<Option<Session>> {
-    let token_hash = hash_token(token);
-    let row: Option<(i64, String, String)> = sqlx::query_as(
-        "SELECT u.id, u.username, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_hash = ? AND s.expires_at > ?",
-    )
-    .bind(&token_hash)
-    .bind(now_ms())
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(user_id, username, csrf_token)| Session {
-        user_id,
-        username,
-        csrf_token,
-        token_hash,
-    }))
+    const HOUR_MS: i64 = 3600 * 1000;
+
+    async fn sessions() -> (Sessions, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("s.db").display()))
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES (1, 'a', 'a', 'x', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        (Sessions::new(pool, hours(2), hours(10)), dir)
+    }
+
+    async fn age(s: &Sessions, column: &str, by_ms: i64) {
+        sqlx::query(&format!("UPDATE sessions SET {column} = {column} - ?"))
+            .bind(by_ms)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+    }
+
+    async fn count(s: &Sessions) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_idle_session_ends_and_use_keeps_one_alive_until_its_lifetime() {
+        let (s, _dir) = sessions().await;
+        let new = s.create(1).await.unwrap();
+        assert!(s.lookup(&new.token).await.unwrap().is_some());
+        assert!(s.lookup("forged").await.unwrap().is_none());
+
+        // Used an hour ago: alive, and the use is recorded.
+        age(&s, "last_seen_at", HOUR_MS).await;
+        assert!(s.lookup(&new.token).await.unwrap().is_some());
+        let seen: i64 = sqlx::query_scalar("SELECT ? - last_seen_at FROM sessions")
+            .bind(now_ms())
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert!(seen < 5_000, "{seen}");
+
+        // Begun 10 hours ago: over, however recently used, and deleted.
+        age(&s, "created_at", 10 * HOUR_MS).await;
+        assert!(s.lookup(&new.token).await.unwrap().is_none());
+        assert_eq!(count(&s).await, 0);
+
+        // Unused for 2 hours: over.
+        let idle = s.create(1).await.unwrap();
+        age(&s, "last_seen_at", 2 * HOUR_MS).await;
+        assert!(s.lookup(&idle.token).await.unwrap().is_none());
+        assert_eq!(count(&s).await, 0);
+    }
+
+    #[tokio::test]
+    async fn recent_use_is_not_written_again() {
+        let (s, _dir) = sessions().await;
+        let new = s.create(1).await.unwrap();
+        age(&s, "last_seen_at", 30_000).await;
+        s.lookup(&new.token).await.unwrap().unwrap();
+        let stale: i64 = sqlx::query_scalar("SELECT ? - last_seen_at FROM sessions")
+            .bind(now_ms())
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert!(stale >= 30_000, "refreshed only after a minute");
+    }
+
+    #[tokio::test]
+    async fn ending_all_sessions_can_keep_one() {
+        let (s, _dir) = sessions().await;
+        let (a, b, c) = (
+            s.create(1).await.unwrap(),
+            s.create(1).await.unwrap(),
+            s.create(1).await.unwrap(),
+        );
+        let keep = s.lookup(&b.token).await.unwrap().unwrap();
+        assert_eq!(s.destroy_all(1, Some(&keep.token_hash)).await.unwrap(), 2);
+        assert!(s.lookup(&a.token).await.unwrap().is_none());
+        assert!(s.lookup(&b.token).await.unwrap().is_some());
+        assert!(s.lookup(&c.token).await.unwrap().is_none());
+        assert_eq!(s.destroy_all(1, None).await.unwrap(), 1);
+        assert_eq!(count(&s).await, 0);
+    }
 }

@@ -1,75 +1,401 @@
-//! Slows down password guessing: after a few failures for one username, further attempts for
-//! it are refused for a delay that doubles with each failure, capped at a few minutes, and
-//! forgotten after a quiet period. The real owner is delayed, never locked out for long.
+//! Abuse limits kept in the database (table `throttles`), so that every request sees the same
+//! counts and a restart forgets nothing.
+//!
+//! - Password guesses (logins, and the current password asked by the account forms) per
+//!   (client address, username) and per client address: after the free attempts each further
+//!   attempt waits 1 s, doubling up to `--login-max-delay-s`; failures are forgotten after 15
+//!   quiet minutes. Someone guessing from elsewhere never delays the owner's own address.
+//! - Registrations per client address: at most `--registrations-per-hour` per hour.
+//!
+//! Every attempt is counted *before* it is tried, in the one statement that checks the limit,
+//! so parallel attempts cannot all pass a check that none of them has counted yet: once a
+//! subject is blocked, no attempt of it reaches the password hash. A successful attempt then
+//! takes its count back (a login clears its (address, username) failures; a failed
+//! registration does not use up the address's allowance).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
 
-/// Failures allowed before any delay.
-const FREE_ATTEMPTS: u32 = 5;
-const MAX_DELAY: Duration = Duration::from_secs(300);
-/// A username with no failure for this long starts afresh.
-const FORGET_AFTER: Duration = Duration::from_secs(900);
+use sqlx::SqlitePool;
 
-#[derive(Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+use crate::db::now_ms;
+use crate::services::{ServiceError, ServiceResult};
+
+const LOGIN: &str = "login";
+const LOGIN_ADDRESS: &str = "login_address";
+const REGISTER: &str = "register";
+
+/// A subject with no failed guess for this long starts afresh.
+pub const FORGET_AFTER_MS: i64 = 15 * 60 * 1000;
+/// The period of the registration limit.
+pub const REGISTRATION_PERIOD_MS: i64 = 3600 * 1000;
+
+/// The limits, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Failed guesses for one username from one address before each further one waits.
+    pub guesses_per_user: u32,
+    /// Failed guesses from one address, all usernames together, before each further one waits.
+    pub guesses_per_address: u32,
+    /// Longest wait between guesses, in milliseconds.
+    pub max_delay_ms: i64,
+    /// Accounts one address may create per hour.
+    pub registrations_per_hour: u32,
 }
 
-impl LoginThrottle {
-    /// `Err(seconds)` if this username must wait before trying again.
-    pub fn check(&self, username_key: &str) -> Result<(), u64> {
-        let failures = self.failures.lock().expect("throttle lock");
-        let Some(&(count, last)) = failures.get(username_key) else {
-            return Ok(());
-        };
-        let delay = delay_for(count);
-        let elapsed = last.elapsed();
-        if elapsed < delay && elapsed < FORGET_AFTER {
-            return Err((delay - elapsed).as_secs().max(1));
+pub struct Throttle {
+    pool: SqlitePool,
+    limits: Limits,
+}
+
+/// A counted password guess, to be settled with [`Throttle::guess_succeeded`] when right.
+#[derive(Debug)]
+pub struct Guess {
+    user_subject: String,
+    address_subject: String,
+}
+
+/// A counted registration, to be given back with [`Throttle::registration_failed`].
+#[derive(Debug)]
+pub struct Registration {
+    subject: String,
+}
+
+/// How a client address is counted: IPv4 addresses one by one, IPv6 addresses by /64 (one
+/// host or network usually holds a whole /64, so single addresses would be free to rotate).
+pub fn address_subject(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
         }
+    }
+}
+
+/// The number of hits after counting one more: 1 when the subject's period is over.
+fn next_hits(period_over: &str) -> String {
+    format!("(CASE WHEN {period_over} THEN 1 ELSE hits + 1 END)")
+}
+
+/// `blocked_until` after `hits` failed guesses with `free` of them allowed: unblocked below
+/// `free`, then 1 s doubling with each further guess, at most `?3` ms (`?1` is now).
+fn guess_block(hits: &str, free: &str) -> String {
+    format!("(CASE WHEN {hits} >= {free} THEN ?1 + MIN(?3, 1000 << MIN({hits} - {free}, 30)) ELSE 0 END)")
+}
+
+impl Throttle {
+    pub fn new(pool: SqlitePool, limits: Limits) -> Self {
+        Self { pool, limits }
+    }
+
+    /// Counts a password guess for `username_key` from `address`, or refuses it with
+    /// [`ServiceError::Throttled`] (uncounted) while either subject is blocked.
+    pub async fn begin_guess(&self, address: IpAddr, username_key: &str) -> ServiceResult<Guess> {
+        let address_subject = address_subject(address);
+        let guess = Guess {
+            user_subject: format!("{address_subject} {username_key}"),
+            address_subject,
+        };
+        // Both rows are counted, or neither: the NOT EXISTS reads the table before the insert
+        // writes it (SQLite evaluates a SELECT from the table it inserts into in full first).
+        let period_over = "last_hit_at <= ?1 - ?2";
+        let hits = next_hits(period_over);
+        let free = "(CASE scope WHEN 'login' THEN ?4 ELSE ?6 END)";
+        let sql = format!(
+            "INSERT INTO throttles (scope, subject, hits, period_start, last_hit_at, blocked_until)
+             SELECT v.column1, v.column2, 1, ?1, ?1, {first_block}
+             FROM (VALUES ('{LOGIN}', ?5, ?4), ('{LOGIN_ADDRESS}', ?7, ?6)) AS v
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM throttles t WHERE t.blocked_until > ?1
+                 AND ((t.scope = '{LOGIN}' AND t.subject = ?5) OR (t.scope = '{LOGIN_ADDRESS}' AND t.subject = ?7)))
+             ON CONFLICT (scope, subject) DO UPDATE SET
+                 hits = {hits},
+                 period_start = CASE WHEN {period_over} THEN ?1 ELSE period_start END,
+                 last_hit_at = ?1,
+                 blocked_until = {block}
+             RETURNING scope",
+            first_block = guess_block("1", "v.column3"),
+            block = guess_block(&hits, free),
+        );
+        let now = now_ms();
+        let counted: Vec<(String,)> = sqlx::query_as(&sql)
+            .bind(now)
+            .bind(FORGET_AFTER_MS)
+            .bind(self.limits.max_delay_ms)
+            .bind(i64::from(self.limits.guesses_per_user))
+            .bind(&guess.user_subject)
+            .bind(i64::from(self.limits.guesses_per_address))
+            .bind(&guess.address_subject)
+            .fetch_all(&self.pool)
+            .await?;
+        if counted.is_empty() {
+            let until: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(blocked_until) FROM throttles
+                 WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)",
+            )
+            .bind(LOGIN)
+            .bind(&guess.user_subject)
+            .bind(LOGIN_ADDRESS)
+            .bind(&guess.address_subject)
+            .fetch_one(&self.pool)
+            .await?;
+            return Err(ServiceError::Throttled {
+                retry_after_s: seconds_until(until.unwrap_or(now), now),
+            });
+        }
+        Ok(guess)
+    }
+
+    /// The guess was right: the (address, username) failures are forgotten, and the guess
+    /// does not count against the address.
+    pub async fn guess_succeeded(&self, guess: Guess) -> ServiceResult<()> {
+        sqlx::query("DELETE FROM throttles WHERE scope = ? AND subject = ?")
+            .bind(LOGIN)
+            .bind(&guess.user_subject)
+            .execute(&self.pool)
+            .await?;
+        // A block this guess set is lifted when the address is back under its allowance; one
+        // that was due anyway stays.
+        sqlx::query(
+            "UPDATE throttles SET hits = MAX(hits - 1, 0),
+                 blocked_until = CASE WHEN hits - 1 < ?3 THEN 0 ELSE blocked_until END
+             WHERE scope = ?1 AND subject = ?2",
+        )
+        .bind(LOGIN_ADDRESS)
+        .bind(&guess.address_subject)
+        .bind(i64::from(self.limits.guesses_per_address))
+        .execute(&self.pool)
+        .await?;
+        self.forget_stale().await
+    }
+
+    /// Counts a registration from `address`, or refuses it with [`ServiceError::RateLimited`].
+    pub async fn begin_registration(&self, address: IpAddr) -> ServiceResult<Registration> {
+        let subject = address_subject(address);
+        let limit = i64::from(self.limits.registrations_per_hour);
+        let refused = |retry_after_s| ServiceError::RateLimited {
+            detail: format!("too many new accounts from this address; at most {limit} an hour"),
+            retry_after_s,
+        };
+        if limit == 0 {
+            return Err(refused((REGISTRATION_PERIOD_MS / 1000) as u64));
+        }
+        let period_over = "period_start <= ?1 - ?4";
+        let hits = next_hits(period_over);
+        let start = format!("(CASE WHEN {period_over} THEN ?1 ELSE period_start END)");
+        let sql = format!(
+            "INSERT INTO throttles (scope, subject, hits, period_start, last_hit_at, blocked_until)
+             VALUES ('{REGISTER}', ?2, 1, ?1, ?1, CASE WHEN 1 >= ?3 THEN ?1 + ?4 ELSE 0 END)
+             ON CONFLICT (scope, subject) DO UPDATE SET
+                 hits = {hits},
+                 period_start = {start},
+                 last_hit_at = ?1,
+                 blocked_until = CASE WHEN {hits} >= ?3 THEN {start} + ?4 ELSE 0 END
+             WHERE blocked_until <= ?1
+             RETURNING hits"
+        );
+        let now = now_ms();
+        let counted: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(now)
+            .bind(&subject)
+            .bind(limit)
+            .bind(REGISTRATION_PERIOD_MS)
+            .fetch_optional(&self.pool)
+            .await?;
+        if counted.is_none() {
+            let until: Option<i64> =
+                sqlx::query_scalar("SELECT blocked_until FROM throttles WHERE scope = ? AND subject = ?")
+                    .bind(REGISTER)
+                    .bind(&subject)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            return Err(refused(seconds_until(until.unwrap_or(now), now)));
+        }
+        Ok(Registration { subject })
+    }
+
+    /// The registration did not create an account: it does not use up the allowance.
+    pub async fn registration_failed(&self, registration: Registration) -> ServiceResult<()> {
+        sqlx::query(
+            "UPDATE throttles SET hits = MAX(hits - 1, 0),
+                 blocked_until = CASE WHEN hits - 1 < ?3 THEN 0 ELSE blocked_until END
+             WHERE scope = ?1 AND subject = ?2",
+        )
+        .bind(REGISTER)
+        .bind(&registration.subject)
+        .bind(i64::from(self.limits.registrations_per_hour))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    pub fn failed(&self, username_key: &str) {
-        let mut failures = self.failures.lock().expect("throttle lock");
-        let now = Instant::now();
-        failures.retain(|_, (_, last)| now.duration_since(*last) < FORGET_AFTER);
-        let entry = failures.entry(username_key.to_owned()).or_insert((0, now));
-        entry.0 += 1;
-        entry.1 = now;
-    }
-
-    pub fn succeeded(&self, username_key: &str) {
-        self.failures.lock().expect("throttle lock").remove(username_key);
+    /// Deletes rows that no longer limit anything.
+    pub async fn forget_stale(&self) -> ServiceResult<()> {
+        let now = now_ms();
+        sqlx::query("DELETE FROM throttles WHERE blocked_until <= ? AND last_hit_at <= ?")
+            .bind(now)
+            .bind(now - FORGET_AFTER_MS.max(REGISTRATION_PERIOD_MS))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 
-fn delay_for(failures: u32) -> Duration {
-    if failures < FREE_ATTEMPTS {
-        return Duration::ZERO;
-    }
-    let doublings = (failures - FREE_ATTEMPTS).min(16);
-    (Duration::from_secs(1) * 2u32.pow(doublings)).min(MAX_DELAY)
+/// Whole seconds from `now` to `until` (ms), at least 1.
+fn seconds_until(until: i64, now: i64) -> u64 {
+    ((until - now).max(0) as u64).div_ceil(1000).max(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn delays_grow_after_free_attempts() {
-        let throttle = LoginThrottle::default();
-        for _ in 0..FREE_ATTEMPTS - 1 {
-            throttle.failed("alice");
-            assert!(throttle.check("alice").is_ok());
+    const ALICE: &str = "alice";
+
+    async fn throttle(limits: Limits) -> (Throttle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        (Throttle::new(pool, limits), dir)
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            guesses_per_user: 3,
+            guesses_per_address: 5,
+            max_delay_ms: 60_000,
+            registrations_per_hour: 2,
         }
-        throttle.failed("alice");
-        assert!(throttle.check("alice").is_err());
-        assert!(throttle.check("bob").is_ok());
-        throttle.succeeded("alice");
-        assert!(throttle.check("alice").is_ok());
-        assert_eq!(delay_for(40), MAX_DELAY);
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    async fn row(t: &Throttle, scope: &str, subject: &str) -> Option<(i64, i64)> {
+        sqlx::query_as("SELECT hits, blocked_until FROM throttles WHERE scope = ? AND subject = ?")
+            .bind(scope)
+            .bind(subject)
+            .fetch_optional(&t.pool)
+            .await
+            .unwrap()
+    }
+
+    #[test]
+    fn addresses_are_counted_by_host_or_ipv6_network() {
+        assert_eq!(address_subject(ip("192.0.2.7")), "192.0.2.7");
+        assert_eq!(address_subject(ip("::ffff:192.0.2.7")), "192.0.2.7");
+        assert_eq!(address_subject(ip("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_subject(ip("2001:db8:1:2:ffff::1")),
+            address_subject(ip("2001:db8:1:2::9"))
+        );
+    }
+
+    #[tokio::test]
+    async fn guesses_are_counted_before_they_are_tried_and_blocks_double() {
+        let (t, _dir) = throttle(limits()).await;
+        let from = ip("192.0.2.1");
+        for _ in 0..3 {
+            t.begin_guess(from, ALICE).await.unwrap();
+        }
+        // The third counted guess reached the allowance: 1 s until the next.
+        let (hits, until) = row(&t, LOGIN, "192.0.2.1 alice").await.unwrap();
+        assert_eq!(hits, 3);
+        let wait = until - now_ms();
+        assert!((900..=1000).contains(&wait), "{wait}");
+        // Both subjects were counted every time, the address below its own allowance.
+        assert_eq!(row(&t, LOGIN_ADDRESS, "192.0.2.1").await, Some((3, 0)));
+        let refused = t.begin_guess(from, ALICE).await.unwrap_err();
+        assert!(
+            matches!(refused, ServiceError::Throttled { retry_after_s: 1 }),
+            "{refused:?}"
+        );
+        // A refused guess is not counted anywhere.
+        assert_eq!(row(&t, LOGIN_ADDRESS, "192.0.2.1").await, Some((3, 0)));
+
+        // Once the wait is over the next guess doubles it.
+        sqlx::query("UPDATE throttles SET blocked_until = 0")
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        t.begin_guess(from, ALICE).await.unwrap();
+        let (_, until) = row(&t, LOGIN, "192.0.2.1 alice").await.unwrap();
+        assert!((1900..=2000).contains(&(until - now_ms())));
+
+        // Another address is not affected, nor another username from this one.
+        t.begin_guess(ip("198.51.100.1"), ALICE).await.unwrap();
+        // The address's allowance (5) is reached by a fifth guess for any username...
+        t.begin_guess(from, "bob").await.unwrap();
+        // ...after which every username from it waits.
+        let refused = t.begin_guess(from, "carol").await.unwrap_err();
+        assert!(matches!(refused, ServiceError::Throttled { .. }), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_right_guess_clears_its_failures_and_costs_the_address_nothing() {
+        let (t, _dir) = throttle(limits()).await;
+        let from = ip("192.0.2.1");
+        t.begin_guess(from, ALICE).await.unwrap();
+        let right = t.begin_guess(from, ALICE).await.unwrap();
+        t.guess_succeeded(right).await.unwrap();
+        assert_eq!(row(&t, LOGIN, "192.0.2.1 alice").await, None);
+        assert_eq!(row(&t, LOGIN_ADDRESS, "192.0.2.1").await, Some((1, 0)));
+    }
+
+    #[tokio::test]
+    async fn failures_are_forgotten_after_a_quiet_period_and_delays_are_capped() {
+        let (t, _dir) = throttle(Limits {
+            max_delay_ms: 4000,
+            ..limits()
+        })
+        .await;
+        let from = ip("192.0.2.1");
+        sqlx::query(
+            "INSERT INTO throttles VALUES ('login', '192.0.2.1 alice', 40, 0, ?1, 0), ('login_address', '192.0.2.1', 0, 0, ?1, 0)",
+        )
+        .bind(now_ms())
+        .execute(&t.pool)
+        .await
+        .unwrap();
+        t.begin_guess(from, ALICE).await.unwrap();
+        let (hits, until) = row(&t, LOGIN, "192.0.2.1 alice").await.unwrap();
+        assert_eq!(hits, 41);
+        assert!(until - now_ms() <= 4000, "capped");
+
+        sqlx::query("UPDATE throttles SET last_hit_at = last_hit_at - ?, blocked_until = 0")
+            .bind(FORGET_AFTER_MS)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        t.begin_guess(from, ALICE).await.unwrap();
+        assert_eq!(row(&t, LOGIN, "192.0.2.1 alice").await, Some((1, 0)));
+    }
+
+    #[tokio::test]
+    async fn registrations_are_limited_per_address_per_hour() {
+        let (t, _dir) = throttle(limits()).await;
+        let from = ip("192.0.2.1");
+        t.begin_registration(from).await.unwrap();
+        let failed = t.begin_registration(from).await.unwrap();
+        // A registration that created nothing gives its count back.
+        t.registration_failed(failed).await.unwrap();
+        t.begin_registration(from).await.unwrap();
+        let refused = t.begin_registration(from).await.unwrap_err();
+        let ServiceError::RateLimited { retry_after_s, .. } = refused else {
+            panic!("{refused:?}")
+        };
+        assert!((3590..=3600).contains(&retry_after_s), "{retry_after_s}");
+        t.begin_registration(ip("192.0.2.2")).await.unwrap();
+
+        // An hour later the address starts afresh.
+        sqlx::query("UPDATE throttles SET period_start = period_start - ?1, blocked_until = blocked_until - ?1")
+            .bind(REGISTRATION_PERIOD_MS)
+            .execute(&t.pool)
+            .await
+            .unwrap();
+        t.begin_registration(from).await.unwrap();
+        assert_eq!(row(&t, REGISTER, "192.0.2.1").await, Some((1, 0)));
     }
 }

@@ -1,0 +1,285 @@
+//! Crashes: the real `blindfold-server` binary killed with SIGKILL during a key upload,
+//! during a job and while storing a result, then restarted on the same data directory. Every
+//! stored key, job and result must be complete and valid or absent, no temporary or orphaned
+//! file may remain, and every job must still finish exactly once.
+//!
+//! Exact instants (after a key is written but before it is recorded, between writing a
+//! result's temporary file and renaming it, …) are reached with `BLINDFOLD_CRASH_AT`, which
+//! makes the server SIGKILL itself there (`blindfold_server::storage::crash_point`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use blindfold_api::JobStatus;
+use blindfold_api::client::ApiClient;
+use blindfold_model::{decrypt_prediction, encrypt_row};
+use blindfold_server::testing::PASSWORD;
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use tempfile::TempDir;
+
+use crate::{COMPILED, KEYS, MODEL, fetch_spec, rows_of_each_class, status};
+
+/// A `blindfold-server serve` process.
+struct Server {
+    process: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts the server on `data` with `workers` job workers and waits until it answers;
+    /// `crash_at` arms a crash point.
+    async fn start(data: &Path, workers: usize, crash_at: Option<&str>) -> Self {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_blindfold-server"));
+        command
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data)
+            .args([
+                "--workers",
+                &workers.to_string(),
+                "--job-lease-s",
+                "3",
+                "--site-root",
+                "/nonexistent",
+            ])
+            .env_remove("BLINDFOLD_CRASH_AT")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(point) = crash_at {
+            command.env("BLINDFOLD_CRASH_AT", point);
+        }
+        let process = command.spawn().expect("the server binary starts");
+        let mut server = Self {
+            process,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{}/healthz", server.base)).await.is_err() {
+            // A server with a crash point may reach it before it first answers.
+            if crash_at.is_some() && server.process.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    fn client(&self, session: Option<blindfold_api::client::Session>) -> ApiClient {
+        ApiClient::new(&self.base).unwrap().with_session(session)
+    }
+
+    /// SIGKILL, as `kill -9` or the OOM killer would.
+    fn kill(mut self) {
+        self.process.kill().unwrap();
+        self.process.wait().unwrap();
+    }
+
+    /// Waits for the server to have killed itself at its crash point.
+    async fn crashed(mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(exit) = self.process.try_wait().unwrap() {
+                use std::os::unix::process::ExitStatusExt;
+                assert_eq!(exit.signal(), Some(9), "killed by its crash point: {exit:?}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "the crash point was never reached");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() { files_in(&path) } else { vec![path] }
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every key file is the stored key's, complete: named by its digest, which its bytes match.
+async fn assert_keys_consistent(data: &Path, client: &ApiClient) {
+    let files = files_in(&data.join("keys"));
+    match client.key_info(MODEL).await {
+        Ok(info) => {
+            assert_eq!(files.len(), 1, "{files:?}");
+            assert!(files[0].ends_with(format!("{MODEL}-{}.key", info.fingerprint)));
+            assert_eq!(std::fs::read(&files[0]).unwrap(), KEYS.server);
+        }
+        Err(error) => {
+            assert_eq!(error.status(), Some(StatusCode::NOT_FOUND));
+            assert!(files.is_empty(), "{files:?}");
+        }
+    }
+}
+
+async fn register(server: &Server) -> blindfold_api::client::Session {
+    let mut client = server.client(None);
+    client.register("alice", PASSWORD, PASSWORD).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_key_upload_killed_midway_leaves_no_key_and_no_file() {
+    let data = TempDir::new().unwrap();
+    let server = Server::start(data.path(), 1, None).await;
+    let session = register(&server).await;
+
+    // Killed while the key is still arriving.
+    let half = KEYS.server[..KEYS.server.len() / 2].to_vec();
+    let body =
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(half) }).chain(futures_util::stream::pending());
+    let upload = tokio::spawn(
+        reqwest::Client::new()
+            .put(format!("{}{}", server.base, blindfold_api::paths::model_key(MODEL)))
+            .header("cookie", format!("{}={}", blindfold_api::SESSION_COOKIE, session.token))
+            .header(blindfold_api::CSRF_HEADER, &session.csrf_token)
+            .body(reqwest::Body::wrap_stream(body))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.kill();
+    assert!(upload.await.unwrap().is_err(), "the connection died with the server");
+    let server = Server::start(data.path(), 1, None).await;
+    assert_keys_consistent(data.path(), &server.client(Some(session.clone()))).await;
+    server.kill();
+
+    // Killed after the key file is durable but before the database records it, and after a
+    // temporary file is written but before it is renamed.
+    for point in ["key-stored", "temporary-written:key"] {
+        let server = Server::start(data.path(), 1, Some(point)).await;
+        let client = server.client(Some(session.clone()));
+        assert!(client.upload_key(MODEL, KEYS.server.clone()).await.is_err());
+        server.crashed().await;
+        let server = Server::start(data.path(), 1, None).await;
+        let client = server.client(Some(session.clone()));
+        assert_keys_consistent(data.path(), &client).await;
+        assert_eq!(status(client.key_info(MODEL).await), StatusCode::NOT_FOUND);
+        server.kill();
+    }
+
+    // And a key stored afterwards is whole.
+    let server = Server::start(data.path(), 1, None).await;
+    let client = server.client(Some(session));
+    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    assert_keys_consistent(data.path(), &client).await;
+    server.kill();
+}
+
+/// Submits the first test row, returns the job id.
+async fn submit(client: &ApiClient) -> String {
+    let spec = fetch_spec(client, MODEL).await;
+    let (row, _) = &rows_of_each_class()[0];
+    let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
+    client.submit(MODEL, encrypted).await.unwrap().id
+}
+
+/// The job finished once, done, with a result that decrypts to the clear quantized model's
+/// output; no row or temporary file left.
+async fn assert_done_exactly(data: &Path, client: &ApiClient, id: &str) {
+    let job = client.wait(id, Duration::from_secs(120), |_| {}).await.unwrap();
+    assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
+    let spec = fetch_spec(client, MODEL).await;
+    let result = client.result(id).await.unwrap();
+    let (row, _) = &rows_of_each_class()[0];
+    let expected = COMPILED.quantized.raw_outputs(&spec.quantize_row(row).unwrap());
+    assert_eq!(decrypt_prediction(&spec, &KEYS.client, &result).unwrap().raw, expected);
+    let jobs = data.join("jobs");
+    let files: Vec<PathBuf> = files_in(&jobs)
+        .into_iter()
+        .filter(|f| {
+            f.file_name().unwrap().to_str().unwrap().starts_with(id) || f.extension().is_some_and(|e| e == "tmp")
+        })
+        .collect();
+    assert_eq!(files, [jobs.join(format!("{id}.result"))]);
+}
+
+#[tokio::test]
+async fn jobs_killed_while_running_or_storing_their_result_finish_exactly_once() {
+    let data = TempDir::new().unwrap();
+    let server = Server::start(data.path(), 1, None).await;
+    let session = register(&server).await;
+    let client = server.client(Some(session.clone()));
+    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+
+    // Killed while the job runs.
+    let id = submit(&client).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.job(&id).await.unwrap().status != JobStatus::Running {
+        assert!(Instant::now() < deadline, "never seen running");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill();
+    let server = Server::start(data.path(), 1, None).await;
+    assert_done_exactly(data.path(), &server.client(Some(session.clone())), &id).await;
+    server.kill();
+
+    // Killed after the result's temporary file is written, and after the result is stored
+    // but before the job is marked done. (Submitted to a server without workers first, so
+    // the crash cannot cut the submission's own answer short.)
+    for point in ["temporary-written:result", "result-stored"] {
+        let server = Server::start(data.path(), 0, None).await;
+        let id = submit(&server.client(Some(session.clone()))).await;
+        server.kill();
+        Server::start(data.path(), 1, Some(point)).await.crashed().await;
+        let server = Server::start(data.path(), 1, None).await;
+        assert_done_exactly(data.path(), &server.client(Some(session.clone())), &id).await;
+        server.kill();
+    }
+
+    // Every job finished, each after as many starts as it was killed in, plus one.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.path().join("blindfold.db").display()))
+        .await
+        .unwrap();
+    let attempts: Vec<(String, i64)> = sqlx::query_as("SELECT status, attempts FROM jobs ORDER BY created_at")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(attempts, [("done".into(), 2), ("done".into(), 2), ("done".into(), 2)]);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn a_job_that_crashes_the_server_every_time_fails_after_three_attempts() {
+    let data = TempDir::new().unwrap();
+    let server = Server::start(data.path(), 0, None).await;
+    let session = register(&server).await;
+    let client = server.client(Some(session.clone()));
+    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    let id = submit(&client).await;
+    server.kill();
+
+    // Each start takes the job up again and dies with it.
+    for _ in 0..3 {
+        Server::start(data.path(), 1, Some("job-started")).await.crashed().await;
+    }
+    // The fourth start fails it instead, and stays up.
+    let server = Server::start(data.path(), 1, Some("job-started")).await;
+    let client = server.client(Some(session));
+    let job = client.job(&id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.error.unwrap().contains("interrupted 3 times"));
+    assert!(files_in(&data.path().join("jobs")).is_empty());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(client.whoami().await.unwrap(), "alice");
+    server.kill();
+}

@@ -1,0 +1,355 @@
+//! The job queue and key store under pressure: quotas, round-robin fairness, bounded long
+//! polls, retention and deletion, leases, parallel key uploads, upload slots and timeouts.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use blindfold_api::client::ApiClient;
+use blindfold_api::{CSRF_HEADER, JobStatus, SESSION_COOKIE, paths};
+use blindfold_model::{ClientKey, encrypt_row};
+use blindfold_server::testing::TestApp;
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use tempfile::TempDir;
+
+use crate::{COMPILED, KEYS, MODEL, fetch_spec, predict, rows_of_each_class, status};
+
+/// A request with the client's session cookie and CSRF token, for what the API client does
+/// not expose (headers, streaming bodies).
+fn authed(app: &TestApp, client: &ApiClient, method: Method, path: &str) -> reqwest::RequestBuilder {
+    let session = client.session().expect("logged in");
+    reqwest::Client::new()
+        .request(method, app.url(path))
+        .header("cookie", format!("{SESSION_COOKIE}={}", session.token))
+        .header(CSRF_HEADER, &session.csrf_token)
+}
+
+/// The default model's first test row, encrypted under the shared keys.
+async fn encrypted_row(client: &ApiClient) -> Vec<u8> {
+    let spec = fetch_spec(client, MODEL).await;
+    let (row, _) = &rows_of_each_class()[0];
+    encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walk(dir);
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() { walk(&path) } else { vec![path] }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn pending_predictions_are_capped_per_user() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.workers = 0;
+        s.max_pending_per_user = 3;
+    })
+    .await;
+    let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+    for client in [&alice, &bob] {
+        client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    }
+    let row = encrypted_row(&alice).await;
+    for _ in 0..3 {
+        alice.submit(MODEL, row.clone()).await.unwrap();
+    }
+    let refused = authed(&app, &alice, Method::POST, &paths::model_predictions(MODEL))
+        .body(row.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: blindfold_api::ErrorBody = refused.json().await.unwrap();
+    assert_eq!(body.error, "rate_limited");
+    // Parallel submissions cannot slip past the count together.
+    let results = futures_util::future::join_all((0..6).map(|_| bob.submit(MODEL, row.clone()))).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3);
+    assert_eq!(alice.jobs().await.unwrap().len(), 3);
+    // Clearing the queue frees the quota.
+    alice.clear_predictions().await.unwrap();
+    alice.submit(MODEL, row).await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_queue_does_not_delay_another_users_prediction() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(dir.path(), 1).await;
+    let (flooder, other) = (app.user("flooder").await, app.user("other").await);
+    for client in [&flooder, &other] {
+        client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    }
+    let row = encrypted_row(&flooder).await;
+    for _ in 0..12 {
+        flooder.submit(MODEL, row.clone()).await.unwrap();
+    }
+    let spec = fetch_spec(&other, MODEL).await;
+    let (row, _) = &rows_of_each_class()[1];
+    let (prediction, job) = predict(&other, &spec, row).await;
+    assert_eq!(
+        prediction.raw,
+        COMPILED.quantized.raw_outputs(&spec.quantize_row(row).unwrap())
+    );
+    // Round robin: the other user's job started right after the job in hand (and at most
+    // one more, depending on when it arrived), not after the whole queue.
+    let flooded = flooder.jobs().await.unwrap();
+    let finished_before = flooded
+        .iter()
+        .filter(|j| j.finished_at.is_some_and(|f| f <= job.finished_at.unwrap()))
+        .count();
+    assert!(
+        finished_before <= 2,
+        "{finished_before} of the flooder's jobs finished before the other user's"
+    );
+    flooder.clear_predictions().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn long_polls_are_bounded_per_user() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.workers = 0;
+        s.max_waits_per_user = 2;
+    })
+    .await;
+    let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+    alice.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    let job = alice.submit(MODEL, encrypted_row(&alice).await).await.unwrap();
+    let waiting = |wait_s| authed(&app, &alice, Method::GET, &paths::prediction_waiting(&job.id, wait_s)).send();
+    let (first, second) = (tokio::spawn(waiting(3)), tokio::spawn(waiting(3)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let third = waiting(3).await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(third.headers().contains_key("retry-after"));
+    // An answer without waiting is not a long poll, and other users have their own slots.
+    assert_eq!(waiting(0).await.unwrap().status(), StatusCode::OK);
+    let other = authed(&app, &bob, Method::GET, &paths::prediction_waiting(&job.id, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    for waited in [first, second] {
+        let waited = waited.await.unwrap().unwrap();
+        assert_eq!(waited.status(), StatusCode::OK);
+    }
+    // The slots are free again.
+    assert_eq!(waiting(1).await.unwrap().status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rows_go_once_evaluated_and_results_after_the_retention_time() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.workers = 1;
+        s.result_retention_days = 4.0 / 86_400.0;
+        s.job_lease_s = 3;
+    })
+    .await;
+    let client = app.user("alice").await;
+    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    let job = client.submit(MODEL, encrypted_row(&client).await).await.unwrap();
+    let job = client.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
+    assert_eq!(job.status, JobStatus::Done);
+    let jobs_dir = dir.path().join("jobs");
+    assert_eq!(files_in(&jobs_dir), [jobs_dir.join(format!("{}.result", job.id))]);
+    client.result(&job.id).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.job(&job.id).await.is_ok() {
+        assert!(Instant::now() < deadline, "the result outlived its retention");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(status(client.result(&job.id).await), StatusCode::NOT_FOUND);
+    assert!(files_in(&jobs_dir).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn users_delete_predictions_and_clear_their_history() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(dir.path(), 1).await;
+    let (alice, mallory) = (app.user("alice").await, app.user("mallory").await);
+    alice.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    let row = encrypted_row(&alice).await;
+    let first = alice.submit(MODEL, row.clone()).await.unwrap();
+    // Deleting a running prediction waits for it to finish.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let job = alice.job(&first.id).await.unwrap();
+        if job.status == JobStatus::Running {
+            assert_eq!(status(alice.delete_prediction(&first.id).await), StatusCode::CONFLICT);
+            break;
+        }
+        assert!(!job.status.is_finished(), "never seen running");
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = alice.wait(&first.id, Duration::from_secs(60), |_| {}).await.unwrap();
+    assert_eq!(
+        status(mallory.delete_prediction(&first.id).await),
+        StatusCode::NOT_FOUND
+    );
+    alice.delete_prediction(&first.id).await.unwrap();
+    assert_eq!(status(alice.job(&first.id).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(alice.delete_prediction(&first.id).await), StatusCode::NOT_FOUND);
+
+    let second = alice.submit(MODEL, row.clone()).await.unwrap();
+    alice.wait(&second.id, Duration::from_secs(60), |_| {}).await.unwrap();
+    // A result whose bytes no longer match their digest is never served: the job fails.
+    let result_path = dir.path().join("jobs").join(format!("{}.result", second.id));
+    let mut damaged = std::fs::read(&result_path).unwrap();
+    damaged[100] ^= 1;
+    std::fs::write(&result_path, damaged).unwrap();
+    assert_eq!(status(alice.result(&second.id).await), StatusCode::CONFLICT);
+    assert_eq!(alice.job(&second.id).await.unwrap().status, JobStatus::Failed);
+    mallory.clear_predictions().await.unwrap();
+    assert_eq!(
+        alice.jobs().await.unwrap().len(),
+        1,
+        "another user's clearing is their own"
+    );
+    alice.clear_predictions().await.unwrap();
+    assert!(alice.jobs().await.unwrap().is_empty());
+    assert!(files_in(&dir.path().join("jobs")).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn parallel_key_uploads_leave_exactly_one_file() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(dir.path(), 0).await;
+    let client = app.user("alice").await;
+    let other_key = ClientKey::generate().compressed_server_key().to_bytes();
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            client.upload_key(MODEL, KEYS.server.clone()),
+            client.upload_key(MODEL, other_key.clone())
+        );
+        a.unwrap();
+        b.unwrap();
+        let stored = client.key_info(MODEL).await.unwrap();
+        let files = files_in(&dir.path().join("keys"));
+        assert_eq!(files.len(), 1, "{files:?}");
+        let name = files[0].file_name().unwrap().to_str().unwrap();
+        assert_eq!(name, format!("{MODEL}-{}.key", stored.fingerprint));
+    }
+    client.delete_key(MODEL).await.unwrap();
+    assert!(files_in(&dir.path().join("keys")).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn key_storage_is_capped_per_user() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| s.max_key_storage_mib = 16).await;
+    let client = app.user("alice").await;
+    let refused = authed(&app, &client, Method::PUT, &paths::model_key(MODEL))
+        .body(KEYS.server.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body: blindfold_api::ErrorBody = refused.json().await.unwrap();
+    assert_eq!(body.error, "quota_exceeded");
+    assert!(body.detail.contains("16 MiB"), "{}", body.detail);
+    assert!(files_in(&dir.path().join("keys")).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn key_uploads_are_bounded_in_number_and_time() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.max_key_uploads = 1;
+        s.upload_timeout_s = 2;
+    })
+    .await;
+    let client = app.user("alice").await;
+    // A client that sends a little of its key and then nothing.
+    let first_chunk = KEYS.server[..1024].to_vec();
+    let stalled = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first_chunk) })
+        .chain(futures_util::stream::pending());
+    let slow = tokio::spawn(
+        authed(&app, &client, Method::PUT, &paths::model_key(MODEL))
+            .body(reqwest::Body::wrap_stream(stalled))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let busy = authed(&app, &client, Method::PUT, &paths::model_key(MODEL))
+        .body(KEYS.server.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(busy.headers().contains_key("retry-after"));
+    let started = Instant::now();
+    let slow = slow.await.unwrap().unwrap();
+    assert_eq!(slow.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The slot is free again.
+    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    assert_eq!(files_in(&dir.path().join("keys")).len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn abandoned_jobs_are_queued_again_or_failed_without_a_restart() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.workers = 0;
+        s.job_lease_s = 3;
+    })
+    .await;
+    let client = app.user("alice").await;
+    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    let row = encrypted_row(&client).await;
+    let (first, second) = (
+        client.submit(MODEL, row.clone()).await.unwrap(),
+        client.submit(MODEL, row).await.unwrap(),
+    );
+    // Both started by a worker that then died (its process, say) without renewing its lease:
+    // the first on its first attempt, the second on its last.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("blindfold.db").display()))
+        .await
+        .unwrap();
+    for (job, attempts) in [(&first, 1), (&second, 3)] {
+        sqlx::query("UPDATE jobs SET status = 'running', attempts = ?, lease_until = 1 WHERE id = ?")
+            .bind(attempts)
+            .bind(&job.id)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    db.close().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (first, second) = (
+            client.job(&first.id).await.unwrap(),
+            client.job(&second.id).await.unwrap(),
+        );
+        if first.status == JobStatus::Queued && second.status == JobStatus::Failed {
+            assert!(second.error.unwrap().contains("interrupted 3 times"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?} {:?}", first.status, second.status);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The failed job's row is gone; the queued one's is kept for its next attempt.
+    let jobs_dir = dir.path().join("jobs");
+    assert_eq!(files_in(&jobs_dir), [jobs_dir.join(format!("{}.row", first.id))]);
+    app.stop().await;
+}
