@@ -1,6 +1,6 @@
 // The whole product in a browser: sign up (weak password refused first), log in, generate and
 // upload keys, predict a benign and a malignant row and get what the clear quantized model
-// says, reload and predict again with the stored key, see History, log out.
+// says, reload and predict again with the stored key, see History (decrypt, delete, clear), log out.
 //
 // Expected answers come from `bench --export` (the clear quantized model, computed natively);
 // screenshots of every page go to target/e2e/screenshots.
@@ -152,6 +152,12 @@ test('a new user predicts privately from the browser', async ({ page, browser })
   await rows.first().getByRole('button', { name: 'Decrypt' }).click();
   await expect(rows.first().getByTestId('history-result')).toHaveText(`${benign.prediction.class} (${percent(benign)})`);
   await page.screenshot({ path: `${shots}/history.png`, fullPage: true });
+  // A prediction is deleted with its stored result; then the whole history is cleared.
+  await rows.last().getByRole('button', { name: 'Delete' }).click();
+  await expect(rows).toHaveCount(4);
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.getByRole('button', { name: 'Clear history' }).click();
+  await expect(page.getByText('No predictions yet.')).toBeVisible();
 
   // The client key moves to another browser (a fresh context: empty IndexedDB) as a file.
   await page.getByRole('link', { name: 'Keys' }).click();

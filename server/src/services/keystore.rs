@@ -9,7 +9,7 @@ use anyhow::Context;
 use blindfold_model::{CompressedServerKey, ServerKey};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::db::now_ms;
 use crate::services::{ServiceError, ServiceResult};
@@ -57,12 +57,23 @@ impl ServerKeyStore {
     /// Refuses (409) a key that would take the user past their quota of keys or key bytes;
     /// `size` is the new key's size, replacing any key they have for this model.
     pub async fn check_quota(&self, user_id: i64, model_id: &str, size: u64) -> ServiceResult<()> {
+        let mut connection = self.pool.acquire().await?;
+        self.check_quota_on(&mut connection, user_id, model_id, size).await
+    }
+
+    async fn check_quota_on(
+        &self,
+        connection: &mut SqliteConnection,
+        user_id: i64,
+        model_id: &str,
+        size: u64,
+    ) -> ServiceResult<()> {
         let (count, bytes): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM server_keys WHERE user_id = ? AND model_id != ?",
         )
         .bind(user_id)
         .bind(model_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *connection)
         .await?;
         if count >= i64::from(self.quota.max_keys) {
             return Err(ServiceError::QuotaExceeded(format!(
@@ -82,9 +93,10 @@ impl ServerKeyStore {
     /// Validates and stores `bytes` as the user's key for the model, replacing any old one.
     ///
     /// The file is durable before its row exists, and the row is swapped in one transaction
-    /// that returns the key it replaced, whose file is then removed: parallel uploads by one
-    /// user leave exactly the file of the key the database names (a crash in between leaves
-    /// an unreferenced file, which the start-up sweep removes).
+    /// that checks the quota and returns the key it replaced, whose file is then removed:
+    /// parallel uploads by one user leave exactly the file of the key the database names and
+    /// cannot pass the quota together (a crash in between leaves an unreferenced file, which
+    /// the start-up sweep removes).
     pub async fn put(&self, user_id: i64, model_id: &str, bytes: Vec<u8>) -> ServiceResult<KeyInfo> {
         self.check_quota(user_id, model_id, bytes.len() as u64).await?;
         let fingerprint = hex::encode(Sha256::digest(&bytes));
@@ -104,15 +116,41 @@ impl ServerKeyStore {
             fingerprint,
             uploaded_at: now_ms(),
         };
+        let swapped = self.swap(user_id, model_id, &info).await;
+        let previous = match swapped {
+            Ok(previous) => previous,
+            Err(error) => {
+                // Not recorded: unless an upload of the same bytes was (same file name).
+                if self
+                    .info(user_id, model_id)
+                    .await?
+                    .is_none_or(|k| k.fingerprint != info.fingerprint)
+                {
+                    storage::remove_quietly(&self.path(user_id, model_id, &info.fingerprint));
+                }
+                return Err(error);
+            }
+        };
+        if let Some(previous) = previous.filter(|p| *p != info.fingerprint) {
+            storage::remove_quietly(&self.path(user_id, model_id, &previous));
+        }
+        Ok(info)
+    }
+
+    /// Records `info` as the user's key for the model within their quota; the fingerprint of
+    /// the key it replaced.
+    async fn swap(&self, user_id: i64, model_id: &str, info: &KeyInfo) -> ServiceResult<Option<String>> {
         let mut transaction = self.pool.begin().await?;
-        // The delete comes first: it takes the write lock, so no other upload's swap can
-        // interleave with this one.
-        let previous: Option<(String,)> =
-            sqlx::query_as("DELETE FROM server_keys WHERE user_id = ? AND model_id = ? RETURNING fingerprint")
+        // The delete comes first: it takes the write lock, so no other upload's swap or quota
+        // check can interleave with this one.
+        let previous: Option<String> =
+            sqlx::query_scalar("DELETE FROM server_keys WHERE user_id = ? AND model_id = ? RETURNING fingerprint")
                 .bind(user_id)
                 .bind(model_id)
                 .fetch_optional(&mut *transaction)
                 .await?;
+        self.check_quota_on(&mut transaction, user_id, model_id, info.size_bytes as u64)
+            .await?;
         sqlx::query(
             "INSERT INTO server_keys (user_id, model_id, size_bytes, fingerprint, uploaded_at) VALUES (?, ?, ?, ?, ?)",
         )
@@ -124,10 +162,7 @@ impl ServerKeyStore {
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
-        if let Some((previous,)) = previous.filter(|(p,)| *p != info.fingerprint) {
-            storage::remove_quietly(&self.path(user_id, model_id, &previous));
-        }
-        Ok(info)
+        Ok(previous)
     }
 
     /// At start-up: deletes key files no stored key refers to (a crash between writing a key

@@ -84,16 +84,17 @@ async fn oversized_account_forms_are_refused_first_and_other_requests_stay_answe
     let app = TestApp::spawn_with(dir.path(), |s| s.password_hashers = Some(1)).await;
     let http = reqwest::Client::new();
 
-    // Health checks run all along and must each be answered within a second.
+    // Health checks and page loads (rendered on the server) run all along and must each be
+    // answered within a second.
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let health = tokio::spawn({
-        let (http, url) = (http.clone(), app.url("/healthz"));
+        let (http, urls) = (http.clone(), [app.url("/healthz"), app.url("/login")]);
         async move {
             let mut slowest = Duration::ZERO;
             let mut checks = 0;
             loop {
                 let started = Instant::now();
-                let response = http.get(&url).send().await.unwrap();
+                let response = http.get(&urls[checks % urls.len()]).send().await.unwrap();
                 assert_eq!(response.status(), StatusCode::OK);
                 slowest = slowest.max(started.elapsed());
                 checks += 1;
