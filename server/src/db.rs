@@ -12,7 +12,9 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
         .with_context(|| format!("database URL {url}"))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        // FULL: a commit survives a power cut, so files are never removed for a deletion or
+        // a finished job that the database then forgets (NORMAL may roll back in WAL mode).
+        .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use blindfold_model::{CompileOptions, Dataset, compile, import_xgboost_json};
-use blindfold_server::{AppState, Application, Settings};
+use blindfold_server::services::catalogue::ModelCatalogue;
+use blindfold_server::{Application, Settings};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -100,8 +101,12 @@ async fn run() -> anyhow::Result<()> {
                 ..Default::default()
             };
             let compiled = compile(&ensemble, &Dataset::from_csv(&csv)?, &options)?;
-            let state = AppState::open(settings).await?;
-            state.models.install(&id, &name, &compiled, &[]).await?;
+            // The catalogue alone: a server may be running on this data directory, and start-up
+            // work (recovering jobs, sweeping files) is for the server that owns it.
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+            let pool = blindfold_server::db::connect(&settings.database_url()).await?;
+            ModelCatalogue::new(pool).install(&id, &name, &compiled, &[]).await?;
             println!(
                 "imported `{id}`: {} features, {} lookups, {} bootstraps per prediction",
                 compiled.spec.features.len(),

@@ -50,7 +50,11 @@ fn json<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
 
 /// Starts a session for the account: the cookie and the session as the client sees it.
 async fn log_in(state: &AppState, jar: CookieJar, account: Account) -> ApiResult<(CookieJar, Json<SessionInfo>)> {
-    let new = state.accounts.sessions.create(account.user_id).await?;
+    let new = state
+        .accounts
+        .sessions
+        .create(account.user_id, &account.password_hash)
+        .await?;
     let jar = jar.add(auth::session_cookie(state, new.token));
     let info = SessionInfo {
         username: account.username,
@@ -147,5 +151,6 @@ pub async fn delete_account(
 ) -> ApiResult<impl IntoResponse> {
     let form = json(body)?;
     state.accounts.delete(address, user.user_id, form.password).await?;
+    state.keys.forget_user(user.user_id);
     Ok((StatusCode::NO_CONTENT, jar.add(auth::removal_cookie(&state))))
 }

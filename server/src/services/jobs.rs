@@ -102,8 +102,19 @@ impl JobQueue {
         self.dir.join(format!("{id}.row"))
     }
 
-    pub fn output_path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.result"))
+    /// The result of one attempt at a job. Each attempt writes its own file, so a worker that
+    /// lost its lease (and still runs) never overwrites the result the job's current attempt
+    /// recorded; the one served is that of the attempt that finished the job.
+    pub fn output_path(&self, id: &str, attempt: i64) -> PathBuf {
+        self.dir.join(format!("{id}.{attempt}.result"))
+    }
+
+    /// Every file a job may have: its row and the results of its attempts.
+    pub fn files(&self, id: &str) -> Vec<PathBuf> {
+        let attempts = 0..=i64::from(self.limits.attempts);
+        std::iter::once(self.input_path(id))
+            .chain(attempts.map(|attempt| self.output_path(id, attempt)))
+            .collect()
     }
 
     /// At start-up: creates the job directory, deletes files no job needs (left by a crash
@@ -116,9 +127,42 @@ impl JobQueue {
         if reaped > 0 {
             tracing::info!(reaped, "jobs interrupted by a restart: queued again or failed");
         }
+        self.adopt_legacy_results().await?;
         let removed = self.sweep_orphans().await?;
         if removed > 0 {
             tracing::info!(removed, "removed job files no job refers to");
+        }
+        Ok(())
+    }
+
+    /// Results stored before results had digests and per-attempt names (`<id>.result`, no
+    /// `result_sha256`): renamed and given the digest of their bytes as they are now.
+    async fn adopt_legacy_results(&self) -> anyhow::Result<()> {
+        let legacy: Vec<(String, i64)> =
+            sqlx::query_as("SELECT id, attempts FROM jobs WHERE status = ? AND result_sha256 IS NULL")
+                .bind(JobStatus::Done)
+                .fetch_all(&self.pool)
+                .await?;
+        for (id, attempt) in legacy {
+            let (old, new) = (self.dir.join(format!("{id}.result")), self.output_path(&id, attempt));
+            let digest = tokio::task::spawn_blocking(move || -> std::io::Result<Option<String>> {
+                match std::fs::read(&old) {
+                    Ok(bytes) => {
+                        std::fs::rename(&old, &new)?;
+                        Ok(Some(hex::encode(Sha256::digest(&bytes))))
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(error) => Err(error),
+                }
+            })
+            .await??;
+            if let Some(digest) = digest {
+                sqlx::query("UPDATE jobs SET result_sha256 = ? WHERE id = ?")
+                    .bind(digest)
+                    .bind(&id)
+                    .execute(&self.pool)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -291,13 +335,13 @@ impl JobQueue {
     /// The encrypted result of a finished job of this user. A stored result that does not
     /// match the digest recorded when it was written is never served: the job is failed.
     pub async fn result(&self, user_id: i64, id: &str) -> ServiceResult<Vec<u8>> {
-        let row: Option<(JobStatus, Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT status, error, result_sha256 FROM jobs WHERE id = ? AND user_id = ?")
+        let row: Option<(JobStatus, Option<String>, Option<String>, i64)> =
+            sqlx::query_as("SELECT status, error, result_sha256, attempts FROM jobs WHERE id = ? AND user_id = ?")
                 .bind(id)
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        let (status, error, digest) = row.ok_or(ServiceError::NotFound("prediction"))?;
+        let (status, error, digest, attempt) = row.ok_or(ServiceError::NotFound("prediction"))?;
         match status {
             JobStatus::Done => {}
             JobStatus::Failed => {
@@ -308,7 +352,8 @@ impl JobQueue {
             }
             status => return Err(ServiceError::Conflict(format!("the prediction is {status}"))),
         }
-        let bytes = match tokio::fs::read(self.output_path(id)).await {
+        let path = self.output_path(id, attempt);
+        let bytes = match tokio::fs::read(&path).await {
             Ok(bytes) => Some(bytes),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(error) => return Err(anyhow::Error::from(error).context("reading a result").into()),
@@ -325,7 +370,7 @@ impl JobQueue {
                     .bind(JobStatus::Done)
                     .execute(&self.pool)
                     .await?;
-                storage::remove_quietly(&self.output_path(id));
+                storage::remove_quietly(&path);
                 Err(ServiceError::Conflict(format!("the prediction failed: {why}")))
             }
         }
@@ -367,12 +412,8 @@ impl JobQueue {
     }
 
     async fn remove_files(&self, id: &str) {
-        let (row, result) = (self.input_path(id), self.output_path(id));
-        let _ = tokio::task::spawn_blocking(move || {
-            storage::remove_quietly(&row);
-            storage::remove_quietly(&result);
-        })
-        .await;
+        let files = self.files(id);
+        let _ = tokio::task::spawn_blocking(move || files.iter().for_each(|file| storage::remove_quietly(file))).await;
     }
 
     /// Starts the next job: the oldest queued job of the user whose last start is furthest
@@ -465,7 +506,7 @@ impl JobQueue {
         };
         storage::remove_quietly(&self.input_path(&job.id));
         if finished.status == JobStatus::Failed {
-            storage::remove_quietly(&self.output_path(&job.id));
+            storage::remove_quietly(&self.output_path(&job.id, job.attempt));
         }
         self.announce(&finished);
         Ok(true)
@@ -534,18 +575,18 @@ impl JobQueue {
     /// Deletes files in the job directory that no job needs: rows of jobs no longer pending,
     /// results of jobs not done, and temporary files.
     async fn sweep_orphans(&self) -> anyhow::Result<u64> {
-        let jobs: Vec<(String, JobStatus)> = sqlx::query_as("SELECT id, status FROM jobs")
+        let jobs: Vec<(String, JobStatus, i64)> = sqlx::query_as("SELECT id, status, attempts FROM jobs")
             .fetch_all(&self.pool)
             .await?;
         let needs_row: HashSet<String> = jobs
             .iter()
-            .filter(|(_, status)| !status.is_finished())
-            .map(|(id, _)| format!("{id}.row"))
+            .filter(|(_, status, _)| !status.is_finished())
+            .map(|(id, _, _)| format!("{id}.row"))
             .collect();
         let needs_result: HashSet<String> = jobs
             .iter()
-            .filter(|(_, status)| *status == JobStatus::Done)
-            .map(|(id, _)| format!("{id}.result"))
+            .filter(|(_, status, _)| *status == JobStatus::Done)
+            .map(|(id, _, attempt)| format!("{id}.{attempt}.result"))
             .collect();
         let dir = self.dir.clone();
         let removed = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {

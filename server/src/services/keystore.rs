@@ -2,6 +2,7 @@
 //! database row, and cached decompressed in memory within a byte budget.
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -23,10 +24,14 @@ pub struct KeyQuota {
     pub max_bytes: u64,
 }
 
+/// Locks serializing key uploads, striped by (user, model).
+const UPLOAD_LOCKS: usize = 64;
+
 pub struct ServerKeyStore {
     pool: SqlitePool,
     dir: PathBuf,
     quota: KeyQuota,
+    upload_locks: [tokio::sync::Mutex<()>; UPLOAD_LOCKS],
     /// Decompressed keys by (user, model, fingerprint): a replaced key is never served stale.
     cache: Cache<(i64, String, String), Arc<ServerKey>>,
 }
@@ -41,6 +46,7 @@ impl ServerKeyStore {
             pool,
             dir,
             quota,
+            upload_locks: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
             cache,
         }
     }
@@ -52,6 +58,12 @@ impl ServerKeyStore {
         self.dir
             .join(user_id.to_string())
             .join(format!("{model_id}-{fingerprint}.key"))
+    }
+
+    fn upload_lock(&self, user_id: i64, model_id: &str) -> &tokio::sync::Mutex<()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (user_id, model_id).hash(&mut hasher);
+        &self.upload_locks[hasher.finish() as usize % UPLOAD_LOCKS]
     }
 
     /// Refuses (409) a key that would take the user past their quota of keys or key bytes;
@@ -80,10 +92,10 @@ impl ServerKeyStore {
                 "you already store {count} server keys, the most allowed; delete one first"
             )));
         }
-        if bytes as u64 + size > self.quota.max_bytes {
+        if (bytes as u64).saturating_add(size) > self.quota.max_bytes {
             return Err(ServiceError::QuotaExceeded(format!(
                 "this key would take your stored keys to {} MiB, over your quota of {} MiB; delete one first",
-                (bytes as u64 + size).div_ceil(1 << 20),
+                (bytes as u64).saturating_add(size).div_ceil(1 << 20),
                 self.quota.max_bytes >> 20
             )));
         }
@@ -93,12 +105,16 @@ impl ServerKeyStore {
     /// Validates and stores `bytes` as the user's key for the model, replacing any old one.
     ///
     /// The file is durable before its row exists, and the row is swapped in one transaction
-    /// that checks the quota and returns the key it replaced, whose file is then removed:
-    /// parallel uploads by one user leave exactly the file of the key the database names and
-    /// cannot pass the quota together (a crash in between leaves an unreferenced file, which
-    /// the start-up sweep removes).
+    /// that checks the quota and returns the key it replaced, whose file is then removed;
+    /// uploads for one (user, model) take turns: parallel uploads leave exactly the file of the
+    /// key the database names and cannot pass the quota together (a crash in between leaves an
+    /// unreferenced file, which the start-up sweep removes).
     pub async fn put(&self, user_id: i64, model_id: &str, bytes: Vec<u8>) -> ServiceResult<KeyInfo> {
         self.check_quota(user_id, model_id, bytes.len() as u64).await?;
+        // One upload per (user, model) at a time from writing the file to swapping the row:
+        // two uploads of the same bytes share one file name, which the other's swap could
+        // otherwise remove as the key it replaced.
+        let _turn = self.upload_lock(user_id, model_id).lock().await;
         let fingerprint = hex::encode(Sha256::digest(&bytes));
         let path = self.path(user_id, model_id, &fingerprint);
         let size = bytes.len() as i64;
@@ -165,6 +181,19 @@ impl ServerKeyStore {
         Ok(previous)
     }
 
+    /// Drops a deleted user's decompressed keys from memory.
+    pub fn forget_user(&self, user_id: i64) {
+        let theirs: Vec<_> = self
+            .cache
+            .iter()
+            .filter(|(key, _)| key.0 == user_id)
+            .map(|(key, _)| (*key).clone())
+            .collect();
+        for key in theirs {
+            self.cache.invalidate(&key);
+        }
+    }
+
     /// At start-up: deletes key files no stored key refers to (a crash between writing a key
     /// and recording it) and temporary files; how many.
     pub async fn sweep_orphans(&self) -> anyhow::Result<u64> {
@@ -222,6 +251,8 @@ impl ServerKeyStore {
                 .await?;
         if let Some((fingerprint,)) = &deleted {
             storage::remove_quietly(&self.path(user_id, model_id, fingerprint));
+            self.cache
+                .invalidate(&(user_id, model_id.to_owned(), fingerprint.clone()));
         }
         Ok(deleted.is_some())
     }

@@ -119,7 +119,7 @@ impl Evaluator {
         let row = tokio::fs::read(self.jobs.input_path(&job.id))
             .await
             .context("reading the encrypted row")?;
-        let output_path = self.jobs.output_path(&job.id);
+        let output_path = self.jobs.output_path(&job.id, job.attempt);
         let keys = self.keys.clone();
         let (user_id, model_id, fingerprint) = (job.user_id, job.model_id.clone(), job.key_fingerprint.clone());
         tokio::task::spawn_blocking(move || -> Outcome {

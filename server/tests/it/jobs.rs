@@ -166,7 +166,7 @@ async fn rows_go_once_evaluated_and_results_after_the_retention_time() {
     let job = client.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
     assert_eq!(job.status, JobStatus::Done);
     let jobs_dir = dir.path().join("jobs");
-    assert_eq!(files_in(&jobs_dir), [jobs_dir.join(format!("{}.result", job.id))]);
+    assert_eq!(files_in(&jobs_dir), [jobs_dir.join(format!("{}.1.result", job.id))]);
     client.result(&job.id).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while client.job(&job.id).await.is_ok() {
@@ -210,7 +210,7 @@ async fn users_delete_predictions_and_clear_their_history() {
     let second = alice.submit(MODEL, row.clone()).await.unwrap();
     alice.wait(&second.id, Duration::from_secs(60), |_| {}).await.unwrap();
     // A result whose bytes no longer match their digest is never served: the job fails.
-    let result_path = dir.path().join("jobs").join(format!("{}.result", second.id));
+    let result_path = dir.path().join("jobs").join(format!("{}.1.result", second.id));
     let mut damaged = std::fs::read(&result_path).unwrap();
     damaged[100] ^= 1;
     std::fs::write(&result_path, damaged).unwrap();
@@ -351,5 +351,40 @@ async fn abandoned_jobs_are_queued_again_or_failed_without_a_restart() {
     // The failed job's row is gone; the queued one's is kept for its next attempt.
     let jobs_dir = dir.path().join("jobs");
     assert_eq!(files_in(&jobs_dir), [jobs_dir.join(format!("{}.row", first.id))]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn results_stored_before_digests_existed_are_still_served() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(dir.path(), 1).await;
+    let client = app.user("alice").await;
+    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    let job = client.submit(MODEL, encrypted_row(&client).await).await.unwrap();
+    client.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
+    let expected = client.result(&job.id).await.unwrap();
+    let session = client.session().cloned();
+    app.stop().await;
+
+    // As the previous version left it: `<id>.result`, no digest, no attempt count.
+    let jobs_dir = dir.path().join("jobs");
+    std::fs::rename(
+        jobs_dir.join(format!("{}.1.result", job.id)),
+        jobs_dir.join(format!("{}.result", job.id)),
+    )
+    .unwrap();
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("blindfold.db").display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jobs SET result_sha256 = NULL, attempts = 0")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+
+    let app = TestApp::spawn(dir.path(), 1).await;
+    let client = app.client().with_session(session);
+    assert_eq!(client.result(&job.id).await.unwrap(), expected);
+    assert_eq!(files_in(&jobs_dir), [jobs_dir.join(format!("{}.0.result", job.id))]);
     app.stop().await;
 }

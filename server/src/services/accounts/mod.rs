@@ -26,10 +26,22 @@ use sessions::{Session, Sessions};
 use throttle::{Limits, Throttle};
 
 /// A user who proved who they are.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Account {
     pub user_id: i64,
     pub username: String,
+    /// The password hash the proof was checked against: a session is started only while it is
+    /// still the account's (a password changed meanwhile ends the login).
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 const TAKEN: &str = "A user with that username already exists.";
@@ -129,7 +141,16 @@ impl Accounts {
         )?;
         let counted = self.throttle.begin_registration(address).await?;
         let created = self.create(username, password, confirmation).await;
+        // A refused form does not use up the address's allowance, unless it learnt that a
+        // username is taken: that answer must stay as rare as registrations, or it would list
+        // who has an account.
+        let revealed_taken = matches!(
+            &created,
+            Err(ServiceError::Validation(fields))
+                if fields.get("username").is_some_and(|problems| problems.iter().any(|p| p == TAKEN))
+        );
         if created.is_err()
+            && !revealed_taken
             && let Err(error) = self.throttle.registration_failed(counted).await
         {
             tracing::warn!(%error, "could not give back a failed registration's count");
@@ -170,7 +191,7 @@ impl Accounts {
             sqlx::query("INSERT INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?)")
                 .bind(&username)
                 .bind(&key)
-                .bind(hash)
+                .bind(&hash)
                 .bind(now_ms())
                 .execute(&self.pool)
                 .await;
@@ -178,6 +199,7 @@ impl Accounts {
             Ok(result) => Ok(Account {
                 user_id: result.last_insert_rowid(),
                 username,
+                password_hash: hash,
             }),
             // Registered by someone else since the check above.
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -203,9 +225,13 @@ impl Accounts {
             .run(move || password::verify(&password, stored.as_deref()))
             .await??;
         match (valid, row) {
-            (true, Some((user_id, username, _))) => {
+            (true, Some((user_id, username, password_hash))) => {
                 self.throttle.guess_succeeded(guess).await?;
-                Ok(Account { user_id, username })
+                Ok(Account {
+                    user_id,
+                    username,
+                    password_hash,
+                })
             }
             _ => Err(ServiceError::InvalidCredentials),
         }
@@ -313,9 +339,7 @@ impl Accounts {
         {
             tracing::error!(%error, user_id, "could not remove a deleted account's keys");
         }
-        let paths = job_ids
-            .iter()
-            .flat_map(|id| [self.jobs.input_path(id), self.jobs.output_path(id)]);
+        let paths = job_ids.iter().flat_map(|id| self.jobs.files(id));
         for path in paths {
             if let Err(error) = tokio::fs::remove_file(&path).await
                 && error.kind() != std::io::ErrorKind::NotFound

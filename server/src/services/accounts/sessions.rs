@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
 use crate::db::now_ms;
-use crate::services::ServiceResult;
+use crate::services::{ServiceError, ServiceResult};
 
 /// How stale `last_seen_at` may get before a request refreshes it.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -70,7 +70,7 @@ impl Sessions {
     }
 
     /// Starts a session for the user (and forgets ended ones).
-    pub async fn create(&self, user_id: i64) -> ServiceResult<NewSession> {
+    pub async fn create(&self, user_id: i64, password_hash: &str) -> ServiceResult<NewSession> {
         let (token, csrf_token) = (random_token(), random_token());
         let now = now_ms();
         sqlx::query("DELETE FROM sessions WHERE created_at <= ? OR last_seen_at <= ?")
@@ -78,9 +78,11 @@ impl Sessions {
             .bind(now.saturating_sub(self.idle_ms))
             .execute(&self.pool)
             .await?;
-        sqlx::query(
+        // Only while the password checked is still the account's: a login that raced a
+        // password change (which ends every other session) must not outlive it.
+        let created = sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE id = ? AND password_hash = ?)",
         )
         .bind(hash_token(&token))
         .bind(user_id)
@@ -88,8 +90,13 @@ impl Sessions {
         .bind(now)
         .bind(now)
         .bind(now.saturating_add(self.lifetime_ms))
+        .bind(user_id)
+        .bind(password_hash)
         .execute(&self.pool)
         .await?;
+        if created.rows_affected() == 0 {
+            return Err(ServiceError::InvalidCredentials);
+        }
         Ok(NewSession { token, csrf_token })
     }
 
@@ -189,9 +196,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_login_checked_against_a_replaced_password_starts_no_session() {
+        let (s, _dir) = sessions().await;
+        assert!(matches!(
+            s.create(1, "an old hash").await,
+            Err(ServiceError::InvalidCredentials)
+        ));
+        assert_eq!(count(&s).await, 0);
+    }
+
+    #[tokio::test]
     async fn an_idle_session_ends_and_use_keeps_one_alive_until_its_lifetime() {
         let (s, _dir) = sessions().await;
-        let new = s.create(1).await.unwrap();
+        let new = s.create(1, "x").await.unwrap();
         assert!(s.lookup(&new.token).await.unwrap().is_some());
         assert!(s.lookup("forged").await.unwrap().is_none());
 
@@ -211,7 +228,7 @@ mod tests {
         assert_eq!(count(&s).await, 0);
 
         // Unused for 2 hours: over.
-        let idle = s.create(1).await.unwrap();
+        let idle = s.create(1, "x").await.unwrap();
         age(&s, "last_seen_at", 2 * HOUR_MS).await;
         assert!(s.lookup(&idle.token).await.unwrap().is_none());
         assert_eq!(count(&s).await, 0);
@@ -220,7 +237,7 @@ mod tests {
     #[tokio::test]
     async fn recent_use_is_not_written_again() {
         let (s, _dir) = sessions().await;
-        let new = s.create(1).await.unwrap();
+        let new = s.create(1, "x").await.unwrap();
         age(&s, "last_seen_at", 30_000).await;
         s.lookup(&new.token).await.unwrap().unwrap();
         let stale: i64 = sqlx::query_scalar("SELECT ? - last_seen_at FROM sessions")
@@ -235,9 +252,9 @@ mod tests {
     async fn ending_all_sessions_can_keep_one() {
         let (s, _dir) = sessions().await;
         let (a, b, c) = (
-            s.create(1).await.unwrap(),
-            s.create(1).await.unwrap(),
-            s.create(1).await.unwrap(),
+            s.create(1, "x").await.unwrap(),
+            s.create(1, "x").await.unwrap(),
+            s.create(1, "x").await.unwrap(),
         );
         let keep = s.lookup(&b.token).await.unwrap().unwrap();
         assert_eq!(s.destroy_all(1, Some(&keep.token_hash)).await.unwrap(), 2);
