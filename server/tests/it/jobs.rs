@@ -130,8 +130,9 @@ async fn long_polls_are_bounded_per_user() {
     alice.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
     let job = alice.submit(MODEL, encrypted_row(&alice).await).await.unwrap();
     let waiting = |wait_s| authed(&app, &alice, Method::GET, &paths::prediction_waiting(&job.id, wait_s)).send();
-    let (first, second) = (tokio::spawn(waiting(3)), tokio::spawn(waiting(3)));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (first, second) = (tokio::spawn(waiting(6)), tokio::spawn(waiting(6)));
+    // Time for both to be open on the server, even on a busy machine.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let third = waiting(3).await.unwrap();
     assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(third.headers().contains_key("retry-after"));
@@ -275,7 +276,7 @@ async fn key_uploads_are_bounded_in_number_and_time() {
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn_with(dir.path(), |s| {
         s.max_key_uploads = 1;
-        s.upload_timeout_s = 2;
+        s.upload_timeout_s = 4;
     })
     .await;
     let client = app.user("alice").await;
@@ -288,7 +289,8 @@ async fn key_uploads_are_bounded_in_number_and_time() {
             .body(reqwest::Body::wrap_stream(stalled))
             .send(),
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Time for it to take the one upload slot, even on a busy machine.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let busy = authed(&app, &client, Method::PUT, &paths::model_key(MODEL))
         .body(KEYS.server.clone())
         .send()
@@ -299,7 +301,7 @@ async fn key_uploads_are_bounded_in_number_and_time() {
     let started = Instant::now();
     let slow = slow.await.unwrap().unwrap();
     assert_eq!(slow.status(), StatusCode::REQUEST_TIMEOUT);
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(8));
     // The slot is free again.
     client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
     assert_eq!(files_in(&dir.path().join("keys")).len(), 1);
