@@ -15,6 +15,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

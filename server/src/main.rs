@@ -74,11 +74,11 @@ async fn run() -> anyhow::Result<()> {
     };
     match command {
         Command::Serve(settings) => {
+            // Handlers first: a signal that arrives while the server starts must stop it
+            // gracefully too, not kill it.
+            let shutdown = shutdown_signal()?;
             let app = Application::build(settings).await?;
-            app.run_until(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
+            app.run_until(shutdown).await
         }
         Command::ImportModel {
             settings,
@@ -116,4 +116,31 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Completes on SIGTERM (what service managers and container runtimes send to stop a
+/// process) or SIGINT (Ctrl-C); the handlers are installed at once.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!(
+            signal = name,
+            "shutting down: finishing open requests and the jobs in hand"
+        );
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing open requests and the jobs in hand");
+    })
 }

@@ -12,6 +12,10 @@ pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "BLINDFOLD_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
+    /// Address for Prometheus metrics (`GET /metrics`), a listener of its own so that they
+    /// are not exposed with the site; none by default (no metrics are collected).
+    #[arg(long, env = "BLINDFOLD_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Directory for the database (unless --database-url is given), keys and job files.
     #[arg(long, env = "BLINDFOLD_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,

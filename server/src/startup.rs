@@ -1,23 +1,38 @@
 //! Building the application from settings and running it until shutdown.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::services::worker::spawn_workers;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::telemetry;
 
 /// The built site's files the pages need; the API works without them.
 const SITE_FILES: [&str; 3] = ["pkg/blindfold.js", "worker/blindfold_worker.js", "crypto-worker.js"];
+
+/// How often the metrics recorder drains its histograms' samples into their buckets, so
+/// that they take no more memory when nobody scrapes.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// A server bound to its port, ready to run.
 pub struct Application {
     port: u16,
     listener: TcpListener,
+    metrics: Option<MetricsListener>,
     state: AppState,
+}
+
+/// The `/metrics` listener, with `--metrics-addr`.
+struct MetricsListener {
+    port: u16,
+    listener: TcpListener,
+    handle: PrometheusHandle,
 }
 
 impl Application {
@@ -26,6 +41,19 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
+        let metrics = match settings.metrics_addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr} for metrics"))?;
+                Some(MetricsListener {
+                    port: listener.local_addr()?.port(),
+                    listener,
+                    handle: telemetry::recorder()?,
+                })
+            }
+            None => None,
+        };
         if let Some(missing) = SITE_FILES.iter().find(|file| !settings.site_root.join(file).is_file()) {
             tracing::warn!(
                 site_root = %settings.site_root.display(),
@@ -34,16 +62,26 @@ impl Application {
             );
         }
         let state = AppState::open(settings).await?;
-        Ok(Self { port, listener, state })
+        Ok(Self {
+            port,
+            listener,
+            metrics,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The metrics listener's port, with `--metrics-addr`.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|metrics| metrics.port)
+    }
+
     /// Serves with the configured number of job workers until `shutdown` completes; then
-    /// stops taking requests, lets the open ones finish, and stops the workers (each finishes
-    /// the job in hand).
+    /// stops taking requests, lets the open ones finish, stops the workers (each finishes the
+    /// job in hand), then the metrics listener, and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let stop_workers = CancellationToken::new();
         let mut workers = spawn_workers(
@@ -52,18 +90,58 @@ impl Application {
             stop_workers.clone(),
         );
         workers.spawn(self.state.jobs.clone().maintain(stop_workers.clone()));
-        tracing::info!(port = self.port, "listening");
+        // Metrics stay up until the workers have stopped, so the drain can be watched.
+        let stop_metrics = CancellationToken::new();
+        let metrics_port = self.metrics_port();
+        let metrics = self
+            .metrics
+            .map(|metrics| tokio::spawn(serve_metrics(metrics, self.state.clone(), stop_metrics.clone())));
+        tracing::info!(port = self.port, metrics_port, "listening");
+        let pool = self.state.pool.clone();
         // Connect info: the abuse limits need each request's peer address.
         let service = crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
+        tracing::info!("no longer taking requests; stopping the job workers");
         stop_workers.cancel();
         while let Some(ended) = workers.join_next().await {
             if let Err(error) = ended {
                 tracing::error!(%error, "a job worker ended abnormally");
             }
         }
+        stop_metrics.cancel();
+        if let Some(metrics) = metrics {
+            match metrics.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(error = format!("{error:#}"), "serving metrics"),
+                Err(error) => tracing::error!(%error, "the metrics listener ended abnormally"),
+            }
+        }
+        // Closing checkpoints SQLite's write-ahead log into the database file.
+        pool.close().await;
+        tracing::info!("stopped");
         served.context("serving HTTP")
     }
+}
+
+/// Serves `/metrics` until `stop`, draining the recorder's histograms meanwhile.
+async fn serve_metrics(metrics: MetricsListener, state: AppState, stop: CancellationToken) -> anyhow::Result<()> {
+    let upkeep = {
+        let (handle, stop) = (metrics.handle.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(METRICS_UPKEEP) => handle.run_upkeep(),
+                    () = stop.cancelled() => return,
+                }
+            }
+        })
+    };
+    let router = crate::routes::ops::metrics_router(state, metrics.handle);
+    let served = axum::serve(metrics.listener, router)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await;
+    let _ = upkeep.await;
+    served.context("serving metrics")
 }

@@ -17,6 +17,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub base: String,
+    /// `http://127.0.0.1:PORT` of the metrics listener, when `metrics_addr` is set.
+    pub metrics_base: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -33,12 +35,14 @@ impl TestApp {
         configure(&mut settings);
         let app = Application::build(settings).await.expect("the server starts");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let metrics_base = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stop.await;
         }));
         Self {
             base,
+            metrics_base,
             shutdown: Some(shutdown),
             server,
         }

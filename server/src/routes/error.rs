@@ -55,6 +55,9 @@ pub enum ApiError {
     /// 503: the server is at its bound for this kind of work; retry later.
     #[error("{detail}")]
     Busy { detail: String, retry_after_s: u64 },
+    /// 503: the database is unreachable or not migrated (`/readyz`).
+    #[error("{0}")]
+    NotReady(String),
     /// 500: logged with its cause, never shown to the client.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -73,7 +76,7 @@ impl ApiError {
             Self::TooManyAttempts { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::QuotaExceeded(_) => StatusCode::CONFLICT,
-            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy { .. } | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,6 +98,7 @@ impl ApiError {
             Self::QuotaExceeded(_) => "quota_exceeded",
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy { .. } => "busy",
+            Self::NotReady(_) => "not_ready",
             Self::Internal(_) => "internal",
         }
     }

@@ -8,6 +8,7 @@ pub mod client_addr;
 pub mod error;
 pub mod keys;
 pub mod models;
+pub mod ops;
 pub mod pages;
 pub mod predictions;
 
@@ -27,7 +28,9 @@ use crate::state::AppState;
 /// static files.
 pub fn router(state: AppState) -> Router {
     let router = Router::new()
+        // Probes: alive (the process answers), and ready (its database too).
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ops::readyz))
         .merge(api())
         .leptos_routes(&state, generate_route_list(App), {
             let options = state.leptos.clone();
@@ -47,7 +50,12 @@ pub fn router(state: AppState) -> Router {
     } else {
         router
     };
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    // Added last so it wraps every route and layer above: it times the whole answer, and each
+    // route's matched template is already known to it.
+    router
+        .layer(middleware::from_fn(ops::track))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// Every API route; each is described in `blindfold_api::openapi` (a test checks both agree).

@@ -605,6 +605,14 @@ impl JobQueue {
         Ok(removed)
     }
 
+    /// How many jobs there are of each status (for the `blindfold_jobs` gauge); statuses
+    /// without jobs are absent.
+    pub async fn count_by_status(&self) -> anyhow::Result<Vec<(JobStatus, i64)>> {
+        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// Waits until a job may have been queued, or `patience` passes.
     pub async fn wait_for_work(&self, patience: Duration) {
         let _ = tokio::time::timeout(patience, self.queued.notified()).await;

@@ -14,7 +14,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::db::now_ms;
 use crate::services::{ServiceError, ServiceResult};
-use crate::storage;
+use crate::{storage, telemetry};
 use blindfold_api::KeyInfo;
 
 /// What one user may store.
@@ -272,8 +272,10 @@ impl ServerKeyStore {
     pub fn load(&self, user_id: i64, model_id: &str, fingerprint: &str) -> anyhow::Result<Arc<ServerKey>> {
         let cache_key = (user_id, model_id.to_owned(), fingerprint.to_owned());
         if let Some(key) = self.cache.get(&cache_key) {
+            metrics::counter!(telemetry::KEY_CACHE_HITS).increment(1);
             return Ok(key);
         }
+        metrics::counter!(telemetry::KEY_CACHE_MISSES).increment(1);
         let bytes = std::fs::read(self.path(user_id, model_id, fingerprint))
             .context("the server key was replaced or removed after this prediction was submitted")?;
         anyhow::ensure!(
@@ -282,6 +284,14 @@ impl ServerKeyStore {
         );
         let key = Arc::new(CompressedServerKey::from_bytes(&bytes)?.decompress());
         self.cache.insert(cache_key, key.clone());
+        metrics::gauge!(telemetry::KEY_CACHE_BYTES).set(self.cached_bytes() as f64);
         Ok(key)
+    }
+
+    /// Bytes of decompressed keys in memory, evictions included (blocking: settles the
+    /// cache's pending work first, without which its size lags behind).
+    pub fn cached_bytes(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.weighted_size()
     }
 }

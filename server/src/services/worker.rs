@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::services::catalogue::ModelCatalogue;
 use crate::services::jobs::{ClaimedJob, Evaluated, JobQueue, Outcome};
 use crate::services::keystore::ServerKeyStore;
-use crate::storage;
+use crate::{storage, telemetry};
 
 /// How long an idle worker sleeps before looking at the queue again, in case a wake-up was
 /// missed (queued by another process, say).
@@ -125,7 +125,10 @@ impl Evaluator {
         tokio::task::spawn_blocking(move || -> Outcome {
             let key = keys.load(user_id, &model_id, &fingerprint)?;
             let row = EncryptedRow::from_bytes(&row, model.plan.input.ciphertexts())?;
+            let evaluating = Instant::now();
             let (output, stats) = evaluate(&model.plan, &key, &row)?;
+            metrics::histogram!(telemetry::EVALUATION_SECONDS).record(evaluating.elapsed().as_secs_f64());
+            metrics::counter!(telemetry::BOOTSTRAPS).increment(stats.bootstraps as u64);
             let bytes = output.to_bytes();
             storage::write_durably(&output_path, &bytes).context("storing the result")?;
             storage::crash_point("result-stored");

@@ -8,100 +8,17 @@
 //! makes the server SIGKILL itself there (`blindfold_server::storage::crash_point`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use blindfold_api::JobStatus;
 use blindfold_api::client::ApiClient;
-use blindfold_model::{decrypt_prediction, encrypt_row};
-use blindfold_server::testing::PASSWORD;
+use blindfold_model::decrypt_prediction;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use tempfile::TempDir;
 
-use crate::{COMPILED, KEYS, MODEL, fetch_spec, rows_of_each_class, status};
-
-/// A `blindfold-server serve` process.
-struct Server {
-    process: Child,
-    base: String,
-}
-
-impl Server {
-    /// Starts the server on `data` with `workers` job workers and waits until it answers;
-    /// `crash_at` arms a crash point.
-    async fn start(data: &Path, workers: usize, crash_at: Option<&str>) -> Self {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_blindfold-server"));
-        command
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(data)
-            .args([
-                "--workers",
-                &workers.to_string(),
-                "--job-lease-s",
-                "3",
-                "--site-root",
-                "/nonexistent",
-            ])
-            .env_remove("BLINDFOLD_CRASH_AT")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        if let Some(point) = crash_at {
-            command.env("BLINDFOLD_CRASH_AT", point);
-        }
-        let process = command.spawn().expect("the server binary starts");
-        let mut server = Self {
-            process,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("{}/healthz", server.base)).await.is_err() {
-            // A server with a crash point may reach it before it first answers.
-            if crash_at.is_some() && server.process.try_wait().unwrap().is_some() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the server did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        server
-    }
-
-    fn client(&self, session: Option<blindfold_api::client::Session>) -> ApiClient {
-        ApiClient::new(&self.base).unwrap().with_session(session)
-    }
-
-    /// SIGKILL, as `kill -9` or the OOM killer would.
-    fn kill(mut self) {
-        self.process.kill().unwrap();
-        self.process.wait().unwrap();
-    }
-
-    /// Waits for the server to have killed itself at its crash point.
-    async fn crashed(mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(exit) = self.process.try_wait().unwrap() {
-                use std::os::unix::process::ExitStatusExt;
-                assert_eq!(exit.signal(), Some(9), "killed by its crash point: {exit:?}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "the crash point was never reached");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
+use crate::process::{Server, register};
+use crate::{COMPILED, KEYS, MODEL, fetch_spec, rows_of_each_class, status, submit};
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -131,11 +48,6 @@ async fn assert_keys_consistent(data: &Path, client: &ApiClient) {
             assert!(files.is_empty(), "{files:?}");
         }
     }
-}
-
-async fn register(server: &Server) -> blindfold_api::client::Session {
-    let mut client = server.client(None);
-    client.register("alice", PASSWORD, PASSWORD).await.unwrap()
 }
 
 #[tokio::test]
@@ -183,14 +95,6 @@ async fn a_key_upload_killed_midway_leaves_no_key_and_no_file() {
     client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
     assert_keys_consistent(data.path(), &client).await;
     server.kill();
-}
-
-/// Submits the first test row, returns the job id.
-async fn submit(client: &ApiClient) -> String {
-    let spec = fetch_spec(client, MODEL).await;
-    let (row, _) = &rows_of_each_class()[0];
-    let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
-    client.submit(MODEL, encrypted).await.unwrap().id
 }
 
 /// The job finished once, done, with a result that decrypts to the clear quantized model's

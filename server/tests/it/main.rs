@@ -8,7 +8,9 @@ mod fuzz;
 mod import_model;
 mod jobs;
 mod openapi;
+mod ops;
 mod pages;
+mod process;
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -67,4 +69,12 @@ async fn predict(client: &ApiClient, spec: &ClientSpec, row: &[f64]) -> (Predict
     let job = client.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
     let result = client.result(&job.id).await.unwrap();
     (decrypt_prediction(spec, &KEYS.client, &result).unwrap(), job)
+}
+
+/// Submits the default model's first test row of class 0 under the shared keys; the job's id.
+async fn submit(client: &ApiClient) -> String {
+    let spec = fetch_spec(client, MODEL).await;
+    let (row, _) = &rows_of_each_class()[0];
+    let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
+    client.submit(MODEL, encrypted).await.unwrap().id
 }
