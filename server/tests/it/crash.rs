@@ -152,9 +152,7 @@ async fn jobs_killed_while_running_or_storing_their_result_finish_exactly_once()
     }
 
     // Every job finished, each after as many starts as it was killed in, plus one.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.path().join("blindfold.db").display()))
-        .await
-        .unwrap();
+    let db = crate::database(data.path()).await;
     let attempts: Vec<(String, i64)> = sqlx::query_as("SELECT status, attempts FROM jobs ORDER BY created_at")
         .fetch_all(&db)
         .await

@@ -325,9 +325,7 @@ async fn abandoned_jobs_are_queued_again_or_failed_without_a_restart() {
     );
     // Both started by a worker that then died (its process, say) without renewing its lease:
     // the first on its first attempt, the second on its last.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("blindfold.db").display()))
-        .await
-        .unwrap();
+    let db = crate::database(dir.path()).await;
     for (job, attempts) in [(&first, 1), (&second, 3)] {
         sqlx::query("UPDATE jobs SET status = 'running', attempts = ?, lease_until = 1 WHERE id = ?")
             .bind(attempts)
@@ -375,9 +373,7 @@ async fn results_stored_before_digests_existed_are_still_served() {
         jobs_dir.join(format!("{}.result", job.id)),
     )
     .unwrap();
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("blindfold.db").display()))
-        .await
-        .unwrap();
+    let db = crate::database(dir.path()).await;
     sqlx::query("UPDATE jobs SET result_sha256 = NULL, attempts = 0")
         .execute(&db)
         .await

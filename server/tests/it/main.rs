@@ -78,3 +78,10 @@ async fn submit(client: &ApiClient) -> String {
     let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
     client.submit(MODEL, encrypted).await.unwrap().id
 }
+
+/// The server's own SQLite database under `data`, opened beside it: for what the API does not
+/// show (attempt counts) and for the states a crash leaves behind.
+async fn database(data: &std::path::Path) -> sqlx::SqlitePool {
+    let url = format!("sqlite://{}", data.join("blindfold.db").display());
+    sqlx::SqlitePool::connect(&url).await.unwrap()
+}

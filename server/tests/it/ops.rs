@@ -39,9 +39,7 @@ async fn sigterm_stops_the_server_cleanly_after_the_job_in_hand() {
     assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
     let exit = server.terminate(Duration::from_secs(10)).await;
     assert!(exit.success(), "{exit:?}");
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.path().join("blindfold.db").display()))
-        .await
-        .unwrap();
+    let db = crate::database(data.path()).await;
     let (attempts,): (i64,) = sqlx::query_as("SELECT attempts FROM jobs WHERE id = ?")
         .bind(&id)
         .fetch_one(&db)
@@ -61,9 +59,7 @@ async fn readyz_is_ready_with_the_database_migrated_and_503_without() {
     assert_eq!(ready.text().await.unwrap(), "ready");
 
     // The latest migration forgotten, as if it had never run.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("blindfold.db").display()))
-        .await
-        .unwrap();
+    let db = crate::database(dir.path()).await;
     sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
         .execute(&db)
         .await
