@@ -1,12 +1,15 @@
 //! Request bodies read within limits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::routes::error::{ApiError, ApiResult};
+use crate::services::ServiceError;
 
 /// The body's declared length, if the client sent a valid `Content-Length`.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -49,4 +52,13 @@ pub async fn read_limited(
         return Err(ApiError::BadRequest(format!("the {what} is empty")));
     }
     Ok(bytes)
+}
+
+/// One of a bounded number of upload slots, taken before the body is read and held until the
+/// upload is stored; none free answers 503 with `Retry-After` rather than queueing the body.
+pub fn upload_slot(slots: &Arc<Semaphore>, what: &'static str, retry_after_s: u64) -> ApiResult<OwnedSemaphorePermit> {
+    slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ServiceError::Busy { what, retry_after_s }.into())
 }

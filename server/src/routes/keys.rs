@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use blindfold_api::KeyInfo;
 
 use crate::routes::auth::CurrentUser;
-use crate::routes::body::{declared_length, read_limited};
+use crate::routes::body::{declared_length, read_limited, upload_slot};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -21,14 +21,7 @@ pub async fn put(
 ) -> ApiResult<Json<KeyInfo>> {
     state.models.get(&id).await?;
     // A slot before the body is read: a key is read, validated and stored within it.
-    let _slot = state
-        .key_uploads
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Busy {
-            detail: "the server is busy with other key uploads; retry shortly".into(),
-            retry_after_s: 5,
-        })?;
+    let _slot = upload_slot(&state.key_uploads, "key uploads", 5)?;
     // Refused before 30 MB cross the network if it cannot fit the user's quota.
     state
         .keys

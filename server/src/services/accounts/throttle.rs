@@ -154,18 +154,8 @@ impl Throttle {
             .bind(&guess.user_subject)
             .execute(&self.pool)
             .await?;
-        // A block this guess set is lifted when the address is back under its allowance; one
-        // that was due anyway stays.
-        sqlx::query(
-            "UPDATE throttles SET hits = MAX(hits - 1, 0),
-                 blocked_until = CASE WHEN hits - 1 < ?3 THEN 0 ELSE blocked_until END
-             WHERE scope = ?1 AND subject = ?2",
-        )
-        .bind(LOGIN_ADDRESS)
-        .bind(&guess.address_subject)
-        .bind(i64::from(self.limits.guesses_per_address))
-        .execute(&self.pool)
-        .await?;
+        self.give_back(LOGIN_ADDRESS, &guess.address_subject, self.limits.guesses_per_address)
+            .await?;
         self.forget_stale().await
     }
 
@@ -216,14 +206,21 @@ impl Throttle {
 
     /// The registration did not create an account: it does not use up the allowance.
     pub async fn registration_failed(&self, registration: Registration) -> ServiceResult<()> {
+        self.give_back(REGISTER, &registration.subject, self.limits.registrations_per_hour)
+            .await
+    }
+
+    /// Takes one counted hit back from a subject. A block that hit set is lifted when the
+    /// subject is back under its `allowance`; one that was due anyway stays.
+    async fn give_back(&self, scope: &str, subject: &str, allowance: u32) -> ServiceResult<()> {
         sqlx::query(
             "UPDATE throttles SET hits = MAX(hits - 1, 0),
                  blocked_until = CASE WHEN hits - 1 < ?3 THEN 0 ELSE blocked_until END
              WHERE scope = ?1 AND subject = ?2",
         )
-        .bind(REGISTER)
-        .bind(&registration.subject)
-        .bind(i64::from(self.limits.registrations_per_hour))
+        .bind(scope)
+        .bind(subject)
+        .bind(i64::from(allowance))
         .execute(&self.pool)
         .await?;
         Ok(())
