@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything Blindfold needs to build: the wasm32 target and Rust components, the
 # pinned wasm-bindgen CLI and cargo-leptos, and the npm tools (sass, wasm-opt, Bootstrap,
-# Playwright). With --browser, also Debian's Chromium for the browser tests. Idempotent: each
-# step is skipped when what it installs is already there, so a warm machine pays nothing.
+# Playwright). With --browser, also Debian's Chromium for the browser tests; with --postgres,
+# Debian's PostgreSQL server for the tests against PostgreSQL (scripts/with-postgres.sh).
+# Running the app needs neither. Idempotent: each step is skipped when what it installs is
+# already there, so a warm machine pays nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,9 +35,17 @@ if ! npm ls --silent >/dev/null 2>&1; then
   npm ci --no-audit --no-fund
 fi
 
-if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+packages=()
+for flag in "$@"; do
+  case "$flag" in
+    --browser) [ -x /usr/bin/chromium ] || packages+=(chromium) ;;
+    --postgres) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql) ;;
+    *) echo "setup.sh: unknown option $flag" >&2; exit 2 ;;
+  esac
+done
+if [ "${#packages[@]}" -gt 0 ]; then
   sudo_cmd=""
   if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
   $sudo_cmd apt-get update
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends chromium
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${packages[@]}"
 fi

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints (native and wasm32), all Rust tests
-# (release-optimised: FHE is far too slow unoptimised), then the site build and the browser
-# end-to-end tests in Chromium.
+# (release-optimised: FHE is far too slow unoptimised) with the server's integration tests
+# once against SQLite and once against a throw-away PostgreSQL server, then the site build and
+# the browser end-to-end tests in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh --browser
+bash scripts/setup.sh --browser --postgres
 
 echo "== cargo fmt"
 cargo fmt --all -- --check
@@ -16,5 +17,8 @@ cargo clippy --target wasm32-unknown-unknown -p blindfold-frontend -p blindfold-
   --features blindfold-app/hydrate --release -- -D warnings
 echo "== cargo test"
 cargo test --workspace --release
+echo "== server integration tests against PostgreSQL (and the multi-process test)"
+# The same test binary, already built: only the database differs.
+bash scripts/with-postgres.sh cargo test --release -p blindfold-server --test it -- --include-ignored
 echo "== browser end-to-end tests"
 bash scripts/e2e.sh

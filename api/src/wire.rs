@@ -103,9 +103,7 @@ pub struct KeyInfo {
 /// Where a prediction job is. Stored as this lower-case text in the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
 #[serde(rename_all = "lowercase")]
-#[cfg_attr(feature = "sqlx", sqlx(rename_all = "lowercase"))]
 pub enum JobStatus {
     /// Waiting for a worker.
     Queued,
@@ -129,6 +127,51 @@ impl JobStatus {
             Self::Running => "running",
             Self::Done => "done",
             Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for JobStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [Self::Queued, Self::Running, Self::Done, Self::Failed]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| format!("unknown job status {text:?}"))
+    }
+}
+
+/// Stored as its lower-case text through sqlx's `Any` driver, which the server uses for both of
+/// its databases (SQLite and PostgreSQL).
+#[cfg(feature = "sqlx")]
+mod sql {
+    use sqlx::any::{Any, AnyTypeInfo};
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::{Database, Decode, Encode, Type};
+
+    use super::JobStatus;
+
+    impl Type<Any> for JobStatus {
+        fn type_info() -> AnyTypeInfo {
+            <str as Type<Any>>::type_info()
+        }
+
+        fn compatible(ty: &AnyTypeInfo) -> bool {
+            <str as Type<Any>>::compatible(ty)
+        }
+    }
+
+    impl<'q> Encode<'q, Any> for JobStatus {
+        fn encode_by_ref(&self, buf: &mut <Any as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+            <&str as Encode<'q, Any>>::encode(self.as_str(), buf)
+        }
+    }
+
+    impl<'r> Decode<'r, Any> for JobStatus {
+        fn decode(value: <Any as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+            Ok(<&str as Decode<'r, Any>>::decode(value)?.parse::<JobStatus>()?)
         }
     }
 }

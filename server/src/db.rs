@@ -1,57 +1,114 @@
-//! The database: SQLite in WAL mode, migrated at start-up.
+//! The database: SQLite (the zero-setup default: one process, files beside it) or PostgreSQL
+//! (any number of web nodes and workers), through sqlx's `Any` driver so that every query is
+//! written once. Queries use `$N` parameters, which both accept, and only SQL both speak;
+//! what differs (where large bytes live, how a job is claimed) is chosen by [`Backend`].
+//!
+//! Each backend has its own migrations (`migrations/sqlite`, `migrations/postgres`), applied at
+//! start-up. With PostgreSQL, nodes starting together take turns: sqlx's migrator holds an
+//! advisory lock while it migrates.
 
-use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use sqlx::SqlitePool;
+use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AnyPool, Executor};
 
-/// The schema's migrations, embedded at build time.
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
-    let options = SqliteConnectOptions::from_str(url)
-        .with_context(|| format!("database URL {url}"))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // FULL: a commit survives a power cut, so files are never removed for a deletion or
-        // a finished job that the database then forgets (NORMAL may roll back in WAL mode).
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await?;
-    MIGRATOR.run(&pool).await.context("running migrations")?;
-    Ok(pool)
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-/// Whether the database answers and has every migration this build knows applied (for
-/// `/readyz`); the reason when it does not.
-pub async fn check_ready(pool: &SqlitePool) -> anyhow::Result<()> {
-    sqlx::query("SELECT 1")
-        .execute(pool)
+impl Backend {
+    pub fn of_url(url: &str) -> anyhow::Result<Self> {
+        match url.split_once(':').map(|(scheme, _)| scheme) {
+            Some("sqlite") => Ok(Self::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Self::Postgres),
+            _ => anyhow::bail!("unsupported database URL (use sqlite://PATH or postgres://…)"),
+        }
+    }
+
+    fn migrator(self) -> &'static Migrator {
+        match self {
+            Self::Sqlite => &SQLITE_MIGRATIONS,
+            Self::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+}
+
+/// A connection pool and the database behind it.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// SQLite's settings, per connection: FULL synchronous so a commit survives a power cut (files
+/// are never removed for a deletion or a finished job that the database then forgets; NORMAL
+/// may roll back in WAL mode), foreign keys for the cascades, and a wait for the write lock.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+/// Opens the database at `url` with at most `connections` connections and applies its
+/// migrations. A SQLite file is created when missing.
+pub async fn connect(url: &str, connections: u32) -> anyhow::Result<Db> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(url)?;
+    let url = match backend {
+        Backend::Sqlite if !url.contains("mode=") => {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        }
+        _ => url.to_owned(),
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(connections.max(1))
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    connection.execute(SQLITE_PRAGMAS).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
         .await
-        .context("the database does not answer")?;
-    let latest = MIGRATOR
-        .iter()
-        .filter(|migration| !migration.migration_type.is_down_migration())
-        .map(|migration| migration.version)
-        .max();
-    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-        .fetch_one(pool)
-        .await
-        .context("reading the applied migrations")?;
-    // At least: a database that a newer build has already migrated further is not this
-    // check's concern, which is migrations not yet run.
-    anyhow::ensure!(
-        applied >= latest,
-        "migrations pending: the database is at {applied:?}, this build needs {latest:?}"
-    );
-    Ok(())
+        .with_context(|| format!("connecting to the {backend:?} database"))?;
+    backend.migrator().run(&pool).await.context("running migrations")?;
+    Ok(Db { pool, backend })
+}
+
+impl Db {
+    /// Whether the database answers and has every migration this build knows applied (for
+    /// `/readyz`); the reason when it does not.
+    pub async fn check_ready(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("the database does not answer")?;
+        let latest = self
+            .backend
+            .migrator()
+            .iter()
+            .filter(|migration| !migration.migration_type.is_down_migration())
+            .map(|migration| migration.version)
+            .max();
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the applied migrations")?;
+        // At least: a database that a newer build has already migrated further is not this
+        // check's concern, which is migrations not yet run.
+        anyhow::ensure!(
+            applied >= latest,
+            "migrations pending: the database is at {applied:?}, this build needs {latest:?}"
+        );
+        Ok(())
+    }
 }
 
 /// Now, in Unix milliseconds.

@@ -1,10 +1,11 @@
-//! `blindfold-server serve` and `blindfold-server import-model`.
+//! `blindfold-server serve`, `blindfold-server worker` and `blindfold-server import-model`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use blindfold_model::{CompileOptions, Dataset, compile, import_xgboost_json};
+use blindfold_server::db::Backend;
 use blindfold_server::services::catalogue::ModelCatalogue;
 use blindfold_server::{Application, Settings};
 use clap::{Parser, Subcommand};
@@ -18,8 +19,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API (the default).
+    /// Serve the site and the API, evaluating jobs with `--workers` workers (the default
+    /// command; `--workers 0` for a web node only).
     Serve(Settings),
+    /// Evaluate jobs only, beside any number of `serve` nodes and other workers sharing one
+    /// PostgreSQL database (`--database-url postgres://…`); `--workers` jobs at once.
+    Worker(Settings),
     /// Compile an XGBoost model and add it to the catalogue.
     ImportModel {
         #[command(flatten)]
@@ -80,6 +85,11 @@ async fn run() -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             app.run_until(shutdown).await
         }
+        Command::Worker(settings) => {
+            let shutdown = shutdown_signal()?;
+            let app = Application::build_worker(settings).await?;
+            app.run_until(shutdown).await
+        }
         Command::ImportModel {
             settings,
             xgboost,
@@ -103,10 +113,13 @@ async fn run() -> anyhow::Result<()> {
             let compiled = compile(&ensemble, &Dataset::from_csv(&csv)?, &options)?;
             // The catalogue alone: a server may be running on this data directory, and start-up
             // work (recovering jobs, sweeping files) is for the server that owns it.
-            std::fs::create_dir_all(&settings.data_dir)
-                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-            let pool = blindfold_server::db::connect(&settings.database_url()).await?;
-            ModelCatalogue::new(pool).install(&id, &name, &compiled, &[]).await?;
+            let url = settings.database_url();
+            if Backend::of_url(&url)? == Backend::Sqlite {
+                std::fs::create_dir_all(&settings.data_dir)
+                    .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+            }
+            let db = blindfold_server::db::connect(&url, 1).await?;
+            ModelCatalogue::new(db.pool).install(&id, &name, &compiled, &[]).await?;
             println!(
                 "imported `{id}`: {} features, {} lookups, {} bootstraps per prediction",
                 compiled.spec.features.len(),

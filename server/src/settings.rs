@@ -16,19 +16,25 @@ pub struct Settings {
     /// are not exposed with the site; none by default (no metrics are collected).
     #[arg(long, env = "BLINDFOLD_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
-    /// Directory for the database (unless --database-url is given), keys and job files.
+    /// Directory for the SQLite database (unless --database-url is given), keys and job
+    /// files. Unused with PostgreSQL, which holds keys, rows and results itself.
     #[arg(long, env = "BLINDFOLD_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Database URL; default `sqlite://<data-dir>/blindfold.db`.
+    /// Database URL: `sqlite://PATH` (one process) or `postgres://USER:PASSWORD@HOST/DB` (any
+    /// number of `serve` and `worker` processes); default `sqlite://<data-dir>/blindfold.db`.
     #[arg(long, env = "BLINDFOLD_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Database connections this process keeps at most.
+    #[arg(long, env = "BLINDFOLD_DATABASE_CONNECTIONS", default_value_t = 8)]
+    pub database_connections: u32,
     /// Largest accepted server key upload, in bytes.
     #[arg(long, env = "BLINDFOLD_MAX_KEY_BYTES", default_value_t = blindfold_model::keys::MAX_COMPRESSED_SERVER_KEY_BYTES)]
     pub max_key_bytes: u64,
     /// Largest accepted encrypted row, in bytes (also bounded by each model's own row size).
     #[arg(long, env = "BLINDFOLD_MAX_ROW_BYTES", default_value_t = 1 << 20)]
     pub max_row_bytes: u64,
-    /// Prediction jobs evaluated at once (each one also uses all cores through rayon).
+    /// Prediction jobs evaluated at once by this process (each one also uses all cores through
+    /// rayon); 0 for a web node that leaves evaluation to `blindfold-server worker`s.
     #[arg(long, env = "BLINDFOLD_WORKERS", default_value_t = 1)]
     pub workers: usize,
     /// Memory budget for decompressed server keys kept in memory, in MiB.

@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::db::Backend;
 use crate::services::worker::spawn_workers;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -20,10 +21,12 @@ const SITE_FILES: [&str; 3] = ["pkg/blindfold.js", "worker/blindfold_worker.js",
 /// that they take no more memory when nobody scrapes.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
-/// A server bound to its port, ready to run.
+/// A server bound to its port (or a worker process, which serves no HTTP but metrics), ready
+/// to run.
 pub struct Application {
     port: u16,
-    listener: TcpListener,
+    /// None for `blindfold-server worker`.
+    listener: Option<TcpListener>,
     metrics: Option<MetricsListener>,
     state: AppState,
 }
@@ -36,11 +39,34 @@ struct MetricsListener {
 }
 
 impl Application {
+    /// `blindfold-server serve`: the site and the API, and `--workers` job workers.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
-        let port = listener.local_addr()?.port();
+        if settings.workers == 0 && Backend::of_url(&settings.database_url())? == Backend::Sqlite {
+            tracing::warn!("--workers 0 with SQLite: no process can evaluate the predictions queued here");
+        }
+        Self::build_with(settings, Some(listener)).await
+    }
+
+    /// `blindfold-server worker`: job workers only, sharing a PostgreSQL database with the web
+    /// nodes. SQLite is refused: its one process serves and evaluates.
+    pub async fn build_worker(settings: Settings) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            Backend::of_url(&settings.database_url())? == Backend::Postgres,
+            "a separate worker needs a shared PostgreSQL database (--database-url postgres://…); \
+             with SQLite, `blindfold-server serve --workers N` evaluates the predictions itself"
+        );
+        anyhow::ensure!(settings.workers > 0, "a worker process needs --workers of at least 1");
+        Self::build_with(settings, None).await
+    }
+
+    async fn build_with(settings: Settings, listener: Option<TcpListener>) -> anyhow::Result<Self> {
+        let port = match &listener {
+            Some(listener) => listener.local_addr()?.port(),
+            None => 0,
+        };
         let metrics = match settings.metrics_addr {
             Some(addr) => {
                 let listener = TcpListener::bind(addr)
@@ -54,7 +80,10 @@ impl Application {
             }
             None => None,
         };
-        if let Some(missing) = SITE_FILES.iter().find(|file| !settings.site_root.join(file).is_file()) {
+        if let Some(missing) = SITE_FILES
+            .iter()
+            .find(|file| listener.is_some() && !settings.site_root.join(file).is_file())
+        {
             tracing::warn!(
                 site_root = %settings.site_root.display(),
                 missing,
@@ -81,7 +110,8 @@ impl Application {
 
     /// Serves with the configured number of job workers until `shutdown` completes; then
     /// stops taking requests, lets the open ones finish, stops the workers (each finishes the
-    /// job in hand), then the metrics listener, and closes the database.
+    /// job in hand), then the metrics listener, and closes the database. A worker process
+    /// serves no HTTP: it runs its workers until `shutdown`.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let stop_workers = CancellationToken::new();
         let mut workers = spawn_workers(
@@ -90,20 +120,37 @@ impl Application {
             stop_workers.clone(),
         );
         workers.spawn(self.state.jobs.clone().maintain(stop_workers.clone()));
+        // Other processes' wake-ups (PostgreSQL): queued jobs for the workers, finished ones
+        // for the long polls; until the workers stop, after the last request.
+        workers.spawn(
+            self.state
+                .jobs
+                .clone()
+                .listen(self.state.settings.database_url(), stop_workers.clone()),
+        );
         // Metrics stay up until the workers have stopped, so the drain can be watched.
         let stop_metrics = CancellationToken::new();
         let metrics_port = self.metrics_port();
         let metrics = self
             .metrics
             .map(|metrics| tokio::spawn(serve_metrics(metrics, self.state.clone(), stop_metrics.clone())));
-        tracing::info!(port = self.port, metrics_port, "listening");
-        let pool = self.state.pool.clone();
-        // Connect info: the abuse limits need each request's peer address.
-        let service = crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        tracing::info!("no longer taking requests; stopping the job workers");
+        let pool = self.state.db.pool.clone();
+        let served = match self.listener {
+            Some(listener) => {
+                tracing::info!(port = self.port, metrics_port, "listening");
+                // Connect info: the abuse limits need each request's peer address.
+                let service = crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+                let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+                tracing::info!("no longer taking requests; stopping the job workers");
+                served
+            }
+            None => {
+                tracing::info!(workers = self.state.settings.workers, metrics_port, "evaluating jobs");
+                shutdown.await;
+                tracing::info!("stopping the job workers");
+                Ok(())
+            }
+        };
         stop_workers.cancel();
         while let Some(ended) = workers.join_next().await {
             if let Err(error) = ended {

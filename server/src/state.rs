@@ -6,8 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use sqlx::SqlitePool;
 use tokio::sync::Semaphore;
+
+use crate::db::{Backend, Db};
 
 use crate::services::accounts::Accounts;
 use crate::services::catalogue::ModelCatalogue;
@@ -15,11 +16,12 @@ use crate::services::jobs::{JobLimits, JobQueue};
 use crate::services::keystore::{KeyQuota, ServerKeyStore};
 use crate::services::worker::Evaluator;
 use crate::settings::Settings;
+use crate::storage::Placement;
 
 /// Everything a handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: SqlitePool,
+    pub db: Db,
     pub settings: Arc<Settings>,
     pub accounts: Arc<Accounts>,
     pub models: Arc<ModelCatalogue>,
@@ -39,21 +41,34 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    /// Opens the database and data directory, installs the default model and recovers jobs.
+    /// Opens the database (and with SQLite the data directory), installs the default model
+    /// and recovers jobs.
     pub async fn open(settings: Settings) -> anyhow::Result<Self> {
-        tokio::fs::create_dir_all(&settings.data_dir)
-            .await
-            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-        let pool = crate::db::connect(&settings.database_url()).await?;
-        let models = Arc::new(ModelCatalogue::new(pool.clone()));
+        let url = settings.database_url();
+        let backend = Backend::of_url(&url)?;
+        // Bytes live beside the database: in SQLite's data directory, or in PostgreSQL itself.
+        let (key_placement, job_placement) = match backend {
+            Backend::Sqlite => {
+                tokio::fs::create_dir_all(&settings.data_dir)
+                    .await
+                    .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+                (
+                    Placement::Files(settings.data_dir.join("keys")),
+                    Placement::Files(settings.data_dir.join("jobs")),
+                )
+            }
+            Backend::Postgres => (Placement::Database, Placement::Database),
+        };
+        let db = crate::db::connect(&url, settings.database_connections).await?;
+        let models = Arc::new(ModelCatalogue::new(db.pool.clone()));
         models.install_default().await?;
         let key_quota = KeyQuota {
             max_keys: settings.max_keys_per_user,
             max_bytes: settings.max_key_storage_mib << 20,
         };
         let keys = Arc::new(ServerKeyStore::new(
-            pool.clone(),
-            settings.data_dir.join("keys"),
+            db.clone(),
+            key_placement,
             key_quota,
             settings.key_cache_mib * 1024 * 1024,
         ));
@@ -68,9 +83,9 @@ impl AppState {
             lease: settings.job_lease(),
             retention: settings.result_retention(),
         };
-        let jobs = Arc::new(JobQueue::new(pool.clone(), settings.data_dir.join("jobs"), job_limits));
+        let jobs = Arc::new(JobQueue::new(db.clone(), job_placement, job_limits));
         jobs.recover().await?;
-        let accounts = Arc::new(Accounts::new(pool.clone(), &settings, jobs.clone()));
+        let accounts = Arc::new(Accounts::new(db.clone(), &settings, jobs.clone(), keys.clone()));
         let rekeyed = accounts.rekey_usernames().await?;
         if rekeyed > 0 {
             tracing::info!(rekeyed, "usernames keyed by their NFKC form");
@@ -84,7 +99,7 @@ impl AppState {
             .site_addr(settings.addr)
             .build();
         Ok(Self {
-            pool,
+            db,
             leptos,
             settings: Arc::new(settings),
             accounts,

@@ -1,14 +1,27 @@
-//! Files in the data directory, written so that a crash never leaves a partial file under its
-//! real name: the bytes go to a temporary file in the same directory, which is `fsync`ed,
-//! renamed over the final name, and the directory `fsync`ed so the rename itself survives a
-//! power cut. A failed write removes its temporary file.
+//! Where stored bytes live ([`Placement`]), and files in the data directory, written so that
+//! a crash never leaves a partial file under its real name: the bytes go to a temporary file in
+//! the same directory, which is `fsync`ed, renamed over the final name, and the directory
+//! `fsync`ed so the rename itself survives a power cut. A failed write removes its temporary
+//! file.
 //!
 //! Temporary files start with `.` and end in `.tmp`; [`is_temporary`] tells the start-up
 //! sweeps which ones a crash left behind.
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where a service keeps its large bytes (server keys, encrypted rows, results).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Files under this directory (the SQLite deployment: one machine). A file is written
+    /// durably before its row exists and removed after the row is gone; what a crash leaves
+    /// in between, the start-up sweeps remove.
+    Files(PathBuf),
+    /// `bytea` columns of the rows themselves (PostgreSQL: every node sees them). Bytes are
+    /// written and deleted in their row's own transaction, so neither outlives the other.
+    Database,
+}
 
 /// Writes `bytes` to `path` durably (blocking: call from a blocking thread).
 pub fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -151,6 +151,5 @@ pub async fn delete_account(
 ) -> ApiResult<impl IntoResponse> {
     let form = json(body)?;
     state.accounts.delete(address, user.user_id, form.password).await?;
-    state.keys.forget_user(user.user_id);
     Ok((StatusCode::NO_CONTENT, jar.add(auth::removal_cookie(&state))))
 }

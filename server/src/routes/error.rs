@@ -150,6 +150,7 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::QuotaExceeded(why) => Self::QuotaExceeded(why),
             ServiceError::Rejected(error) => Self::from_rejected(error),
+            ServiceError::Unstorable(why) => Self::BadRequest(why.to_owned()),
             ServiceError::Internal(cause) => Self::Internal(cause),
         }
     }

@@ -43,7 +43,10 @@ pub async fn put(
         bytes = info.size_bytes,
         "server key stored"
     );
-    state.keys.preload(user.user_id, &id, &info.fingerprint);
+    // Only where jobs are evaluated: a web node without workers would hold 120 MB for nothing.
+    if state.settings.workers > 0 {
+        state.keys.preload(user.user_id, &id, &info.fingerprint);
+    }
     Ok(Json(info))
 }
 

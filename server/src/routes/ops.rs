@@ -20,7 +20,7 @@ use crate::telemetry;
 /// `GET /readyz`: `ready` when the database answers and every migration is applied; 503
 /// `not_ready` otherwise, so a load balancer sends no traffic to a server that cannot serve it.
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    crate::db::check_ready(&state.pool).await.map_err(|error| {
+    state.db.check_ready().await.map_err(|error| {
         tracing::warn!(error = format!("{error:#}"), "not ready");
         // The outermost message only: the causes may name files of the server.
         ApiError::NotReady(error.to_string())
@@ -68,10 +68,17 @@ struct Scrape {
 }
 
 /// The metrics listener's router: `GET /metrics` in Prometheus text format.
+/// The metrics listener: `/metrics`, and the health checks again, for a worker process (it
+/// has no other listener) and for probes that should not share the site's port.
 pub fn metrics_router(state: AppState, handle: PrometheusHandle) -> Router {
+    let probes = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(state.clone());
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(Scrape { state, handle })
+        .merge(probes)
 }
 
 async fn metrics(State(scrape): State<Scrape>) -> Response {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use blindfold_api::{DEFAULT_MODEL_ID, ModelExample, ModelSummary, Objective, valid_model_id};
 use blindfold_model::fixtures::Fixture;
 use blindfold_model::{ClientSpec, CompiledModel, ServerPlan};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::db::now_ms;
 use crate::services::{ServiceError, ServiceResult};
@@ -25,12 +25,12 @@ pub struct Model {
 }
 
 pub struct ModelCatalogue {
-    pool: SqlitePool,
+    pool: AnyPool,
     loaded: RwLock<HashMap<String, Arc<Model>>>,
 }
 
 impl ModelCatalogue {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         Self {
             pool,
             loaded: RwLock::new(HashMap::new()),
@@ -50,7 +50,7 @@ impl ModelCatalogue {
             "model id `{id}`: use lower-case letters, digits and dashes"
         );
         sqlx::query(
-            "INSERT INTO models (id, name, spec_json, plan_json, examples_json, created_at) VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO models (id, name, spec_json, plan_json, examples_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, spec_json = excluded.spec_json,
              plan_json = excluded.plan_json, examples_json = excluded.examples_json",
         )
@@ -69,7 +69,7 @@ impl ModelCatalogue {
     /// Installs the shipped breast cancer model unless it is there already.
     pub async fn install_default(&self) -> anyhow::Result<()> {
         // Installed again over a database from before sample rows, which lacks them.
-        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM models WHERE id = ? AND examples_json != '[]'")
+        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM models WHERE id = $1 AND examples_json != '[]'")
             .bind(DEFAULT_MODEL_ID)
             .fetch_optional(&self.pool)
             .await?;
@@ -96,7 +96,7 @@ impl ModelCatalogue {
             return Err(ServiceError::NotFound("model"));
         }
         let row: Option<(String, String, String, String)> =
-            sqlx::query_as("SELECT name, spec_json, plan_json, examples_json FROM models WHERE id = ?")
+            sqlx::query_as("SELECT name, spec_json, plan_json, examples_json FROM models WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;

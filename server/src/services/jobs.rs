@@ -1,6 +1,7 @@
 //! The prediction job queue: jobs persisted in the database, their encrypted rows and results
-//! as files written through [`crate::storage`]. The workers that evaluate jobs are in
-//! [`crate::services::worker`].
+//! stored as [`Placement`] says (files beside SQLite, `bytea` columns of the job with
+//! PostgreSQL). The workers that evaluate jobs are in [`crate::services::worker`]; with
+//! PostgreSQL they may run in any number of processes.
 //!
 //! - **Bounded**: a user has at most `max_pending_per_user` jobs queued or running (checked and
 //!   inserted in one statement) and at most `max_waits_per_user` long polls open.
@@ -12,6 +13,11 @@
 //!   `attempts` times. The attempt number fences the result: only the worker of the current
 //!   attempt can mark the job finished, so it finishes exactly once. A job is `done` only
 //!   after its result is durable, and the result's SHA-256 is checked before it is served.
+//! - **Across processes** (PostgreSQL): a job is claimed with `FOR UPDATE SKIP LOCKED`, so
+//!   workers never wait on each other nor start the same job; `LISTEN/NOTIFY` wakes idle
+//!   workers when a job is queued and the long polls of every web node when one finishes.
+//! - **Key affinity**: a worker prefers, among the next few jobs in fair order, one whose
+//!   server key it already holds decompressed (a miss costs about a second and 120 MB).
 //! - **Short-lived data**: a job's encrypted row is deleted once it is evaluated; finished
 //!   jobs and their results are deleted `retention` after they finish, or when the user
 //!   deletes them.
@@ -19,7 +25,7 @@
 //!   the job's own channel, to which the worker sends the finished job.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,15 +33,23 @@ use anyhow::Context;
 use blindfold_api::{JobInfo, JobStatus};
 use blindfold_model::EncryptedRow;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::now_ms;
+use crate::db::{Backend, Db, now_ms};
 use crate::services::{ServiceError, ServiceResult};
-use crate::storage;
+use crate::storage::{self, Placement};
 
 const JOB_COLUMNS: &str = "id, model_id, status, error, input_bytes, bootstraps, created_at, started_at, finished_at";
+
+/// PostgreSQL notification channels: a job was queued (payload empty), a job finished (payload:
+/// its id).
+const QUEUED_CHANNEL: &str = "blindfold_job_queued";
+const FINISHED_CHANNEL: &str = "blindfold_job_finished";
+
+/// How many of the next jobs in fair order a worker looks at for one whose key it holds.
+const AFFINITY_WINDOW: i64 = 8;
 
 /// The queue's bounds, from the settings.
 #[derive(Debug, Clone)]
@@ -50,9 +64,12 @@ pub struct JobLimits {
 }
 
 pub struct JobQueue {
-    pool: SqlitePool,
-    dir: PathBuf,
+    pool: AnyPool,
+    backend: Backend,
+    placement: Placement,
     limits: JobLimits,
+    /// This process, as recorded in the jobs it claims: `<host>:<pid>`.
+    worker_name: String,
     /// Woken whenever a job is queued, for idle workers.
     queued: Notify,
     /// The finished job, for the long polls waiting on it, by job id.
@@ -72,22 +89,24 @@ pub struct ClaimedJob {
     pub attempt: i64,
 }
 
-/// What an evaluation produced: a stored result, or why there is none.
+/// What an evaluation produced: the encrypted result, or why there is none.
 pub type Outcome = anyhow::Result<Evaluated>;
 
-/// A result stored durably.
+/// An evaluated job's encrypted result, not yet stored.
 #[derive(Debug, Clone)]
 pub struct Evaluated {
     pub bootstraps: u64,
-    pub result_sha256: String,
+    pub result: Vec<u8>,
 }
 
 impl JobQueue {
-    pub fn new(pool: SqlitePool, dir: PathBuf, limits: JobLimits) -> Self {
+    pub fn new(db: Db, placement: Placement, limits: JobLimits) -> Self {
         Self {
-            pool,
-            dir,
+            pool: db.pool,
+            backend: db.backend,
+            placement,
             limits,
+            worker_name: format!("{}:{}", host_name(), std::process::id()),
             queued: Notify::new(),
             watchers: Mutex::default(),
             waits: Mutex::default(),
@@ -98,39 +117,60 @@ impl JobQueue {
         &self.limits
     }
 
-    pub fn input_path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.row"))
+    fn dir(&self) -> Option<&Path> {
+        match &self.placement {
+            Placement::Files(dir) => Some(dir),
+            Placement::Database => None,
+        }
+    }
+
+    fn input_path(dir: &Path, id: &str) -> PathBuf {
+        dir.join(format!("{id}.row"))
     }
 
     /// The result of one attempt at a job. Each attempt writes its own file, so a worker that
     /// lost its lease (and still runs) never overwrites the result the job's current attempt
-    /// recorded; the one served is that of the attempt that finished the job.
-    pub fn output_path(&self, id: &str, attempt: i64) -> PathBuf {
-        self.dir.join(format!("{id}.{attempt}.result"))
+    /// recorded; the one served is that of the attempt that finished the job. (In the
+    /// database, the fenced update that finishes the job writes its result.)
+    fn output_path(dir: &Path, id: &str, attempt: i64) -> PathBuf {
+        dir.join(format!("{id}.{attempt}.result"))
     }
 
-    /// Every file a job may have: its row and the results of its attempts.
-    pub fn files(&self, id: &str) -> Vec<PathBuf> {
+    /// Every file a job may have: its row and the results of its attempts (none when bytes
+    /// are kept in the database).
+    fn files(&self, id: &str) -> Vec<PathBuf> {
+        let Some(dir) = self.dir() else {
+            return Vec::new();
+        };
         let attempts = 0..=i64::from(self.limits.attempts);
-        std::iter::once(self.input_path(id))
-            .chain(attempts.map(|attempt| self.output_path(id, attempt)))
+        std::iter::once(Self::input_path(dir, id))
+            .chain(attempts.map(|attempt| Self::output_path(dir, id, attempt)))
             .collect()
     }
 
-    /// At start-up: creates the job directory, deletes files no job needs (left by a crash
-    /// between writing a file and recording it, or before a temporary file was renamed), and
-    /// puts jobs the previous process was running back in the queue. With SQLite one process
-    /// owns the database, so every running job is an orphan now.
+    /// At start-up: puts back in the queue jobs whose worker is gone, and with files, creates
+    /// the job directory and deletes files no job needs (left by a crash between writing a
+    /// file and recording it, or before a temporary file was renamed). With SQLite one
+    /// process owns the database, so every running job is an orphan now; with PostgreSQL
+    /// other processes may be running jobs, so only jobs whose lease ran out are.
     pub async fn recover(&self) -> anyhow::Result<()> {
-        tokio::fs::create_dir_all(&self.dir).await.context("job directory")?;
-        let reaped = self.reap(i64::MAX).await?;
+        if let Some(dir) = self.dir() {
+            tokio::fs::create_dir_all(dir).await.context("job directory")?;
+        }
+        let orphaned_before = match self.backend {
+            Backend::Sqlite => i64::MAX,
+            Backend::Postgres => now_ms(),
+        };
+        let reaped = self.reap(orphaned_before).await?;
         if reaped > 0 {
             tracing::info!(reaped, "jobs interrupted by a restart: queued again or failed");
         }
-        self.adopt_legacy_results().await?;
-        let removed = self.sweep_orphans().await?;
-        if removed > 0 {
-            tracing::info!(removed, "removed job files no job refers to");
+        if self.dir().is_some() {
+            self.adopt_legacy_results().await?;
+            let removed = self.sweep_orphans().await?;
+            if removed > 0 {
+                tracing::info!(removed, "removed job files no job refers to");
+            }
         }
         Ok(())
     }
@@ -138,13 +178,16 @@ impl JobQueue {
     /// Results stored before results had digests and per-attempt names (`<id>.result`, no
     /// `result_sha256`): renamed and given the digest of their bytes as they are now.
     async fn adopt_legacy_results(&self) -> anyhow::Result<()> {
+        let Some(dir) = self.dir() else {
+            return Ok(());
+        };
         let legacy: Vec<(String, i64)> =
-            sqlx::query_as("SELECT id, attempts FROM jobs WHERE status = ? AND result_sha256 IS NULL")
+            sqlx::query_as("SELECT id, attempts FROM jobs WHERE status = $1 AND result_sha256 IS NULL")
                 .bind(JobStatus::Done)
                 .fetch_all(&self.pool)
                 .await?;
         for (id, attempt) in legacy {
-            let (old, new) = (self.dir.join(format!("{id}.result")), self.output_path(&id, attempt));
+            let (old, new) = (dir.join(format!("{id}.result")), Self::output_path(dir, &id, attempt));
             let digest = tokio::task::spawn_blocking(move || -> std::io::Result<Option<String>> {
                 match std::fs::read(&old) {
                     Ok(bytes) => {
@@ -157,7 +200,7 @@ impl JobQueue {
             })
             .await??;
             if let Some(digest) = digest {
-                sqlx::query("UPDATE jobs SET result_sha256 = ? WHERE id = ?")
+                sqlx::query("UPDATE jobs SET result_sha256 = $1 WHERE id = $2")
                     .bind(digest)
                     .bind(&id)
                     .execute(&self.pool)
@@ -179,7 +222,7 @@ impl JobQueue {
 
     async fn pending(&self, user_id: i64) -> ServiceResult<i64> {
         let (pending,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running')")
+            sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE user_id = $1 AND status IN ('queued', 'running')")
                 .bind(user_id)
                 .fetch_one(&self.pool)
                 .await?;
@@ -209,32 +252,41 @@ impl JobQueue {
         row: Vec<u8>,
     ) -> ServiceResult<JobInfo> {
         let id = uuid::Uuid::new_v4().to_string();
-        let path = self.input_path(&id);
+        let path = self.dir().map(|dir| Self::input_path(dir, &id));
         let row_bytes = row.len() as i64;
-        tokio::task::spawn_blocking(move || -> ServiceResult<()> {
+        let row = tokio::task::spawn_blocking(move || -> ServiceResult<Vec<u8>> {
             EncryptedRow::from_bytes(&row, ciphertexts).map_err(ServiceError::Rejected)?;
-            storage::write_durably(&path, &row).context("storing the encrypted row")?;
-            Ok(())
+            if let Some(path) = path {
+                storage::write_durably(&path, &row).context("storing the encrypted row")?;
+            }
+            Ok(row)
         })
         .await??;
         // The quota is checked in the insert itself, so parallel submissions cannot pass it
         // together.
-        let inserted = sqlx::query(
-            "INSERT INTO jobs (id, user_id, model_id, key_fingerprint, status, input_bytes, created_at)
-             SELECT ?, ?, ?, ?, ?, ?, ?
-             WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running')) < ?",
-        )
-        .bind(&id)
-        .bind(user_id)
-        .bind(model_id)
-        .bind(key_fingerprint)
-        .bind(JobStatus::Queued)
-        .bind(row_bytes)
-        .bind(now_ms())
-        .bind(user_id)
-        .bind(i64::from(self.limits.max_pending_per_user))
-        .execute(&self.pool)
-        .await;
+        let (row_column, row_value) = match self.placement {
+            Placement::Files(_) => ("", ""),
+            Placement::Database => (", row_bytes", ", $10"),
+        };
+        let sql = format!(
+            "INSERT INTO jobs (id, user_id, model_id, key_fingerprint, status, input_bytes, created_at{row_column})
+             SELECT $1, $2, $3, $4, $5, $6, $7{row_value}
+             WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = $8 AND status IN ('queued', 'running')) < $9"
+        );
+        let mut insert = sqlx::query(&sql)
+            .bind(&id)
+            .bind(user_id)
+            .bind(model_id)
+            .bind(key_fingerprint)
+            .bind(JobStatus::Queued)
+            .bind(row_bytes)
+            .bind(now_ms())
+            .bind(user_id)
+            .bind(i64::from(self.limits.max_pending_per_user));
+        if self.placement == Placement::Database {
+            insert = insert.bind(row);
+        }
+        let inserted = insert.execute(&self.pool).await;
         match inserted {
             Ok(done) if done.rows_affected() == 1 => {}
             Ok(_) => {
@@ -247,23 +299,55 @@ impl JobQueue {
                 return Err(error.into());
             }
         }
-        self.queued.notify_one();
+        self.wake_workers().await;
         self.get(user_id, &id).await
+    }
+
+    /// Wakes an idle worker: of this process, and with PostgreSQL of every worker process.
+    async fn wake_workers(&self) {
+        self.queued.notify_one();
+        if self.backend == Backend::Postgres
+            && let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+                .bind(QUEUED_CHANNEL)
+                .execute(&self.pool)
+                .await
+        {
+            // Workers also look at the queue every few seconds.
+            tracing::warn!(error = format!("{error:#}"), "could not notify the workers");
+        }
+    }
+
+    /// The encrypted row of a job being evaluated.
+    pub async fn input(&self, id: &str) -> anyhow::Result<Vec<u8>> {
+        match self.dir() {
+            Some(dir) => tokio::fs::read(Self::input_path(dir, id))
+                .await
+                .context("reading the encrypted row"),
+            None => sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT row_bytes FROM jobs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten()
+                .context("the encrypted row is gone (the prediction was deleted)"),
+        }
     }
 
     /// A job of this user (not found for anyone else's).
     pub async fn get(&self, user_id: i64, id: &str) -> ServiceResult<JobInfo> {
-        sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND user_id = ?"))
-            .bind(id)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(ServiceError::NotFound("prediction"))
+        check_id(id)?;
+        sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2"
+        ))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(ServiceError::NotFound("prediction"))
     }
 
     pub async fn list(&self, user_id: i64) -> ServiceResult<Vec<JobInfo>> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = ? ORDER BY created_at DESC, id LIMIT 500"
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT 500"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -274,6 +358,7 @@ impl JobQueue {
     /// learn of the result the moment it exists instead of polling. Reads the database once
     /// (twice if it times out), however many jobs finish meanwhile.
     pub async fn wait(&self, user_id: i64, id: &str, patience: Duration) -> ServiceResult<JobInfo> {
+        check_id(id)?;
         if patience.is_zero() {
             return self.get(user_id, id).await;
         }
@@ -325,6 +410,81 @@ impl JobQueue {
         }
     }
 
+    /// Tells the long polls of other web nodes that this job finished (PostgreSQL).
+    async fn announce_elsewhere(&self, id: &str) {
+        if self.backend == Backend::Postgres
+            && let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(FINISHED_CHANNEL)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+        {
+            // Their long polls end at their timeout instead, and clients ask again.
+            tracing::warn!(error = format!("{error:#}"), "could not notify the web nodes");
+        }
+    }
+
+    /// Listens for other processes' notifications until `stop` (PostgreSQL; `url` is the
+    /// database's): a queued job wakes an idle worker of this process, a finished job the
+    /// long polls waiting on it here. The listener reconnects by itself after a lost
+    /// connection; what it missed meanwhile, idle workers find by looking at the queue every
+    /// few seconds and long polls when they time out.
+    pub async fn listen(self: Arc<Self>, url: String, stop: CancellationToken) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let mut listener = loop {
+            let connected = async {
+                let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+                listener.listen_all([QUEUED_CHANNEL, FINISHED_CHANNEL]).await?;
+                Ok::<_, sqlx::Error>(listener)
+            };
+            match connected.await {
+                Ok(listener) => break listener,
+                Err(error) => tracing::warn!(error = format!("{error:#}"), "listening for job notifications"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = stop.cancelled() => return,
+            }
+        };
+        loop {
+            let notification = tokio::select! {
+                received = listener.recv() => received,
+                () = stop.cancelled() => return,
+            };
+            match notification {
+                Ok(notification) if notification.channel() == QUEUED_CHANNEL => self.queued.notify_one(),
+                Ok(notification) => {
+                    let id = notification.payload();
+                    let waited_on = self.watchers.lock().expect("watchers lock").contains_key(id);
+                    if waited_on {
+                        match self.get_any(id).await {
+                            Ok(Some(job)) if job.status.is_finished() => self.announce(&job),
+                            Ok(_) => {}
+                            Err(error) => tracing::warn!(error = format!("{error:#}"), "reading a finished job"),
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "job notifications");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = stop.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// A job, whoever's it is (for announcing it to the long polls of its own user).
+    async fn get_any(&self, id: &str) -> anyhow::Result<Option<JobInfo>> {
+        Ok(sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// Tells the long polls waiting on this job that it finished.
     fn announce(&self, job: &JobInfo) {
         if let Some(sender) = self.watchers.lock().expect("watchers lock").remove(&job.id) {
@@ -335,13 +495,26 @@ impl JobQueue {
     /// The encrypted result of a finished job of this user. A stored result that does not
     /// match the digest recorded when it was written is never served: the job is failed.
     pub async fn result(&self, user_id: i64, id: &str) -> ServiceResult<Vec<u8>> {
-        let row: Option<(JobStatus, Option<String>, Option<String>, i64)> =
-            sqlx::query_as("SELECT status, error, result_sha256, attempts FROM jobs WHERE id = ? AND user_id = ?")
-                .bind(id)
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        let (status, error, digest, attempt) = row.ok_or(ServiceError::NotFound("prediction"))?;
+        check_id(id)?;
+        let result_column = match self.placement {
+            Placement::Files(_) => "NULL",
+            Placement::Database => "result_bytes",
+        };
+        let row: Option<StoredResult> = sqlx::query_as(&format!(
+            "SELECT status, error, result_sha256, attempts, {result_column} AS result_bytes
+             FROM jobs WHERE id = $1 AND user_id = $2"
+        ))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let StoredResult {
+            status,
+            error,
+            result_sha256: digest,
+            attempts: attempt,
+            result_bytes: in_row,
+        } = row.ok_or(ServiceError::NotFound("prediction"))?;
         match status {
             JobStatus::Done => {}
             JobStatus::Failed => {
@@ -352,25 +525,30 @@ impl JobQueue {
             }
             status => return Err(ServiceError::Conflict(format!("the prediction is {status}"))),
         }
-        let path = self.output_path(id, attempt);
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(bytes) => Some(bytes),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(error) => return Err(anyhow::Error::from(error).context("reading a result").into()),
+        let path = self.dir().map(|dir| Self::output_path(dir, id, attempt));
+        let bytes = match &path {
+            None => in_row,
+            Some(path) => match tokio::fs::read(path).await {
+                Ok(bytes) => Some(bytes),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+                Err(error) => return Err(anyhow::Error::from(error).context("reading a result").into()),
+            },
         };
         match bytes {
             Some(bytes) if digest.as_deref() == Some(hex::encode(Sha256::digest(&bytes)).as_str()) => Ok(bytes),
             _ => {
                 let why = "the stored result is damaged or missing";
                 tracing::error!(job = id, why);
-                sqlx::query("UPDATE jobs SET status = ?, error = ? WHERE id = ? AND status = ?")
+                sqlx::query("UPDATE jobs SET status = $1, error = $2 WHERE id = $3 AND status = $4")
                     .bind(JobStatus::Failed)
                     .bind(why)
                     .bind(id)
                     .bind(JobStatus::Done)
                     .execute(&self.pool)
                     .await?;
-                storage::remove_quietly(&path);
+                if let Some(path) = &path {
+                    storage::remove_quietly(path);
+                }
                 Err(ServiceError::Conflict(format!("the prediction failed: {why}")))
             }
         }
@@ -379,8 +557,9 @@ impl JobQueue {
     /// Deletes a job of this user and its files; a running job cannot be deleted until it
     /// finishes.
     pub async fn delete(&self, user_id: i64, id: &str) -> ServiceResult<()> {
+        check_id(id)?;
         let deleted: Option<(String,)> =
-            sqlx::query_as("DELETE FROM jobs WHERE id = ? AND user_id = ? AND status != ? RETURNING id")
+            sqlx::query_as("DELETE FROM jobs WHERE id = $1 AND user_id = $2 AND status != $3 RETURNING id")
                 .bind(id)
                 .bind(user_id)
                 .bind(JobStatus::Running)
@@ -400,44 +579,74 @@ impl JobQueue {
     /// Deletes every job of this user that is not running (queued ones are cancelled), with
     /// their files; how many.
     pub async fn clear(&self, user_id: i64) -> ServiceResult<u64> {
-        let deleted: Vec<(String,)> = sqlx::query_as("DELETE FROM jobs WHERE user_id = ? AND status != ? RETURNING id")
-            .bind(user_id)
-            .bind(JobStatus::Running)
-            .fetch_all(&self.pool)
-            .await?;
+        let deleted: Vec<(String,)> =
+            sqlx::query_as("DELETE FROM jobs WHERE user_id = $1 AND status != $2 RETURNING id")
+                .bind(user_id)
+                .bind(JobStatus::Running)
+                .fetch_all(&self.pool)
+                .await?;
         for (id,) in &deleted {
             self.remove_files(id).await;
         }
         Ok(deleted.len() as u64)
     }
 
+    /// Removes the files of deleted jobs (with the database, their bytes went with their rows).
+    pub async fn remove_deleted(&self, ids: &[String]) {
+        for id in ids {
+            self.remove_files(id).await;
+        }
+    }
+
     async fn remove_files(&self, id: &str) {
         let files = self.files(id);
+        if files.is_empty() {
+            return;
+        }
         let _ = tokio::task::spawn_blocking(move || files.iter().for_each(|file| storage::remove_quietly(file))).await;
     }
 
     /// Starts the next job: the oldest queued job of the user whose last start is furthest
-    /// back (round robin), atomically, so two workers never start the same one.
-    pub async fn claim(&self) -> anyhow::Result<Option<ClaimedJob>> {
+    /// back (round robin), atomically, so two workers never start the same one. Among the
+    /// next [`AFFINITY_WINDOW`] jobs in that order, one whose key fingerprint is in `held`
+    /// (comma-separated: the keys this worker holds decompressed) goes first; a user waits
+    /// for at most that many jobs of users whose keys are held. With PostgreSQL the
+    /// candidates are locked with `SKIP LOCKED`: workers claiming at once take different jobs
+    /// without waiting for each other.
+    pub async fn claim(&self, held: &str) -> anyhow::Result<Option<ClaimedJob>> {
         let now = now_ms();
         let lease_until = now + self.lease_ms();
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FOR UPDATE OF j SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE jobs SET status = $1, started_at = $2, lease_until = $3, attempts = attempts + 1, worker = $7
+             WHERE id = (
+                 SELECT c.id FROM (
+                     SELECT j.id, j.key_fingerprint, u.last_turn, j.created_at FROM jobs j
+                     JOIN users u ON u.id = j.user_id WHERE j.status = $4
+                     ORDER BY u.last_turn, j.created_at, j.id LIMIT $5 {lock}) c
+                 ORDER BY CASE WHEN $6 LIKE ('%' || c.key_fingerprint || '%') THEN 0 ELSE 1 END,
+                          c.last_turn, c.created_at, c.id
+                 LIMIT 1)
+             RETURNING id, user_id, model_id, key_fingerprint, attempts"
+        );
         let mut transaction = self.pool.begin().await?;
-        let row: Option<(String, i64, String, String, i64)> = sqlx::query_as(
-            "UPDATE jobs SET status = ?, started_at = ?, lease_until = ?, attempts = attempts + 1
-             WHERE id = (SELECT j.id FROM jobs j JOIN users u ON u.id = j.user_id WHERE j.status = ?
-                         ORDER BY u.last_turn, j.created_at, j.id LIMIT 1)
-             RETURNING id, user_id, model_id, key_fingerprint, attempts",
-        )
-        .bind(JobStatus::Running)
-        .bind(now)
-        .bind(lease_until)
-        .bind(JobStatus::Queued)
-        .fetch_optional(&mut *transaction)
-        .await?;
+        let row: Option<(String, i64, String, String, i64)> = sqlx::query_as(&sql)
+            .bind(JobStatus::Running)
+            .bind(now)
+            .bind(lease_until)
+            .bind(JobStatus::Queued)
+            .bind(AFFINITY_WINDOW)
+            .bind(held)
+            .bind(&self.worker_name)
+            .fetch_optional(&mut *transaction)
+            .await?;
         let Some((id, user_id, model_id, key_fingerprint, attempt)) = row else {
             return Ok(None);
         };
-        sqlx::query("UPDATE users SET last_turn = (SELECT MAX(last_turn) FROM users) + 1 WHERE id = ?")
+        sqlx::query("UPDATE users SET last_turn = (SELECT MAX(last_turn) FROM users) + 1 WHERE id = $1")
             .bind(user_id)
             .execute(&mut *transaction)
             .await?;
@@ -458,7 +667,7 @@ impl JobQueue {
     /// Extends a running job's lease; false when the job is no longer this attempt's (its
     /// lease ran out and it was queued again, or it was deleted).
     pub async fn renew(&self, job: &ClaimedJob) -> anyhow::Result<bool> {
-        let renewed = sqlx::query("UPDATE jobs SET lease_until = ? WHERE id = ? AND status = ? AND attempts = ?")
+        let renewed = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND status = $3 AND attempts = $4")
             .bind(now_ms() + self.lease_ms())
             .bind(&job.id)
             .bind(JobStatus::Running)
@@ -468,34 +677,70 @@ impl JobQueue {
         Ok(renewed.rows_affected() == 1)
     }
 
-    /// Records how a job ended — its result is already durable — and wakes its long polls.
-    /// False when the job is no longer this attempt's: then nothing is recorded.
-    pub async fn finish(&self, job: &ClaimedJob, outcome: &Outcome) -> anyhow::Result<bool> {
-        let (status, error, bootstraps, digest) = match outcome {
+    /// Stores a job's result durably and records how it ended, then wakes its long polls
+    /// (with PostgreSQL, those of every web node). False when the job is no longer this
+    /// attempt's: then nothing is recorded (with files, this attempt's result file stays until
+    /// the job is deleted or swept).
+    pub async fn finish(&self, job: &ClaimedJob, outcome: Outcome) -> anyhow::Result<bool> {
+        let outcome = match (outcome, self.dir()) {
+            (Ok(evaluated), Some(dir)) => {
+                let path = Self::output_path(dir, &job.id, job.attempt);
+                let bytes = evaluated.result.clone();
+                tokio::task::spawn_blocking(move || {
+                    storage::write_durably(&path, &bytes).context("storing the result")?;
+                    storage::crash_point("result-stored");
+                    anyhow::Ok(())
+                })
+                .await?
+                .map(|()| evaluated)
+            }
+            (outcome, _) => outcome,
+        };
+        let (status, error, bootstraps, digest, in_row) = match outcome {
             Ok(evaluated) => (
                 JobStatus::Done,
                 None,
                 Some(evaluated.bootstraps as i64),
-                Some(evaluated.result_sha256.clone()),
+                Some(hex::encode(Sha256::digest(&evaluated.result))),
+                Some(evaluated.result),
             ),
-            Err(e) => (JobStatus::Failed, Some(format!("{e:#}")), None, None),
+            Err(e) => (JobStatus::Failed, Some(format!("{e:#}")), None, None, None),
         };
-        let finished: Option<JobInfo> = sqlx::query_as(&format!(
-            "UPDATE jobs SET status = ?, error = ?, bootstraps = ?, result_sha256 = ?, finished_at = ?,
-             lease_until = NULL
-             WHERE id = ? AND status = ? AND attempts = ?
+        let data = match self.placement {
+            Placement::Files(_) => "",
+            // The row is no longer needed; the result is stored with the same update.
+            Placement::Database => ", row_bytes = NULL, result_bytes = $9",
+        };
+        let sql = format!(
+            "UPDATE jobs SET status = $1, error = $2, bootstraps = $3, result_sha256 = $4, finished_at = $5,
+             lease_until = NULL{data}
+             WHERE id = $6 AND status = $7 AND attempts = $8
              RETURNING {JOB_COLUMNS}"
-        ))
-        .bind(status)
-        .bind(error)
-        .bind(bootstraps)
-        .bind(digest)
-        .bind(now_ms())
-        .bind(&job.id)
-        .bind(JobStatus::Running)
-        .bind(job.attempt)
-        .fetch_optional(&self.pool)
-        .await?;
+        );
+        let mut update = sqlx::query_as(&sql)
+            .bind(status)
+            .bind(error)
+            .bind(bootstraps)
+            .bind(digest)
+            .bind(now_ms())
+            .bind(&job.id)
+            .bind(JobStatus::Running)
+            .bind(job.attempt);
+        if self.placement == Placement::Database {
+            storage::crash_point("result-stored");
+            update = update.bind(in_row);
+        }
+        let mut transaction = self.pool.begin().await?;
+        let finished: Option<JobInfo> = update.fetch_optional(&mut *transaction).await?;
+        if finished.is_some() && self.backend == Backend::Postgres {
+            // Delivered when the update commits, to every listening node.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(FINISHED_CHANNEL)
+                .bind(&job.id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
         let Some(finished) = finished else {
             // Deleted meanwhile (its files with it, except the result just written), or
             // another attempt owns it now.
@@ -504,16 +749,18 @@ impl JobQueue {
             }
             return Ok(false);
         };
-        storage::remove_quietly(&self.input_path(&job.id));
-        if finished.status == JobStatus::Failed {
-            storage::remove_quietly(&self.output_path(&job.id, job.attempt));
+        if let Some(dir) = self.dir() {
+            storage::remove_quietly(&Self::input_path(dir, &job.id));
+            if finished.status == JobStatus::Failed {
+                storage::remove_quietly(&Self::output_path(dir, &job.id, job.attempt));
+            }
         }
         self.announce(&finished);
         Ok(true)
     }
 
     async fn owner_of(&self, id: &str) -> anyhow::Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT user_id FROM jobs WHERE id = ?")
+        Ok(sqlx::query_scalar("SELECT user_id FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
@@ -522,14 +769,18 @@ impl JobQueue {
     /// Running jobs whose lease ended before `expired_before`: queued again, or failed once
     /// they have been started `attempts` times. How many.
     async fn reap(&self, expired_before: i64) -> anyhow::Result<u64> {
+        let data = match self.placement {
+            Placement::Files(_) => "",
+            Placement::Database => ", row_bytes = CASE WHEN attempts >= $1 THEN NULL ELSE row_bytes END",
+        };
         let reaped: Vec<JobInfo> = sqlx::query_as(&format!(
             "UPDATE jobs SET
-               status = CASE WHEN attempts >= ?1 THEN ?2 ELSE ?3 END,
-               error = CASE WHEN attempts >= ?1 THEN ?4 ELSE NULL END,
-               finished_at = CASE WHEN attempts >= ?1 THEN ?5 ELSE NULL END,
-               started_at = CASE WHEN attempts >= ?1 THEN started_at ELSE NULL END,
-               lease_until = NULL
-             WHERE status = ?6 AND (lease_until IS NULL OR lease_until < ?7)
+               status = CASE WHEN attempts >= $1 THEN $2 ELSE $3 END,
+               error = CASE WHEN attempts >= $1 THEN $4 ELSE NULL END,
+               finished_at = CASE WHEN attempts >= $1 THEN $5 ELSE NULL END,
+               started_at = CASE WHEN attempts >= $1 THEN started_at ELSE NULL END,
+               lease_until = NULL{data}
+             WHERE status = $6 AND (lease_until IS NULL OR lease_until < $7)
              RETURNING {JOB_COLUMNS}"
         ))
         .bind(i64::from(self.limits.attempts))
@@ -550,9 +801,10 @@ impl JobQueue {
                 tracing::warn!(job = job.id, "job failed after repeated interruptions");
                 self.remove_files(&job.id).await;
                 self.announce(job);
+                self.announce_elsewhere(&job.id).await;
             } else {
                 tracing::info!(job = job.id, "job without a live worker queued again");
-                self.queued.notify_one();
+                self.wake_workers().await;
             }
         }
         Ok(reaped.len() as u64)
@@ -562,7 +814,7 @@ impl JobQueue {
     async fn sweep_expired(&self) -> anyhow::Result<u64> {
         let cutoff = now_ms().saturating_sub(self.limits.retention.as_millis() as i64);
         let expired: Vec<(String,)> =
-            sqlx::query_as("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? RETURNING id")
+            sqlx::query_as("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 RETURNING id")
                 .bind(cutoff)
                 .fetch_all(&self.pool)
                 .await?;
@@ -575,6 +827,9 @@ impl JobQueue {
     /// Deletes files in the job directory that no job needs: rows of jobs no longer pending,
     /// results of jobs not done, and temporary files.
     async fn sweep_orphans(&self) -> anyhow::Result<u64> {
+        let Some(dir) = self.dir().map(Path::to_path_buf) else {
+            return Ok(0);
+        };
         let jobs: Vec<(String, JobStatus, i64)> = sqlx::query_as("SELECT id, status, attempts FROM jobs")
             .fetch_all(&self.pool)
             .await?;
@@ -588,7 +843,6 @@ impl JobQueue {
             .filter(|(_, status, _)| *status == JobStatus::Done)
             .map(|(id, _, attempt)| format!("{id}.{attempt}.result"))
             .collect();
-        let dir = self.dir.clone();
         let removed = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
             let mut removed = 0;
             for entry in std::fs::read_dir(&dir)? {
@@ -638,6 +892,34 @@ impl JobQueue {
                 Err(error) => tracing::error!(error = format!("{error:#}"), "deleting expired predictions"),
             }
         }
+    }
+}
+
+/// What [`JobQueue::result`] reads of a job.
+#[derive(sqlx::FromRow)]
+struct StoredResult {
+    status: JobStatus,
+    error: Option<String>,
+    result_sha256: Option<String>,
+    attempts: i64,
+    /// In the row with PostgreSQL; NULL with files.
+    result_bytes: Option<Vec<u8>>,
+}
+
+/// This machine's name, as the kernel has it (Linux), or `localhost`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Job ids are UUIDs: anything else names no job, and is not worth a query.
+fn check_id(id: &str) -> ServiceResult<()> {
+    match uuid::Uuid::try_parse(id) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(ServiceError::NotFound("prediction")),
     }
 }
 

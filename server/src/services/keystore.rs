@@ -1,5 +1,6 @@
-//! Per-user, per-model server keys: validated before they are stored, kept as files with a
-//! database row, and cached decompressed in memory within a byte budget.
+//! Per-user, per-model server keys: validated before they are stored, kept with a database
+//! row (as a file beside SQLite, in the row itself with PostgreSQL: [`Placement`]), and cached
+//! decompressed in memory within a byte budget.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -10,11 +11,12 @@ use anyhow::Context;
 use blindfold_model::{CompressedServerKey, ServerKey};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool};
 
-use crate::db::now_ms;
+use crate::db::{Backend, Db, now_ms};
 use crate::services::{ServiceError, ServiceResult};
-use crate::{storage, telemetry};
+use crate::storage::{self, Placement};
+use crate::telemetry;
 use blindfold_api::KeyInfo;
 
 /// What one user may store.
@@ -28,8 +30,9 @@ pub struct KeyQuota {
 const UPLOAD_LOCKS: usize = 64;
 
 pub struct ServerKeyStore {
-    pool: SqlitePool,
-    dir: PathBuf,
+    pool: AnyPool,
+    backend: Backend,
+    placement: Placement,
     quota: KeyQuota,
     upload_locks: [tokio::sync::Mutex<()>; UPLOAD_LOCKS],
     /// Decompressed keys by (user, model, fingerprint): a replaced key is never served stale.
@@ -37,14 +40,15 @@ pub struct ServerKeyStore {
 }
 
 impl ServerKeyStore {
-    pub fn new(pool: SqlitePool, dir: PathBuf, quota: KeyQuota, budget_bytes: u64) -> Self {
+    pub fn new(db: Db, placement: Placement, quota: KeyQuota, budget_bytes: u64) -> Self {
         let cache = Cache::builder()
             .weigher(|_, key: &Arc<ServerKey>| u32::try_from(key.memory_bytes()).unwrap_or(u32::MAX))
             .max_capacity(budget_bytes)
             .build();
         Self {
-            pool,
-            dir,
+            pool: db.pool,
+            backend: db.backend,
+            placement,
             quota,
             upload_locks: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
             cache,
@@ -52,12 +56,23 @@ impl ServerKeyStore {
     }
 
     /// One file per uploaded key, named by its fingerprint: concurrent uploads never write the
-    /// same file, and a row in the database always names a complete file.
-    fn path(&self, user_id: i64, model_id: &str, fingerprint: &str) -> PathBuf {
+    /// same file, and a row in the database always names a complete file. None when keys are
+    /// stored in the database.
+    fn path(&self, user_id: i64, model_id: &str, fingerprint: &str) -> Option<PathBuf> {
+        let Placement::Files(dir) = &self.placement else {
+            return None;
+        };
         // All parts are safe in a path: a database id, a validated model id, a hex digest.
-        self.dir
-            .join(user_id.to_string())
-            .join(format!("{model_id}-{fingerprint}.key"))
+        Some(
+            dir.join(user_id.to_string())
+                .join(format!("{model_id}-{fingerprint}.key")),
+        )
+    }
+
+    fn remove_file(&self, user_id: i64, model_id: &str, fingerprint: &str) {
+        if let Some(path) = self.path(user_id, model_id, fingerprint) {
+            storage::remove_quietly(&path);
+        }
     }
 
     fn upload_lock(&self, user_id: i64, model_id: &str) -> &tokio::sync::Mutex<()> {
@@ -75,13 +90,13 @@ impl ServerKeyStore {
 
     async fn check_quota_on(
         &self,
-        connection: &mut SqliteConnection,
+        connection: &mut AnyConnection,
         user_id: i64,
         model_id: &str,
         size: u64,
     ) -> ServiceResult<()> {
         let (count, bytes): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM server_keys WHERE user_id = ? AND model_id != ?",
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM server_keys WHERE user_id = $1 AND model_id != $2",
         )
         .bind(user_id)
         .bind(model_id)
@@ -104,11 +119,13 @@ impl ServerKeyStore {
 
     /// Validates and stores `bytes` as the user's key for the model, replacing any old one.
     ///
-    /// The file is durable before its row exists, and the row is swapped in one transaction
-    /// that checks the quota and returns the key it replaced, whose file is then removed;
-    /// uploads for one (user, model) take turns: parallel uploads leave exactly the file of the
-    /// key the database names and cannot pass the quota together (a crash in between leaves an
-    /// unreferenced file, which the start-up sweep removes).
+    /// The row is swapped in one transaction that checks the quota and returns the key it
+    /// replaced. With files, the file is durable before its row exists and the replaced key's
+    /// file is removed after; uploads for one (user, model) take turns, so parallel uploads
+    /// leave exactly the file of the key the database names (a crash in between leaves an
+    /// unreferenced file, which the start-up sweep removes). In the database, the bytes are
+    /// part of the row, and one user's swaps take turns on their user row across every node,
+    /// so parallel uploads cannot pass the quota together.
     pub async fn put(&self, user_id: i64, model_id: &str, bytes: Vec<u8>) -> ServiceResult<KeyInfo> {
         self.check_quota(user_id, model_id, bytes.len() as u64).await?;
         // One upload per (user, model) at a time from writing the file to swapping the row:
@@ -118,13 +135,15 @@ impl ServerKeyStore {
         let fingerprint = hex::encode(Sha256::digest(&bytes));
         let path = self.path(user_id, model_id, &fingerprint);
         let size = bytes.len() as i64;
-        tokio::task::spawn_blocking(move || -> ServiceResult<()> {
+        let bytes = tokio::task::spawn_blocking(move || -> ServiceResult<Vec<u8>> {
             CompressedServerKey::from_bytes(&bytes).map_err(ServiceError::Rejected)?;
-            let dir = path.parent().expect("key path has a parent");
-            std::fs::create_dir_all(dir).context("key directory")?;
-            storage::write_durably(&path, &bytes).context("storing the key")?;
+            if let Some(path) = path {
+                let dir = path.parent().expect("key path has a parent");
+                std::fs::create_dir_all(dir).context("key directory")?;
+                storage::write_durably(&path, &bytes).context("storing the key")?;
+            }
             storage::crash_point("key-stored");
-            Ok(())
+            Ok(bytes)
         })
         .await??;
         let info = KeyInfo {
@@ -132,7 +151,8 @@ impl ServerKeyStore {
             fingerprint,
             uploaded_at: now_ms(),
         };
-        let swapped = self.swap(user_id, model_id, &info).await;
+        let in_row = (self.placement == Placement::Database).then_some(bytes);
+        let swapped = self.swap(user_id, model_id, &info, in_row).await;
         let previous = match swapped {
             Ok(previous) => previous,
             Err(error) => {
@@ -142,47 +162,79 @@ impl ServerKeyStore {
                     .await?
                     .is_none_or(|k| k.fingerprint != info.fingerprint)
                 {
-                    storage::remove_quietly(&self.path(user_id, model_id, &info.fingerprint));
+                    self.remove_file(user_id, model_id, &info.fingerprint);
                 }
                 return Err(error);
             }
         };
         if let Some(previous) = previous.filter(|p| *p != info.fingerprint) {
-            storage::remove_quietly(&self.path(user_id, model_id, &previous));
+            self.remove_file(user_id, model_id, &previous);
         }
         Ok(info)
     }
 
-    /// Records `info` as the user's key for the model within their quota; the fingerprint of
-    /// the key it replaced.
-    async fn swap(&self, user_id: i64, model_id: &str, info: &KeyInfo) -> ServiceResult<Option<String>> {
+    /// Records `info` (with the key's bytes when they are kept in the row) as the user's key
+    /// for the model within their quota; the fingerprint of the key it replaced.
+    async fn swap(
+        &self,
+        user_id: i64,
+        model_id: &str,
+        info: &KeyInfo,
+        key_bytes: Option<Vec<u8>>,
+    ) -> ServiceResult<Option<String>> {
         let mut transaction = self.pool.begin().await?;
-        // The delete comes first: it takes the write lock, so no other upload's swap or quota
-        // check can interleave with this one.
+        if self.backend == Backend::Postgres {
+            // The user's swaps and quota checks take turns, whichever node runs them.
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind(user_id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        // With SQLite the delete comes first: it takes the write lock, so no other upload's
+        // swap or quota check can interleave with this one.
         let previous: Option<String> =
-            sqlx::query_scalar("DELETE FROM server_keys WHERE user_id = ? AND model_id = ? RETURNING fingerprint")
+            sqlx::query_scalar("DELETE FROM server_keys WHERE user_id = $1 AND model_id = $2 RETURNING fingerprint")
                 .bind(user_id)
                 .bind(model_id)
                 .fetch_optional(&mut *transaction)
                 .await?;
         self.check_quota_on(&mut transaction, user_id, model_id, info.size_bytes as u64)
             .await?;
-        sqlx::query(
-            "INSERT INTO server_keys (user_id, model_id, size_bytes, fingerprint, uploaded_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(user_id)
-        .bind(model_id)
-        .bind(info.size_bytes)
-        .bind(&info.fingerprint)
-        .bind(info.uploaded_at)
-        .execute(&mut *transaction)
-        .await?;
+        let insert = match key_bytes {
+            Some(bytes) => sqlx::query(
+                "INSERT INTO server_keys (user_id, model_id, size_bytes, fingerprint, uploaded_at, key_bytes)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(user_id)
+            .bind(model_id)
+            .bind(info.size_bytes)
+            .bind(&info.fingerprint)
+            .bind(info.uploaded_at)
+            .bind(bytes),
+            None => sqlx::query(
+                "INSERT INTO server_keys (user_id, model_id, size_bytes, fingerprint, uploaded_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(user_id)
+            .bind(model_id)
+            .bind(info.size_bytes)
+            .bind(&info.fingerprint)
+            .bind(info.uploaded_at),
+        };
+        insert.execute(&mut *transaction).await?;
         transaction.commit().await?;
         Ok(previous)
     }
 
-    /// Drops a deleted user's decompressed keys from memory.
-    pub fn forget_user(&self, user_id: i64) {
+    /// A deleted user's keys: their files (their rows went with the user) and their
+    /// decompressed keys in memory.
+    pub async fn forget_user(&self, user_id: i64) {
+        if let Placement::Files(dir) = &self.placement
+            && let Err(error) = tokio::fs::remove_dir_all(dir.join(user_id.to_string())).await
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::error!(%error, user_id, "could not remove a deleted account's keys");
+        }
         let theirs: Vec<_> = self
             .cache
             .iter()
@@ -197,15 +249,17 @@ impl ServerKeyStore {
     /// At start-up: deletes key files no stored key refers to (a crash between writing a key
     /// and recording it) and temporary files; how many.
     pub async fn sweep_orphans(&self) -> anyhow::Result<u64> {
+        let Placement::Files(dir) = self.placement.clone() else {
+            return Ok(0);
+        };
         let stored: Vec<(i64, String, String)> =
             sqlx::query_as("SELECT user_id, model_id, fingerprint FROM server_keys")
                 .fetch_all(&self.pool)
                 .await?;
         let referenced: HashSet<PathBuf> = stored
             .iter()
-            .map(|(user_id, model_id, fingerprint)| self.path(*user_id, model_id, fingerprint))
+            .filter_map(|(user_id, model_id, fingerprint)| self.path(*user_id, model_id, fingerprint))
             .collect();
-        let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
             std::fs::create_dir_all(&dir).context("key directory")?;
             let mut removed = 0;
@@ -233,7 +287,7 @@ impl ServerKeyStore {
 
     pub async fn info(&self, user_id: i64, model_id: &str) -> ServiceResult<Option<KeyInfo>> {
         Ok(sqlx::query_as(
-            "SELECT size_bytes, fingerprint, uploaded_at FROM server_keys WHERE user_id = ? AND model_id = ?",
+            "SELECT size_bytes, fingerprint, uploaded_at FROM server_keys WHERE user_id = $1 AND model_id = $2",
         )
         .bind(user_id)
         .bind(model_id)
@@ -244,13 +298,13 @@ impl ServerKeyStore {
     /// Removes the user's key; false when there was none.
     pub async fn delete(&self, user_id: i64, model_id: &str) -> ServiceResult<bool> {
         let deleted: Option<(String,)> =
-            sqlx::query_as("DELETE FROM server_keys WHERE user_id = ? AND model_id = ? RETURNING fingerprint")
+            sqlx::query_as("DELETE FROM server_keys WHERE user_id = $1 AND model_id = $2 RETURNING fingerprint")
                 .bind(user_id)
                 .bind(model_id)
                 .fetch_optional(&self.pool)
                 .await?;
         if let Some((fingerprint,)) = &deleted {
-            storage::remove_quietly(&self.path(user_id, model_id, fingerprint));
+            self.remove_file(user_id, model_id, fingerprint);
             self.cache
                 .invalidate(&(user_id, model_id.to_owned(), fingerprint.clone()));
         }
@@ -261,31 +315,60 @@ impl ServerKeyStore {
     /// does not wait for it.
     pub fn preload(self: &Arc<Self>, user_id: i64, model_id: &str, fingerprint: &str) {
         let (keys, model_id, fingerprint) = (self.clone(), model_id.to_owned(), fingerprint.to_owned());
-        tokio::task::spawn_blocking(move || {
-            if let Err(error) = keys.load(user_id, &model_id, &fingerprint) {
+        tokio::spawn(async move {
+            if let Err(error) = keys.load(user_id, &model_id, &fingerprint).await {
                 tracing::warn!(error = format!("{error:#}"), "could not preload a server key");
             }
         });
     }
 
-    /// The decompressed key with this fingerprint (blocking: call from a blocking thread).
-    pub fn load(&self, user_id: i64, model_id: &str, fingerprint: &str) -> anyhow::Result<Arc<ServerKey>> {
+    /// The decompressed key with this fingerprint: from memory, or read and decompressed on a
+    /// blocking thread (about a second and 120 MB).
+    pub async fn load(&self, user_id: i64, model_id: &str, fingerprint: &str) -> anyhow::Result<Arc<ServerKey>> {
         let cache_key = (user_id, model_id.to_owned(), fingerprint.to_owned());
         if let Some(key) = self.cache.get(&cache_key) {
             metrics::counter!(telemetry::KEY_CACHE_HITS).increment(1);
             return Ok(key);
         }
         metrics::counter!(telemetry::KEY_CACHE_MISSES).increment(1);
-        let bytes = std::fs::read(self.path(user_id, model_id, fingerprint))
-            .context("the server key was replaced or removed after this prediction was submitted")?;
-        anyhow::ensure!(
-            hex::encode(Sha256::digest(&bytes)) == fingerprint,
-            "the stored server key is corrupt"
-        );
-        let key = Arc::new(CompressedServerKey::from_bytes(&bytes)?.decompress());
+        let replaced = "the server key was replaced or removed after this prediction was submitted";
+        let bytes = match self.path(user_id, model_id, fingerprint) {
+            Some(path) => tokio::fs::read(path).await.context(replaced)?,
+            None => sqlx::query_scalar(
+                "SELECT key_bytes FROM server_keys WHERE user_id = $1 AND model_id = $2 AND fingerprint = $3",
+            )
+            .bind(user_id)
+            .bind(model_id)
+            .bind(fingerprint)
+            .fetch_optional(&self.pool)
+            .await?
+            .context(replaced)?,
+        };
+        let expected = fingerprint.to_owned();
+        let key = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<ServerKey>> {
+            anyhow::ensure!(
+                hex::encode(Sha256::digest(&bytes)) == expected,
+                "the stored server key is corrupt"
+            );
+            Ok(Arc::new(CompressedServerKey::from_bytes(&bytes)?.decompress()))
+        })
+        .await??;
         self.cache.insert(cache_key, key.clone());
-        metrics::gauge!(telemetry::KEY_CACHE_BYTES).set(self.cached_bytes() as f64);
+        let cache = self.cache.clone();
+        let cached = tokio::task::spawn_blocking(move || {
+            cache.run_pending_tasks();
+            cache.weighted_size()
+        })
+        .await?;
+        metrics::gauge!(telemetry::KEY_CACHE_BYTES).set(cached as f64);
         Ok(key)
+    }
+
+    /// Fingerprints of the keys held decompressed, comma-separated: the jobs this process can
+    /// start without a key miss (key affinity, see [`crate::services::jobs::JobQueue::claim`]).
+    pub fn held_fingerprints(&self) -> String {
+        let held: HashSet<String> = self.cache.iter().map(|(key, _)| key.2.clone()).collect();
+        held.into_iter().collect::<Vec<_>>().join(",")
     }
 
     /// Bytes of decompressed keys in memory, evictions included (blocking: settles the

@@ -48,6 +48,10 @@ pub enum ServiceError {
     /// Data a client sent (a key, a row) that the model crate refused.
     #[error(transparent)]
     Rejected(ModelError),
+    /// Text the database cannot hold (PostgreSQL refuses NUL characters): a client's bad
+    /// input, not the server's failure.
+    #[error("{0}")]
+    Unstorable(&'static str),
     /// Anything else: a bug or the environment (database, disk). Logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -61,6 +65,13 @@ impl ServiceError {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(error: sqlx::Error) -> Self {
+        // 22021: a byte sequence invalid in the database's encoding, which is what PostgreSQL
+        // calls a NUL character in text; 22P05: a character it cannot represent.
+        if let sqlx::Error::Database(database) = &error
+            && matches!(database.code().as_deref(), Some("22021" | "22P05"))
+        {
+            return Self::Unstorable("the request contains characters that cannot be stored (such as NUL)");
+        }
         Self::Internal(error.into())
     }
 }

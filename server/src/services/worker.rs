@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use blindfold_model::{EncryptedRow, evaluate};
-use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -61,7 +59,7 @@ pub fn spawn_workers(evaluator: Evaluator, count: usize, stop: CancellationToken
 impl Evaluator {
     /// Runs one queued job if there is one; `Ok(false)` when the queue is empty.
     pub async fn run_next(&self) -> anyhow::Result<bool> {
-        let Some(job) = self.jobs.claim().await? else {
+        let Some(job) = self.jobs.claim(&self.keys.held_fingerprints()).await? else {
             return Ok(false);
         };
         storage::crash_point("job-started");
@@ -77,7 +75,7 @@ impl Evaluator {
             ),
             Err(e) => tracing::warn!(job = job.id, error = format!("{e:#}"), "job failed"),
         }
-        if !self.jobs.finish(&job, &outcome).await? {
+        if !self.jobs.finish(&job, outcome).await? {
             tracing::info!(job = job.id, "job deleted or taken over while it ran: outcome dropped");
         }
         Ok(true)
@@ -109,32 +107,24 @@ impl Evaluator {
         outcome
     }
 
-    /// Evaluates the job's row under its key and stores the encrypted result durably.
+    /// Evaluates the job's row under its key (the result is stored by [`JobQueue::finish`]).
     async fn execute(&self, job: &ClaimedJob) -> Outcome {
         let model = self
             .models
             .get(&job.model_id)
             .await
             .map_err(|e| anyhow::anyhow!("model: {e}"))?;
-        let row = tokio::fs::read(self.jobs.input_path(&job.id))
-            .await
-            .context("reading the encrypted row")?;
-        let output_path = self.jobs.output_path(&job.id, job.attempt);
-        let keys = self.keys.clone();
-        let (user_id, model_id, fingerprint) = (job.user_id, job.model_id.clone(), job.key_fingerprint.clone());
+        let row = self.jobs.input(&job.id).await?;
+        let key = self.keys.load(job.user_id, &job.model_id, &job.key_fingerprint).await?;
         tokio::task::spawn_blocking(move || -> Outcome {
-            let key = keys.load(user_id, &model_id, &fingerprint)?;
             let row = EncryptedRow::from_bytes(&row, model.plan.input.ciphertexts())?;
             let evaluating = Instant::now();
             let (output, stats) = evaluate(&model.plan, &key, &row)?;
             metrics::histogram!(telemetry::EVALUATION_SECONDS).record(evaluating.elapsed().as_secs_f64());
             metrics::counter!(telemetry::BOOTSTRAPS).increment(stats.bootstraps as u64);
-            let bytes = output.to_bytes();
-            storage::write_durably(&output_path, &bytes).context("storing the result")?;
-            storage::crash_point("result-stored");
             Ok(Evaluated {
                 bootstraps: stats.bootstraps as u64,
-                result_sha256: hex::encode(Sha256::digest(&bytes)),
+                result: output.to_bytes(),
             })
         })
         .await

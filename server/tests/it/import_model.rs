@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use blindfold_model::fixtures::WINE;
-use blindfold_server::testing::TestApp;
+use blindfold_server::testing::{TestApp, database_url};
 use tempfile::TempDir;
 
 #[tokio::test]
@@ -18,6 +18,7 @@ async fn an_operator_imports_a_model() {
     let output = Command::new(env!("CARGO_BIN_EXE_blindfold-server"))
         .arg("import-model")
         .args(["--data-dir", data_dir.to_str().unwrap()])
+        .args(["--database-url", &database_url(&data_dir).await])
         .args([
             "--xgboost",
             model.to_str().unwrap(),
@@ -39,6 +40,7 @@ async fn an_operator_imports_a_model() {
     let bad = Command::new(env!("CARGO_BIN_EXE_blindfold-server"))
         .arg("import-model")
         .args(["--data-dir", data_dir.to_str().unwrap()])
+        .args(["--database-url", &database_url(&data_dir).await])
         .args([
             "--xgboost",
             calibration.to_str().unwrap(),

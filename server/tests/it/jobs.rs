@@ -1,7 +1,6 @@
 //! The job queue and key store under pressure: quotas, round-robin fairness, bounded long
 //! polls, retention and deletion, leases, parallel key uploads, upload slots and timeouts.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use blindfold_api::client::ApiClient;
@@ -12,7 +11,7 @@ use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use tempfile::TempDir;
 
-use crate::{COMPILED, KEYS, MODEL, fetch_spec, predict, rows_of_each_class, status};
+use crate::{COMPILED, KEYS, MODEL, damage_result, fetch_spec, predict, rows_of_each_class, status, stored};
 
 /// A request with the client's session cookie and CSRF token, for what the API client does
 /// not expose (headers, streaming bodies).
@@ -29,24 +28,6 @@ async fn encrypted_row(client: &ApiClient) -> Vec<u8> {
     let spec = fetch_spec(client, MODEL).await;
     let (row, _) = &rows_of_each_class()[0];
     encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes()
-}
-
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = walk(dir);
-    files.sort();
-    files
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flat_map(|entry| {
-            let path = entry.unwrap().path();
-            if path.is_dir() { walk(&path) } else { vec![path] }
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -166,8 +147,7 @@ async fn rows_go_once_evaluated_and_results_after_the_retention_time() {
     let job = client.submit(MODEL, encrypted_row(&client).await).await.unwrap();
     let job = client.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
     assert_eq!(job.status, JobStatus::Done);
-    let jobs_dir = dir.path().join("jobs");
-    assert_eq!(files_in(&jobs_dir), [jobs_dir.join(format!("{}.1.result", job.id))]);
+    assert_eq!(stored(dir.path(), "jobs/").await, [format!("jobs/{}.1.result", job.id)]);
     client.result(&job.id).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while client.job(&job.id).await.is_ok() {
@@ -175,7 +155,7 @@ async fn rows_go_once_evaluated_and_results_after_the_retention_time() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(status(client.result(&job.id).await), StatusCode::NOT_FOUND);
-    assert!(files_in(&jobs_dir).is_empty());
+    assert!(stored(dir.path(), "jobs/").await.is_empty());
     app.stop().await;
 }
 
@@ -211,10 +191,7 @@ async fn users_delete_predictions_and_clear_their_history() {
     let second = alice.submit(MODEL, row.clone()).await.unwrap();
     alice.wait(&second.id, Duration::from_secs(60), |_| {}).await.unwrap();
     // A result whose bytes no longer match their digest is never served: the job fails.
-    let result_path = dir.path().join("jobs").join(format!("{}.1.result", second.id));
-    let mut damaged = std::fs::read(&result_path).unwrap();
-    damaged[100] ^= 1;
-    std::fs::write(&result_path, damaged).unwrap();
+    damage_result(dir.path(), &second.id).await;
     assert_eq!(status(alice.result(&second.id).await), StatusCode::CONFLICT);
     assert_eq!(alice.job(&second.id).await.unwrap().status, JobStatus::Failed);
     mallory.clear_predictions().await.unwrap();
@@ -225,7 +202,7 @@ async fn users_delete_predictions_and_clear_their_history() {
     );
     alice.clear_predictions().await.unwrap();
     assert!(alice.jobs().await.unwrap().is_empty());
-    assert!(files_in(&dir.path().join("jobs")).is_empty());
+    assert!(stored(dir.path(), "jobs/").await.is_empty());
     app.stop().await;
 }
 
@@ -242,14 +219,16 @@ async fn parallel_key_uploads_leave_exactly_one_file() {
         );
         a.unwrap();
         b.unwrap();
-        let stored = client.key_info(MODEL).await.unwrap();
-        let files = files_in(&dir.path().join("keys"));
-        assert_eq!(files.len(), 1, "{files:?}");
-        let name = files[0].file_name().unwrap().to_str().unwrap();
-        assert_eq!(name, format!("{MODEL}-{}.key", stored.fingerprint));
+        let info = client.key_info(MODEL).await.unwrap();
+        let keys = stored(dir.path(), "keys/").await;
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert!(
+            keys[0].ends_with(&format!("/{MODEL}-{}.key", info.fingerprint)),
+            "{keys:?}"
+        );
     }
     client.delete_key(MODEL).await.unwrap();
-    assert!(files_in(&dir.path().join("keys")).is_empty());
+    assert!(stored(dir.path(), "keys/").await.is_empty());
     app.stop().await;
 }
 
@@ -267,7 +246,7 @@ async fn key_storage_is_capped_per_user() {
     let body: blindfold_api::ErrorBody = refused.json().await.unwrap();
     assert_eq!(body.error, "quota_exceeded");
     assert!(body.detail.contains("16 MiB"), "{}", body.detail);
-    assert!(files_in(&dir.path().join("keys")).is_empty());
+    assert!(stored(dir.path(), "keys/").await.is_empty());
     app.stop().await;
 }
 
@@ -304,7 +283,7 @@ async fn key_uploads_are_bounded_in_number_and_time() {
     assert!(started.elapsed() < Duration::from_secs(8));
     // The slot is free again.
     client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
-    assert_eq!(files_in(&dir.path().join("keys")).len(), 1);
+    assert_eq!(stored(dir.path(), "keys/").await.len(), 1);
     app.stop().await;
 }
 
@@ -327,7 +306,7 @@ async fn abandoned_jobs_are_queued_again_or_failed_without_a_restart() {
     // the first on its first attempt, the second on its last.
     let db = crate::database(dir.path()).await;
     for (job, attempts) in [(&first, 1), (&second, 3)] {
-        sqlx::query("UPDATE jobs SET status = 'running', attempts = ?, lease_until = 1 WHERE id = ?")
+        sqlx::query("UPDATE jobs SET status = 'running', attempts = $1, lease_until = 1 WHERE id = $2")
             .bind(attempts)
             .bind(&job.id)
             .execute(&db)
@@ -349,13 +328,16 @@ async fn abandoned_jobs_are_queued_again_or_failed_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The failed job's row is gone; the queued one's is kept for its next attempt.
-    let jobs_dir = dir.path().join("jobs");
-    assert_eq!(files_in(&jobs_dir), [jobs_dir.join(format!("{}.row", first.id))]);
+    assert_eq!(stored(dir.path(), "jobs/").await, [format!("jobs/{}.row", first.id)]);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn results_stored_before_digests_existed_are_still_served() {
+    // Results without digests were only ever stored as files, by SQLite deployments.
+    if blindfold_server::testing::backend() != blindfold_server::db::Backend::Sqlite {
+        return;
+    }
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn(dir.path(), 1).await;
     let client = app.user("alice").await;
@@ -383,6 +365,6 @@ async fn results_stored_before_digests_existed_are_still_served() {
     let app = TestApp::spawn(dir.path(), 1).await;
     let client = app.client().with_session(session);
     assert_eq!(client.result(&job.id).await.unwrap(), expected);
-    assert_eq!(files_in(&jobs_dir), [jobs_dir.join(format!("{}.0.result", job.id))]);
+    assert_eq!(stored(dir.path(), "jobs/").await, [format!("jobs/{}.0.result", job.id)]);
     app.stop().await;
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api;
+mod cluster;
 mod crash;
 mod fuzz;
 mod import_model;
@@ -12,6 +13,7 @@ mod ops;
 mod pages;
 mod process;
 
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -79,9 +81,123 @@ async fn submit(client: &ApiClient) -> String {
     client.submit(MODEL, encrypted).await.unwrap().id
 }
 
-/// The server's own SQLite database under `data`, opened beside it: for what the API does not
-/// show (attempt counts) and for the states a crash leaves behind.
-async fn database(data: &std::path::Path) -> sqlx::SqlitePool {
-    let url = format!("sqlite://{}", data.join("blindfold.db").display());
-    sqlx::SqlitePool::connect(&url).await.unwrap()
+use blindfold_server::db::Backend;
+use blindfold_server::testing::{self, database};
+
+/// What the server on `data` stores under `prefix`, by names that mean the same with either
+/// database: `keys/<user>/<model>-<fingerprint>.key`, `jobs/<id>.row` and
+/// `jobs/<id>.<attempt>.result` (files under the data directory with SQLite, `bytea` columns
+/// with PostgreSQL); with files, a temporary file a crash left is listed too. Sorted.
+async fn stored(data: &Path, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = match testing::backend() {
+        Backend::Sqlite => walk(data)
+            .into_iter()
+            .map(|path| {
+                let relative = path.strip_prefix(data).unwrap();
+                relative.to_string_lossy().replace('\\', "/")
+            })
+            .filter(|name| name.starts_with("keys/") || name.starts_with("jobs/"))
+            .collect(),
+        Backend::Postgres => {
+            let db = database(data).await;
+            let keys: Vec<(i64, String, String)> =
+                sqlx::query_as("SELECT user_id, model_id, fingerprint FROM server_keys")
+                    .fetch_all(&db)
+                    .await
+                    .unwrap();
+            let jobs: Vec<(String, i64, bool, bool)> =
+                sqlx::query_as("SELECT id, attempts, row_bytes IS NOT NULL, result_bytes IS NOT NULL FROM jobs")
+                    .fetch_all(&db)
+                    .await
+                    .unwrap();
+            db.close().await;
+            let keys = keys
+                .into_iter()
+                .map(|(user, model, fingerprint)| format!("keys/{user}/{model}-{fingerprint}.key"));
+            let jobs = jobs.into_iter().flat_map(|(id, attempt, row, result)| {
+                let row = row.then(|| format!("jobs/{id}.row"));
+                let result = result.then(|| format!("jobs/{id}.{attempt}.result"));
+                row.into_iter().chain(result)
+            });
+            keys.chain(jobs).collect()
+        }
+    };
+    names.retain(|name| name.starts_with(prefix));
+    names.sort();
+    names
+}
+
+/// The bytes stored under `name` (one of [`stored`]'s).
+async fn read_stored(data: &Path, name: &str) -> Vec<u8> {
+    match testing::backend() {
+        Backend::Sqlite => std::fs::read(data.join(name)).unwrap(),
+        Backend::Postgres => {
+            let db = database(data).await;
+            let bytes = match name.strip_prefix("keys/") {
+                Some(key) => {
+                    let fingerprint = key.rsplit_once('-').unwrap().1.trim_end_matches(".key");
+                    sqlx::query_scalar("SELECT key_bytes FROM server_keys WHERE fingerprint = $1")
+                        .bind(fingerprint)
+                        .fetch_one(&db)
+                        .await
+                        .unwrap()
+                }
+                None => {
+                    let job = name.strip_prefix("jobs/").unwrap().split('.').next().unwrap();
+                    let column = if name.ends_with(".row") {
+                        "row_bytes"
+                    } else {
+                        "result_bytes"
+                    };
+                    sqlx::query_scalar(&format!("SELECT {column} FROM jobs WHERE id = $1"))
+                        .bind(job)
+                        .fetch_one(&db)
+                        .await
+                        .unwrap()
+                }
+            };
+            db.close().await;
+            bytes
+        }
+    }
+}
+
+/// Flips one bit of a job's stored result, as a failing disk would.
+async fn damage_result(data: &Path, job: &str) {
+    match testing::backend() {
+        Backend::Sqlite => {
+            let path = data.join("jobs").join(format!("{job}.1.result"));
+            let mut damaged = std::fs::read(&path).unwrap();
+            damaged[100] ^= 1;
+            std::fs::write(&path, damaged).unwrap();
+        }
+        Backend::Postgres => {
+            let db = database(data).await;
+            let mut damaged: Vec<u8> = sqlx::query_scalar("SELECT result_bytes FROM jobs WHERE id = $1")
+                .bind(job)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            damaged[100] ^= 1;
+            sqlx::query("UPDATE jobs SET result_bytes = $1 WHERE id = $2")
+                .bind(damaged)
+                .bind(job)
+                .execute(&db)
+                .await
+                .unwrap();
+            db.close().await;
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() { walk(&path) } else { vec![path] }
+        })
+        .collect()
 }

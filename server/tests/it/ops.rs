@@ -40,7 +40,7 @@ async fn sigterm_stops_the_server_cleanly_after_the_job_in_hand() {
     let exit = server.terminate(Duration::from_secs(10)).await;
     assert!(exit.success(), "{exit:?}");
     let db = crate::database(data.path()).await;
-    let (attempts,): (i64,) = sqlx::query_as("SELECT attempts FROM jobs WHERE id = ?")
+    let (attempts,): (i64,) = sqlx::query_as("SELECT attempts FROM jobs WHERE id = $1")
         .bind(&id)
         .fetch_one(&db)
         .await
@@ -78,7 +78,7 @@ async fn readyz_is_ready_with_the_database_migrated_and_503_without() {
 
 /// The value of the first sample of `name` whose labels include each of `labels`
 /// (`key="value"`).
-fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub(crate) fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
     metrics.lines().find_map(|line| {
         let rest = line.strip_prefix(name)?;
         if !(rest.starts_with('{') || rest.starts_with(' ')) {
@@ -93,7 +93,7 @@ fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
 }
 
 /// `GET` the metrics: Prometheus text.
-async fn scrape(http: &reqwest::Client, url: &str) -> String {
+pub(crate) async fn scrape(http: &reqwest::Client, url: &str) -> String {
     let response = http.get(url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();

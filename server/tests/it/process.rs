@@ -1,31 +1,63 @@
 //! The real `blindfold-server` binary as a child process, for the tests that kill it
-//! (`crash.rs`) or signal it (`ops.rs`).
+//! (`crash.rs`), signal it (`ops.rs`) or run several (`cluster.rs`).
 
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use blindfold_api::client::{ApiClient, Session};
-use blindfold_server::testing::PASSWORD;
+use blindfold_server::testing::{PASSWORD, database_url};
 
-/// A `blindfold-server serve` process.
+/// What a process runs as.
+#[derive(Debug, Clone, Copy)]
+pub enum Role {
+    /// `serve --workers N`: the site, the API and N job workers.
+    Serve { workers: usize },
+    /// `worker`: one job worker, no site (PostgreSQL only).
+    Worker,
+}
+
+/// A `blindfold-server` process.
 pub struct Server {
     process: Child,
+    /// The site's `http://127.0.0.1:PORT` (a worker's metrics listener for a worker).
     pub base: String,
+    /// The metrics listener's `http://127.0.0.1:PORT`.
+    pub metrics: String,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
 
 impl Server {
-    /// Starts the server on `data` with `workers` job workers and waits until it answers;
+    /// Starts `serve` on `data` with `workers` job workers and waits until it answers;
     /// `crash_at` arms a crash point.
     pub async fn start(data: &Path, workers: usize, crash_at: Option<&str>) -> Self {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
+        Self::launch(data, Role::Serve { workers }, crash_at).await
+    }
+
+    /// Starts a process of `role` on the database of `data` (see
+    /// [`blindfold_server::testing::database_url`]) and waits until it answers.
+    pub async fn launch(data: &Path, role: Role, crash_at: Option<&str>) -> Self {
+        let (port, metrics_port) = (free_port(), free_port());
         let mut command = Command::new(env!("CARGO_BIN_EXE_blindfold-server"));
+        let workers = match role {
+            Role::Serve { workers } => {
+                command.args(["serve", "--addr", &format!("127.0.0.1:{port}")]);
+                workers
+            }
+            Role::Worker => {
+                command.arg("worker");
+                1
+            }
+        };
         command
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg("--data-dir")
             .arg(data)
+            .args(["--database-url", &database_url(data).await])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args([
                 "--workers",
                 &workers.to_string(),
@@ -42,10 +74,12 @@ impl Server {
             command.env("BLINDFOLD_CRASH_AT", point);
         }
         let process = command.spawn().expect("the server binary starts");
-        let mut server = Self {
-            process,
-            base: format!("http://127.0.0.1:{port}"),
+        let metrics = format!("http://127.0.0.1:{metrics_port}");
+        let base = match role {
+            Role::Serve { .. } => format!("http://127.0.0.1:{port}"),
+            Role::Worker => metrics.clone(),
         };
+        let mut server = Self { process, base, metrics };
         let deadline = Instant::now() + Duration::from_secs(30);
         while reqwest::get(format!("{}/healthz", server.base)).await.is_err() {
             // A server with a crash point may reach it before it first answers.
@@ -60,6 +94,10 @@ impl Server {
 
     pub fn client(&self, session: Option<Session>) -> ApiClient {
         ApiClient::new(&self.base).unwrap().with_session(session)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.id()
     }
 
     /// SIGKILL, as `kill -9` or the OOM killer would.

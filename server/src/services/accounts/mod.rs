@@ -12,13 +12,13 @@ pub mod throttle;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
-use crate::db::now_ms;
+use crate::db::{Backend, Db, now_ms};
 use crate::services::jobs::JobQueue;
+use crate::services::keystore::ServerKeyStore;
 use crate::services::{ServiceError, ServiceResult};
 use crate::settings::Settings;
 use password::PasswordWork;
@@ -48,14 +48,14 @@ const TAKEN: &str = "A user with that username already exists.";
 
 /// The accounts service.
 pub struct Accounts {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     passwords: PasswordWork,
     throttle: Throttle,
     pub sessions: Sessions,
-    /// `<data_dir>/keys`: each user's server keys are in a directory named by the user id.
-    keys_dir: PathBuf,
-    /// Where a job's files are.
+    /// What a deleted account leaves in the job queue and key store.
     jobs: Arc<JobQueue>,
+    keys: Arc<ServerKeyStore>,
 }
 
 /// Refuses fields over their length limits, before any other check.
@@ -76,7 +76,8 @@ enum Change {
 }
 
 impl Accounts {
-    pub fn new(pool: SqlitePool, settings: &Settings, jobs: Arc<JobQueue>) -> Self {
+    pub fn new(db: Db, settings: &Settings, jobs: Arc<JobQueue>, keys: Arc<ServerKeyStore>) -> Self {
+        let Db { pool, backend } = db;
         let limits = Limits {
             guesses_per_user: settings.login_attempts_per_user,
             guesses_per_address: settings.login_attempts_per_address,
@@ -87,9 +88,10 @@ impl Accounts {
             passwords: PasswordWork::new(settings.password_hashers(), password::MAX_WAIT),
             throttle: Throttle::new(pool.clone(), limits),
             sessions: Sessions::new(pool.clone(), settings.session_idle(), settings.session_lifetime()),
-            keys_dir: settings.data_dir.join("keys"),
             jobs,
+            keys,
             pool,
+            backend,
         }
     }
 
@@ -97,6 +99,10 @@ impl Accounts {
     /// for accounts made before it; idempotent. Display names stay as they are: the browser
     /// files its client keys under them.
     pub async fn rekey_usernames(&self) -> anyhow::Result<u64> {
+        // PostgreSQL databases were created under the current rule.
+        if self.backend != Backend::Sqlite {
+            return Ok(0);
+        }
         // A printable ASCII name is its own NFKC, and its key was already its lower case.
         let rows: Vec<(i64, String, String)> =
             sqlx::query_as("SELECT id, username, username_key FROM users WHERE username GLOB '*[^ -~]*'")
@@ -108,7 +114,7 @@ impl Accounts {
             if key == old_key {
                 continue;
             }
-            let updated = sqlx::query("UPDATE users SET username_key = ? WHERE id = ?")
+            let updated = sqlx::query("UPDATE users SET username_key = $1 WHERE id = $2")
                 .bind(&key)
                 .bind(user_id)
                 .execute(&self.pool)
@@ -161,10 +167,13 @@ impl Accounts {
     async fn create(&self, typed: &str, password: String, confirmation: String) -> ServiceResult<Account> {
         let username = rules::normalize_username(typed);
         let key = rules::username_key(&username);
-        let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username_key = ?)")
+        // An id rather than EXISTS: SQLite answers EXISTS with an integer, PostgreSQL with a
+        // boolean.
+        let taken = sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE username_key = $1")
             .bind(&key)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some();
         let checked = username.clone();
         let hash = self
             .passwords
@@ -187,17 +196,19 @@ impl Accounts {
                 Ok(password::hash(&password)?)
             })
             .await??;
-        let inserted =
-            sqlx::query("INSERT INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?)")
-                .bind(&username)
-                .bind(&key)
-                .bind(&hash)
-                .bind(now_ms())
-                .execute(&self.pool)
-                .await;
+        let inserted: Result<i64, _> = sqlx::query_scalar(
+            "INSERT INTO users (username, username_key, password_hash, created_at) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+        )
+        .bind(&username)
+        .bind(&key)
+        .bind(&hash)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await;
         match inserted {
-            Ok(result) => Ok(Account {
-                user_id: result.last_insert_rowid(),
+            Ok(user_id) => Ok(Account {
+                user_id,
                 username,
                 password_hash: hash,
             }),
@@ -215,7 +226,7 @@ impl Accounts {
         let key = rules::username_key(username);
         let guess = self.throttle.begin_guess(address, &key).await?;
         let row: Option<(i64, String, String)> =
-            sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username_key = ?")
+            sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username_key = $1")
                 .bind(&key)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -239,7 +250,7 @@ impl Accounts {
 
     /// The username key and password hash of a user.
     async fn credentials(&self, user_id: i64) -> ServiceResult<(String, String)> {
-        sqlx::query_as("SELECT username_key, password_hash FROM users WHERE id = ?")
+        sqlx::query_as("SELECT username_key, password_hash FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await?
@@ -291,7 +302,7 @@ impl Accounts {
                 hash
             }
         };
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(session.user_id)
             .execute(&self.pool)
@@ -323,30 +334,18 @@ impl Accounts {
         // Rows first, in one transaction (sessions and keys go with the user by cascade), then
         // files: a crash in between leaves files no row refers to, never a row without its file.
         let mut transaction = self.pool.begin().await?;
-        let job_ids: Vec<String> = sqlx::query_scalar("DELETE FROM jobs WHERE user_id = ? RETURNING id")
+        let job_ids: Vec<String> = sqlx::query_scalar("DELETE FROM jobs WHERE user_id = $1 RETURNING id")
             .bind(user_id)
             .fetch_all(&mut *transaction)
             .await?;
-        sqlx::query("DELETE FROM users WHERE id = ?")
+        sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
             .execute(&mut *transaction)
             .await?;
         transaction.commit().await?;
 
-        let keys = self.keys_dir.join(user_id.to_string());
-        if let Err(error) = tokio::fs::remove_dir_all(&keys).await
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::error!(%error, user_id, "could not remove a deleted account's keys");
-        }
-        let paths = job_ids.iter().flat_map(|id| self.jobs.files(id));
-        for path in paths {
-            if let Err(error) = tokio::fs::remove_file(&path).await
-                && error.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::error!(%error, path = %path.display(), "could not remove a deleted account's file");
-            }
-        }
+        self.jobs.remove_deleted(&job_ids).await;
+        self.keys.forget_user(user_id).await;
         tracing::info!(user_id, jobs = job_ids.len(), "account deleted");
         Ok(())
     }
@@ -361,11 +360,11 @@ mod tests {
     async fn username_keys_are_recomputed_at_start_up_and_collisions_are_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings::for_data_dir(dir.path().to_path_buf());
-        let pool = crate::db::connect(&settings.database_url()).await.unwrap();
+        let pool = crate::db::connect(&settings.database_url(), 1).await.unwrap().pool;
         // Keys as the old rule (lower case only) made them.
         for (id, name) in [(1, "\u{FF22}ob"), (2, "carol"), (3, "\u{FF23}arol"), (4, "dave")] {
             sqlx::query(
-                "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES (?, ?, ?, 'x', 0)",
+                "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES ($1, $2, $3, 'x', 0)",
             )
             .bind(id)
             .bind(name)
@@ -383,7 +382,7 @@ mod tests {
             "done once, at start-up"
         );
         let keys: Vec<(String, String)> = sqlx::query_as("SELECT username, username_key FROM users ORDER BY id")
-            .fetch_all(&state.pool)
+            .fetch_all(&state.db.pool)
             .await
             .unwrap();
         assert_eq!(keys[0], ("\u{FF22}ob".to_owned(), "bob".to_owned()));

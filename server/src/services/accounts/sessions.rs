@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::db::now_ms;
 use crate::services::{ServiceError, ServiceResult};
@@ -50,13 +50,13 @@ fn millis(duration: Duration) -> i64 {
 
 /// The sessions of all users.
 pub struct Sessions {
-    pool: SqlitePool,
+    pool: AnyPool,
     idle_ms: i64,
     lifetime_ms: i64,
 }
 
 impl Sessions {
-    pub fn new(pool: SqlitePool, idle: Duration, lifetime: Duration) -> Self {
+    pub fn new(pool: AnyPool, idle: Duration, lifetime: Duration) -> Self {
         Self {
             pool,
             idle_ms: millis(idle),
@@ -73,7 +73,7 @@ impl Sessions {
     pub async fn create(&self, user_id: i64, password_hash: &str) -> ServiceResult<NewSession> {
         let (token, csrf_token) = (random_token(), random_token());
         let now = now_ms();
-        sqlx::query("DELETE FROM sessions WHERE created_at <= ? OR last_seen_at <= ?")
+        sqlx::query("DELETE FROM sessions WHERE created_at <= $1 OR last_seen_at <= $2")
             .bind(now.saturating_sub(self.lifetime_ms))
             .bind(now.saturating_sub(self.idle_ms))
             .execute(&self.pool)
@@ -82,7 +82,7 @@ impl Sessions {
         // password change (which ends every other session) must not outlive it.
         let created = sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)
-             SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE id = ? AND password_hash = ?)",
+             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM users WHERE id = $7 AND password_hash = $8)",
         )
         .bind(hash_token(&token))
         .bind(user_id)
@@ -102,7 +102,7 @@ impl Sessions {
 
     /// Ends one session.
     pub async fn destroy(&self, session: &Session) -> ServiceResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(&session.token_hash)
             .execute(&self.pool)
             .await?;
@@ -112,7 +112,7 @@ impl Sessions {
     /// Ends every session of the user but `keep` (its token hash), if given.
     pub async fn destroy_all(&self, user_id: i64, keep: Option<&str>) -> ServiceResult<u64> {
         Ok(
-            sqlx::query("DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ?")
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2")
                 .bind(user_id)
                 .bind(keep)
                 .execute(&self.pool)
@@ -126,7 +126,7 @@ impl Sessions {
         let token_hash = hash_token(token);
         let row: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
             "SELECT u.id, u.username, s.csrf_token, s.created_at, s.last_seen_at
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
         .bind(&token_hash)
         .fetch_optional(&self.pool)
@@ -136,14 +136,14 @@ impl Sessions {
         };
         let now = now_ms();
         if created_at <= now.saturating_sub(self.lifetime_ms) || last_seen_at <= now.saturating_sub(self.idle_ms) {
-            sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
                 .bind(&token_hash)
                 .execute(&self.pool)
                 .await?;
             return Ok(None);
         }
         if now - last_seen_at >= TOUCH_EVERY_MS {
-            sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ? AND last_seen_at < ?")
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $3")
                 .bind(now)
                 .bind(&token_hash)
                 .bind(now)
@@ -167,9 +167,10 @@ mod tests {
 
     async fn sessions() -> (Sessions, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("s.db").display()))
+        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), 4)
             .await
-            .unwrap();
+            .unwrap()
+            .pool;
         sqlx::query(
             "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES (1, 'a', 'a', 'x', 0)",
         )
@@ -181,7 +182,7 @@ mod tests {
     }
 
     async fn age(s: &Sessions, column: &str, by_ms: i64) {
-        sqlx::query(&format!("UPDATE sessions SET {column} = {column} - ?"))
+        sqlx::query(&format!("UPDATE sessions SET {column} = {column} - $1"))
             .bind(by_ms)
             .execute(&s.pool)
             .await
@@ -215,7 +216,7 @@ mod tests {
         // Used an hour ago: alive, and the use is recorded.
         age(&s, "last_seen_at", HOUR_MS).await;
         assert!(s.lookup(&new.token).await.unwrap().is_some());
-        let seen: i64 = sqlx::query_scalar("SELECT ? - last_seen_at FROM sessions")
+        let seen: i64 = sqlx::query_scalar("SELECT $1 - last_seen_at FROM sessions")
             .bind(now_ms())
             .fetch_one(&s.pool)
             .await
@@ -240,7 +241,7 @@ mod tests {
         let new = s.create(1, "x").await.unwrap();
         age(&s, "last_seen_at", 30_000).await;
         s.lookup(&new.token).await.unwrap().unwrap();
-        let stale: i64 = sqlx::query_scalar("SELECT ? - last_seen_at FROM sessions")
+        let stale: i64 = sqlx::query_scalar("SELECT $1 - last_seen_at FROM sessions")
             .bind(now_ms())
             .fetch_one(&s.pool)
             .await

@@ -15,7 +15,7 @@
 
 use std::net::IpAddr;
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::db::now_ms;
 use crate::services::{ServiceError, ServiceResult};
@@ -43,7 +43,7 @@ pub struct Limits {
 }
 
 pub struct Throttle {
-    pool: SqlitePool,
+    pool: AnyPool,
     limits: Limits,
 }
 
@@ -72,19 +72,23 @@ pub fn address_subject(address: IpAddr) -> String {
     }
 }
 
-/// The number of hits after counting one more: 1 when the subject's period is over.
+/// The number of hits after counting one more: 1 when the subject's period is over. (Columns
+/// in an upsert's update are qualified: PostgreSQL finds a bare name ambiguous with `excluded`.)
 fn next_hits(period_over: &str) -> String {
-    format!("(CASE WHEN {period_over} THEN 1 ELSE hits + 1 END)")
+    format!("(CASE WHEN {period_over} THEN 1 ELSE throttles.hits + 1 END)")
 }
 
 /// `blocked_until` after `hits` failed guesses with `free` of them allowed: unblocked below
-/// `free`, then 1 s doubling with each further guess, at most `?3` ms (`?1` is now).
+/// `free`, then 1 s doubling with each further guess, at most `$3` ms (`$1` is now). Written
+/// for both databases: no two-argument MIN (PostgreSQL's is LEAST), and a 64-bit shift.
 fn guess_block(hits: &str, free: &str) -> String {
-    format!("(CASE WHEN {hits} >= {free} THEN ?1 + MIN(?3, 1000 << MIN({hits} - {free}, 30)) ELSE 0 END)")
+    let doublings = format!("CAST(CASE WHEN {hits} - {free} < 30 THEN {hits} - {free} ELSE 30 END AS INTEGER)");
+    let delay = format!("(CAST(1000 AS BIGINT) << {doublings})");
+    format!("(CASE WHEN {hits} >= {free} THEN $1 + (CASE WHEN $3 < {delay} THEN $3 ELSE {delay} END) ELSE 0 END)")
 }
 
 impl Throttle {
-    pub fn new(pool: SqlitePool, limits: Limits) -> Self {
+    pub fn new(pool: AnyPool, limits: Limits) -> Self {
         Self { pool, limits }
     }
 
@@ -98,20 +102,20 @@ impl Throttle {
         };
         // Both rows are counted, or neither: the NOT EXISTS reads the table before the insert
         // writes it (SQLite evaluates a SELECT from the table it inserts into in full first).
-        let period_over = "last_hit_at <= ?1 - ?2";
+        let period_over = "throttles.last_hit_at <= $1 - $2";
         let hits = next_hits(period_over);
-        let free = "(CASE scope WHEN 'login' THEN ?4 ELSE ?6 END)";
+        let free = "(CASE throttles.scope WHEN 'login' THEN $4 ELSE $6 END)";
         let sql = format!(
             "INSERT INTO throttles (scope, subject, hits, period_start, last_hit_at, blocked_until)
-             SELECT v.column1, v.column2, 1, ?1, ?1, {first_block}
-             FROM (VALUES ('{LOGIN}', ?5, ?4), ('{LOGIN_ADDRESS}', ?7, ?6)) AS v
+             SELECT v.column1, v.column2, 1, $1, $1, {first_block}
+             FROM (VALUES ('{LOGIN}', $5, $4), ('{LOGIN_ADDRESS}', $7, $6)) AS v
              WHERE NOT EXISTS (
-                 SELECT 1 FROM throttles t WHERE t.blocked_until > ?1
-                 AND ((t.scope = '{LOGIN}' AND t.subject = ?5) OR (t.scope = '{LOGIN_ADDRESS}' AND t.subject = ?7)))
+                 SELECT 1 FROM throttles t WHERE t.blocked_until > $1
+                 AND ((t.scope = '{LOGIN}' AND t.subject = $5) OR (t.scope = '{LOGIN_ADDRESS}' AND t.subject = $7)))
              ON CONFLICT (scope, subject) DO UPDATE SET
                  hits = {hits},
-                 period_start = CASE WHEN {period_over} THEN ?1 ELSE period_start END,
-                 last_hit_at = ?1,
+                 period_start = CASE WHEN {period_over} THEN $1 ELSE throttles.period_start END,
+                 last_hit_at = $1,
                  blocked_until = {block}
              RETURNING scope",
             first_block = guess_block("1", "v.column3"),
@@ -131,7 +135,7 @@ impl Throttle {
         if counted.is_empty() {
             let until: Option<i64> = sqlx::query_scalar(
                 "SELECT MAX(blocked_until) FROM throttles
-                 WHERE (scope = ? AND subject = ?) OR (scope = ? AND subject = ?)",
+                 WHERE (scope = $1 AND subject = $2) OR (scope = $3 AND subject = $4)",
             )
             .bind(LOGIN)
             .bind(&guess.user_subject)
@@ -149,7 +153,7 @@ impl Throttle {
     /// The guess was right: the (address, username) failures are forgotten, and the guess
     /// does not count against the address.
     pub async fn guess_succeeded(&self, guess: Guess) -> ServiceResult<()> {
-        sqlx::query("DELETE FROM throttles WHERE scope = ? AND subject = ?")
+        sqlx::query("DELETE FROM throttles WHERE scope = $1 AND subject = $2")
             .bind(LOGIN)
             .bind(&guess.user_subject)
             .execute(&self.pool)
@@ -170,18 +174,18 @@ impl Throttle {
         if limit == 0 {
             return Err(refused((REGISTRATION_PERIOD_MS / 1000) as u64));
         }
-        let period_over = "period_start <= ?1 - ?4";
+        let period_over = "throttles.period_start <= $1 - $4";
         let hits = next_hits(period_over);
-        let start = format!("(CASE WHEN {period_over} THEN ?1 ELSE period_start END)");
+        let start = format!("(CASE WHEN {period_over} THEN $1 ELSE throttles.period_start END)");
         let sql = format!(
             "INSERT INTO throttles (scope, subject, hits, period_start, last_hit_at, blocked_until)
-             VALUES ('{REGISTER}', ?2, 1, ?1, ?1, CASE WHEN 1 >= ?3 THEN ?1 + ?4 ELSE 0 END)
+             VALUES ('{REGISTER}', $2, 1, $1, $1, CASE WHEN 1 >= $3 THEN $1 + $4 ELSE 0 END)
              ON CONFLICT (scope, subject) DO UPDATE SET
                  hits = {hits},
                  period_start = {start},
-                 last_hit_at = ?1,
-                 blocked_until = CASE WHEN {hits} >= ?3 THEN {start} + ?4 ELSE 0 END
-             WHERE blocked_until <= ?1
+                 last_hit_at = $1,
+                 blocked_until = CASE WHEN {hits} >= $3 THEN {start} + $4 ELSE 0 END
+             WHERE throttles.blocked_until <= $1
              RETURNING hits"
         );
         let now = now_ms();
@@ -194,7 +198,7 @@ impl Throttle {
             .await?;
         if counted.is_none() {
             let until: Option<i64> =
-                sqlx::query_scalar("SELECT blocked_until FROM throttles WHERE scope = ? AND subject = ?")
+                sqlx::query_scalar("SELECT blocked_until FROM throttles WHERE scope = $1 AND subject = $2")
                     .bind(REGISTER)
                     .bind(&subject)
                     .fetch_optional(&self.pool)
@@ -214,9 +218,9 @@ impl Throttle {
     /// subject is back under its `allowance`; one that was due anyway stays.
     async fn give_back(&self, scope: &str, subject: &str, allowance: u32) -> ServiceResult<()> {
         sqlx::query(
-            "UPDATE throttles SET hits = MAX(hits - 1, 0),
-                 blocked_until = CASE WHEN hits - 1 < ?3 THEN 0 ELSE blocked_until END
-             WHERE scope = ?1 AND subject = ?2",
+            "UPDATE throttles SET hits = CASE WHEN hits > 0 THEN hits - 1 ELSE 0 END,
+                 blocked_until = CASE WHEN hits - 1 < $3 THEN 0 ELSE blocked_until END
+             WHERE scope = $1 AND subject = $2",
         )
         .bind(scope)
         .bind(subject)
@@ -229,7 +233,7 @@ impl Throttle {
     /// Deletes rows that no longer limit anything.
     pub async fn forget_stale(&self) -> ServiceResult<()> {
         let now = now_ms();
-        sqlx::query("DELETE FROM throttles WHERE blocked_until <= ? AND last_hit_at <= ?")
+        sqlx::query("DELETE FROM throttles WHERE blocked_until <= $1 AND last_hit_at <= $2")
             .bind(now)
             .bind(now - FORGET_AFTER_MS.max(REGISTRATION_PERIOD_MS))
             .execute(&self.pool)
@@ -251,9 +255,10 @@ mod tests {
 
     async fn throttle(limits: Limits) -> (Throttle, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 4)
             .await
-            .unwrap();
+            .unwrap()
+            .pool;
         (Throttle::new(pool, limits), dir)
     }
 
@@ -271,7 +276,7 @@ mod tests {
     }
 
     async fn row(t: &Throttle, scope: &str, subject: &str) -> Option<(i64, i64)> {
-        sqlx::query_as("SELECT hits, blocked_until FROM throttles WHERE scope = ? AND subject = ?")
+        sqlx::query_as("SELECT hits, blocked_until FROM throttles WHERE scope = $1 AND subject = $2")
             .bind(scope)
             .bind(subject)
             .fetch_optional(&t.pool)
@@ -350,7 +355,7 @@ mod tests {
         .await;
         let from = ip("192.0.2.1");
         sqlx::query(
-            "INSERT INTO throttles VALUES ('login', '192.0.2.1 alice', 40, 0, ?1, 0), ('login_address', '192.0.2.1', 0, 0, ?1, 0)",
+            "INSERT INTO throttles VALUES ('login', '192.0.2.1 alice', 40, 0, $1, 0), ('login_address', '192.0.2.1', 0, 0, $1, 0)",
         )
         .bind(now_ms())
         .execute(&t.pool)
@@ -361,7 +366,7 @@ mod tests {
         assert_eq!(hits, 41);
         assert!(until - now_ms() <= 4000, "capped");
 
-        sqlx::query("UPDATE throttles SET last_hit_at = last_hit_at - ?, blocked_until = 0")
+        sqlx::query("UPDATE throttles SET last_hit_at = last_hit_at - $1, blocked_until = 0")
             .bind(FORGET_AFTER_MS)
             .execute(&t.pool)
             .await
@@ -387,7 +392,7 @@ mod tests {
         t.begin_registration(ip("192.0.2.2")).await.unwrap();
 
         // An hour later the address starts afresh.
-        sqlx::query("UPDATE throttles SET period_start = period_start - ?1, blocked_until = blocked_until - ?1")
+        sqlx::query("UPDATE throttles SET period_start = period_start - $1, blocked_until = blocked_until - $1")
             .bind(REGISTRATION_PERIOD_MS)
             .execute(&t.pool)
             .await
