@@ -9,7 +9,7 @@
 # cluster runs as the `postgres` user, since PostgreSQL refuses to run as root.
 set -euo pipefail
 
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
   echo "with-postgres.sh: PostgreSQL is not installed (run: bash scripts/setup.sh --postgres)" >&2
   exit 1

@@ -33,6 +33,14 @@ impl Backend {
         }
     }
 
+    /// The database behind a pool.
+    pub fn of_pool(pool: &AnyPool) -> Self {
+        match pool.connect_options().database_url.scheme() {
+            "postgres" | "postgresql" => Self::Postgres,
+            _ => Self::Sqlite,
+        }
+    }
+
     fn migrator(self) -> &'static Migrator {
         match self {
             Self::Sqlite => &SQLITE_MIGRATIONS,
@@ -83,6 +91,20 @@ pub async fn connect(url: &str, connections: u32) -> anyhow::Result<Db> {
 }
 
 impl Db {
+    /// Now, in Unix milliseconds, by the database's clock when several machines share it:
+    /// leases written by one machine and judged by another must not depend on how well their
+    /// clocks agree.
+    pub async fn now_ms(&self) -> sqlx::Result<i64> {
+        match self.backend {
+            Backend::Sqlite => Ok(now_ms()),
+            Backend::Postgres => {
+                sqlx::query_scalar("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)")
+                    .fetch_one(&self.pool)
+                    .await
+            }
+        }
+    }
+
     /// Whether the database answers and has every migration this build knows applied (for
     /// `/readyz`); the reason when it does not.
     pub async fn check_ready(&self) -> anyhow::Result<()> {

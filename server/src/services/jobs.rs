@@ -159,7 +159,7 @@ impl JobQueue {
         }
         let orphaned_before = match self.backend {
             Backend::Sqlite => i64::MAX,
-            Backend::Postgres => now_ms(),
+            Backend::Postgres => self.db_now().await?,
         };
         let reaped = self.reap(orphaned_before).await?;
         if reaped > 0 {
@@ -286,7 +286,22 @@ impl JobQueue {
         if self.placement == Placement::Database {
             insert = insert.bind(row);
         }
-        let inserted = insert.execute(&self.pool).await;
+        let inserted = async {
+            let mut transaction = self.pool.begin().await?;
+            if self.backend == Backend::Postgres {
+                // The count in the insert reads what was committed when it began: the user's
+                // submissions take turns on their user row, so each sees the one before.
+                // (NO KEY: jobs and sessions that reference the user are not held up.)
+                sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
+                    .bind(user_id)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            let inserted = insert.execute(&mut *transaction).await?;
+            transaction.commit().await?;
+            Ok::<_, sqlx::Error>(inserted)
+        }
+        .await;
         match inserted {
             Ok(done) if done.rows_affected() == 1 => {}
             Ok(_) => {
@@ -609,13 +624,18 @@ impl JobQueue {
     /// Starts the next job: the oldest queued job of the user whose last start is furthest
     /// back (round robin), atomically, so two workers never start the same one. Among the
     /// next [`AFFINITY_WINDOW`] jobs in that order, one whose key fingerprint is in `held`
-    /// (comma-separated: the keys this worker holds decompressed) goes first; a user waits
-    /// for at most that many jobs of users whose keys are held. With PostgreSQL the
+    /// (comma-separated: the keys this worker holds decompressed) goes first, then one whose
+    /// key no other process started a job with last (so it holds it no more than we do), and
+    /// only then one whose key another process likely holds: workers settle on a share of
+    /// the users each instead of every worker decompressing every key. A user waits for at
+    /// most that many jobs of other users. With PostgreSQL the
     /// candidates are locked with `SKIP LOCKED`: workers claiming at once take different jobs
     /// without waiting for each other.
     pub async fn claim(&self, held: &str) -> anyhow::Result<Option<ClaimedJob>> {
-        let now = now_ms();
+        let now = self.db_now().await?;
         let lease_until = now + self.lease_ms();
+        // Only the job taken is locked: the window is read without locks, so a worker
+        // claiming at the same moment skips one job, not the whole window.
         let lock = match self.backend {
             Backend::Sqlite => "",
             Backend::Postgres => "FOR UPDATE OF j SKIP LOCKED",
@@ -623,13 +643,18 @@ impl JobQueue {
         let sql = format!(
             "UPDATE jobs SET status = $1, started_at = $2, lease_until = $3, attempts = attempts + 1, worker = $7
              WHERE id = (
-                 SELECT c.id FROM (
-                     SELECT j.id, j.key_fingerprint, u.last_turn, j.created_at FROM jobs j
-                     JOIN users u ON u.id = j.user_id WHERE j.status = $4
-                     ORDER BY u.last_turn, j.created_at, j.id LIMIT $5 {lock}) c
-                 ORDER BY CASE WHEN $6 LIKE ('%' || c.key_fingerprint || '%') THEN 0 ELSE 1 END,
-                          c.last_turn, c.created_at, c.id
-                 LIMIT 1)
+                 SELECT j.id FROM jobs j JOIN users u ON u.id = j.user_id
+                 WHERE j.status = $4 AND j.id IN (
+                     SELECT w.id FROM jobs w JOIN users wu ON wu.id = w.user_id WHERE w.status = $4
+                     ORDER BY wu.last_turn, w.created_at, w.id LIMIT $5)
+                 ORDER BY CASE
+                     WHEN $6 LIKE ('%' || j.key_fingerprint || '%') THEN 0
+                     WHEN COALESCE((SELECT h.worker FROM jobs h
+                                    WHERE h.key_fingerprint = j.key_fingerprint AND h.started_at IS NOT NULL
+                                    ORDER BY h.started_at DESC LIMIT 1), $7) = $7 THEN 1
+                     ELSE 2 END,
+                   u.last_turn, j.created_at, j.id
+                 LIMIT 1 {lock})
              RETURNING id, user_id, model_id, key_fingerprint, attempts"
         );
         let mut transaction = self.pool.begin().await?;
@@ -660,6 +685,16 @@ impl JobQueue {
         }))
     }
 
+    /// Now by the clock leases are judged by (the database's with PostgreSQL).
+    async fn db_now(&self) -> sqlx::Result<i64> {
+        Db {
+            pool: self.pool.clone(),
+            backend: self.backend,
+        }
+        .now_ms()
+        .await
+    }
+
     fn lease_ms(&self) -> i64 {
         self.limits.lease.as_millis() as i64
     }
@@ -668,7 +703,7 @@ impl JobQueue {
     /// lease ran out and it was queued again, or it was deleted).
     pub async fn renew(&self, job: &ClaimedJob) -> anyhow::Result<bool> {
         let renewed = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND status = $3 AND attempts = $4")
-            .bind(now_ms() + self.lease_ms())
+            .bind(self.db_now().await? + self.lease_ms())
             .bind(&job.id)
             .bind(JobStatus::Running)
             .bind(job.attempt)
@@ -883,7 +918,11 @@ impl JobQueue {
                 _ = ticks.tick() => {}
                 () = stop.cancelled() => return,
             }
-            if let Err(error) = self.reap(now_ms()).await {
+            let reaped = match self.db_now().await {
+                Ok(now) => self.reap(now).await,
+                Err(error) => Err(error.into()),
+            };
+            if let Err(error) = reaped {
                 tracing::error!(error = format!("{error:#}"), "re-queueing abandoned jobs");
             }
             match self.sweep_expired().await {

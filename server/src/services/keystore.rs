@@ -185,7 +185,8 @@ impl ServerKeyStore {
         let mut transaction = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
             // The user's swaps and quota checks take turns, whichever node runs them.
-            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+            // (NO KEY: the user's job submissions and logins are not held up meanwhile.)
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(user_id)
                 .execute(&mut *transaction)
                 .await?;
@@ -323,45 +324,59 @@ impl ServerKeyStore {
     }
 
     /// The decompressed key with this fingerprint: from memory, or read and decompressed on a
-    /// blocking thread (about a second and 120 MB).
+    /// blocking thread (about a second and 120 MB). Concurrent loads of one key decompress it
+    /// once (the preload of a fresh upload and its first job, say): the others wait for it.
     pub async fn load(&self, user_id: i64, model_id: &str, fingerprint: &str) -> anyhow::Result<Arc<ServerKey>> {
         let cache_key = (user_id, model_id.to_owned(), fingerprint.to_owned());
         if let Some(key) = self.cache.get(&cache_key) {
             metrics::counter!(telemetry::KEY_CACHE_HITS).increment(1);
             return Ok(key);
         }
-        metrics::counter!(telemetry::KEY_CACHE_MISSES).increment(1);
-        let replaced = "the server key was replaced or removed after this prediction was submitted";
-        let bytes = match self.path(user_id, model_id, fingerprint) {
-            Some(path) => tokio::fs::read(path).await.context(replaced)?,
-            None => sqlx::query_scalar(
-                "SELECT key_bytes FROM server_keys WHERE user_id = $1 AND model_id = $2 AND fingerprint = $3",
-            )
-            .bind(user_id)
-            .bind(model_id)
-            .bind(fingerprint)
-            .fetch_optional(&self.pool)
-            .await?
-            .context(replaced)?,
-        };
-        let expected = fingerprint.to_owned();
-        let key = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<ServerKey>> {
-            anyhow::ensure!(
-                hex::encode(Sha256::digest(&bytes)) == expected,
-                "the stored server key is corrupt"
-            );
-            Ok(Arc::new(CompressedServerKey::from_bytes(&bytes)?.decompress()))
-        })
-        .await??;
-        self.cache.insert(cache_key, key.clone());
+        let (pool, path) = (self.pool.clone(), self.path(user_id, model_id, fingerprint));
+        let runtime = tokio::runtime::Handle::current();
         let cache = self.cache.clone();
-        let cached = tokio::task::spawn_blocking(move || {
+        let (entry, cached) = tokio::task::spawn_blocking(move || {
+            let (user_id, model_id, fingerprint) = cache_key.clone();
+            // Read inside the initializer: a concurrent load of the same key waits for this
+            // one instead of reading the 30 MB again.
+            let entry = cache
+                .entry(cache_key)
+                .or_try_insert_with(|| -> anyhow::Result<Arc<ServerKey>> {
+                    let replaced = "the server key was replaced or removed after this prediction was submitted";
+                    let bytes: Vec<u8> = match path {
+                        Some(path) => std::fs::read(path).context(replaced)?,
+                        None => runtime
+                            .block_on(
+                                sqlx::query_scalar(
+                                    "SELECT key_bytes FROM server_keys
+                                     WHERE user_id = $1 AND model_id = $2 AND fingerprint = $3",
+                                )
+                                .bind(user_id)
+                                .bind(&model_id)
+                                .bind(&fingerprint)
+                                .fetch_optional(&pool),
+                            )?
+                            .context(replaced)?,
+                    };
+                    anyhow::ensure!(
+                        hex::encode(Sha256::digest(&bytes)) == fingerprint,
+                        "the stored server key is corrupt"
+                    );
+                    Ok(Arc::new(CompressedServerKey::from_bytes(&bytes)?.decompress()))
+                });
             cache.run_pending_tasks();
-            cache.weighted_size()
+            (entry, cache.weighted_size())
         })
         .await?;
+        let entry = entry.map_err(|error| anyhow::anyhow!("{error:#}"))?;
+        // Fresh: this call decompressed it (a miss); otherwise another load just had.
+        if entry.is_fresh() {
+            metrics::counter!(telemetry::KEY_CACHE_MISSES).increment(1);
+        } else {
+            metrics::counter!(telemetry::KEY_CACHE_HITS).increment(1);
+        }
         metrics::gauge!(telemetry::KEY_CACHE_BYTES).set(cached as f64);
-        Ok(key)
+        Ok(entry.into_value())
     }
 
     /// Fingerprints of the keys held decompressed, comma-separated: the jobs this process can

@@ -12,7 +12,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 
-use crate::db::now_ms;
+use crate::db::{Backend, now_ms};
 use crate::services::{ServiceError, ServiceResult};
 
 /// How stale `last_seen_at` may get before a request refreshes it.
@@ -79,7 +79,17 @@ impl Sessions {
             .execute(&self.pool)
             .await?;
         // Only while the password checked is still the account's: a login that raced a
-        // password change (which ends every other session) must not outlive it.
+        // password change (which ends every other session) must not outlive it. PostgreSQL
+        // reads the EXISTS as committed when the insert began, so there the user row is
+        // share-locked first: a password change waits for the login, or the login sees it.
+        let mut transaction = self.pool.begin().await?;
+        if Backend::of_pool(&self.pool) == Backend::Postgres {
+            sqlx::query("SELECT id FROM users WHERE id = $1 AND password_hash = $2 FOR SHARE")
+                .bind(user_id)
+                .bind(password_hash)
+                .execute(&mut *transaction)
+                .await?;
+        }
         let created = sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)
              SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM users WHERE id = $7 AND password_hash = $8)",
@@ -92,8 +102,9 @@ impl Sessions {
         .bind(now.saturating_add(self.lifetime_ms))
         .bind(user_id)
         .bind(password_hash)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         if created.rows_affected() == 0 {
             return Err(ServiceError::InvalidCredentials);
         }

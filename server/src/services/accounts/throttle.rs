@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use sqlx::AnyPool;
 
-use crate::db::now_ms;
+use crate::db::{Backend, now_ms};
 use crate::services::{ServiceError, ServiceResult};
 
 const LOGIN: &str = "login";
@@ -122,6 +122,16 @@ impl Throttle {
             block = guess_block(&hits, free),
         );
         let now = now_ms();
+        let mut transaction = self.pool.begin().await?;
+        if Backend::of_pool(&self.pool) == Backend::Postgres {
+            // PostgreSQL checks the NOT EXISTS against what was committed when the statement
+            // began, so parallel guesses could all pass a block that one of them is setting:
+            // guesses from one address take turns (both subjects are that address's).
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("throttle {}", guess.address_subject))
+                .execute(&mut *transaction)
+                .await?;
+        }
         let counted: Vec<(String,)> = sqlx::query_as(&sql)
             .bind(now)
             .bind(FORGET_AFTER_MS)
@@ -130,8 +140,9 @@ impl Throttle {
             .bind(&guess.user_subject)
             .bind(i64::from(self.limits.guesses_per_address))
             .bind(&guess.address_subject)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *transaction)
             .await?;
+        transaction.commit().await?;
         if counted.is_empty() {
             let until: Option<i64> = sqlx::query_scalar(
                 "SELECT MAX(blocked_until) FROM throttles
