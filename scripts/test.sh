@@ -17,8 +17,9 @@ cargo clippy --target wasm32-unknown-unknown -p blindfold-frontend -p blindfold-
   --features blindfold-app/hydrate --release -- -D warnings
 echo "== cargo test"
 cargo test --workspace --release
-echo "== server integration tests against PostgreSQL (and the multi-process test)"
-# The same test binary, already built: only the database differs.
-bash scripts/with-postgres.sh cargo test --release -p blindfold-server --test it -- --include-ignored
+echo "== integration tests against PostgreSQL (and the multi-process cluster test)"
+# The same test binaries, already built: only the database differs.
+bash scripts/with-postgres.sh cargo test --release -p blindfold-server --test it -p blindfold-cli --test cli \
+  -- --include-ignored
 echo "== browser end-to-end tests"
 bash scripts/e2e.sh

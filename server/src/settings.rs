@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
-#[derive(Debug, Clone, Args)]
+/// No `Debug`: the database URL may carry a password, and settings printed whole would log it.
+#[derive(Clone, Args)]
 pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "BLINDFOLD_ADDR", default_value = "127.0.0.1:3000")]

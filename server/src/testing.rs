@@ -53,8 +53,9 @@ pub async fn database_url(data_dir: &Path) -> String {
             .await
         {
             Ok(_) => {}
-            // Created by a concurrent caller for the same directory.
-            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42P04") => {}
+            // Created by a concurrent caller for the same directory (42P04, or 23505 when the
+            // two creations race in the catalogue).
+            Err(sqlx::Error::Database(error)) if matches!(error.code().as_deref(), Some("42P04" | "23505")) => {}
             Err(error) => panic!("creating the test database: {error}"),
         }
     }

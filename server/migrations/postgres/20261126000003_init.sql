@@ -80,7 +80,7 @@ CREATE INDEX jobs_user ON jobs(user_id, created_at);
 CREATE INDEX jobs_finished ON jobs(finished_at);
 CREATE INDEX jobs_user_status ON jobs(user_id, status);
 -- Key affinity: which process last started a job with a given key (and so likely holds it).
-CREATE INDEX jobs_key_started ON jobs(key_fingerprint, started_at);
+CREATE INDEX jobs_key_started ON jobs(user_id, key_fingerprint, started_at);
 
 -- Ciphertexts and compressed keys look random: stored out of line without trying to compress.
 ALTER TABLE server_keys ALTER COLUMN key_bytes SET STORAGE EXTERNAL;

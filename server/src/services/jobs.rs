@@ -623,9 +623,11 @@ impl JobQueue {
 
     /// Starts the next job: the oldest queued job of the user whose last start is furthest
     /// back (round robin), atomically, so two workers never start the same one. Among the
-    /// next [`AFFINITY_WINDOW`] jobs in that order, one whose key fingerprint is in `held`
-    /// (comma-separated: the keys this worker holds decompressed) goes first, then one whose
-    /// key no other process started a job with last (so it holds it no more than we do), and
+    /// next [`AFFINITY_WINDOW`] jobs in that order, one whose key is in `held` (the keys this
+    /// worker holds decompressed, as
+    /// [`held_keys`](crate::services::keystore::ServerKeyStore::held_keys) lists them) goes
+    /// first, then one whose key no other process started a job with last (so it holds it
+    /// no more than we do), and
     /// only then one whose key another process likely holds: workers settle on a share of
     /// the users each instead of every worker decompressing every key. A user waits for at
     /// most that many jobs of other users. With PostgreSQL the
@@ -648,9 +650,10 @@ impl JobQueue {
                      SELECT w.id FROM jobs w JOIN users wu ON wu.id = w.user_id WHERE w.status = $4
                      ORDER BY wu.last_turn, w.created_at, w.id LIMIT $5)
                  ORDER BY CASE
-                     WHEN $6 LIKE ('%' || j.key_fingerprint || '%') THEN 0
+                     WHEN $6 LIKE ('%,' || CAST(j.user_id AS TEXT) || ':' || j.key_fingerprint || ',%') THEN 0
                      WHEN COALESCE((SELECT h.worker FROM jobs h
-                                    WHERE h.key_fingerprint = j.key_fingerprint AND h.started_at IS NOT NULL
+                                    WHERE h.user_id = j.user_id AND h.key_fingerprint = j.key_fingerprint
+                                      AND h.started_at IS NOT NULL
                                     ORDER BY h.started_at DESC LIMIT 1), $7) = $7 THEN 1
                      ELSE 2 END,
                    u.last_turn, j.created_at, j.id

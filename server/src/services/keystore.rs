@@ -379,11 +379,17 @@ impl ServerKeyStore {
         Ok(entry.into_value())
     }
 
-    /// Fingerprints of the keys held decompressed, comma-separated: the jobs this process can
-    /// start without a key miss (key affinity, see [`crate::services::jobs::JobQueue::claim`]).
-    pub fn held_fingerprints(&self) -> String {
-        let held: HashSet<String> = self.cache.iter().map(|(key, _)| key.2.clone()).collect();
-        held.into_iter().collect::<Vec<_>>().join(",")
+    /// The keys held decompressed, as `,<user>:<fingerprint>,<user>:<fingerprint>,`: the jobs
+    /// this process can start without a key miss (key affinity, see
+    /// [`crate::services::jobs::JobQueue::claim`]). By user too: two accounts may upload the
+    /// same key bytes, and each is a separate entry here.
+    pub fn held_keys(&self) -> String {
+        let held: Vec<String> = self
+            .cache
+            .iter()
+            .map(|(key, _)| format!("{}:{}", key.0, key.2))
+            .collect();
+        format!(",{},", held.join(","))
     }
 
     /// Bytes of decompressed keys in memory, evictions included (blocking: settles the

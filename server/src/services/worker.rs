@@ -59,7 +59,7 @@ pub fn spawn_workers(evaluator: Evaluator, count: usize, stop: CancellationToken
 impl Evaluator {
     /// Runs one queued job if there is one; `Ok(false)` when the queue is empty.
     pub async fn run_next(&self) -> anyhow::Result<bool> {
-        let Some(job) = self.jobs.claim(&self.keys.held_fingerprints()).await? else {
+        let Some(job) = self.jobs.claim(&self.keys.held_keys()).await? else {
             return Ok(false);
         };
         storage::crash_point("job-started");

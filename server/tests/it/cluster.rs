@@ -40,12 +40,16 @@ async fn two_web_nodes_and_two_workers_share_one_database() {
     );
     let data = TempDir::new().unwrap();
     let web = Role::Serve { workers: 0 };
-    let node1 = Server::launch(data.path(), web, None).await;
-    let node2 = Server::launch(data.path(), web, None).await;
-    let mut workers = vec![
-        Server::launch(data.path(), Role::Worker, None).await,
-        Server::launch(data.path(), Role::Worker, None).await,
-    ];
+    // All four at once on a fresh (empty) database: they migrate it together (taking turns
+    // on the migrator's lock) and install the default model together.
+    testing::database_url(data.path()).await;
+    let (node1, node2, worker1, worker2) = tokio::join!(
+        Server::launch(data.path(), web, None),
+        Server::launch(data.path(), web, None),
+        Server::launch(data.path(), Role::Worker, None),
+        Server::launch(data.path(), Role::Worker, None),
+    );
+    let mut workers = vec![worker1, worker2];
 
     // Registered on node 1, key uploaded through node 2, predictions through node 1.
     let session = register(&node1).await;

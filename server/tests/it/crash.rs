@@ -134,8 +134,10 @@ async fn jobs_killed_while_running_or_storing_their_result_finish_exactly_once()
     server.kill();
 
     // Killed after the result's temporary file is written, and after the result is stored
-    // but before the job is marked done. (Submitted to a server without workers first, so
-    // the crash cannot cut the submission's own answer short.)
+    // but before the job is marked done. (With PostgreSQL one update stores the result and
+    // marks the job done, so `result-stored` is just before it: the evaluation is lost and
+    // done again.) Submitted to a server without workers first, so the crash cannot cut the
+    // submission's own answer short.
     for point in reachable(&["temporary-written:result", "result-stored"]) {
         let server = Server::start(data.path(), 0, None).await;
         let id = submit(&server.client(Some(session.clone()))).await;
