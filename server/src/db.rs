@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -131,6 +131,22 @@ impl Db {
         );
         Ok(())
     }
+}
+
+/// Makes the rest of the transaction on `connection` take turns with every other transaction
+/// that takes the turn `name` (a PostgreSQL advisory lock, released at commit or rollback),
+/// whichever node runs it. Needed where a statement checks a limit and then writes: under
+/// PostgreSQL's READ COMMITTED, parallel statements would each see the state before the
+/// others' writes; the next statement after the turn sees them. A no-op with SQLite, whose
+/// one writer at a time already serializes them.
+pub async fn take_turn(connection: &mut AnyConnection, backend: Backend, name: &str) -> sqlx::Result<()> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(name)
+            .execute(connection)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Now, in Unix milliseconds.

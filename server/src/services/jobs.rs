@@ -37,7 +37,7 @@ use sqlx::AnyPool;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{Backend, Db, now_ms};
+use crate::db::{self, Backend, Db, now_ms};
 use crate::services::{ServiceError, ServiceResult};
 use crate::storage::{self, Placement};
 
@@ -288,15 +288,8 @@ impl JobQueue {
         }
         let inserted = async {
             let mut transaction = self.pool.begin().await?;
-            if self.backend == Backend::Postgres {
-                // The count in the insert reads what was committed when it began: the user's
-                // submissions take turns on their user row, so each sees the one before.
-                // (NO KEY: jobs and sessions that reference the user are not held up.)
-                sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
-                    .bind(user_id)
-                    .execute(&mut *transaction)
-                    .await?;
-            }
+            // The count in the insert must see the user's other submissions.
+            db::take_turn(&mut transaction, self.backend, &format!("submit {user_id}")).await?;
             let inserted = insert.execute(&mut *transaction).await?;
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(inserted)

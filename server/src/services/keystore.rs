@@ -13,7 +13,7 @@ use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, AnyPool};
 
-use crate::db::{Backend, Db, now_ms};
+use crate::db::{self, Backend, Db, now_ms};
 use crate::services::{ServiceError, ServiceResult};
 use crate::storage::{self, Placement};
 use crate::telemetry;
@@ -183,14 +183,8 @@ impl ServerKeyStore {
         key_bytes: Option<Vec<u8>>,
     ) -> ServiceResult<Option<String>> {
         let mut transaction = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            // The user's swaps and quota checks take turns, whichever node runs them.
-            // (NO KEY: the user's job submissions and logins are not held up meanwhile.)
-            sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
-                .bind(user_id)
-                .execute(&mut *transaction)
-                .await?;
-        }
+        // The user's swaps and quota checks take turns, whichever node runs them.
+        db::take_turn(&mut transaction, self.backend, &format!("keys {user_id}")).await?;
         // With SQLite the delete comes first: it takes the write lock, so no other upload's
         // swap or quota check can interleave with this one.
         let previous: Option<String> =

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use sqlx::AnyPool;
 
-use crate::db::{Backend, now_ms};
+use crate::db::{self, Backend, now_ms};
 use crate::services::{ServiceError, ServiceResult};
 
 const LOGIN: &str = "login";
@@ -123,15 +123,11 @@ impl Throttle {
         );
         let now = now_ms();
         let mut transaction = self.pool.begin().await?;
-        if Backend::of_pool(&self.pool) == Backend::Postgres {
-            // PostgreSQL checks the NOT EXISTS against what was committed when the statement
-            // began, so parallel guesses could all pass a block that one of them is setting:
-            // guesses from one address take turns (both subjects are that address's).
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(format!("throttle {}", guess.address_subject))
-                .execute(&mut *transaction)
-                .await?;
-        }
+        // PostgreSQL checks the NOT EXISTS against what was committed when the statement
+        // began, so parallel guesses could all pass a block that one of them is setting:
+        // guesses from one address take turns (both subjects are that address's).
+        let turn = format!("guess {}", guess.address_subject);
+        db::take_turn(&mut transaction, Backend::of_pool(&self.pool), &turn).await?;
         let counted: Vec<(String,)> = sqlx::query_as(&sql)
             .bind(now)
             .bind(FORGET_AFTER_MS)
