@@ -80,9 +80,9 @@ impl Application {
             }
             None => None,
         };
-        if let Some(missing) = SITE_FILES
-            .iter()
-            .find(|file| listener.is_some() && !settings.site_root.join(file).is_file())
+        // A worker serves no pages.
+        if listener.is_some()
+            && let Some(missing) = SITE_FILES.iter().find(|file| !settings.site_root.join(file).is_file())
         {
             tracing::warn!(
                 site_root = %settings.site_root.display(),

@@ -33,7 +33,6 @@ use anyhow::Context;
 use blindfold_api::{JobInfo, JobStatus};
 use blindfold_model::EncryptedRow;
 use sha2::{Digest, Sha256};
-use sqlx::AnyPool;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +46,14 @@ const JOB_COLUMNS: &str = "id, model_id, status, error, input_bytes, bootstraps,
 /// its id).
 const QUEUED_CHANNEL: &str = "blindfold_job_queued";
 const FINISHED_CHANNEL: &str = "blindfold_job_finished";
+
+/// `NOTIFY channel, payload` (PostgreSQL), delivered when the transaction it runs in commits.
+fn notification<'q>(
+    channel: &'q str,
+    payload: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload)
+}
 
 /// How many of the next jobs in fair order a worker looks at for one whose key it holds.
 const AFFINITY_WINDOW: i64 = 8;
@@ -64,8 +71,7 @@ pub struct JobLimits {
 }
 
 pub struct JobQueue {
-    pool: AnyPool,
-    backend: Backend,
+    db: Db,
     placement: Placement,
     limits: JobLimits,
     /// This process, as recorded in the jobs it claims: `<host>:<pid>`.
@@ -102,8 +108,7 @@ pub struct Evaluated {
 impl JobQueue {
     pub fn new(db: Db, placement: Placement, limits: JobLimits) -> Self {
         Self {
-            pool: db.pool,
-            backend: db.backend,
+            db,
             placement,
             limits,
             worker_name: format!("{}:{}", host_name(), std::process::id()),
@@ -157,7 +162,7 @@ impl JobQueue {
         if let Some(dir) = self.dir() {
             tokio::fs::create_dir_all(dir).await.context("job directory")?;
         }
-        let orphaned_before = match self.backend {
+        let orphaned_before = match self.db.backend {
             Backend::Sqlite => i64::MAX,
             Backend::Postgres => self.db_now().await?,
         };
@@ -184,7 +189,7 @@ impl JobQueue {
         let legacy: Vec<(String, i64)> =
             sqlx::query_as("SELECT id, attempts FROM jobs WHERE status = $1 AND result_sha256 IS NULL")
                 .bind(JobStatus::Done)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await?;
         for (id, attempt) in legacy {
             let (old, new) = (dir.join(format!("{id}.result")), Self::output_path(dir, &id, attempt));
@@ -203,7 +208,7 @@ impl JobQueue {
                 sqlx::query("UPDATE jobs SET result_sha256 = $1 WHERE id = $2")
                     .bind(digest)
                     .bind(&id)
-                    .execute(&self.pool)
+                    .execute(&self.db.pool)
                     .await?;
             }
         }
@@ -224,7 +229,7 @@ impl JobQueue {
         let (pending,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE user_id = $1 AND status IN ('queued', 'running')")
                 .bind(user_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.db.pool)
                 .await?;
         Ok(pending)
     }
@@ -287,9 +292,9 @@ impl JobQueue {
             insert = insert.bind(row);
         }
         let inserted = async {
-            let mut transaction = self.pool.begin().await?;
+            let mut transaction = self.db.pool.begin().await?;
             // The count in the insert must see the user's other submissions.
-            db::take_turn(&mut transaction, self.backend, &format!("submit {user_id}")).await?;
+            db::take_turn(&mut transaction, self.db.backend, &format!("submit {user_id}")).await?;
             let inserted = insert.execute(&mut *transaction).await?;
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(inserted)
@@ -314,11 +319,8 @@ impl JobQueue {
     /// Wakes an idle worker: of this process, and with PostgreSQL of every worker process.
     async fn wake_workers(&self) {
         self.queued.notify_one();
-        if self.backend == Backend::Postgres
-            && let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
-                .bind(QUEUED_CHANNEL)
-                .execute(&self.pool)
-                .await
+        if self.db.backend == Backend::Postgres
+            && let Err(error) = notification(QUEUED_CHANNEL, "").execute(&self.db.pool).await
         {
             // Workers also look at the queue every few seconds.
             tracing::warn!(error = format!("{error:#}"), "could not notify the workers");
@@ -333,7 +335,7 @@ impl JobQueue {
                 .context("reading the encrypted row"),
             None => sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT row_bytes FROM jobs WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db.pool)
                 .await?
                 .flatten()
                 .context("the encrypted row is gone (the prediction was deleted)"),
@@ -348,7 +350,7 @@ impl JobQueue {
         ))
         .bind(id)
         .bind(user_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.pool)
         .await?
         .ok_or(ServiceError::NotFound("prediction"))
     }
@@ -358,7 +360,7 @@ impl JobQueue {
             "SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT 500"
         ))
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?)
     }
 
@@ -420,12 +422,8 @@ impl JobQueue {
 
     /// Tells the long polls of other web nodes that this job finished (PostgreSQL).
     async fn announce_elsewhere(&self, id: &str) {
-        if self.backend == Backend::Postgres
-            && let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(FINISHED_CHANNEL)
-                .bind(id)
-                .execute(&self.pool)
-                .await
+        if self.db.backend == Backend::Postgres
+            && let Err(error) = notification(FINISHED_CHANNEL, id).execute(&self.db.pool).await
         {
             // Their long polls end at their timeout instead, and clients ask again.
             tracing::warn!(error = format!("{error:#}"), "could not notify the web nodes");
@@ -438,7 +436,7 @@ impl JobQueue {
     /// connection; what it missed meanwhile, idle workers find by looking at the queue every
     /// few seconds and long polls when they time out.
     pub async fn listen(self: Arc<Self>, url: String, stop: CancellationToken) {
-        if self.backend != Backend::Postgres {
+        if self.db.backend != Backend::Postgres {
             return;
         }
         let mut listener = loop {
@@ -489,7 +487,7 @@ impl JobQueue {
     async fn get_any(&self, id: &str) -> anyhow::Result<Option<JobInfo>> {
         Ok(sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.pool)
             .await?)
     }
 
@@ -514,7 +512,7 @@ impl JobQueue {
         ))
         .bind(id)
         .bind(user_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.pool)
         .await?;
         let StoredResult {
             status,
@@ -552,7 +550,7 @@ impl JobQueue {
                     .bind(why)
                     .bind(id)
                     .bind(JobStatus::Done)
-                    .execute(&self.pool)
+                    .execute(&self.db.pool)
                     .await?;
                 if let Some(path) = &path {
                     storage::remove_quietly(path);
@@ -571,7 +569,7 @@ impl JobQueue {
                 .bind(id)
                 .bind(user_id)
                 .bind(JobStatus::Running)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db.pool)
                 .await?;
         if deleted.is_some() {
             self.remove_files(id).await;
@@ -591,7 +589,7 @@ impl JobQueue {
             sqlx::query_as("DELETE FROM jobs WHERE user_id = $1 AND status != $2 RETURNING id")
                 .bind(user_id)
                 .bind(JobStatus::Running)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await?;
         for (id,) in &deleted {
             self.remove_files(id).await;
@@ -631,7 +629,7 @@ impl JobQueue {
         let lease_until = now + self.lease_ms();
         // Only the job taken is locked: the window is read without locks, so a worker
         // claiming at the same moment skips one job, not the whole window.
-        let lock = match self.backend {
+        let lock = match self.db.backend {
             Backend::Sqlite => "",
             Backend::Postgres => "FOR UPDATE OF j SKIP LOCKED",
         };
@@ -653,7 +651,7 @@ impl JobQueue {
                  LIMIT 1 {lock})
              RETURNING id, user_id, model_id, key_fingerprint, attempts"
         );
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.db.pool.begin().await?;
         let row: Option<(String, i64, String, String, i64)> = sqlx::query_as(&sql)
             .bind(JobStatus::Running)
             .bind(now)
@@ -683,12 +681,7 @@ impl JobQueue {
 
     /// Now by the clock leases are judged by (the database's with PostgreSQL).
     async fn db_now(&self) -> sqlx::Result<i64> {
-        Db {
-            pool: self.pool.clone(),
-            backend: self.backend,
-        }
-        .now_ms()
-        .await
+        self.db.now_ms().await
     }
 
     fn lease_ms(&self) -> i64 {
@@ -703,7 +696,7 @@ impl JobQueue {
             .bind(&job.id)
             .bind(JobStatus::Running)
             .bind(job.attempt)
-            .execute(&self.pool)
+            .execute(&self.db.pool)
             .await?;
         Ok(renewed.rows_affected() == 1)
     }
@@ -761,13 +754,11 @@ impl JobQueue {
             storage::crash_point("result-stored");
             update = update.bind(in_row);
         }
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.db.pool.begin().await?;
         let finished: Option<JobInfo> = update.fetch_optional(&mut *transaction).await?;
-        if finished.is_some() && self.backend == Backend::Postgres {
+        if finished.is_some() && self.db.backend == Backend::Postgres {
             // Delivered when the update commits, to every listening node.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(FINISHED_CHANNEL)
-                .bind(&job.id)
+            notification(FINISHED_CHANNEL, &job.id)
                 .execute(&mut *transaction)
                 .await?;
         }
@@ -793,7 +784,7 @@ impl JobQueue {
     async fn owner_of(&self, id: &str) -> anyhow::Result<Option<i64>> {
         Ok(sqlx::query_scalar("SELECT user_id FROM jobs WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.pool)
             .await?)
     }
 
@@ -825,7 +816,7 @@ impl JobQueue {
         .bind(now_ms())
         .bind(JobStatus::Running)
         .bind(expired_before)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         for job in &reaped {
             if job.status == JobStatus::Failed {
@@ -847,7 +838,7 @@ impl JobQueue {
         let expired: Vec<(String,)> =
             sqlx::query_as("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 RETURNING id")
                 .bind(cutoff)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await?;
         for (id,) in &expired {
             self.remove_files(id).await;
@@ -862,7 +853,7 @@ impl JobQueue {
             return Ok(0);
         };
         let jobs: Vec<(String, JobStatus, i64)> = sqlx::query_as("SELECT id, status, attempts FROM jobs")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.pool)
             .await?;
         let needs_row: HashSet<String> = jobs
             .iter()
@@ -894,7 +885,7 @@ impl JobQueue {
     /// without jobs are absent.
     pub async fn count_by_status(&self) -> anyhow::Result<Vec<(JobStatus, i64)>> {
         Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.pool)
             .await?)
     }
 

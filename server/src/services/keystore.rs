@@ -329,11 +329,11 @@ impl ServerKeyStore {
         let (pool, path) = (self.pool.clone(), self.path(user_id, model_id, fingerprint));
         let runtime = tokio::runtime::Handle::current();
         let cache = self.cache.clone();
-        let (entry, cached) = tokio::task::spawn_blocking(move || {
+        let entry = tokio::task::spawn_blocking(move || {
             let (user_id, model_id, fingerprint) = cache_key.clone();
             // Read inside the initializer: a concurrent load of the same key waits for this
             // one instead of reading the 30 MB again.
-            let entry = cache
+            cache
                 .entry(cache_key)
                 .or_try_insert_with(|| -> anyhow::Result<Arc<ServerKey>> {
                     let replaced = "the server key was replaced or removed after this prediction was submitted";
@@ -357,9 +357,7 @@ impl ServerKeyStore {
                         "the stored server key is corrupt"
                     );
                     Ok(Arc::new(CompressedServerKey::from_bytes(&bytes)?.decompress()))
-                });
-            cache.run_pending_tasks();
-            (entry, cache.weighted_size())
+                })
         })
         .await?;
         let entry = entry.map_err(|error| anyhow::anyhow!("{error:#}"))?;
@@ -369,7 +367,7 @@ impl ServerKeyStore {
         } else {
             metrics::counter!(telemetry::KEY_CACHE_HITS).increment(1);
         }
-        metrics::gauge!(telemetry::KEY_CACHE_BYTES).set(cached as f64);
+        // The cache's size (`KEY_CACHE_BYTES`) is read when metrics are scraped.
         Ok(entry.into_value())
     }
 
