@@ -62,6 +62,9 @@ pub enum Objective {
     MultiSoftprob { classes: usize },
     /// Regression; the answer is a number.
     RegSquaredError,
+    /// `classes` classes whose probabilities are averaged tree votes (random forests, decision
+    /// trees); the answer is a probability per class.
+    AveragedProbabilities { classes: usize },
 }
 
 /// A model in the catalogue.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::accumulate::{ClearBlock, ClearOps};
 use crate::circuit::run_plan;
 use crate::dataset::Dataset;
-use crate::ensemble::{Node, Tree, TreeEnsemble};
+use crate::ensemble::{Arithmetic, Node, Tree, TreeEnsemble};
 use crate::error::{ModelError, Result};
 use crate::objective::Objective;
 use crate::params::{BLOCK_BITS, DIGIT_MAX, InputEncoding, THERMOMETER_WEIGHTS, from_column, from_digits};
@@ -23,23 +23,31 @@ use crate::plan::{
     GATE_WEIGHT, InputLayout, Lookup, OutputCircuit, PLAN_FORMAT_VERSION, ServerPlan, TABLE_SIZE, Table, Term,
 };
 use crate::quantize::FeatureQuantizer;
-use crate::spec::{ClientSpec, OutputDecoding, SPEC_FORMAT_VERSION, top_capacity};
+use crate::spec::{ClientSpec, OutputDecoding, Prediction, SPEC_FORMAT_VERSION, top_capacity};
 
 /// Knobs of the compiler; the defaults are what the shipped model uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompileOptions {
-    /// Bits per input feature (levels = 2^bits). Each extra level costs the client four
-    /// ciphertexts per feature.
-    pub input_bits: u32,
+    /// Bits per input feature (at most `2^bits` levels; each level costs the client four
+    /// ciphertexts per feature). `None` lets the compiler pick the cheapest precision in
+    /// [`AUTO_INPUT_BITS`] that meets [`CompileOptions::target`].
+    pub input_bits: Option<u32>,
     /// Leaf precision: the widest tree spans `2^leaf_bits - 1` steps. `None` lets the compiler
     /// pick the coarsest precision whose error is within [`CompileOptions::error_tolerance`] of
-    /// the best one tried.
+    /// the best one tried, or at most [`CompileOptions::error_allowance`].
     pub leaf_bits: Option<u32>,
     /// For automatic leaf precision: how much larger (relatively) than the best achievable the
     /// mean calibration error may be. The error is the mean absolute difference between
     /// quantized and float predictions (probabilities for classifiers; for regressors,
     /// relative to the spread of the float predictions).
     pub error_tolerance: f64,
+    /// For automatic leaf precision: a mean calibration error that is small enough whatever the
+    /// best achievable (0.02: two points of probability, or 2% of the regression predictions'
+    /// spread). Without it a fine input grid, whose error floor is low, would demand fine
+    /// leaves too, and every leaf bit costs bootstraps.
+    pub error_allowance: f64,
+    /// What the quantized model must achieve on the calibration rows.
+    pub target: AccuracyTarget,
     /// Class labels; default `class_0`, `class_1`, ...
     pub labels: Option<Vec<String>>,
 }
@@ -47,17 +55,80 @@ pub struct CompileOptions {
 impl Default for CompileOptions {
     fn default() -> Self {
         Self {
-            input_bits: 4,
+            input_bits: None,
             leaf_bits: None,
             error_tolerance: 0.25,
+            error_allowance: 0.02,
+            target: AccuracyTarget::default(),
             labels: None,
         }
     }
 }
 
-/// What the compiler learnt, for reports and benchmarks.
+/// Input precisions the compiler tries when none is given.
+pub const AUTO_INPUT_BITS: (u32, u32) = (2, 6);
+
+/// Time of one bootstrap (keyswitch + programmable bootstrap) on one core of the reference
+/// machine (`cargo run --release -p blindfold-model --bin bench`), for predicted latencies.
+pub const BOOTSTRAP_MILLIS: f64 = 22.0;
+
+/// Time to expand one seeded input ciphertext on one core of the same machine: a row of 7536
+/// ciphertexts (30 features at 6 bits) costs as much as ~85 bootstraps, so input precision is
+/// not free for the server either.
+pub const CIPHERTEXT_MILLIS: f64 = 0.25;
+
+/// How close to the float model the quantized one must stay on the calibration rows. With a
+/// `target` column in the calibration CSV the compiler measures against the truth; without,
+/// against the float model's own predictions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AccuracyTarget {
+    /// Classifiers: accuracy may drop by at most this much (with targets), or the quantized
+    /// model must pick the float model's class on at least `1 - accuracy_loss` of the rows.
+    pub accuracy_loss: f64,
+    /// Regressors: the mean absolute error may grow by at most this fraction (with targets),
+    /// or the mean |quantized - float| may be at most this fraction of the float predictions'
+    /// mean absolute deviation.
+    pub mae_increase: f64,
+}
+
+impl Default for AccuracyTarget {
+    fn default() -> Self {
+        Self {
+            accuracy_loss: 0.01,
+            mae_increase: 0.03,
+        }
+    }
+}
+
+/// What [`Quality`] measures on the calibration rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualityMeasure {
+    /// Fraction of rows whose class is the `target` column's.
+    Accuracy,
+    /// Fraction of rows whose class is the float model's (no `target` column).
+    Agreement,
+    /// Mean absolute error against the `target` column.
+    MeanAbsoluteError,
+    /// No `target` column: `float` is the float predictions' mean absolute deviation,
+    /// `quantized` the mean |quantized - float|.
+    Deviation,
+}
+
+/// The float and the quantized model's quality on the calibration rows, and whether the
+/// quantized one meets the [`AccuracyTarget`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Quality {
+    pub measure: QualityMeasure,
+    pub float: f64,
+    pub quantized: f64,
+    pub target_met: bool,
+}
+
+/// What the compiler chose and what a prediction will cost, for reports and benchmarks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompileReport {
+    pub input_bits: u32,
     pub leaf_bits: u32,
     pub splits: usize,
     pub pruned_splits: usize,
@@ -65,8 +136,17 @@ pub struct CompileReport {
     pub gates: usize,
     /// Bootstraps of one encrypted evaluation (predicted exactly by a clear run).
     pub bootstraps: usize,
+    /// Ciphertexts in one encrypted row.
+    pub ciphertexts: usize,
+    /// Bytes of one encrypted row (8 per ciphertext: seeded compact LWE).
+    pub row_bytes: usize,
+    /// Server time of one prediction on one core:
+    /// `bootstraps * BOOTSTRAP_MILLIS + ciphertexts * CIPHERTEXT_MILLIS`.
+    pub predicted_millis: f64,
     /// Mean |quantized - float| on the calibration rows (see [`CompileOptions::error_tolerance`]).
     pub calibration_mean_error: f64,
+    /// Quality on the calibration rows against the [`AccuracyTarget`].
+    pub quality: Quality,
 }
 
 /// The compiler's output.
@@ -182,32 +262,292 @@ impl QuantizedEnsemble {
 }
 
 /// Compiles `ensemble` with `calibration` rows (a CSV with the model's feature names as header,
-/// or, for models saved without names, the features in order).
+/// or, for models saved without names, the features in order; an optional `target` column
+/// holds the true class index or value).
+///
+/// Without a fixed `input_bits`, every precision in [`AUTO_INPUT_BITS`] is compiled and the
+/// cheapest (least predicted server time: bootstraps and input ciphertexts) that meets the
+/// target is kept; if none does, the most accurate one, with `quality.target_met` false.
 pub fn compile(ensemble: &TreeEnsemble, calibration: &Dataset, options: &CompileOptions) -> Result<CompiledModel> {
-    let calibration = Calibration::quantize(ensemble, calibration, options.input_bits)?;
     let labels = class_labels(options.labels.as_deref(), ensemble.objective)?;
-    let float_trees = calibration.map_thresholds(ensemble);
-    let chosen = choose_leaf_precision(ensemble, &calibration, &float_trees, &labels, options)?;
+    let names = feature_names(ensemble, calibration)?;
+    let rows = calibration.select(&names)?;
+    let targets = calibration_targets(ensemble, calibration)?;
+    let input_candidates: Vec<u32> = match options.input_bits {
+        Some(bits) => vec![bits],
+        None => (AUTO_INPUT_BITS.0..=AUTO_INPUT_BITS.1).collect(),
+    };
+    let mut trials = Vec::with_capacity(input_candidates.len());
+    for input_bits in input_candidates {
+        let calibration = Calibration::quantize(&names, rows.clone(), input_bits)?;
+        let leaves = calibration.fit(ensemble, &labels, options)?;
+        let plan = build_plan(&leaves.quantized, &leaves.spec, calibration.input_layout())?;
+        let bootstraps = count_bootstraps(&plan, &leaves.spec)?;
+        let quality = held_out_quality(
+            ensemble,
+            &names,
+            &rows,
+            targets.as_deref(),
+            input_bits,
+            &labels,
+            options,
+        )?;
+        trials.push(InputTrial {
+            input_bits,
+            calibration,
+            leaves,
+            plan,
+            bootstraps,
+            quality,
+        });
+    }
+    let index = choose_input_precision(&trials);
+    let InputTrial {
+        input_bits,
+        calibration,
+        leaves,
+        plan,
+        quality,
+        ..
+    } = trials.swap_remove(index);
 
-    let plan = build_plan(&chosen.quantized, &chosen.spec, calibration.input_layout())?;
     plan.validate()?;
-    let bootstraps = self_check(&plan, &chosen.quantized, &chosen.spec, &calibration.levels)?;
-    let splits = float_splits(ensemble);
+    let bootstraps = self_check(&plan, &leaves.quantized, &leaves.spec, &calibration.levels)?;
+    let splits = ensemble.splits();
+    let ciphertexts = leaves.spec.input_ciphertexts();
     let report = CompileReport {
-        leaf_bits: chosen.leaf_bits,
+        input_bits,
+        leaf_bits: leaves.leaf_bits,
         splits,
-        pruned_splits: splits - chosen.quantized.trees.iter().map(|t| t.root.splits()).sum::<usize>(),
+        pruned_splits: splits - leaves.quantized.trees.iter().map(|t| t.root.splits()).sum::<usize>(),
         lookups: plan.lookup_count(),
         gates: plan.gates.len(),
         bootstraps,
-        calibration_mean_error: chosen.error,
+        ciphertexts,
+        row_bytes: 8 * ciphertexts,
+        predicted_millis: predicted_millis(bootstraps, ciphertexts),
+        calibration_mean_error: leaves.error,
+        quality,
     };
     Ok(CompiledModel {
-        spec: chosen.spec,
+        spec: leaves.spec,
         plan,
-        quantized: chosen.quantized,
+        quantized: leaves.quantized,
         report,
     })
+}
+
+/// One input precision tried, with its best leaf precision, plan, cost and quality.
+struct InputTrial {
+    input_bits: u32,
+    calibration: Calibration,
+    leaves: LeafTrial,
+    plan: ServerPlan,
+    bootstraps: usize,
+    quality: Quality,
+}
+
+/// Predicted one-core server time of a prediction.
+fn predicted_millis(bootstraps: usize, ciphertexts: usize) -> f64 {
+    bootstraps as f64 * BOOTSTRAP_MILLIS + ciphertexts as f64 * CIPHERTEXT_MILLIS
+}
+
+impl InputTrial {
+    /// Predicted server time (which grows with the client's upload too).
+    fn cost(&self) -> f64 {
+        predicted_millis(self.bootstraps, self.leaves.spec.input_ciphertexts())
+    }
+
+    /// Higher is better, whatever the measure.
+    fn score(&self) -> f64 {
+        match self.quality.measure {
+            QualityMeasure::Accuracy | QualityMeasure::Agreement => self.quality.quantized,
+            QualityMeasure::MeanAbsoluteError | QualityMeasure::Deviation => -self.quality.quantized,
+        }
+    }
+}
+
+/// The cheapest trial that meets the target, else the most accurate (the cheaper on ties).
+fn choose_input_precision(trials: &[InputTrial]) -> usize {
+    let met = trials
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.quality.target_met)
+        .min_by(|(_, a), (_, b)| a.cost().total_cmp(&b.cost()));
+    match met {
+        Some((index, _)) => index,
+        None => (0..trials.len())
+            .max_by(|&a, &b| {
+                (trials[a].score().total_cmp(&trials[b].score())).then(trials[b].cost().total_cmp(&trials[a].cost()))
+            })
+            .expect("at least one input precision is tried"),
+    }
+}
+
+/// The calibration CSV's `target` column, if it has one that is not a feature: class indices
+/// for classifiers, values for regressors.
+fn calibration_targets(ensemble: &TreeEnsemble, calibration: &Dataset) -> Result<Option<Vec<f64>>> {
+    const TARGET: &str = "target";
+    if !calibration.columns.iter().any(|c| c == TARGET) || ensemble.feature_names.iter().any(|f| f == TARGET) {
+        return Ok(None);
+    }
+    let targets = calibration.column(TARGET)?;
+    if let Some(classes) = ensemble.objective.classes()
+        && let Some(bad) = targets
+            .iter()
+            .find(|t| t.fract() != 0.0 || **t < 0.0 || **t >= classes as f64)
+    {
+        return Err(ModelError::InvalidData(format!(
+            "the calibration column `target` holds {bad}, not a class index below {classes}"
+        )));
+    }
+    Ok(Some(targets))
+}
+
+/// The index of the largest entry.
+fn argmax(values: &[f64]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// Calibration sets smaller than this are judged on their own rows, not on held-out halves.
+const MIN_ROWS_TO_HOLD_OUT: usize = 20;
+
+/// The quality of the model compiled at `input_bits`, estimated on rows it was not fitted to:
+/// the grid and thresholds are fitted on one half of the calibration rows and judged on the
+/// other, both ways round. Judged on its own rows a grid looks better than it is (the trees'
+/// thresholds sit between training values, exactly where the grid's edges fall), so this is
+/// what picks a precision that holds on new data.
+fn held_out_quality(
+    ensemble: &TreeEnsemble,
+    names: &[String],
+    rows: &[Vec<f64>],
+    targets: Option<&[f64]>,
+    input_bits: u32,
+    labels: &[String],
+    options: &CompileOptions,
+) -> Result<Quality> {
+    let folds = if rows.len() >= MIN_ROWS_TO_HOLD_OUT { 2 } else { 1 };
+    let (mut judged, mut predictions, mut judged_targets) = (Vec::new(), Vec::new(), Vec::new());
+    for fold in 0..folds {
+        let in_fold = |i: usize| folds == 1 || i % folds == fold;
+        let fitted = |i: usize| folds == 1 || !in_fold(i);
+        let fit_rows: Vec<Vec<f64>> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| fitted(*i))
+            .map(|(_, r)| r.clone())
+            .collect();
+        let calibration = Calibration::quantize(names, fit_rows, input_bits)?;
+        let trial = calibration.fit(ensemble, labels, options)?;
+        for (i, row) in rows.iter().enumerate().filter(|(i, _)| in_fold(*i)) {
+            let levels: Vec<usize> = calibration
+                .quantizers
+                .iter()
+                .zip(row)
+                .map(|(q, &x)| q.quantize(x))
+                .collect();
+            predictions.push(trial.spec.decode(&trial.quantized.raw_outputs(&levels))?);
+            judged.push(row.clone());
+            if let Some(t) = targets {
+                judged_targets.push(t[i]);
+            }
+        }
+    }
+    Ok(measure_quality(
+        ensemble,
+        &judged,
+        &predictions,
+        targets.map(|_| judged_targets.as_slice()),
+        options.target,
+    ))
+}
+
+/// The float and quantized models' quality on `rows` (with the quantized `predictions`), and
+/// whether the quantized one meets `target`.
+fn measure_quality(
+    ensemble: &TreeEnsemble,
+    rows: &[Vec<f64>],
+    quantized: &[Prediction],
+    targets: Option<&[f64]>,
+    target: AccuracyTarget,
+) -> Quality {
+    let n = rows.len() as f64;
+    let float: Vec<Vec<f64>> = rows.iter().map(|r| ensemble.predict(r)).collect();
+    let fraction = |hits: usize| hits as f64 / n;
+    let mean = |sum: f64| sum / n;
+    if ensemble.objective.classes().is_some() {
+        let (measure, float_score, quantized_score) = match targets {
+            Some(t) => (
+                QualityMeasure::Accuracy,
+                fraction(float.iter().zip(t).filter(|(p, t)| argmax(p) as f64 == **t).count()),
+                fraction(
+                    quantized
+                        .iter()
+                        .zip(t)
+                        .filter(|(q, t)| argmax(&q.probabilities) as f64 == **t)
+                        .count(),
+                ),
+            ),
+            None => (
+                QualityMeasure::Agreement,
+                1.0,
+                fraction(
+                    quantized
+                        .iter()
+                        .zip(&float)
+                        .filter(|(q, p)| argmax(&q.probabilities) == argmax(p))
+                        .count(),
+                ),
+            ),
+        };
+        // The calibration rows are a sample: demand the target of the score less one standard
+        // error, so that a precision that only just passes on these rows is not taken (a
+        // hair of slack so that "exactly one point" still passes despite rounding).
+        let standard_error = (quantized_score * (1.0 - quantized_score) / n).sqrt();
+        Quality {
+            measure,
+            float: float_score,
+            quantized: quantized_score,
+            target_met: quantized_score - standard_error >= float_score - target.accuracy_loss - 1e-9,
+        }
+    } else {
+        let values: Vec<f64> = quantized.iter().map(|q| q.value.unwrap_or_default()).collect();
+        match targets {
+            Some(t) => {
+                let float_mae = mean(float.iter().zip(t).map(|(p, t)| (p[0] - t).abs()).sum());
+                let mae = mean(values.iter().zip(t).map(|(v, t)| (v - t).abs()).sum());
+                Quality {
+                    measure: QualityMeasure::MeanAbsoluteError,
+                    float: float_mae,
+                    quantized: mae,
+                    target_met: mae <= float_mae * (1.0 + target.mae_increase),
+                }
+            }
+            None => {
+                let center = mean(float.iter().map(|p| p[0]).sum());
+                let deviation = mean(float.iter().map(|p| (p[0] - center).abs()).sum());
+                let gap = mean(values.iter().zip(&float).map(|(v, p)| (v - p[0]).abs()).sum());
+                Quality {
+                    measure: QualityMeasure::Deviation,
+                    float: deviation,
+                    quantized: gap,
+                    target_met: gap <= deviation * target.mae_increase,
+                }
+            }
+        }
+    }
+}
+
+/// Bootstraps of one evaluation of `plan`: the same for every row, so one clear run counts them.
+fn count_bootstraps(plan: &ServerPlan, spec: &ClientSpec) -> Result<usize> {
+    let bits = spec.thermometer(&vec![0; spec.features.len()]);
+    let ops = ClearOps::default();
+    run_plan(&ops, plan, |i| Ok(ClearBlock::fresh(bits[i], InputLayout::weight(i))))?;
+    Ok(ops.bootstraps())
 }
 
 /// The calibration rows restricted to the model's features, each feature's quantizer, and the
@@ -219,15 +559,14 @@ struct Calibration {
 }
 
 impl Calibration {
-    /// Quantizes every feature to `2^input_bits` levels at its calibration quantiles.
-    fn quantize(ensemble: &TreeEnsemble, calibration: &Dataset, input_bits: u32) -> Result<Self> {
+    /// Quantizes every feature to `2^input_bits` levels at the quantiles of `rows` (the model's
+    /// features, in `names` order).
+    fn quantize(names: &[String], rows: Vec<Vec<f64>>, input_bits: u32) -> Result<Self> {
         if !(1..=8).contains(&input_bits) {
             return Err(ModelError::InvalidData(format!(
                 "input_bits {input_bits} is not in 1..=8"
             )));
         }
-        let names = feature_names(ensemble, calibration)?;
-        let rows = calibration.select(&names)?;
         if rows.len() < 2 {
             return Err(ModelError::InvalidData(
                 "the calibration set needs at least 2 rows".into(),
@@ -252,11 +591,18 @@ impl Calibration {
         })
     }
 
+    /// The quantized model on this grid: thresholds mapped, leaves at their chosen precision.
+    fn fit(&self, ensemble: &TreeEnsemble, labels: &[String], options: &CompileOptions) -> Result<LeafTrial> {
+        let float_trees = self.map_thresholds(ensemble);
+        choose_leaf_precision(ensemble, self, &float_trees, labels, options)
+    }
+
     /// Maps every tree's thresholds onto the level grid, pruning the splits the grid decides.
-    fn map_thresholds(&self, ensemble: &TreeEnsemble) -> Vec<(usize, QuantizedNode<f32>)> {
+    fn map_thresholds(&self, ensemble: &TreeEnsemble) -> Vec<(usize, QuantizedNode<f64>)> {
         let mut mapper = ThresholdMapper {
             rows: &self.rows,
             quantizers: &self.quantizers,
+            arithmetic: ensemble.arithmetic,
             cache: HashMap::new(),
         };
         ensemble
@@ -292,15 +638,6 @@ fn class_labels(given: Option<&[String]>, objective: Objective) -> Result<Vec<St
     }
 }
 
-/// Splits of the float model, before the grid prunes any.
-fn float_splits(ensemble: &TreeEnsemble) -> usize {
-    ensemble
-        .trees
-        .iter()
-        .map(|(_, t)| t.nodes.iter().filter(|n| matches!(n, Node::Split { .. })).count())
-        .sum()
-}
-
 /// One leaf precision tried: the model it gives, its spec and its mean calibration error.
 struct LeafTrial {
     leaf_bits: u32,
@@ -314,7 +651,7 @@ struct LeafTrial {
 fn choose_leaf_precision(
     ensemble: &TreeEnsemble,
     calibration: &Calibration,
-    float_trees: &[(usize, QuantizedNode<f32>)],
+    float_trees: &[(usize, QuantizedNode<f64>)],
     labels: &[String],
     options: &CompileOptions,
 ) -> Result<LeafTrial> {
@@ -347,12 +684,11 @@ fn choose_leaf_precision(
         });
     }
     // Input quantization sets an error floor that finer leaves cannot beat; every extra leaf
-    // bit costs bootstraps. Take the coarsest leaves within the tolerance of the finest.
+    // bit costs bootstraps. Take the coarsest leaves within the tolerance of the finest, or
+    // good enough outright.
     let floor = trials.iter().map(|t| t.error).fold(f64::INFINITY, f64::min);
-    let index = trials
-        .iter()
-        .position(|t| t.error <= floor * (1.0 + options.error_tolerance))
-        .unwrap_or(trials.len() - 1);
+    let bound = (floor * (1.0 + options.error_tolerance)).max(options.error_allowance);
+    let index = trials.iter().position(|t| t.error <= bound).unwrap_or(trials.len() - 1);
     Ok(trials.swap_remove(index))
 }
 
@@ -412,13 +748,14 @@ fn prediction_spread(objective: Objective, predictions: &[Vec<f64>]) -> f64 {
 struct ThresholdMapper<'a> {
     rows: &'a [Vec<f64>],
     quantizers: &'a [FeatureQuantizer],
-    cache: HashMap<(usize, u32), usize>,
+    arithmetic: Arithmetic,
+    cache: HashMap<(usize, u64), usize>,
 }
 
 impl ThresholdMapper<'_> {
     /// The step `t` in `0..=levels` for which `level >= t` best matches `x >= threshold` on the
     /// calibration rows; ties go to the edge nearest the threshold.
-    fn step(&mut self, feature: usize, threshold: f32) -> usize {
+    fn step(&mut self, feature: usize, threshold: f64) -> usize {
         if let Some(&t) = self.cache.get(&(feature, threshold.to_bits())) {
             return t;
         }
@@ -430,14 +767,14 @@ impl ThresholdMapper<'_> {
                 .rows
                 .iter()
                 .filter(|r| {
-                    let truth = (r[feature] as f32) >= threshold;
+                    let truth = self.arithmetic.feature(r[feature]) >= threshold;
                     (q.quantize(r[feature]) >= t) != truth
                 })
                 .count();
             let distance = if t == 0 || t == levels {
                 f64::INFINITY
             } else {
-                (q.edges[t - 1] - f64::from(threshold)).abs()
+                (q.edges[t - 1] - threshold).abs()
             };
             if (errors, distance) < (best.0, best.1) || (errors == best.0 && distance < best.1) {
                 best = (errors, distance, t);
@@ -449,7 +786,7 @@ impl ThresholdMapper<'_> {
 
     /// Maps a float subtree onto the grid. `bounds[f]` is the range of levels feature `f` can
     /// still have on this path; splits it already decides are dropped.
-    fn map_node(&mut self, tree: &Tree, index: usize, bounds: Vec<(usize, usize)>) -> QuantizedNode<f32> {
+    fn map_node(&mut self, tree: &Tree, index: usize, bounds: Vec<(usize, usize)>) -> QuantizedNode<f64> {
         match tree.nodes[index] {
             Node::Leaf { value } => QuantizedNode::Leaf(value),
             Node::Split {
@@ -484,16 +821,16 @@ impl ThresholdMapper<'_> {
 /// Quantizes all leaves with one step so that the widest tree spans `2^leaf_bits - 1` steps.
 fn quantize_leaves(
     ensemble: &TreeEnsemble,
-    trees: &[(usize, QuantizedNode<f32>)],
+    trees: &[(usize, QuantizedNode<f64>)],
     leaf_bits: u32,
 ) -> Result<(QuantizedEnsemble, Vec<OutputDecoding>)> {
     let widest = trees
         .iter()
         .map(|(_, t)| {
             let leaves = t.leaves();
-            let min = leaves.iter().copied().fold(f32::INFINITY, f32::min);
-            let max = leaves.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            f64::from(max - min)
+            let min = leaves.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = leaves.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            max - min
         })
         .fold(0.0, f64::max);
     let scale = if widest > 0.0 {
@@ -506,7 +843,7 @@ fn quantize_leaves(
     let mut max_values = vec![0u64; outputs];
     let mut quantized = Vec::with_capacity(trees.len());
     for (output, tree) in trees {
-        let steps = tree.map(&|v: f32| (f64::from(v) / scale).round() as i64);
+        let steps = tree.map(&|v: f64| (v / scale).round() as i64);
         let leaves = steps.leaves();
         let min = *leaves.iter().min().expect("a tree has a leaf");
         let max = *leaves.iter().max().expect("a tree has a leaf");

@@ -9,11 +9,13 @@ use thiserror::Error;
 /// [`ModelError::TooLarge`] to 413.
 #[derive(Debug, Error)]
 pub enum ModelError {
-    /// The model file is not valid XGBoost JSON or is internally inconsistent.
-    #[error("invalid XGBoost model: {0}")]
+    /// The model file is not what its format says, or is internally inconsistent. The message
+    /// starts with the format (see [`crate::import::import_model`]).
+    #[error("invalid model: {0}")]
     InvalidModel(String),
-    /// The model uses an XGBoost feature Blindfold cannot evaluate under FHE.
-    #[error("unsupported XGBoost model: {0}")]
+    /// The model uses something (an objective, a split kind, an operator) Blindfold cannot
+    /// evaluate under FHE; the message names it.
+    #[error("unsupported model: {0}")]
     Unsupported(String),
     /// A calibration or feature CSV is unusable.
     #[error("invalid data: {0}")]

@@ -1,5 +1,6 @@
 //! The models shipped with Blindfold, embedded so that tests, benchmarks and the server need
-//! no files at run time. Trained by `model/training/train.py` (see its header).
+//! no files at run time. The XGBoost JSON models are trained by `model/training/train.py`, one
+//! model per import format by `model/training/export_formats.py` (see their headers).
 
 /// One shipped model with its calibration and test rows.
 #[derive(Debug, Clone, Copy)]
@@ -7,19 +8,23 @@ pub struct Fixture {
     pub id: &'static str,
     pub name: &'static str,
     pub labels: &'static [&'static str],
-    pub model_json: &'static str,
+    /// The model file as its library saved it (any format [`crate::import_model`] reads).
+    pub model: &'static [u8],
     /// Training rows: the calibration set.
     pub train_csv: &'static str,
     /// Held-out rows with a `target` column.
     pub test_csv: &'static str,
-    /// XGBoost's own `predict_proba` (or `predict`) on the test rows.
+    /// The library's own `predict_proba` (or `predict`) on the test rows.
     pub expected_csv: &'static str,
 }
 
 macro_rules! fixture {
     ($dir:literal) => {
+        fixture!($dir, "model.json")
+    };
+    ($dir:literal, $model:literal) => {
         (
-            include_str!(concat!("../fixtures/", $dir, "/model.json")),
+            include_bytes!(concat!("../fixtures/", $dir, "/", $model)),
             include_str!(concat!("../fixtures/", $dir, "/train.csv")),
             include_str!(concat!("../fixtures/", $dir, "/test.csv")),
             include_str!(concat!("../fixtures/", $dir, "/expected.csv")),
@@ -31,13 +36,13 @@ const fn make(
     id: &'static str,
     name: &'static str,
     labels: &'static [&'static str],
-    files: (&'static str, &'static str, &'static str, &'static str),
+    files: (&'static [u8], &'static str, &'static str, &'static str),
 ) -> Fixture {
     Fixture {
         id,
         name,
         labels,
-        model_json: files.0,
+        model: files.0,
         train_csv: files.1,
         test_csv: files.2,
         expected_csv: files.3,
@@ -69,10 +74,91 @@ pub const DIABETES: Fixture = make(
     fixture!("diabetes"),
 );
 
+/// LightGBM binary classifier (breast cancer, 20 trees of 8 leaves), `model.txt`.
+pub const LIGHTGBM_BREAST_CANCER: Fixture = make(
+    "lightgbm-breast-cancer",
+    "Breast cancer (LightGBM, 20 trees)",
+    &["Malignant", "Benign"],
+    fixture!("lightgbm-breast-cancer", "model.txt"),
+);
+
+/// LightGBM multiclass (wine, 3 classes × 10 trees of 6 leaves), `model.txt`.
+pub const LIGHTGBM_WINE: Fixture = make(
+    "lightgbm-wine",
+    "Wine (LightGBM, 3 classes)",
+    &["class_0", "class_1", "class_2"],
+    fixture!("lightgbm-wine", "model.txt"),
+);
+
+/// scikit-learn `RandomForestClassifier(n_estimators=10, max_depth=4)` through ONNX.
+pub const SKLEARN_RANDOM_FOREST: Fixture = make(
+    "sklearn-random-forest",
+    "Breast cancer (scikit-learn random forest, 10 trees)",
+    &["Malignant", "Benign"],
+    fixture!("sklearn-random-forest", "model.onnx"),
+);
+
+/// scikit-learn `GradientBoostingRegressor(n_estimators=20, max_depth=3)` through ONNX.
+pub const SKLEARN_GRADIENT_BOOSTING_REGRESSOR: Fixture = make(
+    "sklearn-gradient-boosting-regressor",
+    "Diabetes progression (scikit-learn gradient boosting)",
+    &[],
+    fixture!("sklearn-gradient-boosting-regressor", "model.onnx"),
+);
+
+/// scikit-learn `DecisionTreeClassifier(max_depth=4)` on wine (3 classes) through ONNX.
+pub const SKLEARN_DECISION_TREE: Fixture = make(
+    "sklearn-decision-tree",
+    "Wine (scikit-learn decision tree)",
+    &["class_0", "class_1", "class_2"],
+    fixture!("sklearn-decision-tree", "model.onnx"),
+);
+
+/// scikit-learn `HistGradientBoostingClassifier(max_iter=20, max_depth=3)` through ONNX.
+pub const SKLEARN_HIST_GRADIENT_BOOSTING: Fixture = make(
+    "sklearn-hist-gradient-boosting",
+    "Breast cancer (scikit-learn histogram gradient boosting)",
+    &["Malignant", "Benign"],
+    fixture!("sklearn-hist-gradient-boosting", "model.onnx"),
+);
+
+/// XGBoost `XGBClassifier(n_estimators=10, max_depth=4)` saved as UBJSON (XGBoost 2.1+'s
+/// default format).
+pub const XGBOOST_UBJSON: Fixture = make(
+    "xgboost-breast-cancer-ubjson",
+    "Breast cancer (XGBoost UBJSON, 10 trees)",
+    &["Malignant", "Benign"],
+    fixture!("xgboost-breast-cancer-ubjson", "model.ubj"),
+);
+
+/// The models Blindfold serves out of the box.
+pub const SHIPPED: [Fixture; 3] = [BREAST_CANCER, WINE, DIABETES];
+
+/// One model per import format and library: the import tests' fixtures.
+pub const FORMATS: [Fixture; 7] = [
+    LIGHTGBM_BREAST_CANCER,
+    LIGHTGBM_WINE,
+    SKLEARN_RANDOM_FOREST,
+    SKLEARN_GRADIENT_BOOSTING_REGRESSOR,
+    SKLEARN_DECISION_TREE,
+    SKLEARN_HIST_GRADIENT_BOOSTING,
+    XGBOOST_UBJSON,
+];
+
 impl Fixture {
+    /// The model file as text, for the text formats (XGBoost JSON, LightGBM).
+    pub fn model_text(&self) -> &'static str {
+        std::str::from_utf8(self.model).expect("a text model fixture is UTF-8")
+    }
+
+    /// Imports this model's file, whatever its format.
+    pub fn import(&self) -> crate::Result<crate::TreeEnsemble> {
+        Ok(crate::import_model(self.model)?.1)
+    }
+
     /// Imports and compiles this model with its training rows as calibration set.
     pub fn compile(&self) -> crate::Result<crate::CompiledModel> {
-        let ensemble = crate::import_xgboost_json(self.model_json)?;
+        let ensemble = self.import()?;
         let calibration = crate::Dataset::from_csv(self.train_csv)?;
         let labels = (!self.labels.is_empty()).then(|| self.labels.iter().map(|l| l.to_string()).collect());
         crate::compile(
@@ -92,7 +178,7 @@ impl Fixture {
         Ok((data.select(&names)?, data.column("target")?))
     }
 
-    /// XGBoost's predictions on the test rows.
+    /// The library's own predictions on the test rows.
     pub fn expected(&self) -> crate::Result<Vec<Vec<f64>>> {
         Ok(crate::Dataset::from_csv(self.expected_csv)?.rows)
     }

@@ -65,6 +65,14 @@ pub mod ensemble;
 #[cfg(feature = "compiler")]
 pub mod fixtures;
 #[cfg(feature = "compiler")]
+pub mod import;
+#[cfg(feature = "compiler")]
+pub mod lightgbm;
+#[cfg(feature = "compiler")]
+pub mod onnx;
+#[cfg(feature = "compiler")]
+mod ubjson;
+#[cfg(feature = "compiler")]
 pub mod xgboost;
 
 pub use error::{ModelError, Result};
@@ -100,4 +108,6 @@ pub use dataset::Dataset;
 #[cfg(feature = "compiler")]
 pub use ensemble::TreeEnsemble;
 #[cfg(feature = "compiler")]
-pub use xgboost::import_xgboost_json;
+pub use import::{ModelFormat, import_model};
+#[cfg(feature = "compiler")]
+pub use xgboost::{import_xgboost_json, import_xgboost_ubjson};

@@ -11,8 +11,13 @@ pub enum Objective {
     BinaryLogistic,
     /// `multi:softprob` with K classes: K margins, probabilities = softmax(margins).
     MultiSoftprob { classes: usize },
-    /// `reg:squarederror`: one margin, the prediction itself.
+    /// `reg:squarederror` (and every other regression whose prediction is the raw sum): one
+    /// margin, the prediction itself.
     RegSquaredError,
+    /// Averaged class votes (scikit-learn's random forests, extra trees and decision trees):
+    /// the sums are the class probabilities themselves. A binary model sums only class 1's
+    /// probability (one margin; class 0 gets `1 - p`), a multiclass one every class's.
+    AveragedProbabilities { classes: usize },
 }
 
 impl Objective {
@@ -20,6 +25,7 @@ impl Objective {
     pub fn outputs(self) -> usize {
         match self {
             Objective::MultiSoftprob { classes } => classes,
+            Objective::AveragedProbabilities { classes } if classes > 2 => classes,
             _ => 1,
         }
     }
@@ -28,7 +34,7 @@ impl Objective {
     pub fn classes(self) -> Option<usize> {
         match self {
             Objective::BinaryLogistic => Some(2),
-            Objective::MultiSoftprob { classes } => Some(classes),
+            Objective::MultiSoftprob { classes } | Objective::AveragedProbabilities { classes } => Some(classes),
             Objective::RegSquaredError => None,
         }
     }
@@ -47,6 +53,8 @@ impl Objective {
                 exps.into_iter().map(|e| e / total).collect()
             }
             Objective::RegSquaredError => vec![margins[0]],
+            Objective::AveragedProbabilities { classes: 2 } => vec![1.0 - margins[0], margins[0]],
+            Objective::AveragedProbabilities { .. } => margins.to_vec(),
         }
     }
 }

@@ -85,11 +85,11 @@ impl ClientSpec {
         }
         self.encryption.check()?;
         // A classifier without classes would have no label to name in `decode`.
-        if let Objective::MultiSoftprob { classes } = self.objective
+        if let Objective::MultiSoftprob { classes } | Objective::AveragedProbabilities { classes } = self.objective
             && classes < 2
         {
             return Err(ModelError::Format(format!(
-                "client spec: multi_softprob with {classes} classes"
+                "client spec: a classifier with {classes} classes"
             )));
         }
         if self.features.is_empty() || self.outputs.len() != self.objective.outputs() {

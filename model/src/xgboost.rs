@@ -7,15 +7,12 @@
 
 use serde_json::Value;
 
-use crate::ensemble::{Node, Tree, TreeEnsemble};
+use crate::ensemble::{Arithmetic, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
 use crate::error::{ModelError, Result};
 use crate::objective::Objective;
 
 /// Model files larger than this are refused before parsing.
 pub const MAX_MODEL_JSON_BYTES: usize = 64 * 1024 * 1024;
-
-/// Deepest tree accepted; deeper trees are almost certainly a corrupt file.
-const MAX_TREE_DEPTH: usize = 32;
 
 /// Parses XGBoost JSON into a [`TreeEnsemble`].
 pub fn import_xgboost_json(json: &str) -> Result<TreeEnsemble> {
@@ -23,7 +20,21 @@ pub fn import_xgboost_json(json: &str) -> Result<TreeEnsemble> {
         return Err(invalid(format!("file is larger than {MAX_MODEL_JSON_BYTES} bytes")));
     }
     let root: Value = serde_json::from_str(json).map_err(|e| invalid(format!("not JSON: {e}")))?;
-    let learner = field(&root, "learner")?;
+    import_xgboost_document(&root)
+}
+
+/// Parses XGBoost's binary JSON (`save_model("model.ubj")`, the default of XGBoost 2.1 and
+/// later): the same document as [`import_xgboost_json`] reads, in UBJSON.
+pub fn import_xgboost_ubjson(bytes: &[u8]) -> Result<TreeEnsemble> {
+    if bytes.len() > MAX_MODEL_JSON_BYTES {
+        return Err(invalid(format!("file is larger than {MAX_MODEL_JSON_BYTES} bytes")));
+    }
+    import_xgboost_document(&crate::ubjson::to_value(bytes)?)
+}
+
+/// The model document, however it was encoded.
+fn import_xgboost_document(root: &Value) -> Result<TreeEnsemble> {
+    let learner = field(root, "learner")?;
     let params = field(learner, "learner_model_param")?;
     let num_features = parse_usize(field(params, "num_feature")?, "num_feature")?;
     if num_features == 0 {
@@ -38,6 +49,7 @@ pub fn import_xgboost_json(json: &str) -> Result<TreeEnsemble> {
         feature_names,
         num_features,
         objective,
+        arithmetic: Arithmetic::F32,
         base_margins,
         trees,
     })
@@ -202,7 +214,7 @@ fn parse_tree(tree: &Value, num_features: usize, weight: f32) -> Result<Tree> {
             }
         })
         .collect::<Result<Vec<Node>>>()?;
-    check_tree_shape(&nodes)?;
+    check_tree_shape(&nodes, MAX_TREE_DEPTH)?;
     Ok(Tree { nodes })
 }
 
@@ -270,7 +282,9 @@ impl NodeArrays {
         if !value.is_finite() {
             return Err(invalid(format!("leaf {i} is not finite")));
         }
-        Ok(Node::Leaf { value })
+        Ok(Node::Leaf {
+            value: f64::from(value),
+        })
     }
 
     /// Node `i` as a split on an existing feature, its children in range (the root, node 0, is
@@ -298,35 +312,11 @@ impl NodeArrays {
         }
         Ok(Node::Split {
             feature,
-            threshold,
+            threshold: f64::from(threshold),
             left: child(self.left[i])?,
             right: child(self.right[i])?,
         })
     }
-}
-
-/// Every node must be reached exactly once from the root: no sharing, no cycles, no orphans,
-/// and no path deeper than [`MAX_TREE_DEPTH`].
-fn check_tree_shape(nodes: &[Node]) -> Result<()> {
-    let mut seen = vec![false; nodes.len()];
-    let mut stack = vec![(0usize, 0usize)];
-    while let Some((index, depth)) = stack.pop() {
-        if seen[index] {
-            return Err(invalid(format!("node {index} is reached twice")));
-        }
-        if depth > MAX_TREE_DEPTH {
-            return Err(ModelError::Unsupported(format!("trees deeper than {MAX_TREE_DEPTH}")));
-        }
-        seen[index] = true;
-        if let Node::Split { left, right, .. } = nodes[index] {
-            stack.push((left, depth + 1));
-            stack.push((right, depth + 1));
-        }
-    }
-    if let Some(orphan) = seen.iter().position(|s| !s) {
-        return Err(invalid(format!("node {orphan} is not reachable from the root")));
-    }
-    Ok(())
 }
 
 fn parse_base_score(value: &Value) -> Result<Vec<f64>> {
@@ -420,7 +410,7 @@ mod tests {
     use crate::fixtures::BREAST_CANCER;
 
     fn edited(edit: impl Fn(&mut Value)) -> String {
-        let mut model: Value = serde_json::from_str(BREAST_CANCER.model_json).unwrap();
+        let mut model: Value = serde_json::from_str(BREAST_CANCER.model_text()).unwrap();
         edit(&mut model);
         model.to_string()
     }
@@ -431,7 +421,7 @@ mod tests {
 
     #[test]
     fn imports_the_shipped_model() {
-        let ensemble = import_xgboost_json(BREAST_CANCER.model_json).unwrap();
+        let ensemble = import_xgboost_json(BREAST_CANCER.model_text()).unwrap();
         assert_eq!(ensemble.num_features, 30);
         assert_eq!(ensemble.trees.len(), 20);
         assert_eq!(ensemble.objective, Objective::BinaryLogistic);

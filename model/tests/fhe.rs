@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 #[path = "fhe/fuzz.rs"]
 mod fuzz;
 
-use blindfold_model::fixtures::{BREAST_CANCER, DIABETES, Fixture, WINE};
+use blindfold_model::fixtures::{BREAST_CANCER, DIABETES, FORMATS, Fixture, WINE};
 use blindfold_model::{
     ClientKey, CompiledModel, CompressedServerKey, EncryptedOutput, EncryptedRow, ModelError, ServerKey,
     decrypt_prediction, encrypt_row, evaluate,
@@ -72,6 +72,17 @@ fn regression_diabetes_is_exact() {
     let compiled = DIABETES.compile().unwrap();
     let (rows, _) = DIABETES.test_rows().unwrap();
     assert_exact(&DIABETES, &compiled, &rows[..10]);
+}
+
+/// One model per import format and library (LightGBM, scikit-learn through ONNX, XGBoost
+/// UBJSON), under the same key: exact on ten test rows each.
+#[test]
+fn every_import_format_is_exact() {
+    for fixture in FORMATS {
+        let compiled = fixture.compile().unwrap();
+        let (rows, _) = fixture.test_rows().unwrap();
+        assert_exact(&fixture, &compiled, &rows[..10]);
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ so that neither the tests nor the app need Python.
 
 For each data set it writes, under the output folder:
   <name>/model.json        booster.save_model() output (XGBoost JSON format)
-  <name>/train.csv         calibration rows (the training split), header = feature names
+  <name>/train.csv         calibration rows (the training split), header = feature names + "target"
   <name>/test.csv          held-out rows, header = feature names + "target"
   <name>/expected.csv      xgboost's own predictions on the test rows (predict_proba or predict)
 """
@@ -47,7 +47,9 @@ def export(out_dir, name, data, model, stratify, expected_header, expected_fn):
     os.makedirs(d, exist_ok=True)
     model.get_booster().save_model(os.path.join(d, "model.json"))
     names = feature_names(data.feature_names)
-    write_rows(os.path.join(d, "train.csv"), names, x_train)
+    write_rows(
+        os.path.join(d, "train.csv"), names + ["target"], np.column_stack([x_train, y_train])
+    )
     write_rows(
         os.path.join(d, "test.csv"), names + ["target"], np.column_stack([x_test, y_test])
     )

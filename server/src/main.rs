@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use blindfold_model::{CompileOptions, Dataset, compile, import_xgboost_json};
+use blindfold_model::import::MAX_MODEL_BYTES;
+use blindfold_model::{CompileOptions, Dataset, compile, import_model};
 use blindfold_server::db::Backend;
 use blindfold_server::services::catalogue::ModelCatalogue;
 use blindfold_server::{Application, Settings};
@@ -25,13 +26,15 @@ enum Command {
     /// Evaluate jobs only, beside any number of `serve` nodes and other workers sharing one
     /// PostgreSQL database (`--database-url postgres://…`); `--workers` jobs at once.
     Worker(Settings),
-    /// Compile an XGBoost model and add it to the catalogue.
+    /// Compile a tree model (XGBoost JSON or UBJSON, LightGBM text, scikit-learn through ONNX)
+    /// and add it to the catalogue.
     ImportModel {
         #[command(flatten)]
         settings: Settings,
-        /// XGBoost JSON model (`booster.save_model("model.json")`).
-        #[arg(long)]
-        xgboost: PathBuf,
+        /// The model file as its library saved it; the format is read from the content (see
+        /// the README's "Model formats"). `--xgboost` is the same flag's old name.
+        #[arg(long, alias = "xgboost")]
+        model: PathBuf,
         /// Calibration rows: CSV with the feature names as header (the training rows).
         #[arg(long)]
         calibration: PathBuf,
@@ -44,9 +47,10 @@ enum Command {
         /// Class labels, comma-separated, in class order (classifiers).
         #[arg(long, value_delimiter = ',')]
         labels: Vec<String>,
-        /// Bits per input feature (at most 2^bits levels; each level costs the client 4 ciphertexts).
-        #[arg(long, default_value_t = 4)]
-        input_bits: u32,
+        /// Bits per input feature (at most 2^bits levels; each level costs the client 4 ciphertexts);
+        /// by default the compiler picks the cheapest that meets the accuracy target.
+        #[arg(long)]
+        input_bits: Option<u32>,
         /// Leaf precision in bits; by default the compiler picks it from the calibration rows.
         #[arg(long)]
         leaf_bits: Option<u32>,
@@ -92,7 +96,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::ImportModel {
             settings,
-            xgboost,
+            model,
             calibration,
             id,
             name,
@@ -100,10 +104,19 @@ async fn run() -> anyhow::Result<()> {
             input_bits,
             leaf_bits,
         } => {
-            let json = std::fs::read_to_string(&xgboost).with_context(|| format!("reading {}", xgboost.display()))?;
+            let size = std::fs::metadata(&model)
+                .with_context(|| format!("reading {}", model.display()))?
+                .len();
+            if size > MAX_MODEL_BYTES as u64 {
+                anyhow::bail!(
+                    "{} is {size} bytes; model files may have at most {MAX_MODEL_BYTES}",
+                    model.display()
+                );
+            }
+            let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
             let csv =
                 std::fs::read_to_string(&calibration).with_context(|| format!("reading {}", calibration.display()))?;
-            let ensemble = import_xgboost_json(&json)?;
+            let (format, ensemble) = import_model(&bytes)?;
             let options = CompileOptions {
                 labels: (!labels.is_empty()).then_some(labels),
                 input_bits,
@@ -121,7 +134,7 @@ async fn run() -> anyhow::Result<()> {
             let db = blindfold_server::db::connect(&url, 1).await?;
             ModelCatalogue::new(db.pool).install(&id, &name, &compiled, &[]).await?;
             println!(
-                "imported `{id}`: {} features, {} lookups, {} bootstraps per prediction",
+                "imported `{id}` ({format}): {} features, {} lookups, {} bootstraps per prediction",
                 compiled.spec.features.len(),
                 compiled.report.lookups,
                 compiled.report.bootstraps

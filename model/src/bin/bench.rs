@@ -1,19 +1,20 @@
-//! Benchmark of the encrypted pipeline on a shipped model.
+//! Benchmark of the encrypted pipeline on a shipped model or an import-format fixture.
 //!
 //! `cargo run --release -p blindfold-model --bin bench -- [--json] [--model breast-cancer] [--rows 20]`
+//! (`--model` takes any id of `fixtures::SHIPPED` or `fixtures::FORMATS`, e.g. `lightgbm-wine`)
 //!
 //! Prints progress lines, then one JSON object on the last line: server evaluation latency
 //! (median over the rows after one warm-up), bootstraps per inference, exactness against the
-//! clear quantized model, accuracy (quantized vs float XGBoost), key generation time and sizes.
+//! clear quantized model, accuracy (quantized vs the float model), key generation time and sizes.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::bail;
-use blindfold_model::fixtures::{BREAST_CANCER, DIABETES, Fixture, WINE};
+use blindfold_model::fixtures::{BREAST_CANCER, FORMATS, Fixture, SHIPPED};
 use blindfold_model::{
     ClientKey, CompiledModel, CompressedServerKey, EncryptedRow, Objective, Prediction, ServerKey, TreeEnsemble,
-    decrypt_prediction, encrypt_row, evaluate, import_xgboost_json,
+    decrypt_prediction, encrypt_row, evaluate,
 };
 use clap::Parser;
 use serde_json::json;
@@ -24,7 +25,7 @@ struct Args {
     /// Print only the JSON report, no progress lines.
     #[arg(long)]
     json: bool,
-    /// The shipped model: breast-cancer, wine or diabetes.
+    /// The model: a shipped one (breast-cancer, wine, diabetes) or an import-format fixture.
     #[arg(long, value_name = "ID", default_value = BREAST_CANCER.id, value_parser = fixture)]
     model: Fixture,
     /// How many test rows to encrypt and evaluate (after one warm-up run).
@@ -36,8 +37,9 @@ struct Args {
 }
 
 fn fixture(id: &str) -> Result<Fixture, String> {
-    [BREAST_CANCER, WINE, DIABETES]
+    SHIPPED
         .into_iter()
+        .chain(FORMATS)
         .find(|f| f.id == id)
         .ok_or_else(|| format!("unknown model {id}"))
 }
@@ -61,7 +63,7 @@ fn main() -> anyhow::Result<()> {
     let fixture = args.model;
 
     let compiled = fixture.compile()?;
-    let ensemble = import_xgboost_json(fixture.model_json)?;
+    let ensemble = fixture.import()?;
     let (rows, targets) = fixture.test_rows()?;
     progress.say(format!("compiled {}: {:?}", fixture.id, compiled.report));
     if let Some(dir) = args.export {
@@ -275,6 +277,10 @@ fn report(
         "encrypt_median_s": median(&runs.encrypt_s),
         "decrypt_median_s": median(&runs.decrypt_s),
         "leaf_bits": compiled.report.leaf_bits,
+        "input_bits": compiled.report.input_bits,
+        "input_ciphertexts": compiled.report.ciphertexts,
+        "predicted_one_core_ms": compiled.report.predicted_millis,
+        "target_met": compiled.report.quality.target_met,
         "threads": rayon::current_num_threads(),
     })
 }

@@ -11,13 +11,14 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use blindfold_model::fixtures::{BREAST_CANCER, DIABETES, WINE};
+use blindfold_model::fixtures::{BREAST_CANCER, DIABETES, FORMATS, Fixture, WINE};
 use blindfold_model::params::InputEncoding;
 use blindfold_model::quantize::FeatureQuantizer;
 use blindfold_model::spec::{OutputDecoding, SPEC_FORMAT_VERSION};
 use blindfold_model::{
-    ClientKey, ClientSpec, CompiledModel, CompressedServerKey, Dataset, EncryptedOutput, EncryptedRow, ModelError,
-    Objective, decrypt::decrypt_raw, decrypt_prediction, encrypt_row, evaluate, import_xgboost_json,
+    ClientKey, ClientSpec, CompileOptions, CompiledModel, CompressedServerKey, Dataset, EncryptedOutput, EncryptedRow,
+    ModelError, Objective, decrypt::decrypt_raw, decrypt_prediction, encrypt_row, evaluate, import_model,
+    import_xgboost_json,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -640,7 +641,7 @@ fn edit_json(document: &Value, edits: &[JsonEdit]) -> String {
 static MODEL_DOCUMENTS: LazyLock<Vec<Value>> = LazyLock::new(|| {
     [BREAST_CANCER, WINE, DIABETES]
         .iter()
-        .map(|f| serde_json::from_str(f.model_json).unwrap())
+        .map(|f| serde_json::from_str(f.model_text()).unwrap())
         .collect()
 });
 
@@ -651,13 +652,48 @@ fn import_and_compile(json: &str, fixture: usize) -> TestCaseResult {
         Ok(ensemble) => {
             prop_assert!(!ensemble.trees.is_empty());
             let fixture = [BREAST_CANCER, WINE, DIABETES][fixture];
-            let calibration = Dataset::from_csv(fixture.train_csv).unwrap();
-            let _ = blindfold_model::compile(&ensemble, &calibration, &Default::default());
+            compile_quickly(&ensemble, &fixture);
             Ok(())
         }
         Err(ModelError::InvalidModel(_) | ModelError::Unsupported(_)) => Ok(()),
         Err(error) => Err(TestCaseError::fail(format!("unexpected error variant: {error:?}"))),
     }
+}
+
+/// Compiles at one input precision (the search over precisions runs the same code per
+/// precision): compiling must not panic on anything an importer accepts.
+fn compile_quickly(ensemble: &blindfold_model::TreeEnsemble, fixture: &Fixture) {
+    let calibration = Dataset::from_csv(fixture.train_csv).unwrap();
+    let options = CompileOptions {
+        input_bits: Some(3),
+        ..Default::default()
+    };
+    let _ = blindfold_model::compile(ensemble, &calibration, &options);
+}
+
+/// Every other format (LightGBM text, ONNX protobuf, XGBoost UBJSON) under byte mutations,
+/// through the one entry point that detects the format.
+#[test]
+fn fuzz_model_import_mutations_of_every_format() {
+    let case = (0usize..FORMATS.len(), mutations());
+    check(
+        "model import, every format, mutations",
+        192,
+        case,
+        |(fixture, mutations)| {
+            let fixture = FORMATS[fixture];
+            let bytes = mutate(fixture.model, &mutations);
+            match import_model(&bytes) {
+                Ok((_, ensemble)) => {
+                    prop_assert!(!ensemble.trees.is_empty());
+                    compile_quickly(&ensemble, &fixture);
+                    Ok(())
+                }
+                Err(ModelError::InvalidModel(_) | ModelError::Unsupported(_) | ModelError::TooLarge { .. }) => Ok(()),
+                Err(error) => Err(TestCaseError::fail(format!("unexpected error variant: {error:?}"))),
+            }
+        },
+    );
 }
 
 #[test]
@@ -687,7 +723,7 @@ fn fuzz_xgboost_import_json_edits() {
 fn fuzz_xgboost_import_text_mutations() {
     let case = (0usize..3, mutations());
     check("xgboost import, text mutations", 128, case, |(fixture, mutations)| {
-        let model = [BREAST_CANCER, WINE, DIABETES][fixture].model_json;
+        let model = [BREAST_CANCER, WINE, DIABETES][fixture].model_text();
         let text = mutate(model.as_bytes(), &mutations);
         import_and_compile(&String::from_utf8_lossy(&text), fixture)
     });
@@ -762,6 +798,7 @@ fn built_spec() -> impl Strategy<Value = ClientSpec> {
         Just(Objective::BinaryLogistic),
         Just(Objective::RegSquaredError),
         (0usize..5).prop_map(|classes| Objective::MultiSoftprob { classes }),
+        (0usize..5).prop_map(|classes| Objective::AveragedProbabilities { classes }),
         Just(Objective::MultiSoftprob { classes: usize::MAX }),
     ];
     let output = (

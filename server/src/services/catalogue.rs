@@ -170,5 +170,6 @@ fn wire_objective(objective: blindfold_model::Objective) -> Objective {
         blindfold_model::Objective::BinaryLogistic => Objective::BinaryLogistic,
         blindfold_model::Objective::MultiSoftprob { classes } => Objective::MultiSoftprob { classes },
         blindfold_model::Objective::RegSquaredError => Objective::RegSquaredError,
+        blindfold_model::Objective::AveragedProbabilities { classes } => Objective::AveragedProbabilities { classes },
     }
 }

@@ -1,0 +1,124 @@
+//! One entry point for every model file an owner may bring: the format is detected from the
+//! file's content, never from its name, and every error starts with the format it was read as.
+//!
+//! | format | made by | module |
+//! | --- | --- | --- |
+//! | XGBoost JSON | `booster.save_model("model.json")` | [`crate::xgboost`] |
+//! | XGBoost UBJSON | `booster.save_model("model.ubj")` (XGBoost ≥ 2.1's default) | [`crate::xgboost`] |
+//! | LightGBM text | `booster.save_model("model.txt")` | [`crate::lightgbm`] |
+//! | ONNX | `skl2onnx.to_onnx(model, X[:1].astype(np.float32))` | [`crate::onnx`] |
+
+use std::fmt;
+
+use crate::ensemble::TreeEnsemble;
+use crate::error::{ModelError, Result};
+
+/// The largest model file any importer accepts.
+pub const MAX_MODEL_BYTES: usize = 64 * 1024 * 1024;
+
+/// A model file format Blindfold imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFormat {
+    XgboostJson,
+    XgboostUbjson,
+    LightgbmText,
+    Onnx,
+}
+
+impl fmt::Display for ModelFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ModelFormat::XgboostJson => "XGBoost JSON",
+            ModelFormat::XgboostUbjson => "XGBoost UBJSON",
+            ModelFormat::LightgbmText => "LightGBM text",
+            ModelFormat::Onnx => "ONNX",
+        })
+    }
+}
+
+impl ModelFormat {
+    /// The format `bytes` are in, from their first bytes: a JSON object, a UBJSON object
+    /// (`{` then a length marker or an optimized-container header), LightGBM's `tree` line,
+    /// or else ONNX (protobuf has no magic number; the ONNX importer says if it is not one).
+    pub fn detect(bytes: &[u8]) -> Result<Self> {
+        let trimmed = bytes.trim_ascii_start();
+        if crate::lightgbm::is_lightgbm_text(bytes) {
+            return Ok(ModelFormat::LightgbmText);
+        }
+        match trimmed {
+            [b'{', b'L' | b'i' | b'U' | b'I' | b'l' | b'$' | b'#', ..] if trimmed.len() == bytes.len() => {
+                Ok(ModelFormat::XgboostUbjson)
+            }
+            [b'{', ..] => Ok(ModelFormat::XgboostJson),
+            [] => Err(ModelError::InvalidModel("the file is empty".into())),
+            // ModelProto's first field is `ir_version` (field 1, varint): tag byte 0x08.
+            [0x08, ..] => Ok(ModelFormat::Onnx),
+            _ => Err(ModelError::InvalidModel(
+                "not a model file Blindfold reads (XGBoost JSON or UBJSON, LightGBM text, or ONNX)".into(),
+            )),
+        }
+    }
+}
+
+/// Detects the format of `bytes` and imports the model.
+pub fn import_model(bytes: &[u8]) -> Result<(ModelFormat, TreeEnsemble)> {
+    if bytes.len() > MAX_MODEL_BYTES {
+        return Err(ModelError::TooLarge {
+            what: "model file",
+            size: bytes.len() as u64,
+            limit: MAX_MODEL_BYTES as u64,
+        });
+    }
+    let format = ModelFormat::detect(bytes)?;
+    let ensemble = match format {
+        ModelFormat::XgboostJson => crate::xgboost::import_xgboost_json(utf8(bytes)?),
+        ModelFormat::XgboostUbjson => crate::xgboost::import_xgboost_ubjson(bytes),
+        ModelFormat::LightgbmText => crate::lightgbm::import_lightgbm_text(utf8(bytes)?),
+        ModelFormat::Onnx => crate::onnx::import_onnx(bytes),
+    }
+    .map_err(|e| match e {
+        ModelError::InvalidModel(m) => ModelError::InvalidModel(format!("{format}: {m}")),
+        ModelError::Unsupported(m) => ModelError::Unsupported(format!("{format}: {m}")),
+        other => other,
+    })?;
+    Ok((format, ensemble))
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|e| ModelError::InvalidModel(format!("not UTF-8 text: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_format_from_its_content() {
+        let cases: [(&[u8], ModelFormat); 5] = [
+            (br#"{"learner": {}}"#, ModelFormat::XgboostJson),
+            (b"  {\n}", ModelFormat::XgboostJson),
+            (
+                b"{L\x00\x00\x00\x00\x00\x00\x00\x07learner{}}",
+                ModelFormat::XgboostUbjson,
+            ),
+            (b"tree\nversion=v4\n", ModelFormat::LightgbmText),
+            (b"\x08\x0a\x12\x07skl2onnx", ModelFormat::Onnx),
+        ];
+        for (bytes, format) in cases {
+            assert_eq!(ModelFormat::detect(bytes).unwrap(), format);
+        }
+        for bytes in [&b""[..], b"PK\x03\x04", b"<xml>", b"   "] {
+            assert!(ModelFormat::detect(bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn errors_name_the_format_they_were_read_as() {
+        let error = import_model(b"tree\nversion=v4\n").unwrap_err().to_string();
+        assert!(error.starts_with("invalid model: LightGBM text: "), "{error}");
+        let error = import_model(b"{\"learner\": 1}").unwrap_err().to_string();
+        assert!(error.starts_with("invalid model: XGBoost JSON: "), "{error}");
+        let error = import_model(&vec![b' '; MAX_MODEL_BYTES + 1]).unwrap_err().to_string();
+        assert!(error.contains("too large"), "{error}");
+    }
+}
