@@ -1,8 +1,8 @@
 // Blindfold's crypto worker. It runs TFHE-rs (the blindfold-worker crate, compiled to
 // WebAssembly) off the page's main thread, and it alone holds the secret client keys: they are
-// generated here, kept in this origin's IndexedDB, and never sent anywhere. The page gets
-// public material only (the compressed server key, ciphertexts) and decrypted predictions,
-// plus a key export file when the user asks for one.
+// generated here, kept in this origin's IndexedDB (one per user, serving every model), and
+// never sent anywhere. The page gets public material only (the compressed server key,
+// ciphertexts) and decrypted predictions, plus a key export file when the user asks for one.
 //
 // Protocol: the page posts {id, op, ...args}; the worker answers {id, result} or {id, error}.
 
@@ -10,7 +10,6 @@ import init, {
   generateKeys,
   encryptRow,
   decryptResult,
-  specFingerprint,
   checkClientKey,
   warmUp,
 } from '/worker/blindfold_worker.js';
@@ -19,7 +18,10 @@ const ready = init({ module_or_path: '/worker/blindfold_worker_bg.wasm' });
 
 const DB_NAME = 'blindfold';
 const STORE = 'client-keys';
-const EXPORT_FORMAT = 'blindfold-client-key-v1';
+// Key files: v2 holds the user's one key and names its parameter set; v1 (earlier versions)
+// held a key per model and names the model.
+const EXPORT_FORMAT = 'blindfold-client-key-v2';
+const IMPORT_FORMATS = [EXPORT_FORMAT, 'blindfold-client-key-v1'];
 
 function openDb() {
   return new Promise((resolve, reject) => {
@@ -45,20 +47,100 @@ async function withStore(mode, action) {
   }
 }
 
-// One record per user and model. Usernames are case-insensitive on the server.
-const recordId = (user, model) => `${user}\u0000${model}`;
-const load = (user, model) => withStore('readonly', (s) => s.get(recordId(user, model)));
-const save = (user, model, record) => withStore('readwrite', (s) => s.put(record, recordId(user, model)));
-const remove = (user, model) => withStore('readwrite', (s) => s.delete(recordId(user, model)));
+// One record per user: the user's one key pair serves every model of its TFHE parameter set
+// (all models share one), which the record names (`parameterSet`). Usernames are
+// case-insensitive on the server; the page passes them lower-cased. Model ids are lower-case
+// letters, digits and dashes, so the record's id (`:key`) never collides with the per-model
+// records (`${user}\u0000${model}`) that earlier versions kept: those are "legacy" records,
+// adopted by `status` when one of them belongs to the server's key, and deleted whenever the
+// user's record is written or forgotten.
+const recordId = (user) => `${user}\u0000:key`;
+// Every record id of a user: the user's own and the legacy ones.
+const userRange = (user) => IDBKeyRange.bound(`${user}\u0000`, `${user}\u0001`, false, true);
+
+const load = (user) => withStore('readonly', (s) => s.get(recordId(user)));
+
+// Writes the user's record and deletes the user's legacy records, in one transaction.
+function save(user, record) {
+  return withStore('readwrite', (s) => {
+    s.delete(userRange(user));
+    return s.put(record, recordId(user));
+  });
+}
+
+// Deletes the user's record and any legacy ones.
+const remove = (user) => withStore('readwrite', (s) => s.delete(userRange(user)));
+
+// With no record of the user's own yet, the legacy record whose server key is the one the
+// server holds (`serverKeyFingerprint`) becomes the user's record, and the user's legacy
+// records are deleted (their server keys are gone from the server); without such a record
+// nothing changes. All in one transaction, so two tabs adopting at once agree.
+function adopt(user, serverKeyFingerprint, parameterSet) {
+  return withStore('readwrite', (s) => {
+    const own = s.get(recordId(user));
+    own.onsuccess = () => {
+      if (own.result) return;
+      const all = s.openCursor(userRange(user));
+      let found = null;
+      all.onsuccess = () => {
+        const cursor = all.result;
+        if (cursor) {
+          if (!found && cursor.key !== recordId(user) && cursor.value?.serverKeyFingerprint === serverKeyFingerprint) {
+            found = cursor.value;
+          }
+          cursor.continue();
+          return;
+        }
+        if (!found) return;
+        s.delete(userRange(user));
+        s.put(
+          {
+            clientKey: found.clientKey,
+            serverKeyFingerprint: found.serverKeyFingerprint,
+            parameterSet: parameterSet || found.parameterSet || '',
+            createdAt: found.createdAt,
+          },
+          recordId(user),
+        );
+      };
+    };
+    return own;
+  });
+}
 
 async function sha256Hex(bytes) {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-async function requireKey(user, model) {
-  const record = await load(user, model);
-  if (!record) throw new Error('There is no client key for this model in this browser: generate keys first.');
+// The TFHE parameter set a model's client spec encrypts under.
+function parameterSetOf(spec) {
+  let parsed;
+  try {
+    parsed = JSON.parse(spec);
+  } catch {
+    throw new Error('The model description is not readable.');
+  }
+  const name = parsed?.encryption?.parameter_set;
+  if (typeof name !== 'string' || !name) throw new Error('The model description names no parameter set.');
+  return name;
+}
+
+async function requireKey(user) {
+  const record = await load(user);
+  if (!record) throw new Error('There is no client key in this browser: generate keys first.');
+  return record;
+}
+
+// The user's key, checked against the parameter set of the model it is used for.
+async function requireKeyFor(user, spec) {
+  const record = await requireKey(user);
+  const wanted = parameterSetOf(spec);
+  if (record.parameterSet && record.parameterSet !== wanted) {
+    throw new Error(
+      `Your key is of the parameter set ${record.parameterSet}; this model needs ${wanted}: generate keys again.`,
+    );
+  }
   return record;
 }
 
@@ -67,7 +149,7 @@ function summary(record) {
     createdAt: record.createdAt,
     clientKeyBytes: record.clientKey.byteLength,
     serverKeyFingerprint: record.serverKeyFingerprint,
-    specFingerprint: record.specFingerprint,
+    parameterSet: record.parameterSet || null,
   };
 }
 
@@ -93,7 +175,10 @@ const operations = {
     return { value: null };
   },
 
-  async keygen({ user, model, spec }) {
+  // A new key pair for the user, for every model of the spec's parameter set; it replaces the
+  // user's key in this browser (the page then replaces the server's).
+  async keygen({ user, spec }) {
+    const parameterSet = parameterSetOf(spec);
     const started = performance.now();
     const keys = generateKeys();
     const keygenMs = performance.now() - started;
@@ -101,69 +186,79 @@ const operations = {
     const record = {
       clientKey: keys.clientKey,
       serverKeyFingerprint: await sha256Hex(serverKey),
-      specFingerprint: specFingerprint(spec),
+      parameterSet,
       createdAt: Date.now(),
     };
     keys.free();
-    await save(user, model, record);
+    await save(user, record);
     return {
       value: { serverKey, serverKeyFingerprint: record.serverKeyFingerprint, keygenMs },
       transfer: [serverKey.buffer],
     };
   },
 
-  async status({ user, model }) {
-    return { value: summary(await load(user, model)) ?? null };
+  // What this browser holds for the user. Given the server key's fingerprint (and parameter
+  // set), a legacy per-model record of that server key is adopted first when the user has no
+  // record yet.
+  async status({ user, serverKeyFingerprint, parameterSet }) {
+    let record = await load(user);
+    if (!record && serverKeyFingerprint) {
+      await adopt(user, serverKeyFingerprint, parameterSet);
+      record = await load(user);
+    }
+    return { value: summary(record) ?? null };
   },
 
-  async encrypt({ user, model, spec, features }) {
-    const record = await requireKey(user, model);
+  async encrypt({ user, spec, features }) {
+    const record = await requireKeyFor(user, spec);
     const ciphertext = encryptRow(spec, record.clientKey, features);
     return { value: ciphertext, transfer: [ciphertext.buffer] };
   },
 
-  async decrypt({ user, model, spec, result }) {
-    const record = await requireKey(user, model);
+  async decrypt({ user, spec, result }) {
+    const record = await requireKeyFor(user, spec);
     return { value: decryptResult(spec, record.clientKey, result) };
   },
 
-  async forget({ user, model }) {
-    await remove(user, model);
+  async forget({ user }) {
+    await remove(user);
     return { value: null };
   },
 
-  async export({ user, model }) {
-    const record = await requireKey(user, model);
+  async export({ user }) {
+    const record = await requireKey(user);
     const file = {
       format: EXPORT_FORMAT,
-      model,
+      parameterSet: record.parameterSet || null,
       createdAt: record.createdAt,
       serverKeyFingerprint: record.serverKeyFingerprint,
-      specFingerprint: record.specFingerprint,
       clientKey: toBase64(record.clientKey),
     };
     return { value: JSON.stringify(file) };
   },
 
-  async import({ user, model, file }) {
+  // A key file of this version (it names the parameter set) or of earlier ones (per model:
+  // they name the model instead, whose parameter set the page passes as `parameterSet`).
+  async import({ user, file, parameterSet }) {
     let parsed;
     try {
       parsed = JSON.parse(file);
     } catch {
       throw new Error('This file is not a Blindfold key file.');
     }
-    if (parsed?.format !== EXPORT_FORMAT || typeof parsed.clientKey !== 'string') {
+    if (!IMPORT_FORMATS.includes(parsed?.format) || typeof parsed.clientKey !== 'string') {
       throw new Error('This file is not a Blindfold key file.');
     }
-    if (parsed.model !== model) {
-      throw new Error(`This key file is for the model "${parsed.model}", not "${model}".`);
+    const named = typeof parsed.parameterSet === 'string' && parsed.parameterSet ? parsed.parameterSet : null;
+    if (named && parameterSet && named !== parameterSet) {
+      throw new Error(`This key file is of the parameter set ${named}, not ${parameterSet} as the models here.`);
     }
     const clientKey = fromBase64(parsed.clientKey);
     checkClientKey(clientKey);
-    await save(user, model, {
+    await save(user, {
       clientKey,
       serverKeyFingerprint: String(parsed.serverKeyFingerprint ?? ''),
-      specFingerprint: String(parsed.specFingerprint ?? ''),
+      parameterSet: named ?? parameterSet ?? '',
       createdAt: Number(parsed.createdAt) || Date.now(),
     });
     return { value: null };

@@ -232,18 +232,24 @@ impl ApiClient {
         .await
     }
 
-    pub async fn upload_key(&self, model: &str, compressed_server_key: Vec<u8>) -> ClientResult<KeyInfo> {
+    /// Uploads (or replaces) the user's server key, which serves every model.
+    pub async fn upload_key(&self, compressed_server_key: Vec<u8>) -> ClientResult<KeyInfo> {
+        self.send_bytes(Method::PUT, paths::KEY, compressed_server_key).await
+    }
+
+    pub async fn key_info(&self) -> ClientResult<KeyInfo> {
+        Self::json(self.request(Method::GET, paths::KEY)).await
+    }
+
+    pub async fn delete_key(&self) -> ClientResult<()> {
+        Self::check(self.request(Method::DELETE, paths::KEY).send().await?).await?;
+        Ok(())
+    }
+
+    /// The key through a model's route (what clients of per-model keys call): the same key.
+    pub async fn upload_model_key(&self, model: &str, compressed_server_key: Vec<u8>) -> ClientResult<KeyInfo> {
         self.send_bytes(Method::PUT, &paths::model_key(model), compressed_server_key)
             .await
-    }
-
-    pub async fn key_info(&self, model: &str) -> ClientResult<KeyInfo> {
-        Self::json(self.request(Method::GET, &paths::model_key(model))).await
-    }
-
-    pub async fn delete_key(&self, model: &str) -> ClientResult<()> {
-        Self::check(self.request(Method::DELETE, &paths::model_key(model)).send().await?).await?;
-        Ok(())
     }
 
     /// Submits an encrypted row; the server answers at once with a queued job.

@@ -31,14 +31,14 @@ pub fn document() -> utoipa::openapi::OpenApi {
                        spec says how to make them.",
     ),
     paths(
-        register, login, logout, session, change_password, log_out_everywhere, delete_account, models, model_spec, get_key, put_key, delete_key, submit,
+        register, login, logout, session, change_password, log_out_everywhere, delete_account, models, model_spec, get_key, put_key, delete_key, get_model_key, put_model_key, delete_model_key, submit,
         predictions, prediction, prediction_result, delete_prediction, clear_predictions, openapi_json
     ),
     modifiers(&SessionAuth),
     tags(
         (name = "accounts", description = "Accounts and sessions"),
         (name = "models", description = "The model catalogue"),
-        (name = "keys", description = "Each user's public server key per model"),
+        (name = "keys", description = "Each user's public server key, one for every model"),
         (name = "predictions", description = "Encrypted prediction jobs")
     )
 )]
@@ -161,29 +161,27 @@ fn models() {}
     ))]
 fn model_spec() {}
 
-/// The stored server key of the logged-in user for this model.
-#[utoipa::path(get, path = paths::MODEL_KEY, tag = "keys", security(("session" = [])),
-    params(("id" = String, Path, description = "Model id")),
+/// The logged-in user's stored server key, which serves every model of its parameter set.
+#[utoipa::path(get, path = paths::KEY, tag = "keys", security(("session" = [])),
     responses(
         (status = 200, body = KeyInfo),
         (status = 401, body = ErrorBody),
-        (status = 404, description = "No such model, or no key yet", body = ErrorBody),
+        (status = 404, description = "No key yet", body = ErrorBody),
     ))]
 fn get_key() {}
 
-/// Upload (or replace) the compressed server key: public, safe to give the server.
-#[utoipa::path(put, path = paths::MODEL_KEY, tag = "keys", security(("session" = [], "csrf" = [])),
-    params(("id" = String, Path, description = "Model id")),
+/// Upload (or replace) the compressed server key: public, safe to give the server. One key
+/// serves every model; replacing it fails the user's queued predictions made under the old one.
+#[utoipa::path(put, path = paths::KEY, tag = "keys", security(("session" = [], "csrf" = [])),
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
-        description = "A TFHE-rs compressed server key of the spec's parameters"),
+        description = "A TFHE-rs compressed server key of the models' parameters"),
     responses(
         (status = 200, description = "Validated and stored", body = KeyInfo),
         (status = 400, description = "Not a key", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
         (status = 408, description = "The key did not arrive within the upload timeout", body = ErrorBody),
-        (status = 409, description = "Over the user's quota of keys or key bytes", body = ErrorBody),
+        (status = 409, description = "Over the user's quota of key bytes", body = ErrorBody),
         (status = 413, description = "Over the size limit", body = ErrorBody),
         (status = 422, description = "A key of other parameters", body = ErrorBody),
         (status = 503, description = "Too many key uploads at once; see Retry-After", body = ErrorBody),
@@ -191,6 +189,37 @@ fn get_key() {}
 fn put_key() {}
 
 /// Remove the stored server key.
+#[utoipa::path(delete, path = paths::KEY, tag = "keys", security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+fn delete_key() {}
+
+/// The user's key through a model's route (GET, PUT and DELETE as on `/api/key`), for clients
+/// of earlier versions, whose keys were per model: the same one key.
+#[utoipa::path(put, path = paths::MODEL_KEY, tag = "keys", security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "Validated and stored as the user's key", body = KeyInfo),
+        (status = 404, description = "No such model", body = ErrorBody),
+    ))]
+fn put_model_key() {}
+
+/// The user's key through a model's route: the same as `GET /api/key`.
+#[utoipa::path(get, path = paths::MODEL_KEY, tag = "keys", security(("session" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, body = KeyInfo),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such model, or no key yet", body = ErrorBody),
+    ))]
+fn get_model_key() {}
+
+/// Remove the user's key through a model's route: the same as `DELETE /api/key`.
 #[utoipa::path(delete, path = paths::MODEL_KEY, tag = "keys", security(("session" = [], "csrf" = [])),
     params(("id" = String, Path, description = "Model id")),
     responses(
@@ -199,7 +228,7 @@ fn put_key() {}
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
-fn delete_key() {}
+fn delete_model_key() {}
 
 /// Submit an encrypted row for evaluation; the job is queued.
 #[utoipa::path(post, path = paths::MODEL_PREDICTIONS, tag = "predictions", security(("session" = [], "csrf" = [])),
@@ -286,7 +315,8 @@ mod tests {
         let json = serde_json::to_value(super::document()).unwrap();
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
         let paths = json["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 15);
+        assert_eq!(paths.len(), 16);
+        assert!(paths[crate::paths::KEY].get("put").is_some());
         assert!(paths[crate::paths::MODEL_KEY].get("put").is_some());
         assert!(json["components"]["schemas"]["JobStatus"].is_object());
     }

@@ -19,6 +19,10 @@ pub const ACCOUNT_PASSWORD: &str = "/api/account/password";
 pub const ACCOUNT_SESSIONS: &str = "/api/account/sessions";
 pub const MODELS: &str = "/api/models";
 pub const MODEL_SPEC: &str = "/api/models/{id}/spec";
+/// The user's server key: one serves every model of its parameter set (all models today).
+pub const KEY: &str = "/api/key";
+/// The same key as [`KEY`], addressed through a model (the route of the per-model keys of
+/// earlier versions, kept for their clients).
 pub const MODEL_KEY: &str = "/api/models/{id}/key";
 pub const MODEL_PREDICTIONS: &str = "/api/models/{id}/predictions";
 pub const PREDICTIONS: &str = "/api/predictions";

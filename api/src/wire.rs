@@ -96,6 +96,8 @@ pub struct ModelExample {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct KeyInfo {
+    /// The TFHE parameter set the key belongs to; it serves every model of that set.
+    pub parameter_set: String,
     pub size_bytes: i64,
     /// SHA-256 of the compressed key bytes, hex.
     pub fingerprint: String,

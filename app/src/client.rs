@@ -127,17 +127,18 @@ pub async fn spec_json(model: &str) -> ApiResult<String> {
     response.text().await.map_err(ApiFailure::network)
 }
 
-/// The stored server key's details, or `None` when there is none.
-pub async fn key_info(model: &str) -> ApiResult<Option<KeyInfo>> {
-    match check(Request::get(&paths::model_key(model)).send().await).await {
+/// The user's stored server key (one for every model), or `None` when there is none.
+pub async fn key_info() -> ApiResult<Option<KeyInfo>> {
+    match check(Request::get(paths::KEY).send().await).await {
         Ok(response) => json(response).await.map(Some),
         Err(failure) if failure.status == 404 => Ok(None),
         Err(failure) => Err(failure),
     }
 }
 
-pub async fn delete_key(session: &SessionInfo, model: &str) -> ApiResult<()> {
-    let request = Request::delete(&paths::model_key(model)).header(CSRF_HEADER, &session.csrf_token);
+/// Deletes the user's server key; no key is no failure.
+pub async fn delete_key(session: &SessionInfo) -> ApiResult<()> {
+    let request = Request::delete(paths::KEY).header(CSRF_HEADER, &session.csrf_token);
     match check(request.send().await).await {
         Ok(_) => Ok(()),
         Err(failure) if failure.status == 404 => Ok(()),
@@ -199,19 +200,19 @@ pub struct UploadProgress {
     pub total: f64,
 }
 
-/// Uploads a server key with `XMLHttpRequest`, the one browser API that reports upload
-/// progress; `on_progress` sees each step, and `on_sent` is called once all bytes are sent
-/// (the server then validates the key before it answers).
+/// Uploads the user's server key (it replaces the stored one, for every model) with
+/// `XMLHttpRequest`, the one browser API that reports upload progress; `on_progress` sees each
+/// step, and `on_sent` is called once all bytes are sent (the server then validates the key
+/// before it answers).
 pub async fn upload_key(
     session: &SessionInfo,
-    model: &str,
     key: web_sys::Blob,
     on_progress: impl Fn(UploadProgress) + 'static,
     on_sent: impl Fn() + 'static,
 ) -> ApiResult<KeyInfo> {
     use wasm_bindgen::closure::Closure;
     let xhr = web_sys::XmlHttpRequest::new().map_err(js_failure)?;
-    xhr.open("PUT", &paths::model_key(model)).map_err(js_failure)?;
+    xhr.open("PUT", paths::KEY).map_err(js_failure)?;
     xhr.set_request_header(CSRF_HEADER, &session.csrf_token)
         .map_err(js_failure)?;
     xhr.set_request_header("Content-Type", "application/octet-stream")

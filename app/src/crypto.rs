@@ -2,7 +2,8 @@
 //! wasm): requests go out as messages with an id; the worker answers each with one result or
 //! error. Progress is reported by the page's flows, stage by stage.
 //!
-//! The client key lives only in the worker's IndexedDB; the page sees public material
+//! The client key lives only in the worker's IndexedDB, one per user for every model (they
+//! share one TFHE parameter set, named in each spec); the page sees public material
 //! (the compressed server key, ciphertexts) and decrypted predictions.
 
 use std::cell::{Cell, RefCell};
@@ -14,6 +15,8 @@ use js_sys::{Object, Reflect};
 use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
+
+use crate::api::KeyInfo;
 
 type Reply = Result<JsValue, String>;
 
@@ -127,29 +130,34 @@ pub fn get(value: &JsValue, field: &str) -> JsValue {
     Reflect::get(value, &field.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// Who and what a client key belongs to.
+/// Whose client key: each user has one, which serves every model of its parameter set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyOwner {
     pub username: String,
-    pub model: String,
 }
 
 impl KeyOwner {
-    fn args(&self) -> [(&'static str, JsValue); 2] {
-        [
-            ("user", self.username.to_lowercase().into()),
-            ("model", self.model.clone().into()),
-        ]
+    pub fn new(username: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+        }
+    }
+
+    fn args(&self) -> Vec<(&'static str, JsValue)> {
+        vec![("user", self.username.to_lowercase().into())]
     }
 }
 
-/// What this browser holds for a user and model (never the key itself).
+/// What this browser holds for a user (never the key itself).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalKey {
     pub created_at: f64,
     pub client_key_bytes: f64,
     pub server_key_fingerprint: String,
+    /// The TFHE parameter set of the key; unknown for a key imported from an old file.
+    #[serde(default)]
+    pub parameter_set: Option<String>,
 }
 
 /// A fresh key pair: the client key is already in IndexedDB; the server key is to upload.
@@ -159,9 +167,10 @@ pub struct NewKeys {
     pub keygen_ms: f64,
 }
 
-/// Generates a key pair in the worker and keeps the client key in this browser.
+/// Generates a key pair in the worker for every model of the spec's parameter set and keeps
+/// the client key in this browser, in place of the user's earlier one.
 pub async fn generate_keys(owner: &KeyOwner, spec_json: &str) -> Result<NewKeys, String> {
-    let mut args = owner.args().to_vec();
+    let mut args = owner.args();
     args.push(("spec", spec_json.into()));
     let result = worker()?.call("keygen", &args, &[]).await?;
     Ok(NewKeys {
@@ -171,9 +180,16 @@ pub async fn generate_keys(owner: &KeyOwner, spec_json: &str) -> Result<NewKeys,
     })
 }
 
-/// The key this browser holds for `owner`, if any.
-pub async fn local_key(owner: &KeyOwner) -> Result<Option<LocalKey>, String> {
-    let result = worker()?.call("status", &owner.args(), &[]).await?;
+/// The key this browser holds for `owner`, if any. Given the server's key, a client key that
+/// an earlier version kept for one model is taken over as the user's key when it belongs to
+/// that server key (the server kept the user's last uploaded key when keys became per user).
+pub async fn local_key(owner: &KeyOwner, server: Option<&KeyInfo>) -> Result<Option<LocalKey>, String> {
+    let mut args = owner.args();
+    if let Some(server) = server {
+        args.push(("serverKeyFingerprint", server.fingerprint.clone().into()));
+        args.push(("parameterSet", server.parameter_set.clone().into()));
+    }
+    let result = worker()?.call("status", &args, &[]).await?;
     if result.is_null() || result.is_undefined() {
         return Ok(None);
     }
@@ -183,18 +199,19 @@ pub async fn local_key(owner: &KeyOwner) -> Result<Option<LocalKey>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Encrypts one row of features with the stored client key.
+/// Encrypts one row of features with the stored client key, for the model of `spec_json`.
 pub async fn encrypt(owner: &KeyOwner, spec_json: &str, features: &[f64]) -> Result<js_sys::Uint8Array, String> {
-    let mut args = owner.args().to_vec();
+    let mut args = owner.args();
     args.push(("spec", spec_json.into()));
     args.push(("features", js_sys::Float64Array::from(features).into()));
     let result = worker()?.call("encrypt", &args, &[]).await?;
     Ok(result.unchecked_into())
 }
 
-/// Decrypts a result with the stored client key into the prediction's JSON.
+/// Decrypts a result of the model of `spec_json` with the stored client key into the
+/// prediction's JSON.
 pub async fn decrypt(owner: &KeyOwner, spec_json: &str, result: js_sys::Uint8Array) -> Result<String, String> {
-    let mut args = owner.args().to_vec();
+    let mut args = owner.args();
     args.push(("spec", spec_json.into()));
     let buffer = result.buffer();
     args.push(("result", result.into()));
@@ -212,7 +229,7 @@ pub async fn warm_up(spec_json: &str) -> Result<(), String> {
         .map(drop)
 }
 
-/// Deletes the client key from this browser.
+/// Deletes the user's client key from this browser (and any an earlier version kept per model).
 pub async fn forget(owner: &KeyOwner) -> Result<(), String> {
     worker()?.call("forget", &owner.args(), &[]).await.map(drop)
 }
@@ -223,10 +240,18 @@ pub async fn export_key(owner: &KeyOwner) -> Result<String, String> {
     result.as_string().ok_or_else(|| "no key to export".into())
 }
 
-/// Stores an exported key file's text for `owner`; the worker checks it first.
-pub async fn import_key(owner: &KeyOwner, file_text: String) -> Result<LocalKey, String> {
-    let mut args = owner.args().to_vec();
+/// Stores an exported key file's text as `owner`'s key; the worker checks it first.
+/// `parameter_set` is the one of this server's models, when known: a file that names another
+/// is refused, and a file of an earlier version (made per model, naming no parameter set) is
+/// taken to be of it.
+pub async fn import_key(owner: &KeyOwner, file_text: String, parameter_set: Option<&str>) -> Result<LocalKey, String> {
+    let mut args = owner.args();
     args.push(("file", file_text.into()));
+    if let Some(parameter_set) = parameter_set {
+        args.push(("parameterSet", parameter_set.into()));
+    }
     worker()?.call("import", &args, &[]).await?;
-    local_key(owner).await?.ok_or_else(|| "the key was not stored".into())
+    local_key(owner, None)
+        .await?
+        .ok_or_else(|| "the key was not stored".into())
 }

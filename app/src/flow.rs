@@ -1,5 +1,5 @@
-//! The browser's end-to-end flows: set up keys for a model, and one private prediction from
-//! a row of features to a decrypted answer. Each step reports its progress.
+//! The browser's end-to-end flows: set up the user's keys (one key pair for every model), and
+//! one private prediction from a row of features to a decrypted answer. Each step reports its progress.
 
 use std::rc::Rc;
 
@@ -89,7 +89,7 @@ impl PredictionExt for Prediction {
     }
 }
 
-/// Keys made and uploaded for a model.
+/// Keys made and uploaded: the user's one key pair, for every model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeySetup {
     pub keygen_ms: f64,
@@ -97,31 +97,45 @@ pub struct KeySetup {
     pub info: KeyInfo,
 }
 
-fn owner(session: &SessionInfo, model: &str) -> KeyOwner {
-    KeyOwner {
-        username: session.username.clone(),
-        model: model.to_owned(),
-    }
+fn owner(session: &SessionInfo) -> KeyOwner {
+    KeyOwner::new(&session.username)
 }
 
-/// Whether this browser's client key matches the server key stored for the model.
-pub async fn keys_ready(session: &SessionInfo, model: &str) -> Result<bool, String> {
-    let owner = owner(session, model);
-    let (local, server) = futures_util::join!(crypto::local_key(&owner), client::key_info(model));
-    let (local, server) = (local?, server.map_err(|e| e.message())?);
-    Ok(matches!((local, server), (Some(l), Some(s)) if l.server_key_fingerprint == s.fingerprint))
+/// The TFHE parameter set a model's client spec encrypts under (`encryption.parameter_set`).
+pub fn parameter_set(spec_json: &str) -> Result<String, String> {
+    let spec: serde_json::Value = serde_json::from_str(spec_json).map_err(|e| format!("unreadable model spec: {e}"))?;
+    spec["encryption"]["parameter_set"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "the model spec names no parameter set".into())
 }
 
-/// Generates a key pair in the worker, keeps the client key in this browser and uploads the
-/// compressed server key.
-pub async fn set_up_keys(
-    session: &SessionInfo,
-    model: &str,
-    spec_json: &str,
-    report: Reporter,
-) -> Result<KeySetup, String> {
+/// The user's server key, when this browser holds the client key that belongs to it (a
+/// client key an earlier version kept for one model is taken over when it does).
+pub async fn ready_key(session: &SessionInfo) -> Result<Option<KeyInfo>, String> {
+    let Some(server) = client::key_info().await.map_err(|e| e.message())? else {
+        return Ok(None);
+    };
+    let local = crypto::local_key(&owner(session), Some(&server)).await?;
+    Ok(local
+        .filter(|l| l.server_key_fingerprint == server.fingerprint)
+        .map(|_| server))
+}
+
+/// Whether this browser's client key matches the user's server key and that key serves
+/// models of `parameter_set` (every model, today): then any model can be used at once.
+pub async fn keys_ready(session: &SessionInfo, parameter_set: &str) -> Result<bool, String> {
+    Ok(ready_key(session)
+        .await?
+        .is_some_and(|key| key.parameter_set == parameter_set))
+}
+
+/// Generates the user's key pair in the worker for the parameter set of `spec_json`'s model
+/// (which serves every model of that set), keeps the client key in this browser and uploads
+/// the compressed server key in place of the user's earlier one.
+pub async fn set_up_keys(session: &SessionInfo, spec_json: &str, report: Reporter) -> Result<KeySetup, String> {
     report(Progress::at(Stage::GeneratingKeys));
-    let keys = crypto::generate_keys(&owner(session, model), spec_json).await?;
+    let keys = crypto::generate_keys(&owner(session), spec_json).await?;
     let total = keys.server_key.length();
     let on_progress = {
         let report = report.clone();
@@ -142,7 +156,7 @@ pub async fn set_up_keys(
         fraction: Some(0.0),
         detail: Some(format!("0 of {}", megabytes(total as f64))),
     });
-    let info = client::upload_key(session, model, client::blob(&keys.server_key), on_progress, on_sent)
+    let info = client::upload_key(session, client::blob(&keys.server_key), on_progress, on_sent)
         .await
         .map_err(|e| format!("the server refused the key: {}", e.message()))?;
     if info.fingerprint != keys.server_key_fingerprint {
@@ -176,7 +190,8 @@ pub struct Outcome {
 }
 
 /// Encrypts `features`, has the server evaluate the model on them and decrypts the answer.
-/// Sets up keys first when this browser has none that match the server's.
+/// Sets up keys first when this browser has none that match the server's (the user's one key
+/// serves every model: switching models needs no new keys).
 pub async fn predict(
     session: &SessionInfo,
     model: &str,
@@ -185,13 +200,13 @@ pub async fn predict(
     report: Reporter,
 ) -> Result<Outcome, String> {
     let checking = now_ms();
-    let keys = if keys_ready(session, model).await? {
+    let keys = if keys_ready(session, &parameter_set(spec_json)?).await? {
         None
     } else {
-        Some(set_up_keys(session, model, spec_json, report.clone()).await?)
+        Some(set_up_keys(session, spec_json, report.clone()).await?)
     };
     let started = now_ms();
-    let owner = owner(session, model);
+    let owner = owner(session);
     report(Progress::at(Stage::Encrypting));
     let ciphertext = crypto::encrypt(&owner, spec_json, features).await?;
     let encrypted = now_ms();
@@ -223,11 +238,11 @@ pub async fn predict(
     })
 }
 
-/// Decrypts the result of an earlier job with this browser's key.
+/// Decrypts the result of an earlier job with this browser's key, read with its model's spec.
 pub async fn decrypt_job(session: &SessionInfo, model: &str, job_id: &str) -> Result<Prediction, String> {
     let spec_json = client::spec_json(model).await.map_err(|e| e.message())?;
     let result = client::result(job_id).await.map_err(|e| e.message())?;
-    parse_prediction(&crypto::decrypt(&owner(session, model), &spec_json, result).await?)
+    parse_prediction(&crypto::decrypt(&owner(session), &spec_json, result).await?)
 }
 
 fn parse_prediction(json: &str) -> Result<Prediction, String> {
@@ -282,5 +297,13 @@ mod tests {
         assert_eq!(prediction(Some("Other"), None).describe(&labels), "Other");
         assert_eq!(prediction(None, Some(1.23456)).describe(&labels), "1.235");
         assert_eq!(prediction(None, None).describe(&labels), "no answer");
+    }
+
+    #[test]
+    fn the_parameter_set_comes_from_the_spec() {
+        let spec = r#"{"encryption": {"parameter_set": "V1_8_X", "scheme": "s"}, "features": []}"#;
+        assert_eq!(parameter_set(spec).unwrap(), "V1_8_X");
+        assert!(parameter_set(r#"{"encryption": {}}"#).is_err());
+        assert!(parameter_set("not json").is_err());
     }
 }

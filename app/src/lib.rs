@@ -49,7 +49,8 @@ pub fn use_auth() -> RwSignal<Option<SessionInfo>> {
     expect_context::<Auth>().0
 }
 
-/// The model the Keys and Predict pages work on.
+/// The model the Predict page works on. Keys are not per model: the Keys page makes the user's
+/// one key pair with this model's spec for its parameter set, which every model shares.
 #[derive(Clone, Copy)]
 pub struct SelectedModel(pub RwSignal<String>);
 

@@ -236,7 +236,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A newly registered user with the shared server key uploaded.
+/// A newly registered user with the shared server key uploaded (the user's one key, for every
+/// model).
 async fn user(app: &TestApp, name: &str, server_key: &[u8]) -> anyhow::Result<ApiClient> {
     let mut client = app.client();
     client
@@ -244,7 +245,7 @@ async fn user(app: &TestApp, name: &str, server_key: &[u8]) -> anyhow::Result<Ap
         .await
         .with_context(|| format!("registering {name}"))?;
     client
-        .upload_key(MODEL, server_key.to_vec())
+        .upload_key(server_key.to_vec())
         .await
         .with_context(|| format!("{name}'s key"))?;
     Ok(client)

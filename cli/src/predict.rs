@@ -10,6 +10,10 @@ use blindfold_api::{JobInfo, JobStatus};
 
 /// The model's client spec from the server, parsed and checked.
 pub async fn fetch_spec(client: &ApiClient, model: &str) -> anyhow::Result<ClientSpec> {
+    anyhow::ensure!(
+        blindfold_api::valid_model_id(model),
+        "invalid model id `{model}`: lower-case letters, digits and dashes"
+    );
     let json = client.spec_json(model).await?;
     ClientSpec::from_json(&json).with_context(|| format!("the spec of `{model}`"))
 }

@@ -1,12 +1,16 @@
 //! The `blindfold` binary and its client library against a real server: register, keygen,
-//! upload-key, predict.
+//! upload-key, predict; one key serves every model; keys of earlier versions (one per model)
+//! are adopted.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use blindfold_cli::predict::{fetch_spec, predict_row};
-use blindfold_model::ClientKey;
-use blindfold_model::fixtures::BREAST_CANCER;
-use blindfold_server::testing::{PASSWORD, TestApp};
+use blindfold_model::fixtures::{BREAST_CANCER, Fixture, WINE};
+use blindfold_model::params::PARAMETER_SET_NAME;
+use blindfold_model::{ClientKey, CompiledModel, Dataset};
+use blindfold_server::services::catalogue::ModelCatalogue;
+use blindfold_server::testing::{PASSWORD, TestApp, database_url};
 use tempfile::TempDir;
 
 fn blindfold(server: &str, home: &TempDir, args: &[&str]) -> Output {
@@ -24,64 +28,154 @@ fn ok(output: Output) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn register_keygen_upload_and_predict_from_the_command_line() {
-    let data = TempDir::new().unwrap();
-    let home = TempDir::new().unwrap();
-    let app = TestApp::spawn(data.path(), 1).await;
-    let server = app.base.clone();
+fn failure(output: Output) -> String {
+    assert!(!output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    String::from_utf8(output.stderr).unwrap()
+}
 
-    ok(blindfold(&server, &home, &["register", "--username", "ivan"]));
-
-    ok(blindfold(&server, &home, &["keygen", "--model", "breast-cancer"]));
-    let key_file = home
+/// The CLI's directory for the server (the only one under `home`).
+fn server_dir(home: &TempDir) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = home
         .path()
         .read_dir()
         .unwrap()
-        .next()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+/// Installs `fixture` as model `id`, compiled as `blindfold-server import-model` compiles it
+/// (default options, the fixture's labels), into the database of the server that will run on
+/// `data_dir`; returns the compiled model to check answers against.
+async fn install(data_dir: &Path, id: &str, fixture: Fixture) -> CompiledModel {
+    let compiled = tokio::task::spawn_blocking(move || fixture.compile().unwrap())
+        .await
+        .unwrap();
+    let db = blindfold_server::db::connect(&database_url(data_dir).await, 1)
+        .await
+        .unwrap();
+    ModelCatalogue::new(db.pool.clone())
+        .install(id, fixture.name, &compiled, &[])
+        .await
+        .unwrap();
+    db.pool.close().await;
+    compiled
+}
+
+/// The clear quantized model's answer on `row` (in the spec's feature order).
+fn clear(compiled: &CompiledModel, row: &[f64]) -> blindfold_model::Prediction {
+    let levels = compiled.spec.quantize_row(row).unwrap();
+    compiled.spec.decode(&compiled.quantized.raw_outputs(&levels)).unwrap()
+}
+
+/// For each of the model's classes, the first test row the clear quantized model gives that
+/// class, as a CSV (the test file's header and lines, target column included: the CLI ignores
+/// columns the model lacks) written to `path`; and those rows in the spec's feature order.
+fn one_row_per_class(fixture: &Fixture, compiled: &CompiledModel, path: &Path) -> Vec<Vec<f64>> {
+    let all = Dataset::from_csv(fixture.test_csv)
         .unwrap()
-        .unwrap()
-        .path()
-        .join("models/breast-cancer/client.key");
+        .select(&compiled.spec.feature_names())
+        .unwrap();
+    let mut lines = fixture.test_csv.lines();
+    let mut csv = lines.next().unwrap().to_owned() + "\n";
+    let lines: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), all.len());
+    let mut rows = Vec::new();
+    for label in &compiled.spec.labels {
+        let i = all
+            .iter()
+            .position(|row| clear(compiled, row).class.as_ref() == Some(label))
+            .unwrap_or_else(|| panic!("a test row of class {label}"));
+        csv += lines[i];
+        csv += "\n";
+        rows.push(all[i].clone());
+    }
+    std::fs::write(path, &csv).unwrap();
+    rows
+}
+
+/// `predict --json`'s lines equal the clear quantized model's answers on `rows`, one of each
+/// class in turn.
+fn assert_exact(stdout: &str, compiled: &CompiledModel, rows: &[Vec<f64>]) {
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), rows.len());
+    for ((line, row), label) in lines.iter().zip(rows).zip(&compiled.spec.labels) {
+        let expected = clear(compiled, row);
+        assert_eq!(line["class"], serde_json::json!(expected.class));
+        assert_eq!(line["probabilities"], serde_json::json!(expected.probabilities));
+        assert_eq!(line["class"], serde_json::json!(label));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_key_from_the_command_line_serves_every_model() {
+    let data = TempDir::new().unwrap();
+    let home = TempDir::new().unwrap();
+    let wine = install(data.path(), "wine", WINE).await;
+    let app = TestApp::spawn(data.path(), 1).await;
+    let server = app.base.clone();
+    let breast_cancer = BREAST_CANCER.compile().unwrap();
+    let client = app.client();
+    assert_eq!(fetch_spec(&client, "wine").await.unwrap(), wine.spec);
+    assert_eq!(
+        wine.spec.encryption.parameter_set,
+        breast_cancer.spec.encryption.parameter_set
+    );
+
+    ok(blindfold(&server, &home, &["register", "--username", "ivan"]));
+
+    // One key pair, for the parameter set every model uses; no model named.
+    let generated = ok(blindfold(&server, &home, &["keygen"]));
+    assert!(generated.contains("for every model"), "{generated}");
+    let keys = server_dir(&home).join("keys").join(PARAMETER_SET_NAME);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        for file in ["client.key", "server.key"] {
+            let metadata = std::fs::metadata(keys.join(file)).unwrap();
+            assert_eq!(metadata.permissions().mode() & 0o777, 0o600, "{file}");
+        }
+        let metadata = std::fs::metadata(&keys).unwrap();
+        assert_eq!(metadata.permissions().mode() & 0o777, 0o700);
     }
-    ok(blindfold(&server, &home, &["upload-key", "--model", "breast-cancer"]));
+    assert!(!server_dir(&home).join("models").exists());
+    // A model's keys are the same keys.
+    let again = failure(blindfold(&server, &home, &["keygen", "--model", "wine"]));
+    assert!(again.contains("you have keys already"), "{again}");
 
-    // Two test rows, one of each class, as a CSV with the spec's header.
-    let compiled = BREAST_CANCER.compile().unwrap();
-    let (rows, targets) = BREAST_CANCER.test_rows().unwrap();
-    let picks: Vec<usize> = [0.0, 1.0]
-        .iter()
-        .map(|c| targets.iter().position(|t| t == c).unwrap())
-        .collect();
-    let mut csv = compiled.spec.feature_names().join(",") + "\n";
-    for &i in &picks {
-        csv += &(rows[i].iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",") + "\n");
-    }
-    let csv_path = home.path().join("rows.csv");
-    std::fs::write(&csv_path, csv).unwrap();
+    let uploaded = ok(blindfold(&server, &home, &["upload-key"]));
+    assert!(uploaded.contains("server key stored for every model"), "{uploaded}");
+    let twice = ok(blindfold(&server, &home, &["upload-key", "--model", "wine"]));
+    assert!(twice.contains("holds this key already"), "{twice}");
 
+    // Predictions on two models with that one key, each equal to its clear quantized model.
+    let csv = home.path().join("breast-cancer.csv");
+    let rows = one_row_per_class(&BREAST_CANCER, &breast_cancer, &csv);
     let stdout = ok(blindfold(
         &server,
         &home,
-        &["predict", "--features", csv_path.to_str().unwrap(), "--json"],
+        &["predict", "--features", csv.to_str().unwrap(), "--json"],
     ));
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 2);
-    for (line, &i) in lines.iter().zip(&picks) {
-        let levels = compiled.spec.quantize_row(&rows[i]).unwrap();
-        let expected = compiled.spec.decode(&compiled.quantized.raw_outputs(&levels)).unwrap();
-        assert_eq!(line["class"], serde_json::json!(expected.class));
-        assert_eq!(line["probabilities"], serde_json::json!(expected.probabilities));
-    }
-    assert_eq!(lines[0]["class"], "Malignant");
-    assert_eq!(lines[1]["class"], "Benign");
+    assert_exact(&stdout, &breast_cancer, &rows);
+
+    let wine_csv = home.path().join("wine.csv");
+    let wine_rows = one_row_per_class(&WINE, &wine, &wine_csv);
+    assert_eq!(wine_rows.len(), 3);
+    let stdout = ok(blindfold(
+        &server,
+        &home,
+        &[
+            "predict",
+            "--model",
+            "wine",
+            "--features",
+            wine_csv.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_exact(&stdout, &wine, &wine_rows);
 
     // Moving files by hand: encrypt, then decrypt refuses a file that is not a result.
     let encrypted = home.path().join("row.bin");
@@ -91,17 +185,106 @@ async fn register_keygen_upload_and_predict_from_the_command_line() {
         &[
             "encrypt",
             "--features",
-            csv_path.to_str().unwrap(),
+            csv.to_str().unwrap(),
             "--output",
             encrypted.to_str().unwrap(),
         ],
     ));
-    let wrong = blindfold(&server, &home, &["decrypt", "--input", encrypted.to_str().unwrap()]);
-    assert!(!wrong.status.success());
+    failure(blindfold(
+        &server,
+        &home,
+        &["decrypt", "--input", encrypted.to_str().unwrap()],
+    ));
 
     ok(blindfold(&server, &home, &["logout"]));
-    let after = blindfold(&server, &home, &["upload-key"]);
-    assert!(String::from_utf8_lossy(&after.stderr).contains("not logged in"));
+    let after = failure(blindfold(&server, &home, &["upload-key"]));
+    assert!(after.contains("not logged in"), "{after}");
+    app.stop().await;
+}
+
+/// Keys of an earlier version, one pair per model: the pair whose server key the server holds
+/// is adopted, even when another pair is newer; and a prediction is refused while the server
+/// holds a key other than this machine's.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_of_earlier_versions_are_adopted() {
+    let data = TempDir::new().unwrap();
+    let home = TempDir::new().unwrap();
+    let app = TestApp::spawn(data.path(), 1).await;
+    let server = app.base.clone();
+    let client = app.user("kim").await;
+    ok(blindfold(&server, &home, &["login", "--username", "kim"]));
+
+    let (uploaded, other) = tokio::task::spawn_blocking(|| {
+        let pair = || {
+            let key = ClientKey::generate();
+            (key.to_bytes(), key.compressed_server_key().to_bytes())
+        };
+        (pair(), pair())
+    })
+    .await
+    .unwrap();
+    // Uploaded for the default model by an earlier version, through the per-model route.
+    client
+        .upload_model_key(blindfold_api::DEFAULT_MODEL_ID, uploaded.1.clone())
+        .await
+        .unwrap();
+    let legacy = server_dir(&home).join("models");
+    for (model, (client_key, server_key)) in [("breast-cancer", &uploaded), ("wine", &other)] {
+        std::fs::create_dir_all(legacy.join(model)).unwrap();
+        std::fs::write(legacy.join(model).join("client.key"), client_key).unwrap();
+        std::fs::write(legacy.join(model).join("server.key"), server_key).unwrap();
+    }
+    // The pair the server does not hold is the newer.
+    let older = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for file in ["client.key", "server.key"] {
+        let path = legacy.join("breast-cancer").join(file);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(older)
+            .unwrap();
+    }
+
+    let compiled = BREAST_CANCER.compile().unwrap();
+    let csv = home.path().join("rows.csv");
+    let rows = one_row_per_class(&BREAST_CANCER, &compiled, &csv);
+    let output = blindfold(
+        &server,
+        &home,
+        &["predict", "--features", csv.to_str().unwrap(), "--json"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.contains("using the keys made for model `breast-cancer`")
+            && stderr.contains("the one the server holds for you"),
+        "{stderr}"
+    );
+    assert_exact(&ok(output), &compiled, &rows);
+    let keys = server_dir(&home).join("keys").join(PARAMETER_SET_NAME);
+    assert_eq!(std::fs::read(keys.join("client.key")).unwrap(), uploaded.0);
+    assert_eq!(std::fs::read(keys.join("server.key")).unwrap(), uploaded.1);
+
+    // Another key uploaded elsewhere (a browser, say): this machine's would not decrypt.
+    client.upload_key(other.1.clone()).await.unwrap();
+    let refused = failure(blindfold(
+        &server,
+        &home,
+        &["predict", "--features", csv.to_str().unwrap()],
+    ));
+    assert!(refused.contains("the server holds another key of yours"), "{refused}");
+    ok(blindfold(&server, &home, &["upload-key"]));
+    let info = client.key_info().await.unwrap();
+    assert_eq!(info.fingerprint, blindfold_cli::store::fingerprint(&uploaded.1));
+    assert_eq!(info.parameter_set, PARAMETER_SET_NAME);
+
+    client.delete_key().await.unwrap();
+    let none = failure(blindfold(
+        &server,
+        &home,
+        &["predict", "--features", csv.to_str().unwrap()],
+    ));
+    assert!(none.contains("the server has no key of yours"), "{none}");
     app.stop().await;
 }
 
@@ -112,10 +295,8 @@ async fn the_client_library_reports_each_stage_and_decrypts_exactly() {
     let client = app.user("judy").await;
     let model = blindfold_api::DEFAULT_MODEL_ID;
     let key = ClientKey::generate();
-    client
-        .upload_key(model, key.compressed_server_key().to_bytes())
-        .await
-        .unwrap();
+    let info = client.upload_key(key.compressed_server_key().to_bytes()).await.unwrap();
+    assert_eq!(info.parameter_set, PARAMETER_SET_NAME);
     let spec = fetch_spec(&client, model).await.unwrap();
     let compiled = BREAST_CANCER.compile().unwrap();
     assert_eq!(spec, compiled.spec);

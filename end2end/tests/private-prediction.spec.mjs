@@ -1,5 +1,5 @@
 // The whole product in a browser: sign up (weak password refused first), log in, generate and
-// upload keys, predict a benign and a malignant row and get what the clear quantized model
+// upload the user's one key pair (it serves every model: see one-key.spec.mjs), predict a benign and a malignant row and get what the clear quantized model
 // says, reload and predict again with the stored key, see History (decrypt, delete, clear), log out.
 //
 // Expected answers come from `bench --export` (the clear quantized model, computed natively);
@@ -113,6 +113,9 @@ test('a new user predicts privately from the browser', async ({ page, browser })
   figures.server_key_bytes_uploaded = Number(/\((\d+) bytes\)/.exec(madeText)[1]);
   await expect(page.getByText(/Client key present/)).toBeVisible();
   await expect(page.getByText(/^Stored:/)).toBeVisible();
+  await expect(page.getByTestId('key-scope')).toHaveText(
+    `Your key serves every model (parameter set ${spec.encryption.parameter_set}).`,
+  );
   await page.screenshot({ path: `${shots}/keys.png`, fullPage: true });
 
   // Predict a benign and a malignant row.
@@ -166,6 +169,10 @@ test('a new user predicts privately from the browser', async ({ page, browser })
     page.getByRole('button', { name: 'Export key' }).click(),
   ]);
   const keyFile = await download.path();
+  // The file names the key's parameter set, not a model.
+  const exported = JSON.parse(readFileSync(keyFile, 'utf8'));
+  expect(exported.parameterSet).toBe(spec.encryption.parameter_set);
+  expect(exported.model).toBeUndefined();
   const other = await browser.newContext();
   const second = await other.newPage();
   await logIn(second, username, password);
@@ -181,6 +188,7 @@ test('a new user predicts privately from the browser', async ({ page, browser })
   await second.getByRole('button', { name: 'Forget keys' }).click();
   await expect(second.getByText('No client key')).toBeVisible();
   await expect(second.getByText('No key stored')).toBeVisible();
+  expect((await second.request.get('/api/key')).status()).toBe(404);
   await other.close();
 
   // Log out: the private pages send you to Log in.

@@ -193,7 +193,7 @@ async fn run(name: &str, users: usize, per_user: usize, key: &Arc<ClientKey>) ->
     for user in 0..users {
         let mut client = ApiClient::new(&deployment.base)?;
         client.register(&format!("load{user}"), PASSWORD, PASSWORD).await?;
-        client.upload_key(MODEL, server_key.clone()).await?;
+        client.upload_key(server_key.clone()).await?;
         clients.push(client);
     }
     let spec = Arc::new(ClientSpec::from_json(&clients[0].spec_json(MODEL).await?)?);

@@ -65,6 +65,38 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
 /// Opens the database at `url` with at most `connections` connections and applies its
 /// migrations. A SQLite file is created when missing.
 pub async fn connect(url: &str, connections: u32) -> anyhow::Result<Db> {
+    let db = open(url, connections).await?;
+    db.backend
+        .migrator()
+        .run(&db.pool)
+        .await
+        .context("running migrations")?;
+    Ok(db)
+}
+
+/// Like [`connect`], but applies only the migrations before `version`: the database an earlier
+/// release left, for the tests of later migrations.
+#[cfg(feature = "test-support")]
+pub async fn connect_as_of(url: &str, version: i64) -> anyhow::Result<Db> {
+    let db = open(url, 1).await?;
+    let full = db.backend.migrator();
+    let earlier = Migrator {
+        migrations: std::borrow::Cow::Owned(
+            full.migrations
+                .iter()
+                .filter(|m| m.version < version)
+                .cloned()
+                .collect(),
+        ),
+        ignore_missing: full.ignore_missing,
+        locking: full.locking,
+        no_tx: full.no_tx,
+    };
+    earlier.run(&db.pool).await.context("running the earlier migrations")?;
+    Ok(db)
+}
+
+async fn open(url: &str, connections: u32) -> anyhow::Result<Db> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of_url(url)?;
     let url = match backend {
@@ -86,7 +118,6 @@ pub async fn connect(url: &str, connections: u32) -> anyhow::Result<Db> {
         .connect(&url)
         .await
         .with_context(|| format!("connecting to the {backend:?} database"))?;
-    backend.migrator().run(&pool).await.context("running migrations")?;
     Ok(Db { pool, backend })
 }
 

@@ -7,7 +7,7 @@ use crate::api::{PasswordChange, SessionInfo};
 use crate::client::{self, ApiFailure};
 use crate::components::{ErrorAlert, FieldErrors, PageHeader, TextField, local_action};
 use crate::crypto::{self, KeyOwner};
-use crate::{use_auth, use_models};
+use crate::use_auth;
 
 /// The field a wrong current password is reported under, in either form.
 const WRONG_PASSWORD: &str = "The password is wrong.";
@@ -37,7 +37,6 @@ fn leave_for(path: &str, auth: RwSignal<Option<SessionInfo>>) {
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let auth = use_auth();
-    let models = use_models();
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let confirmation = RwSignal::new(String::new());
@@ -61,27 +60,20 @@ pub fn AccountPage() -> impl IntoView {
             Ok::<_, ApiFailure>(())
         }
     });
-    let delete = local_action(
-        move |(session, password, model_ids): &(SessionInfo, String, Vec<String>)| {
-            let (session, password, model_ids) = (session.clone(), password.clone(), model_ids.clone());
-            async move {
-                client::delete_account(&session, &password).await?;
-                // The client keys this browser holds for the account are useless now: forgotten
-                // too, as far as the crypto worker can (the account is gone either way).
-                for model in model_ids {
-                    let owner = KeyOwner {
-                        username: session.username.clone(),
-                        model,
-                    };
-                    if let Err(message) = crypto::forget(&owner).await {
-                        leptos::logging::warn!("forgetting a client key: {message}");
-                    }
-                }
-                leave_for("/", auth);
-                Ok::<_, ApiFailure>(())
+    let delete = local_action(move |(session, password): &(SessionInfo, String)| {
+        let (session, password) = (session.clone(), password.clone());
+        async move {
+            client::delete_account(&session, &password).await?;
+            // The client key this browser holds for the account (and any an earlier version
+            // kept per model) is useless now: forgotten too, as far as the crypto worker can
+            // (the account is gone either way).
+            if let Err(message) = crypto::forget(&KeyOwner::new(&session.username)).await {
+                leptos::logging::warn!("forgetting the client key: {message}");
             }
-        },
-    );
+            leave_for("/", auth);
+            Ok::<_, ApiFailure>(())
+        }
+    });
 
     let (changing, ending, deleting) = (change.pending(), end_sessions.pending(), delete.pending());
     let (change_outcome, end_outcome, delete_outcome) = (change.value(), end_sessions.value(), delete.value());
@@ -124,15 +116,7 @@ pub fn AccountPage() -> impl IntoView {
         if deleting.get_untracked() {
             return;
         }
-        let model_ids = models
-            .0
-            .get_untracked()
-            .and_then(Result::ok)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| m.id)
-            .collect();
-        delete.dispatch_local((session, delete_password.get_untracked(), model_ids));
+        delete.dispatch_local((session, delete_password.get_untracked()));
     };
 
     view! {

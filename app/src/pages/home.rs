@@ -23,7 +23,7 @@ pub fn HomePage() -> impl IntoView {
                 </div></div></li>
                 <li class="col-md-4"><div class="card h-100"><div class="card-body">
                     <h2 class="h5">"2. Generate keys"</h2>
-                    <p class="mb-0">"Your browser makes a secret key, which never leaves it, and uploads a public evaluation key."</p>
+                    <p class="mb-0">"Your browser makes one secret key for every model, which never leaves it, and uploads a public evaluation key."</p>
                 </div></div></li>
                 <li class="col-md-4"><div class="card h-100"><div class="card-body">
                     <h2 class="h5">"3. Predict privately"</h2>

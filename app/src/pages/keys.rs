@@ -5,18 +5,22 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
 use crate::api::{KeyInfo, SessionInfo};
-use crate::components::{
-    ErrorAlert, ModelPicker, PageHeader, ProgressView, chosen_file, local_action, local_time, read_text,
-};
+use crate::components::{ErrorAlert, PageHeader, ProgressView, chosen_file, local_action, local_time, read_text};
 use crate::crypto::{self, KeyOwner, LocalKey};
 use crate::flow::{self, Progress, megabytes};
 use crate::{client, use_auth, use_selected_model};
 
-/// What is known of a user's keys for one model, on both sides.
+/// What is known of the user's key, on both sides: one key pair serves every model.
 #[derive(Debug, Clone, PartialEq)]
 struct KeyStatus {
     server: Option<KeyInfo>,
     browser: Option<LocalKey>,
+}
+
+/// The spec of the selected model (the default one unless Predict chose another): keys are
+/// made for its parameter set, which every model shares.
+async fn model_spec(model: &str) -> Result<String, String> {
+    client::spec_json(model).await.map_err(|e| e.message())
 }
 
 #[component]
@@ -31,9 +35,9 @@ pub fn KeysPage() -> impl IntoView {
         let (session, model) = (session.clone(), model.clone());
         async move {
             let report: flow::Reporter = Rc::new(move |p| progress.set(Some(p)));
-            let result = match client::spec_json(&model).await {
-                Ok(spec) => flow::set_up_keys(&session, &model, &spec, report).await,
-                Err(failure) => Err(failure.message()),
+            let result = match model_spec(&model).await {
+                Ok(spec) => flow::set_up_keys(&session, &spec, report).await,
+                Err(message) => Err(message),
             };
             progress.set(None);
             if let Err(message) = &result {
@@ -42,14 +46,12 @@ pub fn KeysPage() -> impl IntoView {
             result
         }
     });
-    let forget = local_action(move |(session, owner): &(SessionInfo, KeyOwner)| {
-        let (session, owner) = (session.clone(), owner.clone());
+    let forget = local_action(move |session: &SessionInfo| {
+        let session = session.clone();
         async move {
             let result = async {
-                crypto::forget(&owner).await?;
-                client::delete_key(&session, &owner.model)
-                    .await
-                    .map_err(|e| e.message())
+                crypto::forget(&KeyOwner::new(&session.username)).await?;
+                client::delete_key(&session).await.map_err(|e| e.message())
             }
             .await;
             // The figures of keys made here are gone with the keys.
@@ -61,16 +63,23 @@ pub fn KeysPage() -> impl IntoView {
         let owner = owner.clone();
         async move {
             match crypto::export_key(&owner).await {
-                Ok(text) => download(&format!("blindfold-{}-{}.key.json", owner.username, owner.model), &text),
+                Ok(text) => download(&format!("blindfold-{}.key.json", owner.username), &text),
                 Err(message) => error.set(Some(message)),
             }
         }
     });
-    let import = local_action(move |(owner, file): &(KeyOwner, web_sys::File)| {
-        let (owner, file) = (owner.clone(), file.clone());
+    let import = local_action(move |(owner, model, file): &(KeyOwner, String, web_sys::File)| {
+        let (owner, model, file) = (owner.clone(), model.clone(), file.clone());
         async move {
+            // The models' parameter set, which a key file of an earlier version does not name.
+            let parameter_set = model_spec(&model)
+                .await
+                .and_then(|spec| flow::parameter_set(&spec))
+                .ok();
             let result = match read_text(file).await {
-                Ok(text) => crypto::import_key(&owner, text).await.map(drop),
+                Ok(text) => crypto::import_key(&owner, text, parameter_set.as_deref())
+                    .await
+                    .map(drop),
                 Err(message) => Err(message),
             };
             error.set(result.err());
@@ -83,26 +92,19 @@ pub fn KeysPage() -> impl IntoView {
     // Each key operation but the export changes what there is.
     let changes = [generate.version(), forget.version(), import.version()];
     let status = LocalResource::new(move || {
-        let model = model.get();
         changes.iter().for_each(Track::track);
         let username = auth.with(|s| s.as_ref().map(|s| s.username.clone()));
         async move {
-            let owner = KeyOwner {
-                username: username.unwrap_or_default(),
-                model: model.clone(),
-            };
-            let server = client::key_info(&model).await.map_err(|e| e.message())?;
-            let browser = crypto::local_key(&owner).await?;
+            let owner = KeyOwner::new(&username.unwrap_or_default());
+            let server = client::key_info().await.map_err(|e| e.message())?;
+            // Given the server's key, a client key kept per model by an earlier version is
+            // taken over when it belongs to it.
+            let browser = crypto::local_key(&owner, server.as_ref()).await?;
             Ok::<_, String>(KeyStatus { server, browser })
         }
     });
 
-    let owner = move || {
-        auth.get_untracked().map(|s| KeyOwner {
-            username: s.username,
-            model: model.get_untracked(),
-        })
-    };
+    let owner = move || auth.get_untracked().map(|s| KeyOwner::new(&s.username));
     let on_generate = move |_| {
         let Some(session) = auth.get_untracked() else { return };
         error.set(None);
@@ -110,8 +112,8 @@ pub fn KeysPage() -> impl IntoView {
         generate.dispatch_local((session, model.get_untracked()));
     };
     let on_forget = move |_| {
-        if let (Some(session), Some(owner)) = (auth.get_untracked(), owner()) {
-            forget.dispatch_local((session, owner));
+        if let Some(session) = auth.get_untracked() {
+            forget.dispatch_local(session);
         }
     };
     let on_export = move |_| {
@@ -124,16 +126,15 @@ pub fn KeysPage() -> impl IntoView {
         let Some(file) = chosen_file(&ev) else { return };
         // Cleared, so that choosing the same file again imports it again.
         event_target::<web_sys::HtmlInputElement>(&ev).set_value("");
-        import.dispatch_local((owner, file));
+        import.dispatch_local((owner, model.get_untracked(), file));
     };
 
     view! {
         <PageHeader title="Keys">
-            "Your browser generates a key pair for each model. The secret client key stays in this "
-            "browser; the server gets only the public evaluation key, which lets it compute on your "
-            "encrypted data without being able to read it."
+            "Your browser generates one key pair for you, and it serves every model. The secret "
+            "client key stays in this browser; the server gets only the public evaluation key, "
+            "which lets it compute on your encrypted data without being able to read it."
         </PageHeader>
-        <ModelPicker />
         <ErrorAlert error />
         <Transition fallback=|| view! { <p>"Checking your keys…"</p> }>
             {move || status.get().map(|status| match status {
@@ -158,7 +159,7 @@ pub fn KeysPage() -> impl IntoView {
         {move || made.get().and_then(Result::ok).map(|setup| view! {
             <div class="alert alert-success" role="status" data-testid="keygen-figures">
                 {format!(
-                    "Keys ready: generated in {:.1} s in your browser; {} ({} bytes) uploaded.",
+                    "Keys ready for every model: generated in {:.1} s in your browser; {} ({} bytes) uploaded.",
                     setup.keygen_ms / 1000.0,
                     megabytes(setup.uploaded_bytes as f64),
                     setup.uploaded_bytes,
@@ -174,6 +175,12 @@ fn KeyStatusView(status: KeyStatus) -> impl IntoView {
         (Some(server), Some(browser)) => Some(server.fingerprint == browser.server_key_fingerprint),
         _ => None,
     };
+    let parameter_set = status
+        .server
+        .as_ref()
+        .map(|s| s.parameter_set.clone())
+        .or_else(|| status.browser.as_ref().and_then(|b| b.parameter_set.clone()))
+        .filter(|p| !p.is_empty());
     view! {
         <dl class="row key-status" data-testid="key-status">
             <dt class="col-sm-3">"On the server"</dt>
@@ -193,6 +200,14 @@ fn KeyStatusView(status: KeyStatus) -> impl IntoView {
                 {match &status.browser {
                     Some(key) => format!("Client key present, created {}", local_time(key.created_at)),
                     None => "No client key".to_owned(),
+                }}
+            </dd>
+            <dt class="col-sm-3">"Models"</dt>
+            <dd class="col-sm-9" data-testid="key-scope">
+                {match (matching, parameter_set) {
+                    (Some(true), Some(set)) => format!("Your key serves every model (parameter set {set})."),
+                    (Some(true), None) => "Your key serves every model.".to_owned(),
+                    _ => "Your key will serve every model: one key pair is all you need.".to_owned(),
                 }}
             </dd>
         </dl>

@@ -9,8 +9,9 @@ use clap::Args;
 use super::{Context, read_rows};
 
 #[derive(Args)]
-/// Encrypt the first row of a CSV into a file to upload.
+/// Encrypt the first row of a CSV into a file to upload, with your one key.
 pub struct Encrypt {
+    /// The model whose features and encoding to use.
     #[arg(long, default_value = blindfold_api::DEFAULT_MODEL_ID)]
     model: String,
     #[arg(long)]
@@ -21,7 +22,7 @@ pub struct Encrypt {
 
 impl Encrypt {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
-        let (spec, key) = context.spec_and_key(&self.model).await?;
+        let (spec, key, _) = context.spec_and_key(&self.model).await?;
         let rows = read_rows(&self.features, &spec)?;
         let bytes = encrypt_row(&spec, &key, &rows[0])?.to_bytes();
         write_private(&self.output, &bytes)?;
@@ -31,8 +32,9 @@ impl Encrypt {
 }
 
 #[derive(Args)]
-/// Decrypt a downloaded result file.
+/// Decrypt a downloaded result file, with your one key.
 pub struct Decrypt {
+    /// The model that computed the result.
     #[arg(long, default_value = blindfold_api::DEFAULT_MODEL_ID)]
     model: String,
     #[arg(long)]
@@ -43,7 +45,7 @@ pub struct Decrypt {
 
 impl Decrypt {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
-        let (spec, key) = context.spec_and_key(&self.model).await?;
+        let (spec, key, _) = context.spec_and_key(&self.model).await?;
         let bytes = std::fs::read(&self.input)?;
         let prediction = decrypt_prediction(&spec, &key, &bytes)?;
         if self.json {

@@ -6,9 +6,11 @@ pub mod keys;
 pub mod predict;
 
 use anyhow::Context as _;
+use blindfold_api::KeyInfo;
 use blindfold_cli::ApiClient;
 use blindfold_cli::predict::fetch_spec;
-use blindfold_cli::store::LocalStore;
+use blindfold_cli::store::{KeyPaths, LocalStore, file_fingerprint};
+use blindfold_model::params::PARAMETER_SET_NAME;
 use blindfold_model::{ClientKey, ClientSpec, Dataset};
 
 /// What every command needs: the API client (with the saved session) and the local store.
@@ -32,21 +34,86 @@ impl Context {
         Ok(())
     }
 
-    /// The model's spec from the server and this machine's secret key for it.
-    pub async fn spec_and_key(&self, model: &str) -> anyhow::Result<(ClientSpec, ClientKey)> {
-        Ok((fetch_spec(&self.client, model).await?, self.client_key(model)?))
+    /// The parameter set of `model`'s spec, or without a model the one this build uses.
+    pub async fn parameter_set(&self, model: Option<&str>) -> anyhow::Result<String> {
+        Ok(match model {
+            Some(model) => fetch_spec(&self.client, model).await?.encryption.parameter_set,
+            None => PARAMETER_SET_NAME.to_owned(),
+        })
     }
 
-    fn client_key(&self, model: &str) -> anyhow::Result<ClientKey> {
-        let path = self.store.client_key_path(model)?;
-        let bytes = std::fs::read(&path).with_context(|| {
+    /// Where this machine's keys for `parameter_set` are. When it has none yet, a pair of an
+    /// earlier version (one per model) is adopted: the one whose server key the server holds
+    /// for the user when that is known, else the most recently modified (see `store`).
+    pub async fn keys(&self, parameter_set: &str) -> anyhow::Result<KeyPaths> {
+        let keys = self.store.keys(parameter_set)?;
+        if keys.exist() || parameter_set != PARAMETER_SET_NAME || self.store.legacy_keys()?.is_empty() {
+            return Ok(keys);
+        }
+        // Unknown when logged out, or when the server cannot say: the newest pair then.
+        let server = self.server_key().await.ok().flatten().map(|info| info.fingerprint);
+        if let Some(adoption) = self.store.adopt_legacy(parameter_set, server.as_deref())? {
+            eprintln!("blindfold: {adoption}");
+        }
+        Ok(keys)
+    }
+
+    /// The key the server holds for the logged-in user, if any (`None` when logged out).
+    pub async fn server_key(&self) -> anyhow::Result<Option<KeyInfo>> {
+        if self.client.session().is_none() {
+            return Ok(None);
+        }
+        match self.client.key_info().await {
+            Ok(info) => Ok(Some(info)),
+            Err(e) if e.status().map(|s| s.as_u16()) == Some(404) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The model's spec from the server, this machine's secret key for its parameter set (the
+    /// user's one key for every model of the set) and where the key pair is.
+    pub async fn spec_and_key(&self, model: &str) -> anyhow::Result<(ClientSpec, ClientKey, KeyPaths)> {
+        let spec = fetch_spec(&self.client, model).await?;
+        let parameter_set = &spec.encryption.parameter_set;
+        let keys = self.keys(parameter_set).await?;
+        let bytes = std::fs::read(&keys.client).with_context(|| {
             format!(
-                "no key for `{model}` at {}: run `blindfold keygen --model {model}`",
-                path.display()
+                "no key for parameter set `{parameter_set}` (used by `{model}`) at {}: run `blindfold keygen`",
+                keys.client.display()
             )
         })?;
-        Ok(ClientKey::from_bytes(&bytes)?)
+        Ok((spec, ClientKey::from_bytes(&bytes)?, keys))
     }
+
+    /// Refuses to go on unless the server holds this machine's server key for `parameter_set`:
+    /// results evaluated under another key (one a browser uploaded, say) would not decrypt.
+    pub async fn check_server_key(&self, keys: &KeyPaths, parameter_set: &str) -> anyhow::Result<()> {
+        let Some(info) = self.server_key().await? else {
+            anyhow::bail!("the server has no key of yours: run `blindfold upload-key`");
+        };
+        anyhow::ensure!(
+            info.parameter_set == parameter_set,
+            "the server holds a key of parameter set `{}`, the model needs `{parameter_set}`: run `blindfold upload-key`",
+            info.parameter_set
+        );
+        let local = file_fingerprint(&keys.server).with_context(
+            || "this machine's server key: run `blindfold keygen --force`, then `blindfold upload-key`",
+        )?;
+        anyhow::ensure!(
+            info.fingerprint.eq_ignore_ascii_case(&local),
+            "the server holds another key of yours (fingerprint {}, set up elsewhere, in a browser say) than \
+             this machine's ({}): run `blindfold upload-key` to use this machine's for every model (a browser \
+             that set up keys then sets them up again)",
+            short(&info.fingerprint),
+            short(&local)
+        );
+        Ok(())
+    }
+}
+
+/// A fingerprint's first 16 digits, as people compare them.
+pub fn short(fingerprint: &str) -> &str {
+    fingerprint.get(..16).unwrap_or(fingerprint)
 }
 
 /// The password from `BLINDFOLD_PASSWORD`, or asked for on the terminal.

@@ -9,8 +9,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{Context, read_rows};
 
 #[derive(Args)]
-/// Predict every row of a CSV whose header names the model's features.
+/// Predict every row of a CSV whose header names the model's features, with your one key
+/// (made by `blindfold keygen`, uploaded by `blindfold upload-key`), whichever the model.
 pub struct Predict {
+    /// The model to ask (any model: the same key serves them all).
     #[arg(long, default_value = blindfold_api::DEFAULT_MODEL_ID)]
     model: String,
     #[arg(long)]
@@ -23,8 +25,9 @@ pub struct Predict {
 impl Predict {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
         context.require_login()?;
-        let (spec, key) = context.spec_and_key(&self.model).await?;
+        let (spec, key, keys) = context.spec_and_key(&self.model).await?;
         let rows = read_rows(&self.features, &spec)?;
+        context.check_server_key(&keys, &spec.encryption.parameter_set).await?;
         let bar = ProgressBar::new(rows.len() as u64);
         bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"));
         if self.json {

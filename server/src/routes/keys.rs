@@ -1,4 +1,6 @@
-//! A user's server key for a model: upload (replace), status, removal.
+//! A user's server key: upload (replace), status, removal. One key serves every model of its
+//! parameter set (all models share one today), at `/api/key`; the per-model routes of earlier
+//! versions act on that same key, after checking that the model exists.
 
 use axum::Json;
 use axum::body::Body;
@@ -6,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use blindfold_api::KeyInfo;
+use blindfold_model::params::PARAMETER_SET_NAME;
 
 use crate::routes::auth::CurrentUser;
 use crate::routes::body::{declared_length, read_limited, upload_slot};
@@ -15,17 +18,62 @@ use crate::state::AppState;
 pub async fn put(
     State(state): State<AppState>,
     user: CurrentUser,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<KeyInfo>> {
+    store(&state, &user, PARAMETER_SET_NAME, headers, body).await
+}
+
+pub async fn get(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<KeyInfo>> {
+    info(&state, &user, PARAMETER_SET_NAME).await
+}
+
+pub async fn delete(State(state): State<AppState>, user: CurrentUser) -> ApiResult<impl IntoResponse> {
+    remove(&state, &user, PARAMETER_SET_NAME).await
+}
+
+pub async fn put_for_model(
+    State(state): State<AppState>,
+    user: CurrentUser,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<KeyInfo>> {
-    state.models.get(&id).await?;
+    let model = state.models.get(&id).await?;
+    store(&state, &user, &model.spec.encryption.parameter_set, headers, body).await
+}
+
+pub async fn get_for_model(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<KeyInfo>> {
+    let model = state.models.get(&id).await?;
+    info(&state, &user, &model.spec.encryption.parameter_set).await
+}
+
+pub async fn delete_for_model(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let model = state.models.get(&id).await?;
+    remove(&state, &user, &model.spec.encryption.parameter_set).await
+}
+
+async fn store(
+    state: &AppState,
+    user: &CurrentUser,
+    parameter_set: &str,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<KeyInfo>> {
     // A slot before the body is read: a key is read, validated and stored within it.
     let _slot = upload_slot(&state.key_uploads, "key uploads", 5)?;
     // Refused before 30 MB cross the network if it cannot fit the user's quota.
     state
         .keys
-        .check_quota(user.user_id, &id, declared_length(&headers).unwrap_or(0))
+        .check_quota(user.user_id, parameter_set, declared_length(&headers).unwrap_or(0))
         .await?;
     let settings = &state.settings;
     let bytes = read_limited(
@@ -36,37 +84,26 @@ pub async fn put(
         "server key",
     )
     .await?;
-    let info = state.keys.put(user.user_id, &id, bytes).await?;
-    tracing::info!(
-        user_id = user.user_id,
-        model = id,
-        bytes = info.size_bytes,
-        "server key stored"
-    );
+    let info = state.keys.put(user.user_id, parameter_set, bytes).await?;
+    tracing::info!(user_id = user.user_id, bytes = info.size_bytes, "server key stored");
     // Only where jobs are evaluated: a web node without workers would hold 120 MB for nothing.
     if state.settings.workers > 0 {
-        state.keys.preload(user.user_id, &id, &info.fingerprint);
+        state.keys.preload(user.user_id, parameter_set, &info.fingerprint);
     }
     Ok(Json(info))
 }
 
-pub async fn get(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<Json<KeyInfo>> {
-    state.models.get(&id).await?;
+async fn info(state: &AppState, user: &CurrentUser, parameter_set: &str) -> ApiResult<Json<KeyInfo>> {
     state
         .keys
-        .info(user.user_id, &id)
+        .info(user.user_id, parameter_set)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound("server key"))
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
-    state.models.get(&id).await?;
-    if state.keys.delete(user.user_id, &id).await? {
+async fn remove(state: &AppState, user: &CurrentUser, parameter_set: &str) -> ApiResult<StatusCode> {
+    if state.keys.delete(user.user_id, parameter_set).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("server key"))

@@ -34,9 +34,9 @@ pub async fn predict(
     let model = state.models.get(&id).await?;
     let key = state
         .keys
-        .info(user.user_id, &id)
+        .info(user.user_id, &model.spec.encryption.parameter_set)
         .await?
-        .ok_or_else(|| ApiError::Conflict("upload a server key for this model first".into()))?;
+        .ok_or_else(|| ApiError::Conflict("upload your server key first".into()))?;
     let ciphertexts = model.plan.input.ciphertexts();
     let limit = EncryptedRow::size_limit(ciphertexts).min(state.settings.max_row_bytes);
     // Refused before the row crosses the network if the user has too many pending.

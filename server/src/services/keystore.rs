@@ -1,5 +1,6 @@
-//! Per-user, per-model server keys: validated before they are stored, kept with a database
-//! row (as a file beside SQLite, in the row itself with PostgreSQL: [`Placement`]), and cached
+//! Each user's server key, one per TFHE parameter set, serving every model of that set (all
+//! models share one set today): validated before it is stored, kept with a database row (as a
+//! file beside SQLite, in the row itself with PostgreSQL: [`Placement`]), and cached
 //! decompressed in memory within a byte budget.
 
 use std::collections::HashSet;
@@ -26,7 +27,7 @@ pub struct KeyQuota {
     pub max_bytes: u64,
 }
 
-/// Locks serializing key uploads, striped by (user, model).
+/// Locks serializing key uploads, striped by (user, parameter set).
 const UPLOAD_LOCKS: usize = 64;
 
 pub struct ServerKeyStore {
@@ -35,7 +36,8 @@ pub struct ServerKeyStore {
     placement: Placement,
     quota: KeyQuota,
     upload_locks: [tokio::sync::Mutex<()>; UPLOAD_LOCKS],
-    /// Decompressed keys by (user, model, fingerprint): a replaced key is never served stale.
+    /// Decompressed keys by (user, parameter set, fingerprint): a replaced key is never served
+    /// stale.
     cache: Cache<(i64, String, String), Arc<ServerKey>>,
 }
 
@@ -58,48 +60,49 @@ impl ServerKeyStore {
     /// One file per uploaded key, named by its fingerprint: concurrent uploads never write the
     /// same file, and a row in the database always names a complete file. None when keys are
     /// stored in the database.
-    fn path(&self, user_id: i64, model_id: &str, fingerprint: &str) -> Option<PathBuf> {
+    fn path(&self, user_id: i64, parameter_set: &str, fingerprint: &str) -> Option<PathBuf> {
         let Placement::Files(dir) = &self.placement else {
             return None;
         };
-        // All parts are safe in a path: a database id, a validated model id, a hex digest.
+        // All parts are safe in a path: a database id, the parameter set of one of our own
+        // (validated) specs, a hex digest.
         Some(
             dir.join(user_id.to_string())
-                .join(format!("{model_id}-{fingerprint}.key")),
+                .join(format!("{parameter_set}-{fingerprint}.key")),
         )
     }
 
-    fn remove_file(&self, user_id: i64, model_id: &str, fingerprint: &str) {
-        if let Some(path) = self.path(user_id, model_id, fingerprint) {
+    fn remove_file(&self, user_id: i64, parameter_set: &str, fingerprint: &str) {
+        if let Some(path) = self.path(user_id, parameter_set, fingerprint) {
             storage::remove_quietly(&path);
         }
     }
 
-    fn upload_lock(&self, user_id: i64, model_id: &str) -> &tokio::sync::Mutex<()> {
+    fn upload_lock(&self, user_id: i64, parameter_set: &str) -> &tokio::sync::Mutex<()> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (user_id, model_id).hash(&mut hasher);
+        (user_id, parameter_set).hash(&mut hasher);
         &self.upload_locks[hasher.finish() as usize % UPLOAD_LOCKS]
     }
 
     /// Refuses (409) a key that would take the user past their quota of keys or key bytes;
-    /// `size` is the new key's size, replacing any key they have for this model.
-    pub async fn check_quota(&self, user_id: i64, model_id: &str, size: u64) -> ServiceResult<()> {
+    /// `size` is the new key's size, replacing any key they have for this parameter set.
+    pub async fn check_quota(&self, user_id: i64, parameter_set: &str, size: u64) -> ServiceResult<()> {
         let mut connection = self.pool.acquire().await?;
-        self.check_quota_on(&mut connection, user_id, model_id, size).await
+        self.check_quota_on(&mut connection, user_id, parameter_set, size).await
     }
 
     async fn check_quota_on(
         &self,
         connection: &mut AnyConnection,
         user_id: i64,
-        model_id: &str,
+        parameter_set: &str,
         size: u64,
     ) -> ServiceResult<()> {
         let (count, bytes): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM server_keys WHERE user_id = $1 AND model_id != $2",
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM user_keys WHERE user_id = $1 AND parameter_set != $2",
         )
         .bind(user_id)
-        .bind(model_id)
+        .bind(parameter_set)
         .fetch_one(&mut *connection)
         .await?;
         if count >= i64::from(self.quota.max_keys) {
@@ -117,23 +120,24 @@ impl ServerKeyStore {
         Ok(())
     }
 
-    /// Validates and stores `bytes` as the user's key for the model, replacing any old one.
+    /// Validates and stores `bytes` as the user's key for the parameter set (every model of it),
+    /// replacing any old one.
     ///
     /// The row is swapped in one transaction that checks the quota and returns the key it
     /// replaced. With files, the file is durable before its row exists and the replaced key's
-    /// file is removed after; uploads for one (user, model) take turns, so parallel uploads
+    /// file is removed after; uploads for one (user, parameter set) take turns, so parallel uploads
     /// leave exactly the file of the key the database names (a crash in between leaves an
     /// unreferenced file, which the start-up sweep removes). In the database, the bytes are
     /// part of the row, and one user's swaps take turns on their user row across every node,
     /// so parallel uploads cannot pass the quota together.
-    pub async fn put(&self, user_id: i64, model_id: &str, bytes: Vec<u8>) -> ServiceResult<KeyInfo> {
-        self.check_quota(user_id, model_id, bytes.len() as u64).await?;
-        // One upload per (user, model) at a time from writing the file to swapping the row:
+    pub async fn put(&self, user_id: i64, parameter_set: &str, bytes: Vec<u8>) -> ServiceResult<KeyInfo> {
+        self.check_quota(user_id, parameter_set, bytes.len() as u64).await?;
+        // One upload per (user, parameter set) at a time from writing the file to swapping the row:
         // two uploads of the same bytes share one file name, which the other's swap could
         // otherwise remove as the key it replaced.
-        let _turn = self.upload_lock(user_id, model_id).lock().await;
+        let _turn = self.upload_lock(user_id, parameter_set).lock().await;
         let fingerprint = hex::encode(Sha256::digest(&bytes));
-        let path = self.path(user_id, model_id, &fingerprint);
+        let path = self.path(user_id, parameter_set, &fingerprint);
         let size = bytes.len() as i64;
         let bytes = tokio::task::spawn_blocking(move || -> ServiceResult<Vec<u8>> {
             CompressedServerKey::from_bytes(&bytes).map_err(ServiceError::Rejected)?;
@@ -147,38 +151,39 @@ impl ServerKeyStore {
         })
         .await??;
         let info = KeyInfo {
+            parameter_set: parameter_set.to_owned(),
             size_bytes: size,
             fingerprint,
             uploaded_at: now_ms(),
         };
         let in_row = (self.placement == Placement::Database).then_some(bytes);
-        let swapped = self.swap(user_id, model_id, &info, in_row).await;
+        let swapped = self.swap(user_id, parameter_set, &info, in_row).await;
         let previous = match swapped {
             Ok(previous) => previous,
             Err(error) => {
                 // Not recorded: unless an upload of the same bytes was (same file name).
                 if self
-                    .info(user_id, model_id)
+                    .info(user_id, parameter_set)
                     .await?
                     .is_none_or(|k| k.fingerprint != info.fingerprint)
                 {
-                    self.remove_file(user_id, model_id, &info.fingerprint);
+                    self.remove_file(user_id, parameter_set, &info.fingerprint);
                 }
                 return Err(error);
             }
         };
         if let Some(previous) = previous.filter(|p| *p != info.fingerprint) {
-            self.remove_file(user_id, model_id, &previous);
+            self.remove_file(user_id, parameter_set, &previous);
         }
         Ok(info)
     }
 
     /// Records `info` (with the key's bytes when they are kept in the row) as the user's key
-    /// for the model within their quota; the fingerprint of the key it replaced.
+    /// for the parameter set within their quota; the fingerprint of the key it replaced.
     async fn swap(
         &self,
         user_id: i64,
-        model_id: &str,
+        parameter_set: &str,
         info: &KeyInfo,
         key_bytes: Option<Vec<u8>>,
     ) -> ServiceResult<Option<String>> {
@@ -188,30 +193,30 @@ impl ServerKeyStore {
         // With SQLite the delete comes first: it takes the write lock, so no other upload's
         // swap or quota check can interleave with this one.
         let previous: Option<String> =
-            sqlx::query_scalar("DELETE FROM server_keys WHERE user_id = $1 AND model_id = $2 RETURNING fingerprint")
+            sqlx::query_scalar("DELETE FROM user_keys WHERE user_id = $1 AND parameter_set = $2 RETURNING fingerprint")
                 .bind(user_id)
-                .bind(model_id)
+                .bind(parameter_set)
                 .fetch_optional(&mut *transaction)
                 .await?;
-        self.check_quota_on(&mut transaction, user_id, model_id, info.size_bytes as u64)
+        self.check_quota_on(&mut transaction, user_id, parameter_set, info.size_bytes as u64)
             .await?;
         let insert = match key_bytes {
             Some(bytes) => sqlx::query(
-                "INSERT INTO server_keys (user_id, model_id, size_bytes, fingerprint, uploaded_at, key_bytes)
+                "INSERT INTO user_keys (user_id, parameter_set, size_bytes, fingerprint, uploaded_at, key_bytes)
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(user_id)
-            .bind(model_id)
+            .bind(parameter_set)
             .bind(info.size_bytes)
             .bind(&info.fingerprint)
             .bind(info.uploaded_at)
             .bind(bytes),
             None => sqlx::query(
-                "INSERT INTO server_keys (user_id, model_id, size_bytes, fingerprint, uploaded_at)
+                "INSERT INTO user_keys (user_id, parameter_set, size_bytes, fingerprint, uploaded_at)
                  VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(user_id)
-            .bind(model_id)
+            .bind(parameter_set)
             .bind(info.size_bytes)
             .bind(&info.fingerprint)
             .bind(info.uploaded_at),
@@ -248,15 +253,16 @@ impl ServerKeyStore {
             return Ok(0);
         };
         let stored: Vec<(i64, String, String)> =
-            sqlx::query_as("SELECT user_id, model_id, fingerprint FROM server_keys")
+            sqlx::query_as("SELECT user_id, parameter_set, fingerprint FROM user_keys")
                 .fetch_all(&self.pool)
                 .await?;
         let referenced: HashSet<PathBuf> = stored
             .iter()
-            .filter_map(|(user_id, model_id, fingerprint)| self.path(*user_id, model_id, fingerprint))
+            .filter_map(|(user_id, parameter_set, fingerprint)| self.path(*user_id, parameter_set, fingerprint))
             .collect();
         tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
             std::fs::create_dir_all(&dir).context("key directory")?;
+            adopt_per_model_files(&referenced)?;
             let mut removed = 0;
             for user_dir in std::fs::read_dir(&dir)? {
                 let user_dir = user_dir?.path();
@@ -280,38 +286,39 @@ impl ServerKeyStore {
         .await?
     }
 
-    pub async fn info(&self, user_id: i64, model_id: &str) -> ServiceResult<Option<KeyInfo>> {
+    pub async fn info(&self, user_id: i64, parameter_set: &str) -> ServiceResult<Option<KeyInfo>> {
         Ok(sqlx::query_as(
-            "SELECT size_bytes, fingerprint, uploaded_at FROM server_keys WHERE user_id = $1 AND model_id = $2",
+            "SELECT parameter_set, size_bytes, fingerprint, uploaded_at FROM user_keys
+             WHERE user_id = $1 AND parameter_set = $2",
         )
         .bind(user_id)
-        .bind(model_id)
+        .bind(parameter_set)
         .fetch_optional(&self.pool)
         .await?)
     }
 
     /// Removes the user's key; false when there was none.
-    pub async fn delete(&self, user_id: i64, model_id: &str) -> ServiceResult<bool> {
+    pub async fn delete(&self, user_id: i64, parameter_set: &str) -> ServiceResult<bool> {
         let deleted: Option<(String,)> =
-            sqlx::query_as("DELETE FROM server_keys WHERE user_id = $1 AND model_id = $2 RETURNING fingerprint")
+            sqlx::query_as("DELETE FROM user_keys WHERE user_id = $1 AND parameter_set = $2 RETURNING fingerprint")
                 .bind(user_id)
-                .bind(model_id)
+                .bind(parameter_set)
                 .fetch_optional(&self.pool)
                 .await?;
         if let Some((fingerprint,)) = &deleted {
-            self.remove_file(user_id, model_id, fingerprint);
+            self.remove_file(user_id, parameter_set, fingerprint);
             self.cache
-                .invalidate(&(user_id, model_id.to_owned(), fingerprint.clone()));
+                .invalidate(&(user_id, parameter_set.to_owned(), fingerprint.clone()));
         }
         Ok(deleted.is_some())
     }
 
     /// Decompresses a just-stored key in the background, so that the first prediction with it
     /// does not wait for it.
-    pub fn preload(self: &Arc<Self>, user_id: i64, model_id: &str, fingerprint: &str) {
-        let (keys, model_id, fingerprint) = (self.clone(), model_id.to_owned(), fingerprint.to_owned());
+    pub fn preload(self: &Arc<Self>, user_id: i64, parameter_set: &str, fingerprint: &str) {
+        let (keys, parameter_set, fingerprint) = (self.clone(), parameter_set.to_owned(), fingerprint.to_owned());
         tokio::spawn(async move {
-            if let Err(error) = keys.load(user_id, &model_id, &fingerprint).await {
+            if let Err(error) = keys.load(user_id, &parameter_set, &fingerprint).await {
                 tracing::warn!(error = format!("{error:#}"), "could not preload a server key");
             }
         });
@@ -320,17 +327,17 @@ impl ServerKeyStore {
     /// The decompressed key with this fingerprint: from memory, or read and decompressed on a
     /// blocking thread (about a second and 120 MB). Concurrent loads of one key decompress it
     /// once (the preload of a fresh upload and its first job, say): the others wait for it.
-    pub async fn load(&self, user_id: i64, model_id: &str, fingerprint: &str) -> anyhow::Result<Arc<ServerKey>> {
-        let cache_key = (user_id, model_id.to_owned(), fingerprint.to_owned());
+    pub async fn load(&self, user_id: i64, parameter_set: &str, fingerprint: &str) -> anyhow::Result<Arc<ServerKey>> {
+        let cache_key = (user_id, parameter_set.to_owned(), fingerprint.to_owned());
         if let Some(key) = self.cache.get(&cache_key) {
             metrics::counter!(telemetry::KEY_CACHE_HITS).increment(1);
             return Ok(key);
         }
-        let (pool, path) = (self.pool.clone(), self.path(user_id, model_id, fingerprint));
+        let (pool, path) = (self.pool.clone(), self.path(user_id, parameter_set, fingerprint));
         let runtime = tokio::runtime::Handle::current();
         let cache = self.cache.clone();
         let entry = tokio::task::spawn_blocking(move || {
-            let (user_id, model_id, fingerprint) = cache_key.clone();
+            let (user_id, parameter_set, fingerprint) = cache_key.clone();
             // Read inside the initializer: a concurrent load of the same key waits for this
             // one instead of reading the 30 MB again.
             cache
@@ -342,11 +349,11 @@ impl ServerKeyStore {
                         None => runtime
                             .block_on(
                                 sqlx::query_scalar(
-                                    "SELECT key_bytes FROM server_keys
-                                     WHERE user_id = $1 AND model_id = $2 AND fingerprint = $3",
+                                    "SELECT key_bytes FROM user_keys
+                                     WHERE user_id = $1 AND parameter_set = $2 AND fingerprint = $3",
                                 )
                                 .bind(user_id)
-                                .bind(&model_id)
+                                .bind(&parameter_set)
                                 .bind(&fingerprint)
                                 .fetch_optional(&pool),
                             )?
@@ -390,4 +397,37 @@ impl ServerKeyStore {
         self.cache.run_pending_tasks();
         self.cache.weighted_size()
     }
+}
+
+/// Keys of the per-model era that the migration to one key per user kept
+/// (`20261127000001_user_keys.sql`) are still named `<model>-<fingerprint>.key`: each referenced
+/// file that is missing takes the name of its user's file with the same fingerprint, durably
+/// (rename, then the directory's fsync). The files it leaves unreferenced go in the sweep.
+fn adopt_per_model_files(referenced: &HashSet<PathBuf>) -> anyhow::Result<()> {
+    for wanted in referenced {
+        if wanted.exists() {
+            continue;
+        }
+        let (Some(user_dir), Some(name)) = (wanted.parent(), wanted.file_name().and_then(|n| n.to_str())) else {
+            continue;
+        };
+        // `<parameter set>-<fingerprint>.key`: the fingerprint is the part after the last dash.
+        let Some((_, suffix)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(entries) = std::fs::read_dir(user_dir) else {
+            continue;
+        };
+        let legacy = entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(&format!("-{suffix}")))
+        });
+        if let Some(legacy) = legacy {
+            std::fs::rename(&legacy, wanted).with_context(|| format!("adopting {}", legacy.display()))?;
+            storage::sync_dir(user_dir)?;
+            tracing::info!(from = %legacy.display(), to = %wanted.display(), "adopted a per-model key as the user's key");
+        }
+    }
+    Ok(())
 }

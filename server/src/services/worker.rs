@@ -115,7 +115,10 @@ impl Evaluator {
             .await
             .map_err(|e| anyhow::anyhow!("model: {e}"))?;
         let row = self.jobs.input(&job.id).await?;
-        let key = self.keys.load(job.user_id, &job.model_id, &job.key_fingerprint).await?;
+        let key = self
+            .keys
+            .load(job.user_id, &model.spec.encryption.parameter_set, &job.key_fingerprint)
+            .await?;
         tokio::task::spawn_blocking(move || -> Outcome {
             let row = EncryptedRow::from_bytes(&row, model.plan.input.ciphertexts())?;
             let evaluating = Instant::now();

@@ -398,11 +398,11 @@ async fn deleting_an_account_leaves_nothing_of_it() {
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn(dir.path(), 1).await;
     let bob = app.user("bob").await;
-    bob.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    bob.upload_key(KEYS.server.clone()).await.unwrap();
     let before = stored(dir.path()).await;
 
     let alice = app.user("alice").await;
-    alice.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    alice.upload_key(KEYS.server.clone()).await.unwrap();
     let spec = fetch_spec(&alice, MODEL).await;
     let (row, _) = rows_of_each_class().remove(0);
     predict(&alice, &spec, &row).await;
@@ -433,14 +433,11 @@ async fn deleting_an_account_leaves_nothing_of_it() {
         StatusCode::UNAUTHORIZED
     );
     let bob = app.client().with_session(bob.session().cloned());
-    assert_eq!(
-        bob.key_info(MODEL).await.unwrap().size_bytes as usize,
-        KEYS.server.len()
-    );
+    assert_eq!(bob.key_info().await.unwrap().size_bytes as usize, KEYS.server.len());
     // The name is free again, for a new account with nothing in it.
     let fresh = app.user("alice").await;
     assert!(fresh.jobs().await.unwrap().is_empty());
-    assert_eq!(status(fresh.key_info(MODEL).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(fresh.key_info().await), StatusCode::NOT_FOUND);
     app.stop().await;
 }
 

@@ -25,9 +25,9 @@ async fn register_upload_key_and_predict_exactly() {
     let spec = fetch_spec(&client, MODEL).await;
     assert_eq!(spec, COMPILED.spec);
 
-    let info = client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    let info = client.upload_key(KEYS.server.clone()).await.unwrap();
     assert_eq!(info.size_bytes as usize, KEYS.server.len());
-    assert_eq!(client.key_info(MODEL).await.unwrap(), info);
+    assert_eq!(client.key_info().await.unwrap(), info);
 
     let mut classes = Vec::new();
     for (row, target) in rows_of_each_class() {
@@ -156,18 +156,18 @@ async fn keys_jobs_and_results_are_private_and_inputs_checked() {
     );
     // Bad keys.
     assert_eq!(
-        status(alice.upload_key(MODEL, KEYS.server[..1000].to_vec()).await),
+        status(alice.upload_key(KEYS.server[..1000].to_vec()).await),
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        status(alice.upload_key(MODEL, KEYS.client.to_bytes()).await),
+        status(alice.upload_key(KEYS.client.to_bytes()).await),
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        status(alice.upload_key("no-such-model", KEYS.server.clone()).await),
+        status(alice.upload_model_key("no-such-model", KEYS.server.clone()).await),
         StatusCode::NOT_FOUND
     );
-    alice.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    alice.upload_key(KEYS.server.clone()).await.unwrap();
 
     // Bad rows.
     assert_eq!(
@@ -194,16 +194,13 @@ async fn keys_jobs_and_results_are_private_and_inputs_checked() {
     // Bob sees none of it.
     assert_eq!(status(bob.job(&job.id).await), StatusCode::NOT_FOUND);
     assert_eq!(status(bob.result(&job.id).await), StatusCode::NOT_FOUND);
-    assert_eq!(status(bob.key_info(MODEL).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(bob.key_info().await), StatusCode::NOT_FOUND);
     assert!(bob.jobs().await.unwrap().is_empty());
-    assert_eq!(status(bob.delete_key(MODEL).await), StatusCode::NOT_FOUND);
-    assert!(
-        alice.key_info(MODEL).await.is_ok(),
-        "bob's delete did not touch alice's key"
-    );
+    assert_eq!(status(bob.delete_key().await), StatusCode::NOT_FOUND);
+    assert!(alice.key_info().await.is_ok(), "bob's delete did not touch alice's key");
 
-    alice.delete_key(MODEL).await.unwrap();
-    assert_eq!(status(alice.key_info(MODEL).await), StatusCode::NOT_FOUND);
+    alice.delete_key().await.unwrap();
+    assert_eq!(status(alice.key_info().await), StatusCode::NOT_FOUND);
     app.stop().await;
 }
 
@@ -213,7 +210,7 @@ async fn a_queued_job_survives_a_restart() {
     // No workers: the job stays queued when the server stops.
     let app = TestApp::spawn(dir.path(), 0).await;
     let client = app.user("heidi").await;
-    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    client.upload_key(KEYS.server.clone()).await.unwrap();
     let (row, _) = rows_of_each_class().remove(1);
     let job = client
         .submit(
@@ -248,11 +245,11 @@ async fn oversized_keys_are_refused_before_they_are_read() {
     let app = TestApp::spawn_with(dir.path(), |s| s.max_key_bytes = 1 << 20).await;
     let client = app.user("judy").await;
     assert_eq!(
-        status(client.upload_key(MODEL, KEYS.server.clone()).await),
+        status(client.upload_key(KEYS.server.clone()).await),
         StatusCode::PAYLOAD_TOO_LARGE
     );
     assert_eq!(
-        status(client.key_info(MODEL).await),
+        status(client.key_info().await),
         StatusCode::NOT_FOUND,
         "nothing was stored"
     );

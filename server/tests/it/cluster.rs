@@ -54,7 +54,7 @@ async fn two_web_nodes_and_two_workers_share_one_database() {
     // Registered on node 1, key uploaded through node 2, predictions through node 1.
     let session = register(&node1).await;
     let (via1, via2) = (node1.client(Some(session.clone())), node2.client(Some(session.clone())));
-    via2.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    via2.upload_key(KEYS.server.clone()).await.unwrap();
     let spec = fetch_spec(&via1, MODEL).await;
     let mut ids = Vec::new();
     for (class, (row, _)) in rows_of_each_class().iter().enumerate() {
@@ -122,7 +122,7 @@ async fn two_web_nodes_and_two_workers_share_one_database() {
     db.close().await;
 
     // Every process restarted: history, keys and results are intact.
-    let key = via1.key_info(MODEL).await.unwrap();
+    let key = via1.key_info().await.unwrap();
     for process in [node1, node2].into_iter().chain(workers) {
         let exit = process.terminate(Duration::from_secs(30)).await;
         assert!(exit.success(), "{exit:?}");
@@ -131,7 +131,7 @@ async fn two_web_nodes_and_two_workers_share_one_database() {
     let node2 = Server::launch(data.path(), web, None).await;
     let worker = Server::launch(data.path(), Role::Worker, None).await;
     let (via1, via2) = (node1.client(Some(session.clone())), node2.client(Some(session)));
-    assert_eq!(via2.key_info(MODEL).await.unwrap(), key);
+    assert_eq!(via2.key_info().await.unwrap(), key);
     let history = via1.jobs().await.unwrap();
     assert_eq!(history.len(), ids.len());
     assert!(history.iter().all(|job| job.status == JobStatus::Done));

@@ -34,10 +34,10 @@ fn reachable<'a>(points: &[&'a str]) -> Vec<&'a str> {
 /// Every stored key is the user's, complete: named by its digest, which its bytes match.
 async fn assert_keys_consistent(data: &Path, client: &ApiClient) {
     let files = stored(data, "keys/").await;
-    match client.key_info(MODEL).await {
+    match client.key_info().await {
         Ok(info) => {
             assert_eq!(files.len(), 1, "{files:?}");
-            assert!(files[0].ends_with(&format!("/{MODEL}-{}.key", info.fingerprint)));
+            assert!(files[0].ends_with(&format!("/{}-{}.key", info.parameter_set, info.fingerprint)));
             assert_eq!(read_stored(data, &files[0]).await, KEYS.server);
         }
         Err(error) => {
@@ -59,7 +59,7 @@ async fn a_key_upload_killed_midway_leaves_no_key_and_no_file() {
         futures_util::stream::once(async move { Ok::<_, std::io::Error>(half) }).chain(futures_util::stream::pending());
     let upload = tokio::spawn(
         reqwest::Client::new()
-            .put(format!("{}{}", server.base, blindfold_api::paths::model_key(MODEL)))
+            .put(format!("{}{}", server.base, blindfold_api::paths::KEY.to_owned()))
             .header("cookie", format!("{}={}", blindfold_api::SESSION_COOKIE, session.token))
             .header(blindfold_api::CSRF_HEADER, &session.csrf_token)
             .body(reqwest::Body::wrap_stream(body))
@@ -77,19 +77,19 @@ async fn a_key_upload_killed_midway_leaves_no_key_and_no_file() {
     for point in reachable(&["key-stored", "temporary-written:key"]) {
         let server = Server::start(data.path(), 1, Some(point)).await;
         let client = server.client(Some(session.clone()));
-        assert!(client.upload_key(MODEL, KEYS.server.clone()).await.is_err());
+        assert!(client.upload_key(KEYS.server.clone()).await.is_err());
         server.crashed().await;
         let server = Server::start(data.path(), 1, None).await;
         let client = server.client(Some(session.clone()));
         assert_keys_consistent(data.path(), &client).await;
-        assert_eq!(status(client.key_info(MODEL).await), StatusCode::NOT_FOUND);
+        assert_eq!(status(client.key_info().await), StatusCode::NOT_FOUND);
         server.kill();
     }
 
     // And a key stored afterwards is whole.
     let server = Server::start(data.path(), 1, None).await;
     let client = server.client(Some(session));
-    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    client.upload_key(KEYS.server.clone()).await.unwrap();
     assert_keys_consistent(data.path(), &client).await;
     server.kill();
 }
@@ -119,7 +119,7 @@ async fn jobs_killed_while_running_or_storing_their_result_finish_exactly_once()
     let server = Server::start(data.path(), 1, None).await;
     let session = register(&server).await;
     let client = server.client(Some(session.clone()));
-    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    client.upload_key(KEYS.server.clone()).await.unwrap();
 
     // Killed while the job runs.
     let id = submit(&client).await;
@@ -165,7 +165,7 @@ async fn a_job_that_crashes_the_server_every_time_fails_after_three_attempts() {
     let server = Server::start(data.path(), 0, None).await;
     let session = register(&server).await;
     let client = server.client(Some(session.clone()));
-    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    client.upload_key(KEYS.server.clone()).await.unwrap();
     let id = submit(&client).await;
     server.kill();
 

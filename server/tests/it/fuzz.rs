@@ -566,19 +566,13 @@ fn fuzz_keys_rows_queries_and_paths() {
     let mallory = server.user("mallory");
     let olivia = server.user("olivia");
     let spec = server.rt.block_on(fetch_spec(&olivia, MODEL));
-    server
-        .rt
-        .block_on(mallory.upload_key(MODEL, KEYS.server.clone()))
-        .unwrap();
-    server
-        .rt
-        .block_on(olivia.upload_key(MODEL, KEYS.server.clone()))
-        .unwrap();
+    server.rt.block_on(mallory.upload_key(KEYS.server.clone())).unwrap();
+    server.rt.block_on(olivia.upload_key(KEYS.server.clone())).unwrap();
     let (row, _) = rows_of_each_class().remove(0);
     let (_, finished) = server.rt.block_on(predict(&olivia, &spec, &row));
     let row_bytes = encrypt_row(&spec, &KEYS.client, &row).unwrap().to_bytes();
     let session = mallory.session().cloned();
-    let key_path = paths::model_key(MODEL);
+    let key_path = paths::KEY.to_owned();
     let rows_path = paths::model_predictions(MODEL);
 
     // Random keys are never accepted.
@@ -600,10 +594,7 @@ fn fuzz_keys_rows_queries_and_paths() {
         Ok(())
     });
     server.statuses("PUT key, mutated real key");
-    server
-        .rt
-        .block_on(mallory.upload_key(MODEL, KEYS.server.clone()))
-        .unwrap();
+    server.rt.block_on(mallory.upload_key(KEYS.server.clone())).unwrap();
 
     // Rows.
     let rows = prop_oneof![

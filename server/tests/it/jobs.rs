@@ -40,7 +40,7 @@ async fn pending_predictions_are_capped_per_user() {
     .await;
     let (alice, bob) = (app.user("alice").await, app.user("bob").await);
     for client in [&alice, &bob] {
-        client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+        client.upload_key(KEYS.server.clone()).await.unwrap();
     }
     let row = encrypted_row(&alice).await;
     for _ in 0..3 {
@@ -71,7 +71,7 @@ async fn a_long_queue_does_not_delay_another_users_prediction() {
     let app = TestApp::spawn(dir.path(), 1).await;
     let (flooder, other) = (app.user("flooder").await, app.user("other").await);
     for client in [&flooder, &other] {
-        client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+        client.upload_key(KEYS.server.clone()).await.unwrap();
     }
     let row = encrypted_row(&flooder).await;
     for _ in 0..12 {
@@ -108,7 +108,7 @@ async fn long_polls_are_bounded_per_user() {
     })
     .await;
     let (alice, bob) = (app.user("alice").await, app.user("bob").await);
-    alice.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    alice.upload_key(KEYS.server.clone()).await.unwrap();
     let job = alice.submit(MODEL, encrypted_row(&alice).await).await.unwrap();
     let waiting = |wait_s| authed(&app, &alice, Method::GET, &paths::prediction_waiting(&job.id, wait_s)).send();
     let (first, second) = (tokio::spawn(waiting(6)), tokio::spawn(waiting(6)));
@@ -143,7 +143,7 @@ async fn rows_go_once_evaluated_and_results_after_the_retention_time() {
     })
     .await;
     let client = app.user("alice").await;
-    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    client.upload_key(KEYS.server.clone()).await.unwrap();
     let job = client.submit(MODEL, encrypted_row(&client).await).await.unwrap();
     let job = client.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
     assert_eq!(job.status, JobStatus::Done);
@@ -164,7 +164,7 @@ async fn users_delete_predictions_and_clear_their_history() {
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn(dir.path(), 1).await;
     let (alice, mallory) = (app.user("alice").await, app.user("mallory").await);
-    alice.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    alice.upload_key(KEYS.server.clone()).await.unwrap();
     let row = encrypted_row(&alice).await;
     let first = alice.submit(MODEL, row.clone()).await.unwrap();
     // Deleting a running prediction waits for it to finish.
@@ -214,20 +214,20 @@ async fn parallel_key_uploads_leave_exactly_one_file() {
     let other_key = ClientKey::generate().compressed_server_key().to_bytes();
     for _ in 0..3 {
         let (a, b) = tokio::join!(
-            client.upload_key(MODEL, KEYS.server.clone()),
-            client.upload_key(MODEL, other_key.clone())
+            client.upload_key(KEYS.server.clone()),
+            client.upload_key(other_key.clone())
         );
         a.unwrap();
         b.unwrap();
-        let info = client.key_info(MODEL).await.unwrap();
+        let info = client.key_info().await.unwrap();
         let keys = stored(dir.path(), "keys/").await;
         assert_eq!(keys.len(), 1, "{keys:?}");
         assert!(
-            keys[0].ends_with(&format!("/{MODEL}-{}.key", info.fingerprint)),
+            keys[0].ends_with(&format!("/{}-{}.key", info.parameter_set, info.fingerprint)),
             "{keys:?}"
         );
     }
-    client.delete_key(MODEL).await.unwrap();
+    client.delete_key().await.unwrap();
     assert!(stored(dir.path(), "keys/").await.is_empty());
     app.stop().await;
 }
@@ -237,7 +237,7 @@ async fn key_storage_is_capped_per_user() {
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn_with(dir.path(), |s| s.max_key_storage_mib = 16).await;
     let client = app.user("alice").await;
-    let refused = authed(&app, &client, Method::PUT, &paths::model_key(MODEL))
+    let refused = authed(&app, &client, Method::PUT, paths::KEY)
         .body(KEYS.server.clone())
         .send()
         .await
@@ -264,13 +264,13 @@ async fn key_uploads_are_bounded_in_number_and_time() {
     let stalled = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first_chunk) })
         .chain(futures_util::stream::pending());
     let slow = tokio::spawn(
-        authed(&app, &client, Method::PUT, &paths::model_key(MODEL))
+        authed(&app, &client, Method::PUT, paths::KEY)
             .body(reqwest::Body::wrap_stream(stalled))
             .send(),
     );
     // Time for it to take the one upload slot, even on a busy machine.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let busy = authed(&app, &client, Method::PUT, &paths::model_key(MODEL))
+    let busy = authed(&app, &client, Method::PUT, paths::KEY)
         .body(KEYS.server.clone())
         .send()
         .await
@@ -282,7 +282,7 @@ async fn key_uploads_are_bounded_in_number_and_time() {
     assert_eq!(slow.status(), StatusCode::REQUEST_TIMEOUT);
     assert!(started.elapsed() < Duration::from_secs(8));
     // The slot is free again.
-    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    client.upload_key(KEYS.server.clone()).await.unwrap();
     assert_eq!(stored(dir.path(), "keys/").await.len(), 1);
     app.stop().await;
 }
@@ -296,7 +296,7 @@ async fn abandoned_jobs_are_queued_again_or_failed_without_a_restart() {
     })
     .await;
     let client = app.user("alice").await;
-    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    client.upload_key(KEYS.server.clone()).await.unwrap();
     let row = encrypted_row(&client).await;
     let (first, second) = (
         client.submit(MODEL, row.clone()).await.unwrap(),
@@ -341,7 +341,7 @@ async fn results_stored_before_digests_existed_are_still_served() {
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn(dir.path(), 1).await;
     let client = app.user("alice").await;
-    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    client.upload_key(KEYS.server.clone()).await.unwrap();
     let job = client.submit(MODEL, encrypted_row(&client).await).await.unwrap();
     client.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
     let expected = client.result(&job.id).await.unwrap();

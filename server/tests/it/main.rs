@@ -8,6 +8,7 @@ mod crash;
 mod fuzz;
 mod import_model;
 mod jobs;
+mod keys;
 mod openapi;
 mod ops;
 mod pages;
@@ -85,7 +86,7 @@ use blindfold_server::db::Backend;
 use blindfold_server::testing::{self, database};
 
 /// What the server on `data` stores under `prefix`, by names that mean the same with either
-/// database: `keys/<user>/<model>-<fingerprint>.key`, `jobs/<id>.row` and
+/// database: `keys/<user>/<parameter set>-<fingerprint>.key`, `jobs/<id>.row` and
 /// `jobs/<id>.<attempt>.result` (files under the data directory with SQLite, `bytea` columns
 /// with PostgreSQL); with files, a temporary file a crash left is listed too. Sorted.
 async fn stored(data: &Path, prefix: &str) -> Vec<String> {
@@ -101,7 +102,7 @@ async fn stored(data: &Path, prefix: &str) -> Vec<String> {
         Backend::Postgres => {
             let db = database(data).await;
             let keys: Vec<(i64, String, String)> =
-                sqlx::query_as("SELECT user_id, model_id, fingerprint FROM server_keys")
+                sqlx::query_as("SELECT user_id, parameter_set, fingerprint FROM user_keys")
                     .fetch_all(&db)
                     .await
                     .unwrap();
@@ -113,7 +114,7 @@ async fn stored(data: &Path, prefix: &str) -> Vec<String> {
             db.close().await;
             let keys = keys
                 .into_iter()
-                .map(|(user, model, fingerprint)| format!("keys/{user}/{model}-{fingerprint}.key"));
+                .map(|(user, parameters, fingerprint)| format!("keys/{user}/{parameters}-{fingerprint}.key"));
             let jobs = jobs.into_iter().flat_map(|(id, attempt, row, result)| {
                 let row = row.then(|| format!("jobs/{id}.row"));
                 let result = result.then(|| format!("jobs/{id}.{attempt}.result"));
@@ -136,7 +137,7 @@ async fn read_stored(data: &Path, name: &str) -> Vec<u8> {
             let bytes = match name.strip_prefix("keys/") {
                 Some(key) => {
                     let fingerprint = key.rsplit_once('-').unwrap().1.trim_end_matches(".key");
-                    sqlx::query_scalar("SELECT key_bytes FROM server_keys WHERE fingerprint = $1")
+                    sqlx::query_scalar("SELECT key_bytes FROM user_keys WHERE fingerprint = $1")
                         .bind(fingerprint)
                         .fetch_one(&db)
                         .await

@@ -23,7 +23,7 @@ async fn sigterm_stops_the_server_cleanly_after_the_job_in_hand() {
     let server = Server::start(data.path(), 1, None).await;
     let session = register(&server).await;
     let client = server.client(Some(session.clone()));
-    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    client.upload_key(KEYS.server.clone()).await.unwrap();
     let id = submit(&client).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.job(&id).await.unwrap().status == JobStatus::Queued {
@@ -114,7 +114,7 @@ async fn metrics_are_served_on_their_own_listener() {
     // A prediction, through the API.
     let client = app.user("alice").await;
     client.models().await.unwrap();
-    client.upload_key(MODEL, KEYS.server.clone()).await.unwrap();
+    client.upload_key(KEYS.server.clone()).await.unwrap();
     let spec = fetch_spec(&client, MODEL).await;
     let (_, job) = predict(&client, &spec, &rows_of_each_class()[0].0).await;
     let _ = http.get(app.url("/no-such-file.js")).send().await.unwrap();

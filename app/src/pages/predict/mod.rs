@@ -25,7 +25,8 @@ pub fn PredictPage() -> impl IntoView {
     view! {
         <PageHeader title="Predict">
             "Your measurements are encrypted in this browser; the server computes the prediction on "
-            "the ciphertext and only this browser can read the answer."
+            "the ciphertext and only this browser can read the answer. Your one key pair serves "
+            "every model: switching models needs no new keys."
         </PageHeader>
         <ModelPicker />
         <Transition fallback=|| view! { <p>"Loading the model…"</p> }>

@@ -1,0 +1,252 @@
+// One key pair per user serves every model: keys made on the Keys page (with the default model,
+// breast-cancer) predict with a second model (the LightGBM breast cancer classifier that
+// scripts/e2e.sh imports) without new keys, and the browser shows what the clear quantized
+// model says. Then what earlier versions left behind: a client key kept per model in
+// IndexedDB is taken over when it belongs to the server's key (and only then), and a key file
+// of an earlier version (it names a model) still imports.
+//
+// Expected answers come from `bench --export` for each model.
+import { test, expect } from '@playwright/test';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+
+const SECOND_MODEL = 'lightgbm-breast-cancer';
+const shots = process.env.BLINDFOLD_E2E_SCREENSHOTS ?? 'target/e2e/screenshots';
+mkdirSync(shots, { recursive: true });
+
+function fixture(dir) {
+  const spec = JSON.parse(readFileSync(`${dir}/spec.json`, 'utf8'));
+  const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
+  return {
+    spec,
+    benign: expected.find((r) => r.prediction.class === 'Benign'),
+    malignant: expected.find((r) => r.prediction.class === 'Malignant'),
+  };
+}
+
+const first = fixture(process.env.BLINDFOLD_E2E_FIXTURE ?? 'target/e2e/fixture');
+const second = fixture(process.env.BLINDFOLD_E2E_SECOND_FIXTURE ?? 'target/e2e/fixture-lightgbm');
+
+function percent(model, row) {
+  const index = model.spec.labels.indexOf(row.prediction.class);
+  return `${(row.prediction.probabilities[index] * 100).toFixed(1)}%`;
+}
+
+// Predicts one row with the model on show and checks the answer against the clear model's;
+// no keys may be generated on the way.
+async function predict(page, model, row) {
+  for (const [i, feature] of model.spec.features.entries()) {
+    await page.getByLabel(feature.name, { exact: true }).fill(String(row.features[i]));
+  }
+  await expect(page.getByTestId('worker-status')).toHaveText('Encryption ready in this browser');
+  await page.getByRole('button', { name: 'Predict privately' }).click();
+  const shown = page.getByTestId('prediction-class');
+  await shown.waitFor({ state: 'visible', timeout: 180_000 });
+  await expect(shown).toHaveText(row.prediction.class);
+  await expect(page.getByTestId('prediction-probability')).toHaveText(percent(model, row));
+  const timing = page.getByTestId('prediction-timing');
+  await expect(timing).not.toContainText('Keys were generated first');
+  const seconds = Number(await timing.getAttribute('data-click-to-result-ms')) / 1000;
+  console.log(`${row.prediction.class}: ${seconds} s from click to result; ${await timing.textContent()}`);
+  return seconds;
+}
+
+// Shows the second model on the Predict page. Its form has the same feature names as the
+// default model's; unlike it, it offers no sample rows, which tells the two forms apart.
+async function chooseSecondModel(page) {
+  await page.getByLabel('Model', { exact: true }).selectOption(SECOND_MODEL);
+  await expect(page.getByRole('button', { name: 'Fill sample benign' })).toHaveCount(0);
+  await expect(page.getByLabel(second.spec.features[0].name, { exact: true })).toBeVisible();
+}
+
+async function serverKey(page) {
+  const response = await page.request.get('/api/key');
+  return response.status() === 200 ? response.json() : null;
+}
+
+// The ids and parameter sets of the records the crypto worker keeps in this origin's IndexedDB.
+async function storedKeys(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('blindfold', 1);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const found = [];
+          const cursor = db.transaction('client-keys', 'readonly').objectStore('client-keys').openCursor();
+          cursor.onsuccess = () => {
+            const at = cursor.result;
+            if (!at) {
+              db.close();
+              resolve(found);
+              return;
+            }
+            found.push({ id: at.key, parameterSet: at.value.parameterSet ?? null });
+            at.continue();
+          };
+          cursor.onerror = () => reject(cursor.error);
+        };
+      }),
+  );
+}
+
+// Replaces what the worker keeps with records as an earlier version kept them, one per model:
+// `legacy` maps a model id to the server key fingerprint its record claims (`null`: the real
+// one), each with the user's real client key.
+async function makeLegacy(page, user, legacy) {
+  await page.evaluate(
+    ({ user, legacy }) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('blindfold', 1);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const tx = db.transaction('client-keys', 'readwrite');
+          const store = tx.objectStore('client-keys');
+          const own = store.get(`${user}\u0000:key`);
+          own.onsuccess = () => {
+            const record = own.result;
+            store.delete(`${user}\u0000:key`);
+            for (const [model, fingerprint] of Object.entries(legacy)) {
+              store.put(
+                {
+                  clientKey: record.clientKey,
+                  serverKeyFingerprint: fingerprint ?? record.serverKeyFingerprint,
+                  specFingerprint: '0'.repeat(32),
+                  createdAt: record.createdAt,
+                },
+                `${user}\u0000${model}`,
+              );
+            }
+          };
+          tx.oncomplete = () => {
+            db.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    { user, legacy },
+  );
+}
+
+test('one key serves every model, and keys of earlier versions carry over', async ({ page }) => {
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      problems.push(message.text());
+    }
+  });
+  page.on('pageerror', (error) => problems.push(error.message));
+
+  const username = `onekey-${Date.now()}`;
+  const password = 'correct horse battery staple 42';
+  await page.goto('/signup');
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByLabel('Password confirmation', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await expect(page).toHaveURL(/\/keys$/);
+
+  // Keys, made on the Keys page: no model to pick there.
+  await expect(page.getByText('No client key')).toBeVisible();
+  await expect(page.getByLabel('Model', { exact: true })).toHaveCount(0);
+  await page.getByRole('button', { name: 'Generate keys' }).click();
+  await expect(page.getByTestId('keygen-figures')).toBeVisible({ timeout: 120_000 });
+  await expect(page.getByText(/Client key present/)).toBeVisible();
+  await expect(page.getByTestId('key-scope')).toContainText('Your key serves every model');
+  const key = await serverKey(page);
+  expect(key.parameter_set).toBe(first.spec.encryption.parameter_set);
+  expect(second.spec.encryption.parameter_set).toBe(key.parameter_set);
+
+  // The default model first, then the second one: the same key, no new keys.
+  await page.getByRole('link', { name: 'Predict' }).click();
+  await expect(page.getByLabel('Model', { exact: true })).toHaveValue('breast-cancer');
+  await expect(page.getByLabel(first.spec.features[0].name, { exact: true })).toBeVisible();
+  await predict(page, first, first.benign);
+  await chooseSecondModel(page);
+  const figures = {};
+  figures.second_model_benign_click_to_result_s = await predict(page, second, second.benign);
+  figures.second_model_malignant_click_to_result_s = await predict(page, second, second.malignant);
+  await page.screenshot({ path: `${shots}/predict-second-model.png`, fullPage: true });
+  expect((await serverKey(page)).fingerprint, 'the server key is the one made on the Keys page').toBe(
+    key.fingerprint,
+  );
+  // Back to the first model: still the same key.
+  await page.getByLabel('Model', { exact: true }).selectOption('breast-cancer');
+  await expect(page.getByRole('button', { name: 'Fill sample benign' })).toBeVisible();
+  await predict(page, first, first.malignant);
+
+  // History decrypts the second model's result with its own spec and the one key.
+  await page.getByRole('link', { name: 'History' }).click();
+  const rows = page.locator('table.history tbody tr');
+  await expect(rows).toHaveCount(4);
+  const secondRow = rows.filter({ hasText: SECOND_MODEL }).first();
+  await secondRow.getByRole('button', { name: 'Decrypt' }).click();
+  await expect(secondRow.getByTestId('history-result')).toHaveText(
+    `${second.malignant.prediction.class} (${percent(second, second.malignant)})`,
+  );
+
+  // The key file names the parameter set; kept for the import below.
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await expect(page.getByText(/Client key present/)).toBeVisible();
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export key' }).click(),
+  ]);
+  const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  expect(exported.format).toBe('blindfold-client-key-v2');
+  expect(exported.parameterSet).toBe(key.parameter_set);
+  expect(exported.serverKeyFingerprint).toBe(key.fingerprint);
+
+  // An earlier version's per-model records: the one whose server key is the server's is
+  // taken over as the user's key, and the others go.
+  const user = username.toLowerCase();
+  await makeLegacy(page, user, { 'breast-cancer': 'f'.repeat(64), wine: null });
+  expect((await storedKeys(page)).map((r) => r.id).sort()).toEqual([
+    `${user}\u0000breast-cancer`,
+    `${user}\u0000wine`,
+  ]);
+  await page.reload();
+  await expect(page.getByText(/Client key present/)).toBeVisible();
+  await expect(page.getByTestId('key-scope')).toContainText('Your key serves every model');
+  expect(await storedKeys(page)).toEqual([{ id: `${user}\u0000:key`, parameterSet: key.parameter_set }]);
+  await page.getByRole('link', { name: 'Predict' }).click();
+  await chooseSecondModel(page);
+  await predict(page, second, second.benign);
+
+  // No record of the server's key among them: no key in this browser, and nothing adopted.
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await makeLegacy(page, user, { 'breast-cancer': 'f'.repeat(64) });
+  await page.reload();
+  await expect(page.getByText('No client key')).toBeVisible();
+  expect((await storedKeys(page)).map((r) => r.id)).toEqual([`${user}\u0000breast-cancer`]);
+
+  // A key file of an earlier version names a model and no parameter set: it still imports,
+  // as the user's key, and the per-model records go.
+  const legacyFile = 'target/e2e/legacy-key.json';
+  const { parameterSet, ...rest } = exported;
+  writeFileSync(
+    legacyFile,
+    JSON.stringify({ ...rest, format: 'blindfold-client-key-v1', model: 'breast-cancer', specFingerprint: '0'.repeat(32) }),
+  );
+  expect(parameterSet).toBe(key.parameter_set);
+  await page.getByLabel('Import key').setInputFiles(legacyFile);
+  await expect(page.getByText(/Client key present/)).toBeVisible();
+  await expect(page.getByTestId('key-scope')).toContainText('Your key serves every model');
+  expect(await storedKeys(page)).toEqual([{ id: `${user}\u0000:key`, parameterSet: key.parameter_set }]);
+  await page.getByRole('link', { name: 'Predict' }).click();
+  await chooseSecondModel(page);
+  await predict(page, second, second.malignant);
+
+  // Forget keys: gone from this browser and from the server, for every model.
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await page.getByRole('button', { name: 'Forget keys' }).click();
+  await expect(page.getByText('No client key')).toBeVisible();
+  await expect(page.getByText('No key stored')).toBeVisible();
+  expect(await serverKey(page)).toBeNull();
+  expect(await storedKeys(page)).toEqual([]);
+
+  expect(problems, 'no console errors, CSP violations included').toEqual([]);
+  console.log(`BLINDFOLD_E2E_ONE_KEY_FIGURES ${JSON.stringify(figures)}`);
+});
