@@ -46,3 +46,16 @@ pub enum ModelError {
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+impl ModelError {
+    /// Says where in a model file a problem is (a tree, an operator): an invalid model's message
+    /// starts with `place`, an unsupported feature's ends with it; other errors are unchanged.
+    /// What every importer calls around the parts it reads.
+    pub fn within(self, place: &str) -> Self {
+        match self {
+            ModelError::InvalidModel(m) => ModelError::InvalidModel(format!("{place}: {m}")),
+            ModelError::Unsupported(m) => ModelError::Unsupported(format!("{m} ({place})")),
+            other => other,
+        }
+    }
+}

@@ -78,7 +78,7 @@ pub fn import_lightgbm_text(text: &str) -> Result<TreeEnsemble> {
         .iter()
         .enumerate()
         .map(|(i, block)| {
-            let tree = parse_tree(block, num_features, scale).map_err(|e| prefix_error(e, &format!("Tree={i}")))?;
+            let tree = parse_tree(block, num_features, scale).map_err(|e| e.within(&format!("Tree={i}")))?;
             Ok((i % per_iteration, tree))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -309,14 +309,6 @@ fn numbers<T: std::str::FromStr>(block: &Fields<'_>, key: &str, len: usize) -> R
 
 fn invalid(message: String) -> ModelError {
     ModelError::InvalidModel(message)
-}
-
-fn prefix_error(error: ModelError, prefix: &str) -> ModelError {
-    match error {
-        ModelError::InvalidModel(m) => ModelError::InvalidModel(format!("{prefix}: {m}")),
-        ModelError::Unsupported(m) => ModelError::Unsupported(format!("{m} ({prefix})")),
-        other => other,
-    }
 }
 
 #[cfg(test)]

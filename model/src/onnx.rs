@@ -185,7 +185,7 @@ pub fn import_onnx(bytes: &[u8]) -> Result<TreeEnsemble> {
         TreeOp::Regressor => import_regressor(&attributes, declared_features),
         TreeOp::TreeEnsemble => import_tree_ensemble(&attributes, declared_features),
     }
-    .map_err(|e| prefix_error(e, op.name()))
+    .map_err(|e| e.within(op.name()))
 }
 
 /// The tree-ensemble operators this importer reads.
@@ -848,7 +848,7 @@ fn split_by_output(skeletons: &[Skeleton], outputs: &[Option<usize>], scale: Sca
     }
     let mut trees = Vec::new();
     for (skeleton, columns) in skeletons.iter().zip(&plan) {
-        let tree_error = |e| prefix_error(e, &skeleton.name);
+        let tree_error = |e: ModelError| e.within(&skeleton.name);
         if columns.is_empty() {
             skeleton.tree(None, scale).map_err(tree_error)?;
         }
@@ -1050,7 +1050,7 @@ fn build_skeletons(nodes: &NodeArrays<'_>, votes: &Votes<'_>, num_features: usiz
                 members,
                 num_features,
             )
-            .map_err(|e| prefix_error(e, &name))?;
+            .map_err(|e| e.within(&name))?;
             Ok(Skeleton { name, nodes })
         })
         .collect()
@@ -1505,8 +1505,8 @@ fn import_tree_ensemble(attributes: &Attributes<'_>, declared_features: Option<u
         .enumerate()
         .map(|(t, &root)| {
             let name = format!("tree {t}");
-            let nodes = tree_ensemble_skeleton(&arrays, root, num_features, &mut reached)
-                .map_err(|e| prefix_error(e, &name))?;
+            let nodes =
+                tree_ensemble_skeleton(&arrays, root, num_features, &mut reached).map_err(|e| e.within(&name))?;
             Ok(Skeleton { name, nodes })
         })
         .collect::<Result<Vec<Skeleton>>>()?;
@@ -1595,14 +1595,6 @@ fn invalid(message: String) -> ModelError {
 
 fn missing(name: &str) -> ModelError {
     invalid(format!("missing attribute `{name}`"))
-}
-
-fn prefix_error(error: ModelError, prefix: &str) -> ModelError {
-    match error {
-        ModelError::InvalidModel(m) => ModelError::InvalidModel(format!("{prefix}: {m}")),
-        ModelError::Unsupported(m) => ModelError::Unsupported(format!("{m} ({prefix})")),
-        other => other,
-    }
 }
 
 #[cfg(test)]

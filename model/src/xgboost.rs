@@ -166,8 +166,8 @@ fn parse_trees(
                 .filter(|&o| o < outputs)
                 .ok_or_else(|| invalid(format!("tree {i}: tree_info {info} is not an output index")))?;
             let weight = tree_weights.as_ref().map_or(1.0, |w| w[i]);
-            let tree = parse_tree(tree_json, num_features, weight as f32)
-                .map_err(|e| prefix_error(e, &format!("tree {i}")))?;
+            let tree =
+                parse_tree(tree_json, num_features, weight as f32).map_err(|e| e.within(&format!("tree {i}")))?;
             Ok((output, tree))
         })
         .collect()
@@ -394,14 +394,6 @@ fn float_array(tree: &Value, name: &str) -> Result<Vec<f32>> {
 
 fn invalid(message: String) -> ModelError {
     ModelError::InvalidModel(message)
-}
-
-fn prefix_error(error: ModelError, prefix: &str) -> ModelError {
-    match error {
-        ModelError::InvalidModel(m) => ModelError::InvalidModel(format!("{prefix}: {m}")),
-        ModelError::Unsupported(m) => ModelError::Unsupported(format!("{m} ({prefix})")),
-        other => other,
-    }
 }
 
 #[cfg(test)]
