@@ -36,4 +36,5 @@ for _ in $(seq 1 100); do
 done
 curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { cat target/e2e/server.log; exit 1; }
 
-BLINDFOLD_URL="http://127.0.0.1:$port" playwright test --config end2end/playwright.config.mjs
+# The owner test grants the role with the server binary on this data directory.
+BLINDFOLD_URL="http://127.0.0.1:$port" BLINDFOLD_E2E_DATA="$data" playwright test --config end2end/playwright.config.mjs

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AccountDeletion, CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, PasswordChange, Registration,
-    SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionInfo, paths,
+    AccountDeletion, CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelDetails, ModelState, ModelSummary,
+    ModelUpload, OwnedModel, PasswordChange, Registration, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionInfo, paths,
 };
 
 /// A failed API call.
@@ -208,8 +208,12 @@ impl ApiClient {
 
     /// Who the server thinks we are.
     pub async fn whoami(&self) -> ClientResult<String> {
-        let body: SessionInfo = Self::json(self.request(Method::GET, paths::SESSION)).await?;
-        Ok(body.username)
+        Ok(self.session_info().await?.username)
+    }
+
+    /// The session as the server sees it: the username, the CSRF token and the account's role.
+    pub async fn session_info(&self) -> ClientResult<SessionInfo> {
+        Self::json(self.request(Method::GET, paths::SESSION)).await
     }
 
     pub async fn models(&self) -> ClientResult<Vec<ModelSummary>> {
@@ -316,7 +320,101 @@ impl ApiClient {
         let response = Self::check(self.request(Method::GET, &paths::prediction_result(id)).send().await?).await?;
         Ok(response.bytes().await?.to_vec())
     }
+
+    /// A model owner's models, newest first.
+    pub async fn owner_models(&self) -> ClientResult<Vec<OwnedModel>> {
+        Self::json(self.request(Method::GET, paths::OWNER_MODELS)).await
+    }
+
+    /// One of the owner's models: its state, progress while compiling, report once compiled.
+    pub async fn owner_model(&self, id: &str) -> ClientResult<OwnedModel> {
+        Self::json(self.request(Method::GET, &paths::owner_model(id))).await
+    }
+
+    /// Uploads a model file with its calibration rows (CSV with the feature names as header,
+    /// optionally a `target` column) and optionally labelled test rows for the report; the
+    /// server answers at once with the model compiling (see [`Self::wait_compiled`]).
+    pub async fn upload_owner_model(
+        &self,
+        metadata: &ModelUpload,
+        model: Vec<u8>,
+        calibration: String,
+        test: Option<String>,
+    ) -> ClientResult<OwnedModel> {
+        let json = serde_json::to_string(metadata).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let part = |part: reqwest::multipart::Part, mime: &str| {
+            part.mime_str(mime)
+                .map_err(|e| ClientError::Protocol(format!("a multipart part: {e}")))
+        };
+        let mut form = reqwest::multipart::Form::new()
+            .part(
+                "metadata",
+                part(reqwest::multipart::Part::text(json), "application/json")?,
+            )
+            .part(
+                "model",
+                part(
+                    reqwest::multipart::Part::bytes(model).file_name("model"),
+                    "application/octet-stream",
+                )?,
+            )
+            .part(
+                "calibration",
+                part(
+                    reqwest::multipart::Part::text(calibration).file_name("calibration.csv"),
+                    "text/csv",
+                )?,
+            );
+        if let Some(test) = test {
+            form = form.part(
+                "test",
+                part(reqwest::multipart::Part::text(test).file_name("test.csv"), "text/csv")?,
+            );
+        }
+        Self::json(self.request(Method::POST, paths::OWNER_MODELS).multipart(form)).await
+    }
+
+    /// Changes the details users see of one of the owner's models.
+    pub async fn update_owner_model(&self, id: &str, details: &ModelDetails) -> ClientResult<OwnedModel> {
+        Self::json(self.request(Method::PATCH, &paths::owner_model(id)).json(details)).await
+    }
+
+    /// Puts a compiled model in the catalogue.
+    pub async fn publish_model(&self, id: &str) -> ClientResult<OwnedModel> {
+        Self::json(self.request(Method::PUT, &paths::owner_model_publication(id))).await
+    }
+
+    /// Takes a model out of the catalogue (a draft again).
+    pub async fn unpublish_model(&self, id: &str) -> ClientResult<OwnedModel> {
+        Self::json(self.request(Method::DELETE, &paths::owner_model_publication(id))).await
+    }
+
+    /// Deletes one of the owner's models (not while it is published or compiling).
+    pub async fn delete_owner_model(&self, id: &str) -> ClientResult<()> {
+        Self::check(self.request(Method::DELETE, &paths::owner_model(id)).send().await?).await?;
+        Ok(())
+    }
+
+    /// Polls one of the owner's models until it is no longer compiling (a draft, or failed).
+    pub async fn wait_compiled(&self, id: &str, timeout: Duration) -> ClientResult<OwnedModel> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let model = self.owner_model(id).await?;
+            if model.state != ModelState::Compiling {
+                return Ok(model);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClientError::Protocol(format!(
+                    "model {id} still compiling after {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(COMPILE_POLL).await;
+        }
+    }
 }
+
+/// How often [`ApiClient::wait_compiled`] asks again.
+const COMPILE_POLL: Duration = Duration::from_millis(250);
 
 /// The session cookie's name and value in a `Set-Cookie` header, under either name.
 fn session_cookie(header: &str) -> Option<(String, String)> {

@@ -17,8 +17,9 @@ pub mod client;
 pub mod openapi;
 
 pub use wire::{
-    AccountDeletion, Credentials, ErrorBody, JobInfo, JobStatus, KeyInfo, ModelExample, ModelSummary, Objective,
-    PasswordChange, Registration, SessionInfo,
+    AccountDeletion, CompileProgress, Credentials, ErrorBody, FeatureInfo, JobInfo, JobStatus, KeyInfo,
+    MAX_SCATTER_POINTS, ModelCost, ModelDetails, ModelExample, ModelQuality, ModelReport, ModelState, ModelSummary,
+    ModelUpload, Objective, OwnedModel, PasswordChange, QualityMeasure, QualityRows, Registration, Role, SessionInfo,
 };
 
 /// The session cookie: HttpOnly, SameSite=Lax, holding a random token the server stores hashed.

@@ -13,7 +13,8 @@ use utoipa::{Modify, OpenApi};
 use crate::paths;
 #[allow(unused_imports)] // used by the `body = ...` attributes below
 use crate::{
-    AccountDeletion, Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, PasswordChange, Registration, SessionInfo,
+    AccountDeletion, Credentials, ErrorBody, JobInfo, KeyInfo, ModelDetails, ModelSummary, ModelUpload, OwnedModel,
+    PasswordChange, Registration, SessionInfo,
 };
 
 /// The description, as served.
@@ -32,14 +33,18 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ),
     paths(
         register, login, logout, session, change_password, log_out_everywhere, delete_account, models, model_spec, get_key, put_key, delete_key, get_model_key, put_model_key, delete_model_key, submit,
-        predictions, prediction, prediction_result, delete_prediction, clear_predictions, openapi_json
+        predictions, prediction, prediction_result, delete_prediction, clear_predictions, owner_models, upload_model,
+        owner_model, update_owner_model, delete_owner_model, publish_model, unpublish_model, openapi_json
     ),
+    components(schemas(ModelUploadForm)),
     modifiers(&SessionAuth),
     tags(
         (name = "accounts", description = "Accounts and sessions"),
         (name = "models", description = "The model catalogue"),
         (name = "keys", description = "Each user's public server key, one for every model"),
-        (name = "predictions", description = "Encrypted prediction jobs")
+        (name = "predictions", description = "Encrypted prediction jobs"),
+        (name = "owners", description = "Model owners: upload and compile models, publish them to the catalogue \
+                                         (accounts with the owner role, granted with `blindfold-server grant-owner`)")
     )
 )]
 struct ApiDoc;
@@ -304,6 +309,116 @@ fn clear_predictions() {}
     ))]
 fn prediction_result() {}
 
+/// The body of `POST /api/owner/models` (multipart/form-data).
+#[derive(utoipa::ToSchema)]
+struct ModelUploadForm {
+    /// The model's id, name, description, class labels and input descriptions (JSON).
+    metadata: ModelUpload,
+    /// The model file as its library saved it: XGBoost JSON or UBJSON, LightGBM text, or
+    /// scikit-learn through ONNX (detected from the content).
+    #[schema(value_type = String, format = Binary)]
+    model: Vec<u8>,
+    /// CSV (UTF-8) of rows like those users will send, with the model's feature names as
+    /// header and optionally a `target` column: the compiler chooses the precision on them.
+    calibration: String,
+    /// CSV (UTF-8) of labelled rows (a `target` column) the report is measured on; without
+    /// it, the calibration rows.
+    test: Option<String>,
+}
+
+/// The logged-in owner's models, newest first.
+#[utoipa::path(get, path = paths::OWNER_MODELS, tag = "owners", security(("session" = [])),
+    responses(
+        (status = 200, body = Vec<OwnedModel>),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not a model owner", body = ErrorBody),
+    ))]
+fn owner_models() {}
+
+/// Upload a model to compile. The files are checked at once; the model is compiled in the
+/// background (follow it with `GET /api/owner/models/{id}`), then is a draft until published.
+#[utoipa::path(post, path = paths::OWNER_MODELS, tag = "owners", security(("session" = [], "csrf" = [])),
+    request_body(content = ModelUploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Checked; compiling", body = OwnedModel),
+        (status = 400, description = "A missing or unknown part, or metadata that breaks a rule (per field; \
+                                       inputs the model does not have are named)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not a model owner, or missing or wrong CSRF token", body = ErrorBody),
+        (status = 408, description = "The upload did not arrive within the upload timeout", body = ErrorBody),
+        (status = 409, description = "A model with this id exists, or the owner has as many models as \
+                                       allowed", body = ErrorBody),
+        (status = 413, description = "A part (named) or the upload over its size limit", body = ErrorBody),
+        (status = 422, description = "A model file or CSV that cannot be used: the reason names the format and \
+                                       the problem (an unsupported operator or split, a bad cell, too many \
+                                       rows)", body = ErrorBody),
+        (status = 503, description = "Too many uploads or compilations at once; see Retry-After", body = ErrorBody),
+    ))]
+fn upload_model() {}
+
+/// One of the owner's models: its state, progress while compiling, why it failed, its report.
+#[utoipa::path(get, path = paths::OWNER_MODEL, tag = "owners", security(("session" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, body = OwnedModel),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not a model owner", body = ErrorBody),
+        (status = 404, description = "No such model of this owner", body = ErrorBody),
+    ))]
+fn owner_model() {}
+
+/// Change the details users see (name, description, inputs' descriptions and units); bumps
+/// the model's version.
+#[utoipa::path(patch, path = paths::OWNER_MODEL, tag = "owners", security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    request_body = ModelDetails,
+    responses(
+        (status = 200, description = "Changed", body = OwnedModel),
+        (status = 400, description = "Rules the fields broke, per field", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+    ))]
+fn update_owner_model() {}
+
+/// Delete a draft or failed model, with every prediction queued on it.
+#[utoipa::path(delete, path = paths::OWNER_MODEL, tag = "owners", security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Published (unpublish it first) or compiling", body = ErrorBody),
+    ))]
+fn delete_owner_model() {}
+
+/// Publish a compiled model: every user can then predict with it. A published model stays so.
+#[utoipa::path(put, path = paths::OWNER_MODEL_PUBLICATION, tag = "owners", security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "Published", body = OwnedModel),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Compiling, or failed", body = ErrorBody),
+    ))]
+fn publish_model() {}
+
+/// Take a model out of the catalogue (a draft again); predictions queued on it fail. A draft
+/// stays so.
+#[utoipa::path(delete, path = paths::OWNER_MODEL_PUBLICATION, tag = "owners", security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "A draft", body = OwnedModel),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Compiling, or failed", body = ErrorBody),
+    ))]
+fn unpublish_model() {}
+
 /// This description.
 #[utoipa::path(get, path = paths::OPENAPI, responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 fn openapi_json() {}
@@ -315,7 +430,11 @@ mod tests {
         let json = serde_json::to_value(super::document()).unwrap();
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
         let paths = json["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 16);
+        assert_eq!(paths.len(), 19);
+        assert!(paths[crate::paths::OWNER_MODELS].get("post").is_some());
+        assert!(paths[crate::paths::OWNER_MODEL].get("patch").is_some());
+        assert!(json["components"]["schemas"]["OwnedModel"].is_object());
+        assert!(json["components"]["schemas"]["ModelUploadForm"].is_object());
         assert!(paths[crate::paths::KEY].get("put").is_some());
         assert!(paths[crate::paths::MODEL_KEY].get("put").is_some());
         assert!(json["components"]["schemas"]["JobStatus"].is_object());

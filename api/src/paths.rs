@@ -28,6 +28,13 @@ pub const MODEL_PREDICTIONS: &str = "/api/models/{id}/predictions";
 pub const PREDICTIONS: &str = "/api/predictions";
 pub const PREDICTION: &str = "/api/predictions/{id}";
 pub const PREDICTION_RESULT: &str = "/api/predictions/{id}/result";
+/// An owner's models: `GET` lists them, `POST` (multipart/form-data) uploads one to compile.
+pub const OWNER_MODELS: &str = "/api/owner/models";
+/// `GET` one of the owner's models (progress, report), `PATCH` its details ([`ModelDetails`](crate::ModelDetails)),
+/// `DELETE` it (unpublished only).
+pub const OWNER_MODEL: &str = "/api/owner/models/{id}";
+/// `PUT` publishes a compiled model to the catalogue, `DELETE` takes it out.
+pub const OWNER_MODEL_PUBLICATION: &str = "/api/owner/models/{id}/publication";
 pub const OPENAPI: &str = "/api/openapi.json";
 /// Every other path under the prefix: answered 404 "route not found" in JSON, not a page.
 pub const API_FALLBACK: &str = "/api/{*rest}";
@@ -47,6 +54,14 @@ pub fn model_key(model_id: &str) -> String {
 
 pub fn model_predictions(model_id: &str) -> String {
     with_id(MODEL_PREDICTIONS, model_id)
+}
+
+pub fn owner_model(model_id: &str) -> String {
+    with_id(OWNER_MODEL, model_id)
+}
+
+pub fn owner_model_publication(model_id: &str) -> String {
+    with_id(OWNER_MODEL_PUBLICATION, model_id)
 }
 
 pub fn prediction(job_id: &str) -> String {

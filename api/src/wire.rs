@@ -15,6 +15,41 @@ use serde::{Deserialize, Serialize};
 pub struct SessionInfo {
     pub username: String,
     pub csrf_token: String,
+    /// What the user may do besides predicting (absent in answers of earlier versions: a user).
+    #[serde(default)]
+    pub role: Role,
+}
+
+/// What an account may do. Everyone predicts; owners also publish models (the Models page,
+/// `/api/owner/...`). Granted with `blindfold-server grant-owner USERNAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    User,
+    Owner,
+}
+
+impl Role {
+    /// As stored in `users.role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Owner => "owner",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [Self::User, Self::Owner]
+            .into_iter()
+            .find(|role| role.as_str() == text)
+            .ok_or_else(|| format!("unknown role {text:?}"))
+    }
 }
 
 /// The body of `POST /api/register`.
@@ -81,6 +116,226 @@ pub struct ModelSummary {
     /// Sample rows a user can start from (public data, e.g. from the model's test set).
     #[serde(default)]
     pub examples: Vec<ModelExample>,
+    /// What the model predicts, from whom, on what data: its owner's words (may be empty).
+    #[serde(default)]
+    pub description: String,
+    /// The inputs in the model's order, with what they mean and their units (the Predict form's
+    /// labels). Empty in answers of earlier versions.
+    #[serde(default)]
+    pub inputs: Vec<FeatureInfo>,
+    /// How well the model predicts, as its owner's report measured it; absent for models
+    /// imported without labelled rows.
+    #[serde(default)]
+    pub quality: Option<ModelQuality>,
+    /// What one prediction costs the server.
+    #[serde(default)]
+    pub cost: Option<ModelCost>,
+    /// Bumped whenever the model or its details change: a client caching a spec compares it.
+    #[serde(default)]
+    pub version: i64,
+}
+
+/// One input of a model as people see it. `name` is the column name the model was calibrated
+/// with (the CSV header), fixed; `description` and `unit` are the owner's words, possibly empty.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FeatureInfo {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub unit: String,
+}
+
+/// What a [`ModelQuality`] measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum QualityMeasure {
+    /// Fraction of rows given their true class (higher is better).
+    Accuracy,
+    /// Fraction of rows given the float model's class: the rows carried no true class.
+    Agreement,
+    /// Mean absolute error against the true value (lower is better).
+    MeanAbsoluteError,
+    /// No true values: `float` is the float predictions' mean absolute deviation, `quantized`
+    /// the mean |quantized - float|.
+    Deviation,
+}
+
+/// Which rows a [`ModelQuality`] was measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum QualityRows {
+    /// The owner's labelled test CSV: rows the model was neither trained nor calibrated on.
+    Test,
+    /// Halves of the calibration rows, each quantized with the other half's levels (the
+    /// compiler's own estimate; the rows may overlap the training data).
+    HeldOutCalibration,
+    /// The calibration rows themselves.
+    Calibration,
+}
+
+/// The float model (as its library computes it) against the quantized one (what the server
+/// computes under encryption, exactly) on the same rows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelQuality {
+    pub measure: QualityMeasure,
+    pub float: f64,
+    pub quantized: f64,
+    pub rows: QualityRows,
+    /// How many rows.
+    pub count: usize,
+    /// Whether the quantized model meets the compiler's accuracy target (accuracy within 1
+    /// point of float, MAE within 3%) on these rows.
+    pub target_met: bool,
+}
+
+/// What one prediction costs, as the compiler counted it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelCost {
+    /// Bits per input feature (2^bits levels).
+    pub input_bits: u32,
+    /// Bits per quantized leaf value.
+    pub leaf_bits: u32,
+    /// Programmable bootstraps of one encrypted evaluation.
+    pub bootstraps: usize,
+    /// Ciphertexts in one encrypted row.
+    pub ciphertexts: usize,
+    /// Bytes of one encrypted row.
+    pub row_bytes: usize,
+    /// Predicted server time of one prediction on one core, in milliseconds.
+    pub predicted_millis: f64,
+}
+
+/// Where an owner's model is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ModelState {
+    /// Uploaded; the server is compiling it (see `progress`).
+    Compiling,
+    /// Compilation failed (see `error`); delete it and upload again.
+    Failed,
+    /// Compiled, with a report; only its owner sees it.
+    Draft,
+    /// In the catalogue: every user can predict with it.
+    Published,
+}
+
+impl ModelState {
+    /// As stored in `models.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Compiling => "compiling",
+            Self::Failed => "failed",
+            Self::Draft => "draft",
+            Self::Published => "published",
+        }
+    }
+}
+
+impl std::str::FromStr for ModelState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [Self::Compiling, Self::Failed, Self::Draft, Self::Published]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| format!("unknown model state {text:?}"))
+    }
+}
+
+/// How far a compilation has got: `done` of `total` steps, and what the compiler is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompileProgress {
+    pub stage: String,
+    pub done: u32,
+    pub total: u32,
+}
+
+/// The `metadata` part (JSON) of `POST /api/owner/models` (multipart/form-data, with the parts
+/// `model`: the model file, `calibration`: a CSV of rows like the ones users will send, with an
+/// optional `target` column, and optionally `test`: a labelled CSV the report is measured on).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelUpload {
+    /// The model's id in URLs: lower-case letters, digits and dashes.
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Class labels in the model's class order; empty: the model's own or "class 0", ....
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Descriptions and units by feature name; features not named here get none.
+    #[serde(default)]
+    pub inputs: Vec<FeatureInfo>,
+}
+
+/// The body of `PATCH /api/owner/models/{id}`: the details users see, changed at any time.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelDetails {
+    pub name: String,
+    pub description: String,
+    /// By feature name; every name must be one of the model's.
+    pub inputs: Vec<FeatureInfo>,
+}
+
+/// The compiler's report on an owner's model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelReport {
+    /// The model file's format, e.g. "LightGBM text".
+    pub format: String,
+    pub cost: ModelCost,
+    /// The compiler's held-out estimate, which chose the precision.
+    pub calibration: ModelQuality,
+    /// On the test rows (or, without a test CSV, the labelled calibration rows): what the
+    /// catalogue shows.
+    pub evaluation: ModelQuality,
+    /// Classifiers: `confusion[true][predicted]` row counts of the quantized model on the
+    /// evaluation rows (empty without true classes or for regression).
+    #[serde(default)]
+    pub confusion: Vec<Vec<u64>>,
+    /// Regression: `[true, quantized prediction]` pairs on the evaluation rows, at most
+    /// [`MAX_SCATTER_POINTS`] of them, evenly chosen.
+    #[serde(default)]
+    pub scatter: Vec<[f64; 2]>,
+}
+
+/// The most points a [`ModelReport`]'s scatter carries.
+pub const MAX_SCATTER_POINTS: usize = 1000;
+
+/// An owner's model as its owner sees it on the Models page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OwnedModel {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub state: ModelState,
+    /// While compiling.
+    pub progress: Option<CompileProgress>,
+    /// Why compilation failed.
+    pub error: Option<String>,
+    /// Once compiled.
+    pub objective: Option<Objective>,
+    /// Class labels in the model's order; empty for regression (and until compiled).
+    pub labels: Vec<String>,
+    /// Once compiled: every input in the model's order.
+    pub inputs: Vec<FeatureInfo>,
+    /// Once compiled.
+    pub report: Option<ModelReport>,
+    pub version: i64,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// A labelled sample row.

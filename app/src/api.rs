@@ -1,8 +1,9 @@
 //! The API's wire types come from `blindfold-api`; this module adds what only the app needs.
 
 pub use blindfold_api::{
-    AccountDeletion, Credentials, ErrorBody, JobInfo, JobStatus, KeyInfo, ModelExample, ModelSummary, PasswordChange,
-    Registration, SessionInfo,
+    AccountDeletion, CompileProgress, Credentials, ErrorBody, FeatureInfo, JobInfo, JobStatus, KeyInfo, ModelCost,
+    ModelDetails, ModelExample, ModelQuality, ModelReport, ModelState, ModelSummary, ModelUpload, Objective,
+    OwnedModel, PasswordChange, QualityMeasure, QualityRows, Registration, Role, SessionInfo,
 };
 
 /// The session of a page request, resolved by the server from the session cookie and placed

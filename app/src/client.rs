@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 
 use blindfold_api::{
-    AccountDeletion, CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelSummary, PasswordChange, Registration,
-    SessionInfo, paths,
+    AccountDeletion, CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelDetails, ModelSummary, ModelUpload,
+    OwnedModel, PasswordChange, Registration, SessionInfo, paths,
 };
 
 /// A failed call: the HTTP status (0 when the request never got an answer) and the server's
@@ -182,6 +182,84 @@ pub async fn result(id: &str) -> ApiResult<js_sys::Uint8Array> {
     let response = check(Request::get(&paths::prediction_result(id)).send().await).await?;
     let bytes = response.binary().await.map_err(ApiFailure::network)?;
     Ok(js_sys::Uint8Array::from(bytes.as_slice()))
+}
+
+/// The owner's models, compiling, failed, draft and published alike.
+pub async fn owned_models() -> ApiResult<Vec<OwnedModel>> {
+    json(check(Request::get(paths::OWNER_MODELS).send().await).await?).await
+}
+
+/// One of the owner's models: its progress while compiling, its report once compiled.
+pub async fn owned_model(id: &str) -> ApiResult<OwnedModel> {
+    json(check(Request::get(&paths::owner_model(id)).send().await).await?).await
+}
+
+/// The files of a model upload, as chosen in the page's file inputs.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// XGBoost JSON or UBJSON, LightGBM text, or ONNX.
+    pub model: web_sys::File,
+    /// Rows like the ones users will send, with a header and an optional `target` column.
+    pub calibration: web_sys::File,
+    /// Labelled rows the report is measured on.
+    pub test: Option<web_sys::File>,
+}
+
+/// Uploads a model to compile; the server answers at once (202) with the model in state
+/// compiling, and compiles it in the background.
+pub async fn upload_model(session: &SessionInfo, upload: &ModelUpload, files: &ModelFiles) -> ApiResult<OwnedModel> {
+    let form = upload_form(upload, files).map_err(js_failure)?;
+    // No Content-Type of ours: the browser writes multipart/form-data with its boundary.
+    let request = Request::post(paths::OWNER_MODELS)
+        .header(CSRF_HEADER, &session.csrf_token)
+        .body(form)
+        .map_err(ApiFailure::network)?;
+    json(check(request.send().await).await?).await
+}
+
+/// The multipart body of an upload: `metadata` (JSON), `model`, `calibration` and, when
+/// chosen, `test`, each file under its own name.
+fn upload_form(upload: &ModelUpload, files: &ModelFiles) -> Result<web_sys::FormData, JsValue> {
+    let form = web_sys::FormData::new()?;
+    let metadata = serde_json::to_string(upload).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let parts = js_sys::Array::of1(&JsValue::from_str(&metadata));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/json");
+    let metadata = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)?;
+    form.append_with_blob_and_filename("metadata", &metadata, "metadata.json")?;
+    form.append_with_blob_and_filename("model", &files.model, &files.model.name())?;
+    form.append_with_blob_and_filename("calibration", &files.calibration, &files.calibration.name())?;
+    if let Some(test) = &files.test {
+        form.append_with_blob_and_filename("test", test, &test.name())?;
+    }
+    Ok(form)
+}
+
+/// Changes what users see of a model (name, description, inputs' descriptions and units).
+pub async fn update_model_details(session: &SessionInfo, id: &str, details: &ModelDetails) -> ApiResult<OwnedModel> {
+    let request = Request::patch(&paths::owner_model(id))
+        .header(CSRF_HEADER, &session.csrf_token)
+        .json(details)
+        .map_err(ApiFailure::network)?;
+    json(check(request.send().await).await?).await
+}
+
+/// Puts a compiled model in the catalogue.
+pub async fn publish_model(session: &SessionInfo, id: &str) -> ApiResult<OwnedModel> {
+    let request = Request::put(&paths::owner_model_publication(id)).header(CSRF_HEADER, &session.csrf_token);
+    json(check(request.send().await).await?).await
+}
+
+/// Takes a model out of the catalogue (it stays the owner's, as a draft).
+pub async fn unpublish_model(session: &SessionInfo, id: &str) -> ApiResult<OwnedModel> {
+    let request = Request::delete(&paths::owner_model_publication(id)).header(CSRF_HEADER, &session.csrf_token);
+    json(check(request.send().await).await?).await
+}
+
+/// Deletes an unpublished model (the server answers 409 for a published one).
+pub async fn delete_model(session: &SessionInfo, id: &str) -> ApiResult<()> {
+    let request = Request::delete(&paths::owner_model(id)).header(CSRF_HEADER, &session.csrf_token);
+    check(request.send().await).await.map(drop)
 }
 
 /// Bytes as a `Blob`: the browser sends a Blob body without copying it through JavaScript

@@ -1,14 +1,20 @@
 //! Pieces shared by several pages.
 
+pub mod figures;
+
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
-use crate::api::SessionInfo;
+use crate::api::{FeatureInfo, ModelState, Role, SessionInfo};
+use crate::client::{self, ApiFailure};
 use crate::flow::Progress;
-use crate::{client, use_auth, use_models, use_selected_model};
+use crate::{use_auth, use_models, use_selected_model};
 
 /// [`Action::new_local`] for a function that captures only `Copy` handles (signals, other
 /// actions, [`Models`](crate::Models)); everything else travels in the action's input.
@@ -73,6 +79,9 @@ pub fn NavBar() -> impl IntoView {
                         <li class="nav-item"><a class="nav-link" href="/keys">"Keys"</a></li>
                         <li class="nav-item"><a class="nav-link" href="/predict">"Predict"</a></li>
                         <li class="nav-item"><a class="nav-link" href="/history">"History"</a></li>
+                        <Show when=move || is_owner(auth)>
+                            <li class="nav-item"><a class="nav-link" href="/models">"Models"</a></li>
+                        </Show>
                         <li class="nav-item"><a class="nav-link" href="/account">"Account"</a></li>
                         <li class="nav-item">
                             <button type="button" class="nav-link btn btn-link" on:click=on_log_out>
@@ -104,17 +113,60 @@ pub fn RequireLogin(children: ChildrenFn) -> impl IntoView {
     }
 }
 
-/// A picker of the catalogue's models, bound to the selected model.
+/// Whether the logged-in user may publish models (tracked).
+pub fn is_owner(auth: RwSignal<Option<SessionInfo>>) -> bool {
+    auth.with(|session| session.as_ref().is_some_and(|s| s.role == Role::Owner))
+}
+
+/// Shows its children to a model owner, and anyone else how one becomes an owner. Inside
+/// [`RequireLogin`]: the API answers only owners anyway, this saves the others a failed call.
+#[component]
+pub fn RequireOwner(children: ChildrenFn) -> impl IntoView {
+    let auth = use_auth();
+    move || {
+        if is_owner(auth) {
+            children().into_any()
+        } else {
+            view! {
+                <div class="alert alert-info" role="status" data-testid="owners-only">
+                    "Only model owners can publish models; an administrator grants the role with "
+                    <code>"blindfold-server grant-owner USERNAME"</code> "."
+                </div>
+            }
+            .into_any()
+        }
+    }
+}
+
+/// A model's state as a coloured badge.
+#[component]
+pub fn ModelStateBadge(state: ModelState) -> impl IntoView {
+    view! {
+        <span class=format!("badge {}", figures::state_tone(state)) data-testid="model-state">
+            {figures::state_label(state)}
+        </span>
+    }
+}
+
+/// A picker of the catalogue's models, bound to the selected model, with the selected model's
+/// description below it.
 #[component]
 pub fn ModelPicker() -> impl IntoView {
     let models = use_models();
     let selected = use_selected_model();
+    let description = move || {
+        selected
+            .with(|id| models.find(id))
+            .map(|m| m.description)
+            .filter(|d| !d.is_empty())
+    };
     view! {
         <div class="mb-3 model-picker">
             <label class="form-label" for="model">"Model"</label>
             <select
                 id="model"
                 class="form-select"
+                aria-describedby="model-description"
                 on:change=move |ev| selected.set(event_target_value(&ev))
                 prop:value=move || selected.get()
             >
@@ -129,6 +181,7 @@ pub fn ModelPicker() -> impl IntoView {
                         .collect_view()
                 }}
             </select>
+            <div id="model-description" class="form-text" data-testid="model-description">{description}</div>
         </div>
     }
 }
@@ -206,6 +259,163 @@ pub fn TextField(
     }
 }
 
+/// What a failed form shows: the rules each of its `known` fields broke, under the field, and
+/// for the alert the server's explanation, followed by the rules of any field the form does
+/// not show (nothing the server said goes unseen).
+pub fn explain_failure(failure: Option<&ApiFailure>, known: &[&str]) -> (FieldErrors, Option<String>) {
+    let Some(failure) = failure else {
+        return Default::default();
+    };
+    let (shown, elsewhere): (FieldErrors, FieldErrors) = failure
+        .body
+        .fields
+        .clone()
+        .into_iter()
+        .partition(|(field, _)| known.contains(&field.as_str()));
+    let mut message = failure.message();
+    if !elsewhere.is_empty() {
+        let rules: Vec<String> = elsewhere
+            .into_iter()
+            .map(|(field, problems)| format!("{field}: {}", problems.join(" ")))
+            .collect();
+        message.push_str(&format!(" ({})", rules.join("; ")));
+    }
+    (shown, Some(message))
+}
+
+/// The rules a field broke, as the server named them (tracked).
+pub fn problems_of(fields: Signal<FieldErrors>, field: &str) -> Vec<String> {
+    fields.with(|f| f.get(field).cloned().unwrap_or_default())
+}
+
+/// A form field: its label, its control (`children`, which names `{id}-hint {id}-errors` in
+/// its `aria-describedby` and is invalid when [`problems_of`] its field are some), an optional
+/// hint, and the rules the server said the field broke.
+#[component]
+pub fn FormField(
+    /// The control's id, which the label points at.
+    id: &'static str,
+    label: &'static str,
+    /// The field's name in the server's field errors.
+    field: &'static str,
+    #[prop(into)] fields: Signal<FieldErrors>,
+    #[prop(optional)] hint: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="mb-3">
+            <label class="form-label" for=id>{label}</label>
+            {children()}
+            {hint.map(|hint| view! { <div id=format!("{id}-hint") class="form-text">{hint}</div> })}
+            <ul id=format!("{id}-errors") class="invalid-feedback d-block list-unstyled mb-0">
+                {move || problems_of(fields, field).into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+            </ul>
+        </div>
+    }
+    .into_any()
+}
+
+/// One model input as a form edits it: its name is fixed, its description and unit are the
+/// owner's words. A signal each, so that typing in one re-renders nothing else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputDetails {
+    pub name: String,
+    pub description: RwSignal<String>,
+    pub unit: RwSignal<String>,
+}
+
+impl InputDetails {
+    pub fn new(info: FeatureInfo) -> Self {
+        Self {
+            name: info.name,
+            description: RwSignal::new(info.description),
+            unit: RwSignal::new(info.unit),
+        }
+    }
+
+    /// What the form holds, as the API takes it.
+    pub fn info_untracked(&self) -> FeatureInfo {
+        FeatureInfo {
+            name: self.name.clone(),
+            description: self.description.get_untracked().trim().to_owned(),
+            unit: self.unit.get_untracked().trim().to_owned(),
+        }
+    }
+}
+
+/// A row per model input with its description and unit to fill in (`prefix` keeps the inputs'
+/// ids apart from the page's other forms). Each row's labels name its input, so that the
+/// page's own "Description" field stays the only one labelled exactly that.
+#[component]
+pub fn InputDetailsTable(prefix: &'static str, #[prop(into)] inputs: Signal<Vec<InputDetails>>) -> impl IntoView {
+    let rows = move || {
+        inputs
+            .get()
+            .into_iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let (description_id, unit_id) = (format!("{prefix}-{i}-description"), format!("{prefix}-{i}-unit"));
+                let name = input.name.clone();
+                view! {
+                    <tr data-testid="input-details">
+                        <th scope="row" class="font-monospace small">{input.name.clone()}</th>
+                        <td>
+                            <label class="visually-hidden" for=description_id.clone()>{format!("Description of {name}")}</label>
+                            <input id=description_id type="text" class="form-control form-control-sm" bind:value=input.description />
+                        </td>
+                        <td>
+                            <label class="visually-hidden" for=unit_id.clone()>{format!("Unit of {name}")}</label>
+                            <input id=unit_id type="text" class="form-control form-control-sm input-unit" bind:value=input.unit />
+                        </td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <div class="table-responsive input-details">
+            <table class="table table-sm align-middle">
+                <thead>
+                    <tr>
+                        <th scope="col">"Input"</th>
+                        <th scope="col">"Description"</th>
+                        <th scope="col">"Unit"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+/// Reloads a resource about every `period` while `busy` says its value is still changing
+/// (a model compiling): bumps `tick`, which the resource tracks. One timer at a time, and
+/// none once the page is gone (the bump finds `tick` disposed and does nothing); effects run
+/// in the browser only, so server rendering never waits.
+pub fn poll_while<T: 'static>(
+    resource: LocalResource<T>,
+    tick: RwSignal<u64>,
+    period: Duration,
+    busy: impl Fn(&T) -> bool + 'static,
+) {
+    let waiting = Rc::new(Cell::new(false));
+    Effect::new(move |_| {
+        let busy_now = resource.with(|value| value.as_ref().is_some_and(&busy));
+        if busy_now && !waiting.get() {
+            waiting.set(true);
+            let waiting = waiting.clone();
+            set_timeout(
+                move || {
+                    waiting.set(false);
+                    tick.try_update(|n| *n += 1);
+                },
+                period,
+            );
+        }
+    });
+}
+
 /// The file chosen in the file input an event came from.
 pub fn chosen_file(ev: &leptos::ev::Event) -> Option<web_sys::File> {
     let input: web_sys::HtmlInputElement = event_target(ev);
@@ -222,4 +432,32 @@ pub async fn read_text(file: web_sys::File) -> Result<String, String> {
 /// Milliseconds since the epoch in the browser's locale.
 pub fn local_time(ms: f64) -> String {
     String::from(js_sys::Date::new(&ms.into()).to_locale_string("en-GB", &wasm_bindgen::JsValue::UNDEFINED))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ErrorBody;
+
+    #[test]
+    fn failures_show_known_fields_under_them_and_the_rest_in_the_alert() {
+        assert_eq!(explain_failure(None, &["id"]), (FieldErrors::new(), None));
+        let failure = ApiFailure {
+            status: 422,
+            body: ErrorBody {
+                error: "invalid".into(),
+                detail: "the upload is invalid".into(),
+                fields: FieldErrors::from([
+                    ("id".to_owned(), vec!["taken".to_owned()]),
+                    ("inputs[0].unit".to_owned(), vec!["too long".to_owned()]),
+                ]),
+            },
+        };
+        let (fields, message) = explain_failure(Some(&failure), &["id", "name"]);
+        assert_eq!(fields, FieldErrors::from([("id".to_owned(), vec!["taken".to_owned()])]));
+        assert_eq!(
+            message.as_deref(),
+            Some("the upload is invalid (inputs[0].unit: too long)")
+        );
+    }
 }

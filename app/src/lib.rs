@@ -20,7 +20,9 @@ use leptos_router::path;
 
 use crate::api::{ModelSummary, SessionInfo};
 use crate::components::{NavBar, RequireLogin};
-use crate::pages::{AccountPage, HistoryPage, HomePage, KeysPage, LoginPage, NotFound, PredictPage, SignupPage};
+use crate::pages::{
+    AccountPage, HistoryPage, HomePage, KeysPage, LoginPage, ModelPage, ModelsPage, NotFound, PredictPage, SignupPage,
+};
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -58,9 +60,10 @@ pub fn use_selected_model() -> RwSignal<String> {
     expect_context::<SelectedModel>().0
 }
 
-/// The model catalogue, loaded once in the browser and shared by Keys, Predict and History.
-/// Those pages are for logged-in users only, so it loads when someone logs in; nothing is
-/// fetched for a visitor.
+/// The model catalogue, loaded once in the browser and shared by Home (its cards), Keys,
+/// Predict and History; the Models page reloads it when a model is published or unpublished.
+/// It is for logged-in users only, so it loads when someone logs in; nothing is fetched for a
+/// visitor.
 #[derive(Clone, Copy)]
 pub struct Models(pub LocalResource<Result<Vec<ModelSummary>, String>>);
 
@@ -117,6 +120,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/predict") view=|| view! { <RequireLogin><PredictPage /></RequireLogin> } />
                     <Route path=path!("/history") view=|| view! { <RequireLogin><HistoryPage /></RequireLogin> } />
                     <Route path=path!("/account") view=|| view! { <RequireLogin><AccountPage /></RequireLogin> } />
+                    <Route path=path!("/models") view=|| view! { <RequireLogin><ModelsPage /></RequireLogin> } />
+                    <Route path=path!("/models/:id") view=|| view! { <RequireLogin><ModelPage /></RequireLogin> } />
                 </Routes>
             </main>
         </Router>

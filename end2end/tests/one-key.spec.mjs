@@ -8,47 +8,14 @@
 // Expected answers come from `bench --export` for each model.
 import { test, expect } from '@playwright/test';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { exportedModel, percent, predict, signUp, watchProblems } from '../support/blindfold.mjs';
 
 const SECOND_MODEL = 'lightgbm-breast-cancer';
 const shots = process.env.BLINDFOLD_E2E_SCREENSHOTS ?? 'target/e2e/screenshots';
 mkdirSync(shots, { recursive: true });
 
-function fixture(dir) {
-  const spec = JSON.parse(readFileSync(`${dir}/spec.json`, 'utf8'));
-  const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
-  return {
-    spec,
-    benign: expected.find((r) => r.prediction.class === 'Benign'),
-    malignant: expected.find((r) => r.prediction.class === 'Malignant'),
-  };
-}
-
-const first = fixture(process.env.BLINDFOLD_E2E_FIXTURE ?? 'target/e2e/fixture');
-const second = fixture(process.env.BLINDFOLD_E2E_SECOND_FIXTURE ?? 'target/e2e/fixture-lightgbm');
-
-function percent(model, row) {
-  const index = model.spec.labels.indexOf(row.prediction.class);
-  return `${(row.prediction.probabilities[index] * 100).toFixed(1)}%`;
-}
-
-// Predicts one row with the model on show and checks the answer against the clear model's;
-// no keys may be generated on the way.
-async function predict(page, model, row) {
-  for (const [i, feature] of model.spec.features.entries()) {
-    await page.getByLabel(feature.name, { exact: true }).fill(String(row.features[i]));
-  }
-  await expect(page.getByTestId('worker-status')).toHaveText('Encryption ready in this browser');
-  await page.getByRole('button', { name: 'Predict privately' }).click();
-  const shown = page.getByTestId('prediction-class');
-  await shown.waitFor({ state: 'visible', timeout: 180_000 });
-  await expect(shown).toHaveText(row.prediction.class);
-  await expect(page.getByTestId('prediction-probability')).toHaveText(percent(model, row));
-  const timing = page.getByTestId('prediction-timing');
-  await expect(timing).not.toContainText('Keys were generated first');
-  const seconds = Number(await timing.getAttribute('data-click-to-result-ms')) / 1000;
-  console.log(`${row.prediction.class}: ${seconds} s from click to result; ${await timing.textContent()}`);
-  return seconds;
-}
+const first = exportedModel(process.env.BLINDFOLD_E2E_FIXTURE ?? 'target/e2e/fixture');
+const second = exportedModel(process.env.BLINDFOLD_E2E_SECOND_FIXTURE ?? 'target/e2e/fixture-lightgbm');
 
 // Shows the second model on the Predict page. Its form has the same feature names as the
 // default model's; unlike it, it offers no sample rows, which tells the two forms apart.
@@ -131,22 +98,8 @@ async function makeLegacy(page, user, legacy) {
 }
 
 test('one key serves every model, and keys of earlier versions carry over', async ({ page }) => {
-  const problems = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
-      problems.push(message.text());
-    }
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
-
-  const username = `onekey-${Date.now()}`;
-  const password = 'correct horse battery staple 42';
-  await page.goto('/signup');
-  await page.getByLabel('Username', { exact: true }).fill(username);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByLabel('Password confirmation', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign up' }).click();
-  await expect(page).toHaveURL(/\/keys$/);
+  const problems = watchProblems(page);
+  const username = await signUp(page, 'onekey');
 
   // Keys, made on the Keys page: no model to pick there.
   await expect(page.getByText('No client key')).toBeVisible();

@@ -269,6 +269,26 @@ impl QuantizedEnsemble {
 /// cheapest (least predicted server time: bootstraps and input ciphertexts) that meets the
 /// target is kept; if none does, the most accurate one, with `quality.target_met` false.
 pub fn compile(ensemble: &TreeEnsemble, calibration: &Dataset, options: &CompileOptions) -> Result<CompiledModel> {
+    compile_with_progress(ensemble, calibration, options, &mut |_| {})
+}
+
+/// A step of [`compile_with_progress`]: `done` of `total` steps are finished, and `stage`
+/// says, for people, what the compiler is doing now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileStep {
+    pub stage: String,
+    pub done: u32,
+    pub total: u32,
+}
+
+/// [`compile`], telling `progress` before each step: one per input precision tried, then the
+/// self-check of the chosen circuit.
+pub fn compile_with_progress(
+    ensemble: &TreeEnsemble,
+    calibration: &Dataset,
+    options: &CompileOptions,
+    progress: &mut dyn FnMut(CompileStep),
+) -> Result<CompiledModel> {
     let labels = class_labels(options.labels.as_deref(), ensemble.objective)?;
     let names = feature_names(ensemble, calibration)?;
     let rows = calibration.select(&names)?;
@@ -277,8 +297,14 @@ pub fn compile(ensemble: &TreeEnsemble, calibration: &Dataset, options: &Compile
         Some(bits) => vec![bits],
         None => (AUTO_INPUT_BITS.0..=AUTO_INPUT_BITS.1).collect(),
     };
+    let total = input_candidates.len() as u32 + 1;
     let mut trials = Vec::with_capacity(input_candidates.len());
-    for input_bits in input_candidates {
+    for (done, input_bits) in input_candidates.into_iter().enumerate() {
+        progress(CompileStep {
+            stage: format!("trying {input_bits}-bit inputs"),
+            done: done as u32,
+            total,
+        });
         let calibration = Calibration::quantize(&names, rows.clone(), input_bits)?;
         let leaves = calibration.fit(ensemble, &labels, options)?;
         let plan = build_plan(&leaves.quantized, &leaves.spec, calibration.input_layout())?;
@@ -311,6 +337,11 @@ pub fn compile(ensemble: &TreeEnsemble, calibration: &Dataset, options: &Compile
         ..
     } = trials.swap_remove(index);
 
+    progress(CompileStep {
+        stage: format!("checking the {input_bits}-bit circuit against the quantized model"),
+        done: total - 1,
+        total,
+    });
     plan.validate()?;
     let bootstraps = self_check(&plan, &leaves.quantized, &leaves.spec, &calibration.levels)?;
     let splits = ensemble.splits();
@@ -386,7 +417,12 @@ fn choose_input_precision(trials: &[InputTrial]) -> usize {
 
 /// The calibration CSV's `target` column, if it has one that is not a feature: class indices
 /// for classifiers, values for regressors.
-fn calibration_targets(ensemble: &TreeEnsemble, calibration: &Dataset) -> Result<Option<Vec<f64>>> {
+pub(crate) fn calibration_targets(ensemble: &TreeEnsemble, calibration: &Dataset) -> Result<Option<Vec<f64>>> {
+    dataset_targets(ensemble, calibration, "calibration")
+}
+
+/// The `target` column of the `what` rows (see [`calibration_targets`]).
+pub(crate) fn dataset_targets(ensemble: &TreeEnsemble, calibration: &Dataset, what: &str) -> Result<Option<Vec<f64>>> {
     const TARGET: &str = "target";
     if !calibration.columns.iter().any(|c| c == TARGET) || ensemble.feature_names.iter().any(|f| f == TARGET) {
         return Ok(None);
@@ -398,14 +434,14 @@ fn calibration_targets(ensemble: &TreeEnsemble, calibration: &Dataset) -> Result
             .find(|t| t.fract() != 0.0 || **t < 0.0 || **t >= classes as f64)
     {
         return Err(ModelError::InvalidData(format!(
-            "the calibration column `target` holds {bad}, not a class index below {classes}"
+            "the {what} column `target` holds {bad}, not a class index below {classes}"
         )));
     }
     Ok(Some(targets))
 }
 
 /// The index of the largest entry.
-fn argmax(values: &[f64]) -> usize {
+pub(crate) fn argmax(values: &[f64]) -> usize {
     values
         .iter()
         .enumerate()
@@ -468,7 +504,7 @@ fn held_out_quality(
 
 /// The float and quantized models' quality on `rows` (with the quantized `predictions`), and
 /// whether the quantized one meets `target`.
-fn measure_quality(
+pub(crate) fn measure_quality(
     ensemble: &TreeEnsemble,
     rows: &[Vec<f64>],
     quantized: &[Prediction],

@@ -71,6 +71,8 @@ pub mod lightgbm;
 #[cfg(feature = "compiler")]
 pub mod onnx;
 #[cfg(feature = "compiler")]
+pub mod report;
+#[cfg(feature = "compiler")]
 mod ubjson;
 #[cfg(feature = "compiler")]
 pub mod xgboost;
@@ -102,7 +104,7 @@ pub use keys::ServerKey;
 pub use plan::ServerPlan;
 
 #[cfg(feature = "compiler")]
-pub use compile::{CompileOptions, CompiledModel, QuantizedEnsemble, compile};
+pub use compile::{CompileOptions, CompileStep, CompiledModel, QuantizedEnsemble, compile, compile_with_progress};
 #[cfg(feature = "compiler")]
 pub use dataset::Dataset;
 #[cfg(feature = "compiler")]

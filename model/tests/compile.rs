@@ -196,3 +196,28 @@ fn calibration_without_the_features_is_refused() {
     assert!(blindfold_model::compile(&ensemble, &calibration, &Default::default()).is_err());
     assert!(Dataset::from_csv("a,b\n1,x\n").is_err());
 }
+
+#[test]
+fn compilation_reports_its_progress_and_ends_where_compile_does() {
+    let fixture = WINE;
+    let ensemble = fixture.import().unwrap();
+    let calibration = Dataset::from_csv(fixture.train_csv).unwrap();
+    let options = CompileOptions {
+        labels: Some(fixture.labels.iter().map(|l| l.to_string()).collect()),
+        ..CompileOptions::default()
+    };
+    let mut steps = Vec::new();
+    let compiled =
+        blindfold_model::compile_with_progress(&ensemble, &calibration, &options, &mut |step| steps.push(step))
+            .unwrap();
+    // One step per automatic input precision and one for the self-check, counted up in order.
+    assert_eq!(steps.len(), 6, "{steps:?}");
+    for (done, step) in steps.iter().enumerate() {
+        assert_eq!((step.done, step.total), (done as u32, 6), "{steps:?}");
+    }
+    assert_eq!(steps[0].stage, "trying 2-bit inputs");
+    assert!(steps[5].stage.contains("checking"), "{steps:?}");
+    let plain = blindfold_model::compile(&ensemble, &calibration, &options).unwrap();
+    assert_eq!(compiled.spec, plain.spec);
+    assert_eq!(compiled.report, plain.report);
+}

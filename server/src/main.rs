@@ -1,13 +1,17 @@
-//! `blindfold-server serve`, `blindfold-server worker` and `blindfold-server import-model`.
+//! `blindfold-server serve`, `blindfold-server worker`, `blindfold-server import-model` and
+//! `blindfold-server grant-owner`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use blindfold_api::{QualityRows, Role};
 use blindfold_model::import::MAX_MODEL_BYTES;
+use blindfold_model::report::evaluate_rows;
 use blindfold_model::{CompileOptions, Dataset, compile, import_model};
-use blindfold_server::db::Backend;
-use blindfold_server::services::catalogue::ModelCatalogue;
+use blindfold_server::db::{Backend, Db};
+use blindfold_server::services::accounts;
+use blindfold_server::services::catalogue::{Installation, ModelCatalogue, model_report};
 use blindfold_server::{Application, Settings};
 use clap::{Parser, Subcommand};
 
@@ -44,6 +48,9 @@ enum Command {
         /// Display name.
         #[arg(long)]
         name: String,
+        /// What the model predicts, from what, on what data (shown in the catalogue).
+        #[arg(long, default_value = "")]
+        description: String,
         /// Class labels, comma-separated, in class order (classifiers).
         #[arg(long, value_delimiter = ',')]
         labels: Vec<String>,
@@ -54,6 +61,17 @@ enum Command {
         /// Leaf precision in bits; by default the compiler picks it from the calibration rows.
         #[arg(long)]
         leaf_bits: Option<u32>,
+    },
+    /// Make an account a model owner (it may then upload, compile and publish models), or with
+    /// `--revoke` a plain user again; its sessions see the change from their next request.
+    GrantOwner {
+        #[command(flatten)]
+        settings: Settings,
+        /// The account's username (as it logs in).
+        username: String,
+        /// Take the role away instead.
+        #[arg(long)]
+        revoke: bool,
     },
 }
 
@@ -100,6 +118,7 @@ async fn run() -> anyhow::Result<()> {
             calibration,
             id,
             name,
+            description,
             labels,
             input_bits,
             leaf_bits,
@@ -123,16 +142,29 @@ async fn run() -> anyhow::Result<()> {
                 leaf_bits,
                 ..Default::default()
             };
-            let compiled = compile(&ensemble, &Dataset::from_csv(&csv)?, &options)?;
-            // The catalogue alone: a server may be running on this data directory, and start-up
-            // work (recovering jobs, sweeping files) is for the server that owns it.
-            let url = settings.database_url();
-            if Backend::of_url(&url)? == Backend::Sqlite {
-                std::fs::create_dir_all(&settings.data_dir)
-                    .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-            }
-            let db = blindfold_server::db::connect(&url, 1).await?;
-            ModelCatalogue::new(db.pool).install(&id, &name, &compiled, &[]).await?;
+            let calibration = Dataset::from_csv(&csv)?;
+            let compiled = compile(&ensemble, &calibration, &options)?;
+            // The report users see: quality measured on the calibration rows themselves.
+            let evaluation = evaluate_rows(&ensemble, &compiled, &calibration, "calibration", options.target)?;
+            let report = model_report(
+                &format.to_string(),
+                &compiled,
+                calibration.rows.len(),
+                &evaluation,
+                QualityRows::Calibration,
+            );
+            let db = open_database(&settings).await?;
+            ModelCatalogue::new(db.pool)
+                .install_with(&Installation {
+                    id: &id,
+                    name: &name,
+                    description: &description,
+                    inputs: &[],
+                    report: Some(&report),
+                    compiled: &compiled,
+                    examples: &[],
+                })
+                .await?;
             println!(
                 "imported `{id}` ({format}): {} features, {} lookups, {} bootstraps per prediction",
                 compiled.spec.features.len(),
@@ -141,7 +173,34 @@ async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::GrantOwner {
+            settings,
+            username,
+            revoke,
+        } => {
+            let role = if revoke { Role::User } else { Role::Owner };
+            let db = open_database(&settings).await?;
+            let updated = accounts::set_role(&db.pool, &username, role).await;
+            db.pool.close().await;
+            match updated? {
+                Some(name) if revoke => println!("`{name}` is no longer a model owner"),
+                Some(name) => println!("`{name}` is a model owner now"),
+                None => anyhow::bail!("there is no account named `{username}`"),
+            }
+            Ok(())
+        }
     }
+}
+
+/// The database alone, migrated: a server may be running on this data directory, and start-up
+/// work (recovering jobs, sweeping files) is for the server that owns it.
+async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    let url = settings.database_url();
+    if Backend::of_url(&url)? == Backend::Sqlite {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    }
+    blindfold_server::db::connect(&url, 1).await
 }
 
 /// Completes on SIGTERM (what service managers and container runtimes send to stop a

@@ -79,6 +79,11 @@ pub struct Settings {
     /// A session ends this many hours after login, however much it is used.
     #[arg(long, env = "BLINDFOLD_SESSION_LIFETIME_HOURS", default_value_t = 336)]
     pub session_lifetime_hours: u64,
+    /// The first account registered (while no account exists) is made a model owner: for a
+    /// fresh deployment whose operator registers first. Others are made owners with
+    /// `blindfold-server grant-owner USERNAME`.
+    #[arg(long, env = "BLINDFOLD_FIRST_ACCOUNT_OWNER", default_value_t = false)]
+    pub first_account_owner: bool,
 
     // Uploads, predictions and storage quotas.
     /// Server key uploads read and validated at once (each decompresses to ~120 MB); more
@@ -115,6 +120,30 @@ pub struct Settings {
     /// again (its worker is gone).
     #[arg(long, env = "BLINDFOLD_JOB_LEASE_S", default_value_t = 30)]
     pub job_lease_s: u64,
+
+    // Model owners' uploads and compilations.
+    /// Largest model file an owner may upload, in bytes (ONNX decoding takes about ten times
+    /// the file's size in memory).
+    #[arg(long, env = "BLINDFOLD_MAX_MODEL_BYTES", default_value_t = 16 << 20)]
+    pub max_model_bytes: u64,
+    /// Largest CSV (calibration rows, test rows) an owner may upload with a model, in bytes,
+    /// each.
+    #[arg(long, env = "BLINDFOLD_MAX_CSV_BYTES", default_value_t = 16 << 20)]
+    pub max_csv_bytes: u64,
+    /// Most rows of an uploaded calibration CSV, and of a test CSV, each.
+    #[arg(long, env = "BLINDFOLD_MAX_CSV_ROWS", default_value_t = 50_000)]
+    pub max_csv_rows: usize,
+    /// Models one owner may have (in any state); more are answered 409.
+    #[arg(long, env = "BLINDFOLD_MAX_MODELS_PER_OWNER", default_value_t = 20)]
+    pub max_models_per_owner: u32,
+    /// Model uploads read and checked at once (each holds its files and the imported model in
+    /// memory); more are answered 503 with `Retry-After`.
+    #[arg(long, env = "BLINDFOLD_MAX_MODEL_UPLOADS", default_value_t = 2)]
+    pub max_model_uploads: usize,
+    /// Compilations this process runs at once (each uses a core); further uploads wait their
+    /// turn, at most four per compilation slot, and beyond that are answered 503.
+    #[arg(long, env = "BLINDFOLD_MAX_COMPILATIONS", default_value_t = 1)]
+    pub max_compilations: usize,
 }
 
 impl Settings {

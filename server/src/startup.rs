@@ -109,9 +109,10 @@ impl Application {
     }
 
     /// Serves with the configured number of job workers until `shutdown` completes; then
-    /// stops taking requests, lets the open ones finish, stops the workers (each finishes the
-    /// job in hand), then the metrics listener, and closes the database. A worker process
-    /// serves no HTTP: it runs its workers until `shutdown`.
+    /// stops taking requests, lets the open ones finish, stops the compilations (failing their
+    /// models) and the workers (each finishes the job in hand), then the metrics listener, and
+    /// closes the database. A worker process serves no HTTP: it runs its workers until
+    /// `shutdown`.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let stop_workers = CancellationToken::new();
         let mut workers = spawn_workers(
@@ -120,6 +121,8 @@ impl Application {
             stop_workers.clone(),
         );
         workers.spawn(self.state.jobs.clone().maintain(stop_workers.clone()));
+        // Compilations whose process died (PostgreSQL; SQLite's start-up recovery has them).
+        workers.spawn(self.state.owned_models.clone().maintain(stop_workers.clone()));
         // Other processes' wake-ups (PostgreSQL): queued jobs for the workers, finished ones
         // for the long polls; until the workers stop, after the last request.
         workers.spawn(
@@ -135,6 +138,7 @@ impl Application {
             .metrics
             .map(|metrics| tokio::spawn(serve_metrics(metrics, self.state.clone(), stop_metrics.clone())));
         let pool = self.state.db.pool.clone();
+        let owned_models = self.state.owned_models.clone();
         let served = match self.listener {
             Some(listener) => {
                 tracing::info!(port = self.port, metrics_port, "listening");
@@ -152,6 +156,8 @@ impl Application {
             }
         };
         stop_workers.cancel();
+        // Compilations stop with the process: their models are marked failed.
+        owned_models.shut_down().await;
         while let Some(ended) = workers.join_next().await {
             if let Err(error) = ended {
                 tracing::error!(%error, "a job worker ended abnormally");

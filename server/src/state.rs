@@ -14,6 +14,7 @@ use crate::services::accounts::Accounts;
 use crate::services::catalogue::ModelCatalogue;
 use crate::services::jobs::{JobLimits, JobQueue};
 use crate::services::keystore::{KeyQuota, ServerKeyStore};
+use crate::services::owned_models::{OwnedModels, OwnerLimits};
 use crate::services::worker::Evaluator;
 use crate::settings::Settings;
 use crate::storage::Placement;
@@ -25,12 +26,16 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub accounts: Arc<Accounts>,
     pub models: Arc<ModelCatalogue>,
+    /// Owners' models: uploads, compilations, publication.
+    pub owned_models: Arc<OwnedModels>,
     pub keys: Arc<ServerKeyStore>,
     pub jobs: Arc<JobQueue>,
     /// Key uploads being read and validated (each decompresses to ~120 MB).
     pub key_uploads: Arc<Semaphore>,
     /// Encrypted rows being read and checked.
     pub row_uploads: Arc<Semaphore>,
+    /// Owners' model uploads being read and checked.
+    pub model_uploads: Arc<Semaphore>,
     pub leptos: LeptosOptions,
 }
 
@@ -41,8 +46,8 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    /// Opens the database (and with SQLite the data directory), installs the default model
-    /// and recovers jobs.
+    /// Opens the database (and with SQLite the data directory), installs the default model,
+    /// recovers jobs and fails compilations a restart interrupted.
     pub async fn open(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.database_url();
         let backend = Backend::of_url(&url)?;
@@ -85,6 +90,17 @@ impl AppState {
         };
         let jobs = Arc::new(JobQueue::new(db.clone(), job_placement, job_limits));
         jobs.recover().await?;
+        let owned_models = Arc::new(OwnedModels::new(
+            db.clone(),
+            models.clone(),
+            jobs.clone(),
+            OwnerLimits {
+                max_csv_rows: settings.max_csv_rows,
+                max_models_per_owner: settings.max_models_per_owner,
+                max_compilations: settings.max_compilations,
+            },
+        ));
+        owned_models.recover().await?;
         let accounts = Arc::new(Accounts::new(db.clone(), &settings, jobs.clone(), keys.clone()));
         let rekeyed = accounts.rekey_usernames().await?;
         if rekeyed > 0 {
@@ -92,6 +108,7 @@ impl AppState {
         }
         let key_uploads = Arc::new(Semaphore::new(settings.max_key_uploads.max(1)));
         let row_uploads = Arc::new(Semaphore::new(settings.max_row_uploads.max(1)));
+        let model_uploads = Arc::new(Semaphore::new(settings.max_model_uploads.max(1)));
         let leptos = LeptosOptions::builder()
             .output_name("blindfold")
             .site_root(settings.site_root.to_string_lossy().into_owned())
@@ -104,10 +121,12 @@ impl AppState {
             settings: Arc::new(settings),
             accounts,
             models,
+            owned_models,
             keys,
             jobs,
             key_uploads,
             row_uploads,
+            model_uploads,
         })
     }
 

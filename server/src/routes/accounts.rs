@@ -59,6 +59,7 @@ async fn log_in(state: &AppState, jar: CookieJar, account: Account) -> ApiResult
     let info = SessionInfo {
         username: account.username,
         csrf_token: new.csrf_token,
+        role: account.role,
     };
     Ok((jar, Json(info)))
 }
@@ -106,6 +107,7 @@ pub async fn current(user: CurrentUser) -> Json<SessionInfo> {
     Json(SessionInfo {
         username: user.username.clone(),
         csrf_token: user.csrf_token.clone(),
+        role: user.role,
     })
 }
 

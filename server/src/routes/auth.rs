@@ -12,7 +12,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use blindfold_api::{CSRF_HEADER, SECURE_SESSION_COOKIE, SESSION_COOKIE};
+use blindfold_api::{CSRF_HEADER, Role, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 use subtle::ConstantTimeEq;
 
 use crate::routes::error::ApiError;
@@ -29,6 +29,35 @@ impl std::ops::Deref for CurrentUser {
     type Target = Session;
     fn deref(&self) -> &Session {
         &self.0
+    }
+}
+
+/// The logged-in user of a request, who must be a model owner: as [`CurrentUser`], then 403
+/// for anyone else. The role is read with the session, so a grant or a revocation applies
+/// from the next request on.
+#[derive(Debug, Clone)]
+pub struct CurrentOwner(pub Session);
+
+impl std::ops::Deref for CurrentOwner {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.0
+    }
+}
+
+/// Why a user who is not an owner is refused.
+pub const NOT_AN_OWNER: &str = "only model owners may do this; an administrator grants the role with \
+                                `blindfold-server grant-owner USERNAME`";
+
+impl FromRequestParts<AppState> for CurrentOwner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let CurrentUser(session) = CurrentUser::from_request_parts(parts, state).await?;
+        if session.role != Role::Owner {
+            return Err(ApiError::Forbidden(NOT_AN_OWNER));
+        }
+        Ok(Self(session))
     }
 }
 

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// 403: missing or wrong CSRF token.
     #[error("missing or invalid CSRF token")]
     Csrf,
+    /// 403: logged in, but the account may not do this (its role).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 404: no such thing, or not yours.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -40,6 +43,9 @@ pub enum ApiError {
     /// 422: decodes, but built for other parameters or another model.
     #[error("{0}")]
     Unprocessable(String),
+    /// 422: an uploaded file (a model, a CSV) arrived whole but cannot be used.
+    #[error("{0}")]
+    UnusableFile(String),
     /// 429: too many failed logins for this username.
     #[error("too many failed logins; retry in {retry_after_s} s")]
     TooManyAttempts { retry_after_s: u64 },
@@ -68,11 +74,11 @@ impl ApiError {
         match self {
             Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) | Self::WrongPassword => StatusCode::UNAUTHORIZED,
-            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Csrf | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unprocessable(_) | Self::UnusableFile(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyAttempts { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::QuotaExceeded(_) => StatusCode::CONFLICT,
@@ -89,10 +95,12 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::WrongPassword => "wrong_password",
             Self::Csrf => "csrf",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::TooLarge { .. } => "too_large",
             Self::Unprocessable(_) => "wrong_parameters",
+            Self::UnusableFile(_) => "unusable_file",
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Timeout(_) => "timeout",
             Self::QuotaExceeded(_) => "quota_exceeded",
@@ -150,6 +158,7 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::QuotaExceeded(why) => Self::QuotaExceeded(why),
             ServiceError::Rejected(error) => Self::from_rejected(error),
+            ServiceError::Unusable(why) => Self::UnusableFile(why),
             ServiceError::Unstorable(why) => Self::BadRequest(why.to_owned()),
             ServiceError::Internal(cause) => Self::Internal(cause),
         }

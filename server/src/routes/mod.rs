@@ -9,6 +9,7 @@ pub mod error;
 pub mod keys;
 pub mod models;
 pub mod ops;
+pub mod owner_models;
 pub mod pages;
 pub mod predictions;
 
@@ -22,6 +23,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::routes::error::ApiError;
+use crate::settings::Settings;
 use crate::state::AppState;
 
 /// The whole site: the JSON API under `/api/`, the server-rendered pages, and the built site's
@@ -31,7 +33,7 @@ pub fn router(state: AppState) -> Router {
         // Probes: alive (the process answers), and ready (its database too).
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ops::readyz))
-        .merge(api())
+        .merge(api(&state.settings))
         .leptos_routes(&state, generate_route_list(App), {
             let options = state.leptos.clone();
             move || shell(options.clone())
@@ -59,9 +61,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Every API route; each is described in `blindfold_api::openapi` (a test checks both agree).
-fn api() -> Router<AppState> {
+fn api(settings: &Settings) -> Router<AppState> {
     Router::new()
         .merge(accounts::routes())
+        .merge(owner_models::routes(settings))
         .route(paths::MODELS, get(models::list))
         .route(paths::MODEL_SPEC, get(models::spec))
         .route(paths::KEY, get(keys::get).put(keys::put).delete(keys::delete))
@@ -80,8 +83,8 @@ fn api() -> Router<AppState> {
             get(|| async { Json(blindfold_api::openapi::document()) }),
         )
         .route(paths::API_FALLBACK, any(|| async { ApiError::NotFound("route") }))
-        // API answers are about one user (sessions, keys, predictions) or cheap to make again:
-        // none is kept by a cache unless its handler says otherwise.
+        // API answers are about one user (sessions, keys, predictions, an owner's models) or
+        // cheap to make again: none is kept by a cache unless its handler says otherwise.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

@@ -35,6 +35,7 @@ pub async fn resolve_session(State(state): State<AppState>, mut request: Request
         Ok(session) => session.map(|session| SessionInfo {
             username: session.username,
             csrf_token: session.csrf_token,
+            role: session.role,
         }),
         Err(error) => {
             tracing::warn!(%error, "could not look up the session of a page request");

@@ -1,5 +1,5 @@
-//! What the server does, independent of HTTP: accounts and sessions, the model catalogue, the
-//! key store, the job queue and the workers that evaluate it. Services read and write storage
+//! What the server does, independent of HTTP: accounts and sessions, the model catalogue and the
+//! owners' models behind it, the key store, the job queue and the workers that evaluate it. Services read and write storage
 //! ([`crate::db`] and the data directory) and answer with [`ServiceError`]; the routes turn
 //! those into HTTP answers in one place (`routes::error`).
 
@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod catalogue;
 pub mod jobs;
 pub mod keystore;
+pub mod owned_models;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -48,6 +49,10 @@ pub enum ServiceError {
     /// Data a client sent (a key, a row) that the model crate refused.
     #[error(transparent)]
     Rejected(ModelError),
+    /// A file a client sent (a model, a CSV) arrived whole but cannot be used; the message says
+    /// which file and why.
+    #[error("{0}")]
+    Unusable(String),
     /// Text the database cannot hold (PostgreSQL refuses NUL characters): a client's bad
     /// input, not the server's failure.
     #[error("{0}")]

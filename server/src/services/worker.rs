@@ -9,6 +9,7 @@ use blindfold_model::{EncryptedRow, evaluate};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::services::ServiceError;
 use crate::services::catalogue::ModelCatalogue;
 use crate::services::jobs::{ClaimedJob, Evaluated, JobQueue, Outcome};
 use crate::services::keystore::ServerKeyStore;
@@ -109,11 +110,14 @@ impl Evaluator {
 
     /// Evaluates the job's row under its key (the result is stored by [`JobQueue::finish`]).
     async fn execute(&self, job: &ClaimedJob) -> Outcome {
-        let model = self
-            .models
-            .get(&job.model_id)
-            .await
-            .map_err(|e| anyhow::anyhow!("model: {e}"))?;
+        let model = match self.models.get(&job.model_id).await {
+            Ok(model) => model,
+            // Unpublished (or deleted) by its owner since the job was queued.
+            Err(ServiceError::NotFound(_)) => {
+                anyhow::bail!("the model `{}` is no longer published", job.model_id)
+            }
+            Err(error) => return Err(anyhow::anyhow!("model: {error}")),
+        };
         let row = self.jobs.input(&job.id).await?;
         let key = self
             .keys

@@ -68,15 +68,18 @@ async fn per_model_keys_are_migrated_to_the_newest_one() {
     let dir = TempDir::new().unwrap();
     let url = database_url(dir.path()).await;
     let old = db::connect_as_of(&url, USER_KEYS_MIGRATION).await.unwrap();
-    let catalogue = ModelCatalogue::new(old.pool.clone());
-    catalogue
-        .install(MODEL, "Breast cancer", &BREAST_CANCER.compile().unwrap(), &[])
-        .await
-        .unwrap();
-    catalogue
-        .install("wine", "Wine", &WINE.compile().unwrap(), &[])
-        .await
-        .unwrap();
+    // Models as that schema had them.
+    for (id, fixture) in [(MODEL, BREAST_CANCER), ("wine", WINE)] {
+        let compiled = fixture.compile().unwrap();
+        sqlx::query("INSERT INTO models (id, name, spec_json, plan_json, created_at) VALUES ($1, $2, $3, $4, 0)")
+            .bind(id)
+            .bind(fixture.name)
+            .bind(compiled.spec.to_json())
+            .bind(compiled.plan.to_json())
+            .execute(&old.pool)
+            .await
+            .unwrap();
+    }
     let hash = password::hash(PASSWORD).unwrap();
     let mut users = Vec::new();
     for name in ["alice", "bob"] {

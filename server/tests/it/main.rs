@@ -11,6 +11,7 @@ mod jobs;
 mod keys;
 mod openapi;
 mod ops;
+mod owners;
 mod pages;
 mod process;
 

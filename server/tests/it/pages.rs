@@ -177,3 +177,27 @@ async fn long_polling_a_job_checks_its_query() {
         assert_eq!(response.status(), status, "{query}");
     }
 }
+
+#[tokio::test]
+async fn the_models_pages_are_app_routes() {
+    let site = spawn().await;
+    for path in ["/models", "/models/wine"] {
+        let response = site.page(path, None).await;
+        assert_eq!(response.status(), StatusCode::FOUND, "{path}");
+        assert_eq!(response.headers()[LOCATION], "/login", "{path}");
+    }
+    let cookie = site.register("model-reader").await;
+    for path in ["/models", "/models/wine"] {
+        let response = site.page(path, Some(&cookie)).await;
+        assert_ne!(response.status(), StatusCode::FOUND, "{path}");
+        assert!(
+            response.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+        assert!(!response.text().await.unwrap().contains("Page not found"), "{path}");
+    }
+}

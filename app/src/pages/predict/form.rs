@@ -11,7 +11,7 @@ use super::result::{Answer, ResultCard};
 use blindfold_model::quantize::FeatureQuantizer;
 
 use super::spec::{LoadedModel, short, validate};
-use crate::api::{ModelExample, SessionInfo};
+use crate::api::{FeatureInfo, ModelExample, SessionInfo};
 use crate::components::{ErrorAlert, ProgressView, local_action};
 use crate::flow::{self, Progress};
 use crate::{crypto, use_auth};
@@ -58,7 +58,11 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
         }
     });
 
-    let (labels, fields) = (model.spec.labels.clone(), model.spec.features.clone());
+    let (labels, fields, details) = (
+        model.spec.labels.clone(),
+        model.spec.features.clone(),
+        model.inputs.clone(),
+    );
     let (examples, spec_json) = (model.examples.clone(), model.spec_json.clone());
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -88,7 +92,7 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
     view! {
         <form on:submit=submit novalidate>
             <SampleButtons examples values problems />
-            <FeatureInputs features=fields values problems />
+            <FeatureInputs features=fields details values problems />
             <div class="d-flex flex-wrap align-items-center gap-3">
                 <button type="submit" class="btn btn-primary btn-lg" disabled=move || pending.get()>"Predict privately"</button>
                 <WorkerStatus spec_json />
@@ -129,11 +133,13 @@ fn SampleButtons(
     view! { <div class="d-flex flex-wrap gap-2 mb-3">{buttons}</div> }
 }
 
-/// A labelled number input per feature, its valid range as placeholder and, once checked, what
-/// is wrong with its value.
+/// A number input per feature, labelled with exactly its name, its valid range as placeholder
+/// and, once checked, what is wrong with its value; the catalogue's unit (`details`, by
+/// name) beside it and description below it, where the owner gave them.
 #[component]
 fn FeatureInputs(
     features: Vec<FeatureQuantizer>,
+    details: Vec<FeatureInfo>,
     values: RwSignal<Vec<String>>,
     problems: RwSignal<Vec<Option<String>>>,
 ) -> impl IntoView {
@@ -141,28 +147,67 @@ fn FeatureInputs(
         .into_iter()
         .enumerate()
         .map(|(i, feature)| {
-            let id = format!("feature-{i}");
-            let hint = format!("{} to {}", short(feature.valid_min), short(feature.valid_max));
+            let info = details.iter().find(|d| d.name == feature.name);
+            let unit = info.map(|d| d.unit.clone()).filter(|u| !u.is_empty());
+            let description = info.map(|d| d.description.clone()).filter(|d| !d.is_empty());
             view! {
-                <div class="col">
-                    <label class="form-label small mb-1" for=id.clone()>{feature.name}</label>
-                    <input
-                        id=id
-                        type="number"
-                        step="any"
-                        inputmode="decimal"
-                        class="form-control form-control-sm"
-                        class:is-invalid=move || problems.with(|p| p[i].is_some())
-                        placeholder=hint
-                        prop:value=move || values.with(|v| v[i].clone())
-                        on:input=move |ev| values.update(|v| v[i] = event_target_value(&ev))
-                    />
-                    <div class="invalid-feedback">{move || problems.with(|p| p[i].clone())}</div>
-                </div>
+                <FeatureInput index=i feature unit description values problems />
             }
         })
         .collect_view();
     view! { <div class="row row-cols-1 row-cols-sm-2 row-cols-lg-3 g-2 mb-3 features">{inputs}</div> }
+}
+
+/// One feature's input: see [`FeatureInputs`].
+#[component]
+fn FeatureInput(
+    index: usize,
+    feature: FeatureQuantizer,
+    unit: Option<String>,
+    description: Option<String>,
+    values: RwSignal<Vec<String>>,
+    problems: RwSignal<Vec<Option<String>>>,
+) -> impl IntoView {
+    let i = index;
+    let id = format!("feature-{i}");
+    let description_id = description.as_ref().map(|_| format!("feature-{i}-description"));
+    let hint = format!("{} to {}", short(feature.valid_min), short(feature.valid_max));
+    let input = view! {
+        <input
+            id=id.clone()
+            type="number"
+            step="any"
+            inputmode="decimal"
+            class="form-control form-control-sm"
+            class:is-invalid=move || problems.with(|p| p[i].is_some())
+            placeholder=hint
+            aria-describedby=description_id.clone()
+            prop:value=move || values.with(|v| v[i].clone())
+            on:input=move |ev| values.update(|v| v[i] = event_target_value(&ev))
+        />
+    };
+    let feedback = move || view! { <div class="invalid-feedback">{move || problems.with(|p| p[i].clone())}</div> };
+    // With a unit, Bootstrap's input group puts it after the input; `has-validation` keeps the
+    // group's corners right with the feedback inside it.
+    let field = match unit {
+        Some(unit) => view! {
+            <div class="input-group input-group-sm has-validation">
+                {input}
+                <span class="input-group-text">{unit}</span>
+                {feedback()}
+            </div>
+        }
+        .into_any(),
+        None => view! { {input} {feedback()} }.into_any(),
+    };
+    view! {
+        <div class="col">
+            <label class="form-label small mb-1" for=id>{feature.name}</label>
+            {field}
+            {description.zip(description_id).map(|(text, id)| view! { <div id=id class="form-text mt-0">{text}</div> })}
+        </div>
+    }
+    .into_any()
 }
 
 /// Whether this browser can encrypt yet: the crypto worker starts and warms up (one throwaway

@@ -34,8 +34,8 @@ pub fn PredictPage() -> impl IntoView {
                 spec.get().map(|result| match result {
                     Err(message) => view! { <div class="alert alert-danger" role="alert">{message}</div> }.into_any(),
                     Ok((id, spec_json, spec)) => {
-                        let examples = models.find(&id).map(|m| m.examples).unwrap_or_default();
-                        let model = LoadedModel { id, spec_json, spec, examples };
+                        let (examples, inputs) = models.find(&id).map(|m| (m.examples, m.inputs)).unwrap_or_default();
+                        let model = LoadedModel { id, spec_json, spec, examples, inputs };
                         view! {
                             <PredictForm model=model.clone() />
                             <CsvRows model />

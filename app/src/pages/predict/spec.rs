@@ -6,17 +6,18 @@ use std::sync::Arc;
 use blindfold_model::ClientSpec;
 use blindfold_model::quantize::FeatureQuantizer;
 
-use crate::api::ModelExample;
+use crate::api::{FeatureInfo, ModelExample};
 use crate::client;
 
-/// A loaded model: its spec as the worker takes it and as the form reads it, and the sample
-/// rows the catalogue offers.
+/// A loaded model: its spec as the worker takes it and as the form reads it, and what the
+/// catalogue adds: sample rows, and the inputs' descriptions and units.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedModel {
     pub id: String,
     pub spec_json: Arc<str>,
     pub spec: Arc<ClientSpec>,
     pub examples: Vec<ModelExample>,
+    pub inputs: Vec<FeatureInfo>,
 }
 
 /// A model's client spec, as the JSON text the worker takes and as the form reads it.

@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use blindfold_api::Role;
 use sqlx::AnyPool;
 
-use crate::db::{Backend, Db, now_ms};
+use crate::db::{self, Backend, Db, now_ms};
 use crate::services::jobs::JobQueue;
 use crate::services::keystore::ServerKeyStore;
 use crate::services::{ServiceError, ServiceResult};
@@ -30,6 +31,7 @@ use throttle::{Limits, Throttle};
 pub struct Account {
     pub user_id: i64,
     pub username: String,
+    pub role: Role,
     /// The password hash the proof was checked against: a session is started only while it is
     /// still the account's (a password changed meanwhile ends the login).
     pub password_hash: String,
@@ -40,6 +42,7 @@ impl std::fmt::Debug for Account {
         f.debug_struct("Account")
             .field("user_id", &self.user_id)
             .field("username", &self.username)
+            .field("role", &self.role)
             .finish_non_exhaustive()
     }
 }
@@ -52,6 +55,8 @@ pub struct Accounts {
     backend: Backend,
     passwords: PasswordWork,
     throttle: Throttle,
+    /// Whether the first account registered is made an owner.
+    first_account_owner: bool,
     pub sessions: Sessions,
     /// What a deleted account leaves in the job queue and key store.
     jobs: Arc<JobQueue>,
@@ -88,6 +93,7 @@ impl Accounts {
             passwords: PasswordWork::new(settings.password_hashers(), password::MAX_WAIT),
             throttle: Throttle::new(pool.clone(), limits),
             sessions: Sessions::new(pool.clone(), settings.session_idle(), settings.session_lifetime()),
+            first_account_owner: settings.first_account_owner,
             jobs,
             keys,
             pool,
@@ -196,20 +202,12 @@ impl Accounts {
                 Ok(password::hash(&password)?)
             })
             .await??;
-        let inserted: Result<i64, _> = sqlx::query_scalar(
-            "INSERT INTO users (username, username_key, password_hash, created_at) VALUES ($1, $2, $3, $4)
-             RETURNING id",
-        )
-        .bind(&username)
-        .bind(&key)
-        .bind(&hash)
-        .bind(now_ms())
-        .fetch_one(&self.pool)
-        .await;
+        let inserted = self.insert_user(&username, &key, &hash).await;
         match inserted {
-            Ok(user_id) => Ok(Account {
+            Ok((user_id, role)) => Ok(Account {
                 user_id,
                 username,
+                role: sessions::parse_role(&role)?,
                 password_hash: hash,
             }),
             // Registered by someone else since the check above.
@@ -220,27 +218,55 @@ impl Accounts {
         }
     }
 
+    /// Inserts the account; with `--first-account-owner` it is an owner if no account exists,
+    /// which the insert itself decides (taking turns with other registrations under
+    /// PostgreSQL, where two could otherwise both see an empty table). Its id and role.
+    async fn insert_user(&self, username: &str, key: &str, hash: &str) -> sqlx::Result<(i64, String)> {
+        let mut transaction = self.pool.begin().await?;
+        if self.first_account_owner {
+            db::take_turn(&mut transaction, self.backend, "register").await?;
+        }
+        let inserted = sqlx::query_as(
+            "INSERT INTO users (username, username_key, password_hash, created_at, role)
+             SELECT $1, $2, $3, $4,
+                    CASE WHEN $5 = 1 AND (SELECT COUNT(*) FROM users) = 0 THEN $6 ELSE $7 END
+             RETURNING id, role",
+        )
+        .bind(username)
+        .bind(key)
+        .bind(hash)
+        .bind(now_ms())
+        .bind(i64::from(self.first_account_owner))
+        .bind(Role::Owner.as_str())
+        .bind(Role::User.as_str())
+        .fetch_one(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(inserted)
+    }
+
     /// Checks a username and password, under the password-guess limits.
     pub async fn log_in(&self, address: IpAddr, username: &str, password: String) -> ServiceResult<Account> {
         refuse_oversized(Some(username), &[("password", &password)])?;
         let key = rules::username_key(username);
         let guess = self.throttle.begin_guess(address, &key).await?;
-        let row: Option<(i64, String, String)> =
-            sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username_key = $1")
+        let row: Option<(i64, String, String, String)> =
+            sqlx::query_as("SELECT id, username, password_hash, role FROM users WHERE username_key = $1")
                 .bind(&key)
                 .fetch_optional(&self.pool)
                 .await?;
-        let stored = row.as_ref().map(|(_, _, hash)| hash.clone());
+        let stored = row.as_ref().map(|(_, _, hash, _)| hash.clone());
         let valid = self
             .passwords
             .run(move || password::verify(&password, stored.as_deref()))
             .await??;
         match (valid, row) {
-            (true, Some((user_id, username, password_hash))) => {
+            (true, Some((user_id, username, password_hash, role))) => {
                 self.throttle.guess_succeeded(guess).await?;
                 Ok(Account {
                     user_id,
                     username,
+                    role: sessions::parse_role(&role)?,
                     password_hash,
                 })
             }
@@ -316,8 +342,8 @@ impl Accounts {
     }
 
     /// Deletes the account, given its password: its sessions, keys, jobs and every file of
-    /// theirs. A job being evaluated loses its row at once; its worker finds nothing to update
-    /// when it finishes.
+    /// theirs, and an owner's models with every job queued on them (whoever's). A job being
+    /// evaluated loses its row at once; its worker finds nothing to update when it finishes.
     pub async fn delete(&self, address: IpAddr, user_id: i64, password: String) -> ServiceResult<()> {
         refuse_oversized(None, &[("password", &password)])?;
         let (key, stored) = self.credentials(user_id).await?;
@@ -334,10 +360,16 @@ impl Accounts {
         // Rows first, in one transaction (sessions and keys go with the user by cascade), then
         // files: a crash in between leaves files no row refers to, never a row without its file.
         let mut transaction = self.pool.begin().await?;
-        let job_ids: Vec<String> = sqlx::query_scalar("DELETE FROM jobs WHERE user_id = $1 RETURNING id")
-            .bind(user_id)
-            .fetch_all(&mut *transaction)
-            .await?;
+        // The models go with the user by cascade, and their jobs with them: deleted here first
+        // so that their files are removed too.
+        let job_ids: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM jobs WHERE user_id = $1 OR model_id IN (SELECT id FROM models WHERE owner_id = $2)
+             RETURNING id",
+        )
+        .bind(user_id)
+        .bind(user_id)
+        .fetch_all(&mut *transaction)
+        .await?;
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
             .execute(&mut *transaction)
@@ -349,6 +381,19 @@ impl Accounts {
         tracing::info!(user_id, jobs = job_ids.len(), "account deleted");
         Ok(())
     }
+}
+
+/// Gives the account `username` (as it logs in: any case, NFKC) the role `role`, from its
+/// sessions' next request on. The account's name as registered, or None without such an
+/// account. For `blindfold-server grant-owner`.
+pub async fn set_role(pool: &AnyPool, username: &str, role: Role) -> anyhow::Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("UPDATE users SET role = $1 WHERE username_key = $2 RETURNING username")
+            .bind(role.as_str())
+            .bind(rules::username_key(username))
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
+use blindfold_api::Role;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
@@ -23,6 +25,9 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 pub struct Session {
     pub user_id: i64,
     pub username: String,
+    /// The account's role as it is now: read with every lookup, so a role granted or revoked
+    /// applies from the session's next request.
+    pub role: Role,
     pub csrf_token: String,
     /// SHA-256 of the token, hex: how the database knows the session.
     pub token_hash: String,
@@ -135,16 +140,17 @@ impl Sessions {
     /// The live session of this token, if any; an ended one is deleted.
     pub async fn lookup(&self, token: &str) -> ServiceResult<Option<Session>> {
         let token_hash = hash_token(token);
-        let row: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT u.id, u.username, s.csrf_token, s.created_at, s.last_seen_at
+        let row: Option<(i64, String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT u.id, u.username, u.role, s.csrf_token, s.created_at, s.last_seen_at
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
         .bind(&token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((user_id, username, csrf_token, created_at, last_seen_at)) = row else {
+        let Some((user_id, username, role, csrf_token, created_at, last_seen_at)) = row else {
             return Ok(None);
         };
+        let role = parse_role(&role)?;
         let now = now_ms();
         if created_at <= now.saturating_sub(self.lifetime_ms) || last_seen_at <= now.saturating_sub(self.idle_ms) {
             sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
@@ -164,10 +170,19 @@ impl Sessions {
         Ok(Some(Session {
             user_id,
             username,
+            role,
             csrf_token,
             token_hash,
         }))
     }
+}
+
+/// A role as `users.role` stores it (its CHECK constraint allows only known ones).
+pub(crate) fn parse_role(stored: &str) -> ServiceResult<Role> {
+    Ok(stored
+        .parse::<Role>()
+        .map_err(anyhow::Error::msg)
+        .context("a stored role")?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,18 @@
+//! The Models pages, for model owners: the list of their models with the upload form
+//! ([`list`], `/models`), and one model ([`detail`], `/models/:id`): its compilation's
+//! progress, then its report ([`report`], with [`charts`]), the details users see
+//! ([`details`]) and its publication.
+//!
+//! The larger components erase their views to `AnyView` (`.into_any()`), like the Predict
+//! form: as one type, these pages' views nest deeper than the compiler's default query depth
+//! allows.
+
+mod charts;
+mod detail;
+mod details;
+mod list;
+mod report;
+mod upload;
+
+pub use detail::ModelPage;
+pub use list::ModelsPage;

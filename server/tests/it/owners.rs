@@ -1,0 +1,805 @@
+//! Model owners: the role (granted by the real binary, or to the first account), the owner
+//! routes, an upload compiled in the background into a draft with a report, publication to the
+//! catalogue, a user's exact prediction on it, and uploads that cannot be used.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use blindfold_api::client::{ApiClient, ClientError};
+use blindfold_api::{
+    CSRF_HEADER, ErrorBody, FeatureInfo, JobStatus, ModelDetails, ModelState, ModelUpload, OwnedModel, QualityMeasure,
+    QualityRows, Role, paths,
+};
+use blindfold_model::fixtures::{BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_RANDOM_FOREST};
+use blindfold_model::{CompileOptions, Dataset, compile, decrypt_prediction, encrypt_row};
+use blindfold_server::db;
+use blindfold_server::services::catalogue::DEFAULT_MODEL_DESCRIPTION;
+use blindfold_server::services::owned_models::INTERRUPTED;
+use blindfold_server::testing::{PASSWORD, TestApp, database, database_url};
+use reqwest::StatusCode;
+use reqwest::header::COOKIE;
+use tempfile::TempDir;
+
+use crate::{KEYS, MODEL, fetch_spec, status, stored};
+
+/// The migration that brought owners.
+const OWNERS_MIGRATION: i64 = 20261128000001;
+
+const WINE_LABELS: [&str; 3] = ["barolo", "grignolino", "barbera"];
+
+/// `blindfold-server grant-owner USERNAME [--revoke]` on the server's database.
+async fn grant(data_dir: &Path, username: &str, revoke: bool) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_blindfold-server"));
+    command
+        .arg("grant-owner")
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .args(["--database-url", &database_url(data_dir).await])
+        .arg(username);
+    if revoke {
+        command.arg("--revoke");
+    }
+    command.output().unwrap()
+}
+
+/// Makes an account an owner in the database directly (the binary is tested once).
+async fn make_owner(data_dir: &Path, username: &str) {
+    let pool = database(data_dir).await;
+    sqlx::query("UPDATE users SET role = 'owner' WHERE username_key = $1")
+        .bind(username)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+async fn role(client: &ApiClient) -> Role {
+    client.session_info().await.unwrap().role
+}
+
+fn wine_upload(id: &str) -> ModelUpload {
+    ModelUpload {
+        id: id.to_owned(),
+        name: "Wine cultivars".to_owned(),
+        description: "Which of three cultivars of one region a wine comes from, from its chemical analysis.".to_owned(),
+        labels: WINE_LABELS.map(str::to_owned).to_vec(),
+        inputs: vec![
+            FeatureInfo {
+                name: "alcohol".to_owned(),
+                description: "Alcohol content".to_owned(),
+                unit: "% vol".to_owned(),
+            },
+            FeatureInfo {
+                name: "proline".to_owned(),
+                description: "Proline".to_owned(),
+                unit: "mg/L".to_owned(),
+            },
+        ],
+    }
+}
+
+/// An upload as multipart/form-data with exactly these parts: its status and JSON body.
+async fn upload_parts(app: &TestApp, owner: &ApiClient, parts: &[(&str, &[u8])]) -> (StatusCode, serde_json::Value) {
+    let session = owner.session().unwrap();
+    let mut form = reqwest::multipart::Form::new();
+    for (name, bytes) in parts {
+        form = form.part(name.to_string(), reqwest::multipart::Part::bytes(bytes.to_vec()));
+    }
+    let response = reqwest::Client::new()
+        .post(app.url(paths::OWNER_MODELS))
+        .header(COOKIE, format!("{}={}", session.cookie_name, session.token))
+        .header(CSRF_HEADER, &session.csrf_token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+/// The status and error body of an upload refused.
+async fn refused(app: &TestApp, owner: &ApiClient, parts: &[(&str, &[u8])]) -> (StatusCode, ErrorBody) {
+    let (status, body) = upload_parts(app, owner, parts).await;
+    assert!(!status.is_success(), "{status}: {body}");
+    (status, serde_json::from_value(body).unwrap())
+}
+
+fn api_error<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (StatusCode, ErrorBody) {
+    match result.expect_err("the call should fail") {
+        ClientError::Api { status, body } => (status, body),
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+fn json(upload: &ModelUpload) -> Vec<u8> {
+    serde_json::to_vec(upload).unwrap()
+}
+
+#[tokio::test]
+async fn grant_owner_changes_the_role_of_live_sessions() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(dir.path(), 0).await;
+    let alice = app.user("alice").await;
+    // Without --first-account-owner the first account is a user like any other.
+    assert_eq!(role(&alice).await, Role::User);
+    assert_eq!(status(alice.owner_models().await), StatusCode::FORBIDDEN);
+
+    // Any case, as at login.
+    let granted = grant(dir.path(), "ALICE", false).await;
+    assert!(granted.status.success(), "{}", String::from_utf8_lossy(&granted.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&granted.stdout).trim(),
+        "`alice` is a model owner now"
+    );
+    assert_eq!(role(&alice).await, Role::Owner, "the same session, on its next request");
+    assert_eq!(alice.owner_models().await.unwrap(), vec![]);
+    // An owner's data is never kept by a cache.
+    let session = alice.session().unwrap();
+    let response = reqwest::Client::new()
+        .get(app.url(paths::OWNER_MODELS))
+        .header(COOKIE, format!("{}={}", session.cookie_name, session.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let mut again = app.client();
+    assert_eq!(again.login("alice", PASSWORD).await.unwrap().username, "alice");
+    assert_eq!(role(&again).await, Role::Owner);
+
+    let revoked = grant(dir.path(), "alice", true).await;
+    assert!(revoked.status.success());
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains("no longer a model owner"));
+    assert_eq!(role(&alice).await, Role::User);
+    assert_eq!(status(alice.owner_models().await), StatusCode::FORBIDDEN);
+
+    let unknown = grant(dir.path(), "nobody", false).await;
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("no account named `nobody`"), "{stderr}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_account_may_be_made_an_owner() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |settings| {
+        settings.workers = 0;
+        settings.first_account_owner = true;
+    })
+    .await;
+    let mut first = app.client();
+    first.register("olga", PASSWORD, PASSWORD).await.unwrap();
+    assert_eq!(role(&first).await, Role::Owner);
+    let second = app.user("pavel").await;
+    assert_eq!(role(&second).await, Role::User);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn users_are_refused_every_owner_route() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(dir.path(), 0).await;
+    let user = app.user("ursula").await;
+    let calls = [
+        api_error(user.owner_models().await),
+        api_error(user.owner_model(MODEL).await),
+        api_error(
+            user.upload_owner_model(&wine_upload("w"), LIGHTGBM_WINE.model.to_vec(), String::new(), None)
+                .await,
+        ),
+        api_error(
+            user.update_owner_model(
+                MODEL,
+                &ModelDetails {
+                    name: "x".into(),
+                    ..Default::default()
+                },
+            )
+            .await,
+        ),
+        api_error(user.publish_model(MODEL).await),
+        api_error(user.unpublish_model(MODEL).await),
+        api_error(user.delete_owner_model(MODEL).await),
+    ];
+    for (status, body) in calls {
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body.error, "forbidden");
+        assert!(
+            body.detail.contains("blindfold-server grant-owner USERNAME"),
+            "{}",
+            body.detail
+        );
+    }
+    assert_eq!(status(app.client().owner_models().await), StatusCode::UNAUTHORIZED);
+    // The CLI's model is in the catalogue still.
+    assert!(user.models().await.unwrap().iter().any(|m| m.id == MODEL));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_owner_publishes_a_model_that_users_predict_with_exactly() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |settings| {
+        settings.workers = 1;
+        settings.first_account_owner = true;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    assert_eq!(role(&alice).await, Role::Owner);
+    // Bob's key, uploaded for the default model, serves the new one too.
+    let bob = app.user("bob").await;
+    bob.upload_model_key(MODEL, KEYS.server.clone()).await.unwrap();
+
+    let fixture = LIGHTGBM_WINE;
+    let id = "wine-cultivars";
+    let upload = wine_upload(id);
+    let (code, body) = upload_parts(
+        &app,
+        &alice,
+        &[
+            ("metadata", &json(&upload)),
+            ("model", fixture.model),
+            ("calibration", fixture.train_csv.as_bytes()),
+            ("test", fixture.test_csv.as_bytes()),
+        ],
+    )
+    .await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+    let uploaded: OwnedModel = serde_json::from_value(body).unwrap();
+    assert_eq!(uploaded.state, ModelState::Compiling);
+    assert_eq!((uploaded.version, uploaded.report.as_ref()), (1, None));
+    assert!(uploaded.progress.is_some());
+    assert_eq!(uploaded.inputs.len(), 13, "every input, known from the upload");
+
+    let draft = alice.wait_compiled(id, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(draft.state, ModelState::Draft, "{:?}", draft.error);
+    assert_eq!((draft.progress.as_ref(), draft.error.as_ref()), (None, None));
+    assert_eq!(draft.labels, WINE_LABELS);
+    assert_eq!(draft.version, 2, "compiled: version 1 + 1");
+    assert_eq!(draft.inputs.len(), 13);
+    assert_eq!(draft.inputs[0], upload.inputs[0], "alcohol, described");
+    assert_eq!(draft.inputs[1].name, "malic_acid");
+    assert!(draft.inputs[1].description.is_empty());
+    let report = draft.report.clone().unwrap();
+    assert_eq!(report.format, "LightGBM text");
+    let (test_rows, _) = fixture.test_rows().unwrap();
+    let calibration = Dataset::from_csv(fixture.train_csv).unwrap();
+    assert_eq!(report.evaluation.rows, QualityRows::Test);
+    assert_eq!(report.evaluation.count, test_rows.len());
+    assert_eq!(report.evaluation.measure, QualityMeasure::Accuracy);
+    assert_eq!(report.calibration.rows, QualityRows::HeldOutCalibration);
+    assert_eq!(report.calibration.count, calibration.rows.len());
+    assert_eq!(report.confusion.len(), 3);
+    let counted: u64 = report.confusion.iter().flatten().sum();
+    assert_eq!(
+        counted as usize,
+        test_rows.len(),
+        "the confusion matrix counts every test row"
+    );
+    assert!(report.scatter.is_empty());
+    assert_eq!(alice.owner_models().await.unwrap(), vec![draft.clone()]);
+
+    // A draft is in no catalogue and takes no predictions.
+    assert!(!bob.models().await.unwrap().iter().any(|m| m.id == id));
+    assert_eq!(status(bob.spec_json(id).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(bob.submit(id, vec![0; 64]).await), StatusCode::NOT_FOUND);
+
+    let published = alice.publish_model(id).await.unwrap();
+    assert_eq!(published.state, ModelState::Published);
+    assert_eq!(
+        alice.publish_model(id).await.unwrap().state,
+        ModelState::Published,
+        "idempotent"
+    );
+    let models = bob.models().await.unwrap();
+    let summary = models.iter().find(|m| m.id == id).expect("listed once published");
+    assert_eq!(summary.name, upload.name);
+    assert_eq!(summary.description, upload.description);
+    assert_eq!(summary.inputs, draft.inputs);
+    assert_eq!(summary.quality, Some(report.evaluation));
+    assert_eq!(summary.cost, Some(report.cost));
+    assert_eq!(summary.labels, WINE_LABELS);
+    assert_eq!(summary.version, 2);
+
+    // The server's compilation is the clear model this test compiles the same way, and the
+    // decrypted answer is exactly its quantized output.
+    let spec = fetch_spec(&bob, id).await;
+    let options = CompileOptions {
+        labels: Some(WINE_LABELS.map(str::to_owned).to_vec()),
+        ..Default::default()
+    };
+    let expected_model = compile(&fixture.import().unwrap(), &calibration, &options).unwrap();
+    assert_eq!(spec, expected_model.spec);
+    let row = &test_rows[0];
+    let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
+    let job = bob.submit(id, encrypted.clone()).await.unwrap();
+    let job = bob.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
+    assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
+    let result = bob.result(&job.id).await.unwrap();
+    let prediction = decrypt_prediction(&spec, &KEYS.client, &result).unwrap();
+    let expected = expected_model.quantized.raw_outputs(&spec.quantize_row(row).unwrap());
+    assert_eq!(
+        prediction.raw, expected,
+        "decrypts to the clear quantized model's output"
+    );
+    assert!(WINE_LABELS.contains(&prediction.class.unwrap().as_str()));
+
+    // New details: the card changes, the version is bumped.
+    let details = ModelDetails {
+        name: "Wine cultivars (LightGBM)".to_owned(),
+        description: "Three cultivars.".to_owned(),
+        inputs: vec![FeatureInfo {
+            name: "hue".to_owned(),
+            description: "Hue of the wine".to_owned(),
+            unit: String::new(),
+        }],
+    };
+    let patched = alice.update_owner_model(id, &details).await.unwrap();
+    assert_eq!(patched.version, 3);
+    assert_eq!(patched.name, details.name);
+    assert!(
+        patched.inputs[0].description.is_empty(),
+        "the details are replaced whole"
+    );
+    let hue = patched.inputs.iter().find(|input| input.name == "hue").unwrap();
+    assert_eq!(hue.description, "Hue of the wine");
+    let models = bob.models().await.unwrap();
+    let summary = models.iter().find(|m| m.id == id).unwrap();
+    assert_eq!((summary.version, summary.description.as_str()), (3, "Three cultivars."));
+    assert_eq!(summary.inputs, patched.inputs);
+    let bad = ModelDetails {
+        inputs: vec![FeatureInfo {
+            name: "colour".to_owned(),
+            ..Default::default()
+        }],
+        ..details.clone()
+    };
+    let (code, body) = api_error(alice.update_owner_model(id, &bad).await);
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.fields["inputs"][0].contains("`colour`"), "{body:?}");
+
+    // Unpublished: out of the catalogue, no predictions.
+    assert_eq!(alice.unpublish_model(id).await.unwrap().state, ModelState::Draft);
+    assert!(!bob.models().await.unwrap().iter().any(|m| m.id == id));
+    assert_eq!(status(bob.submit(id, encrypted).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(bob.spec_json(id).await), StatusCode::NOT_FOUND);
+
+    // Published models are not deleted; other owners do not see the model at all.
+    alice.publish_model(id).await.unwrap();
+    let (code, body) = api_error(alice.delete_owner_model(id).await);
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert!(body.detail.contains("unpublish it first"), "{}", body.detail);
+    alice.unpublish_model(id).await.unwrap();
+    let carol = app.user("carol").await;
+    make_owner(dir.path(), "carol").await;
+    assert_eq!(carol.owner_models().await.unwrap(), vec![]);
+    assert_eq!(status(carol.owner_model(id).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(carol.publish_model(id).await), StatusCode::NOT_FOUND);
+    assert_eq!(
+        status(carol.update_owner_model(id, &details).await),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(status(carol.delete_owner_model(id).await), StatusCode::NOT_FOUND);
+    assert_eq!(
+        status(carol.owner_model(MODEL).await),
+        StatusCode::NOT_FOUND,
+        "nor the CLI's"
+    );
+
+    // Deleted with the predictions made with it, and their files.
+    assert_eq!(stored(dir.path(), "jobs/").await.len(), 1, "Bob's result");
+    alice.delete_owner_model(id).await.unwrap();
+    assert_eq!(status(alice.owner_model(id).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(bob.job(&job.id).await), StatusCode::NOT_FOUND);
+    assert!(stored(dir.path(), "jobs/").await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_that_cannot_be_used_are_refused_with_the_reason() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |settings| {
+        settings.workers = 0;
+        settings.max_model_bytes = 64 * 1024;
+        settings.max_csv_rows = 140;
+        settings.max_models_per_owner = 3;
+    })
+    .await;
+    let owner = app.user("otto").await;
+    make_owner(dir.path(), "otto").await;
+    let fixture = LIGHTGBM_WINE;
+    // The wine training rows are 142: over the limit here. The test rows (36) calibrate.
+    let (train, test) = (fixture.train_csv.as_bytes(), fixture.test_csv.as_bytes());
+    let metadata = json(&wine_upload("wine"));
+    let with_model = |model: &[u8]| -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("metadata", metadata.clone()),
+            ("model", model.to_vec()),
+            ("calibration", test.to_vec()),
+        ]
+    };
+    let (app_ref, owner_ref) = (&app, &owner);
+    let send = move |list: Vec<(&'static str, Vec<u8>)>| async move {
+        let borrowed: Vec<(&str, &[u8])> = list.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        refused(app_ref, owner_ref, &borrowed).await
+    };
+
+    // Metadata breaking rules, per field.
+    let bad_metadata = json(&ModelUpload {
+        id: "Wine!".into(),
+        name: String::new(),
+        ..wine_upload("x")
+    });
+    let (code, body) = send(vec![
+        ("metadata", bad_metadata),
+        ("model", fixture.model.to_vec()),
+        ("calibration", test.to_vec()),
+    ])
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(
+        body.fields.contains_key("id") && body.fields.contains_key("name"),
+        "{body:?}"
+    );
+
+    // Parts missing, unknown, too large.
+    let (code, body) = send(with_model(fixture.model)[..2].to_vec()).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.detail.contains("missing part `calibration`"), "{}", body.detail);
+    let mut extra = with_model(fixture.model);
+    extra.push(("extra", b"1".to_vec()));
+    let (code, body) = send(extra).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.detail.contains("unknown part \"extra\""), "{}", body.detail);
+    let (code, body) = send(with_model(&vec![b'{'; 64 * 1024 + 1])).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body.detail.contains("the model part"), "{}", body.detail);
+
+    // Model files the importers refuse, with their reasons.
+    let categorical = fixture
+        .model_text()
+        .replacen("decision_type=2 2", "decision_type=3 2", 1);
+    let mut other_operator = SKLEARN_RANDOM_FOREST.model.to_vec();
+    replace_all(&mut other_operator, b"ZipMap", b"Scaler");
+    let refusals: [(&[u8], &str); 5] = [
+        (b"{\"learner\": ", "invalid model: XGBoost JSON"),
+        (b"hello", "not a model file Blindfold reads"),
+        (&SKLEARN_RANDOM_FOREST.model[..100], "invalid model: ONNX"),
+        (&other_operator, "ONNX operator `Scaler`"),
+        (categorical.as_bytes(), "categorical splits"),
+    ];
+    for (model, needle) in refusals {
+        let (code, body) = send(vec![
+            ("metadata", metadata.clone()),
+            ("model", model.to_vec()),
+            ("calibration", test.to_vec()),
+        ])
+        .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{needle}: {}", body.detail);
+        assert_eq!(body.error, "unusable_file");
+        assert!(body.detail.contains(needle), "expected `{needle}` in `{}`", body.detail);
+    }
+
+    // CSVs that cannot be used.
+    let not_a_number = format!("{}\n{}", test_header(), "x,".repeat(13) + "0");
+    let csv_refusals: [(Vec<u8>, &str); 4] = [
+        (not_a_number.into_bytes(), "the calibration CSV: invalid data: line 2"),
+        (vec![0xff, 0xfe, b'a'], "the calibration CSV is not UTF-8"),
+        (
+            train.to_vec(),
+            "the calibration CSV has 142 rows; at most 140 are accepted",
+        ),
+        (
+            b"alcohol,hue\n1,2\n".to_vec(),
+            "saved without names, but the calibration CSV has only 2 columns",
+        ),
+    ];
+    for (calibration, needle) in csv_refusals {
+        let (code, body) = send(vec![
+            ("metadata", metadata.clone()),
+            ("model", fixture.model.to_vec()),
+            ("calibration", calibration),
+        ])
+        .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{needle}: {}", body.detail);
+        assert!(body.detail.contains(needle), "expected `{needle}` in `{}`", body.detail);
+    }
+
+    let (code, body) = send(vec![
+        ("metadata", metadata.clone()),
+        ("model", fixture.model.to_vec()),
+        ("calibration", test.to_vec()),
+        ("test", b"alcohol,target\n1,2\n".to_vec()),
+    ])
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.detail
+            .starts_with("the test CSV lacks a column for the model's input `malic_acid`, `ash`"),
+        "{}",
+        body.detail
+    );
+
+    // Metadata that does not fit the model.
+    let unknown_input = json(&ModelUpload {
+        inputs: vec![FeatureInfo {
+            name: "colour".into(),
+            ..Default::default()
+        }],
+        ..wine_upload("wine")
+    });
+    let two_labels = json(&ModelUpload {
+        labels: vec!["red".into(), "white".into()],
+        ..wine_upload("wine")
+    });
+    for (metadata, field, needle) in [
+        (unknown_input, "inputs", "`colour`"),
+        (two_labels, "labels", "3 classes"),
+    ] {
+        let (code, body) = send(vec![
+            ("metadata", metadata),
+            ("model", fixture.model.to_vec()),
+            ("calibration", test.to_vec()),
+        ])
+        .await;
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(body.fields[field][0].contains(needle), "{body:?}");
+    }
+
+    // Ids taken (the default model's too) and the quota of models.
+    let (code, body) = send(vec![
+        ("metadata", json(&wine_upload(MODEL))),
+        ("model", fixture.model.to_vec()),
+        ("calibration", test.to_vec()),
+    ])
+    .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(body.detail, "a model with id `breast-cancer` exists");
+    for id in ["first", "second"] {
+        let accepted = owner
+            .upload_owner_model(
+                &wine_upload(id),
+                fixture.model.to_vec(),
+                fixture.test_csv.to_owned(),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(accepted.state, ModelState::Compiling);
+    }
+    let (code, body) = api_error(
+        owner
+            .upload_owner_model(
+                &wine_upload("first"),
+                fixture.model.to_vec(),
+                fixture.test_csv.to_owned(),
+                None,
+            )
+            .await,
+    );
+    assert_eq!(
+        (code, body.detail.as_str()),
+        (StatusCode::CONFLICT, "a model with id `first` exists")
+    );
+
+    // Compiles, but its test rows name a class the model does not have: failed, with the reason.
+    let mut lines: Vec<String> = fixture.test_csv.lines().map(str::to_owned).collect();
+    let last_comma = lines[1].rfind(',').unwrap();
+    lines[1].replace_range(last_comma.., ",7");
+    let bad_test = lines.join("\n");
+    let failing = owner
+        .upload_owner_model(
+            &wine_upload("third"),
+            fixture.model.to_vec(),
+            fixture.test_csv.to_owned(),
+            Some(bad_test),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failing.state, ModelState::Compiling);
+    let (code, body) = api_error(
+        owner
+            .upload_owner_model(
+                &wine_upload("fourth"),
+                fixture.model.to_vec(),
+                fixture.test_csv.to_owned(),
+                None,
+            )
+            .await,
+    );
+    assert_eq!((code, body.error.as_str()), (StatusCode::CONFLICT, "quota_exceeded"));
+    let failed = owner.wait_compiled("third", Duration::from_secs(120)).await.unwrap();
+    assert_eq!(failed.state, ModelState::Failed);
+    let error = failed.error.unwrap();
+    assert!(error.contains("test column `target` holds 7"), "{error}");
+    assert_eq!(status(owner.publish_model("third").await), StatusCode::CONFLICT);
+    owner.delete_owner_model("third").await.unwrap();
+    for id in ["first", "second"] {
+        let compiled = owner.wait_compiled(id, Duration::from_secs(120)).await.unwrap();
+        assert_eq!(compiled.state, ModelState::Draft, "{:?}", compiled.error);
+        let evaluation = compiled.report.unwrap().evaluation;
+        assert_eq!((evaluation.rows, evaluation.count), (QualityRows::Calibration, 36));
+    }
+    app.stop().await;
+}
+
+fn test_header() -> &'static str {
+    LIGHTGBM_WINE.test_csv.lines().next().unwrap()
+}
+
+fn replace_all(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let mut replaced = 0;
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            replaced += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(replaced > 0);
+}
+
+/// A restart fails the compilations it interrupted and, in the job worker, predictions queued
+/// on a model unpublished meanwhile; deleting an owner's account deletes their models.
+#[tokio::test]
+async fn restarts_fail_interrupted_compilations_and_jobs_of_unpublished_models() {
+    let dir = TempDir::new().unwrap();
+    let configure = |workers: usize| {
+        move |settings: &mut blindfold_server::Settings| {
+            settings.workers = workers;
+            settings.first_account_owner = true;
+        }
+    };
+    let app = TestApp::spawn_with(dir.path(), configure(0)).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    bob.upload_key(KEYS.server.clone()).await.unwrap();
+    let fixture = LIGHTGBM_WINE;
+    alice
+        .upload_owner_model(
+            &wine_upload("wine"),
+            fixture.model.to_vec(),
+            fixture.train_csv.to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        alice
+            .wait_compiled("wine", Duration::from_secs(120))
+            .await
+            .unwrap()
+            .state,
+        ModelState::Draft
+    );
+    alice.publish_model("wine").await.unwrap();
+    let spec = fetch_spec(&bob, "wine").await;
+    let (rows, _) = fixture.test_rows().unwrap();
+    let encrypted = encrypt_row(&spec, &KEYS.client, &rows[0]).unwrap().to_bytes();
+    // Queued: no worker runs here.
+    let job = bob.submit("wine", encrypted).await.unwrap();
+    alice.unpublish_model("wine").await.unwrap();
+    app.stop().await;
+
+    // A compilation the server was running when it died.
+    let pool = database(dir.path()).await;
+    let alice_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username_key = 'alice'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO models (id, name, spec_json, plan_json, created_at, owner_id, state, progress_json, updated_at)
+         VALUES ('interrupted', 'Interrupted', '', '', 0, $1, 'compiling', '{\"stage\":\"x\",\"done\":0,\"total\":1}', 0)",
+    )
+    .bind(alice_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let app = TestApp::spawn_with(dir.path(), configure(1)).await;
+    let mut alice = app.client();
+    alice.login("alice", PASSWORD).await.unwrap();
+    let interrupted = alice.owner_model("interrupted").await.unwrap();
+    assert_eq!(interrupted.state, ModelState::Failed);
+    assert_eq!(interrupted.error.as_deref(), Some(INTERRUPTED));
+    assert_eq!(interrupted.progress, None);
+    let mut bob = app.client();
+    bob.login("bob", PASSWORD).await.unwrap();
+    let failed = bob.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    let error = failed.error.unwrap();
+    assert!(error.contains("the model `wine` is no longer published"), "{error}");
+
+    // The owner leaves: their models go, and the predictions made with them.
+    alice.delete_account(PASSWORD).await.unwrap();
+    let pool = database(dir.path()).await;
+    let models: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM models WHERE id IN ('wine', 'interrupted')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(models, 0);
+    assert_eq!(status(bob.job(&job.id).await), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_default_model_has_a_card() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(dir.path(), 0).await;
+    let models = app.client().models().await.unwrap();
+    let default = models.iter().find(|m| m.id == MODEL).unwrap();
+    assert_eq!(default.description, DEFAULT_MODEL_DESCRIPTION);
+    assert_eq!(default.inputs.len(), 30);
+    assert!(
+        default
+            .inputs
+            .iter()
+            .all(|input| !input.description.is_empty() && input.unit.is_empty())
+    );
+    let quality = default.quality.unwrap();
+    let (test_rows, _) = BREAST_CANCER.test_rows().unwrap();
+    assert_eq!((quality.rows, quality.count), (QualityRows::Test, test_rows.len()));
+    assert_eq!(quality.measure, QualityMeasure::Accuracy);
+    assert!(quality.float > 0.9, "{quality:?}");
+    assert_eq!(default.cost.unwrap().bootstraps, crate::COMPILED.report.bootstraps);
+    assert!(default.version >= 1);
+    app.stop().await;
+}
+
+/// A database from before owners: its models stay published and ownerless, its users are
+/// users, and the default model is installed again with its card.
+#[tokio::test]
+async fn models_and_users_from_before_owners_are_kept() {
+    let dir = TempDir::new().unwrap();
+    let old = db::connect_as_of(&database_url(dir.path()).await, OWNERS_MIGRATION)
+        .await
+        .unwrap();
+    let compiled = &*crate::COMPILED;
+    for (id, examples) in [
+        (MODEL, "[{\"label\":\"Malignant\",\"features\":[]}]"),
+        ("imported", "[]"),
+    ] {
+        sqlx::query(
+            "INSERT INTO models (id, name, spec_json, plan_json, examples_json, created_at) VALUES ($1, $2, $3, $4, $5, 1)",
+        )
+        .bind(id)
+        .bind(id)
+        .bind(compiled.spec.to_json())
+        .bind(compiled.plan.to_json())
+        .bind(examples)
+        .execute(&old.pool)
+        .await
+        .unwrap();
+    }
+    let hash = blindfold_server::services::accounts::password::hash(PASSWORD).unwrap();
+    sqlx::query("INSERT INTO users (username, username_key, password_hash, created_at) VALUES ('vera', 'vera', $1, 0)")
+        .bind(hash)
+        .execute(&old.pool)
+        .await
+        .unwrap();
+    old.pool.close().await;
+
+    let app = TestApp::spawn(dir.path(), 0).await;
+    let mut vera = app.client();
+    vera.login("vera", PASSWORD).await.unwrap();
+    assert_eq!(role(&vera).await, Role::User);
+    let models = vera.models().await.unwrap();
+    let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, [MODEL, "imported"]);
+    assert_eq!(
+        models[0].description, DEFAULT_MODEL_DESCRIPTION,
+        "installed again, with its card"
+    );
+    assert!(models[0].quality.is_some() && models[0].version > 1);
+    let imported = &models[1];
+    assert_eq!((imported.quality, imported.cost, imported.version), (None, None, 1));
+    assert_eq!(imported.inputs.len(), 30, "the spec's inputs, undescribed");
+    assert!(imported.inputs.iter().all(|input| input.description.is_empty()));
+    app.stop().await;
+}
