@@ -450,40 +450,37 @@ impl OwnedModels {
             done,
             total,
         };
+        self.record_alive(id, Some(progress)).await;
+    }
+
+    /// Records that the compiling process is alive.
+    async fn beat(&self, id: &str) {
+        self.record_alive(id, None).await;
+    }
+
+    /// Touches a compiling model's `updated_at` (its heartbeat), and its progress if given.
+    async fn record_alive(&self, id: &str, progress: Option<CompileProgress>) {
         let written = async {
             let now = self.db.now_ms().await?;
-            sqlx::query("UPDATE models SET progress_json = $1, updated_at = $2 WHERE id = $3 AND state = $4")
-                .bind(serde_json::to_string(&progress)?)
-                .bind(now)
-                .bind(id)
-                .bind(ModelState::Compiling.as_str())
-                .execute(&self.db.pool)
-                .await?;
+            let progress = progress.as_ref().map(serde_json::to_string).transpose()?;
+            sqlx::query(
+                "UPDATE models SET progress_json = COALESCE($1, progress_json), updated_at = $2
+                 WHERE id = $3 AND state = $4",
+            )
+            .bind(progress)
+            .bind(now)
+            .bind(id)
+            .bind(ModelState::Compiling.as_str())
+            .execute(&self.db.pool)
+            .await?;
             anyhow::Ok(())
         };
         if let Err(error) = written.await {
             tracing::warn!(
                 model = id,
                 error = format!("{error:#}"),
-                "recording a compilation's progress"
+                "recording that a compilation is alive"
             );
-        }
-    }
-
-    /// Records that the compiling process is alive.
-    async fn beat(&self, id: &str) {
-        let written = async {
-            let now = self.db.now_ms().await?;
-            sqlx::query("UPDATE models SET updated_at = $1 WHERE id = $2 AND state = $3")
-                .bind(now)
-                .bind(id)
-                .bind(ModelState::Compiling.as_str())
-                .execute(&self.db.pool)
-                .await?;
-            anyhow::Ok(())
-        };
-        if let Err(error) = written.await {
-            tracing::warn!(model = id, error = format!("{error:#}"), "a compilation's heartbeat");
         }
     }
 

@@ -228,7 +228,8 @@ fn ModelActions(id: String, state: ModelState, publication: SetPublication, dele
         ),
         ModelState::Compiling | ModelState::Failed => None,
     };
-    let delete_button = (state != ModelState::Published).then(|| {
+    // The server deletes neither a published model (unpublish it first) nor one compiling.
+    let delete_button = matches!(state, ModelState::Draft | ModelState::Failed).then(|| {
         view! {
             <button type="button" class="btn btn-outline-danger" disabled=busy on:click=on_delete>"Delete"</button>
         }

@@ -87,7 +87,9 @@ fn QualityTable(evaluation: ModelQuality, calibration: ModelQuality) -> impl Int
         <p class="small text-body-secondary">
             "The compiler's accuracy target: the quantized model's accuracy within 1 point of the "
             "float model's, or its mean absolute error within 3%. It chooses the precision on "
-            "halves of the calibration rows, each judged with the other half's quantization."
+            "halves of the calibration rows, each judged with the other half's quantization, and "
+            "there demands the target less one standard error, so that the precision holds on new "
+            "rows; when no precision meets it, it keeps the most accurate."
         </p>
     }
     .into_any()
