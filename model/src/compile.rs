@@ -91,6 +91,22 @@ pub struct AccuracyTarget {
     pub mae_increase: f64,
 }
 
+impl AccuracyTarget {
+    /// Whether a quantized model scoring `quantized` meets the target against the float
+    /// model's `float`, both by `measure`; a classifier's score must clear it by `margin` too
+    /// (the compiler's one standard error when it chooses a precision; 0 in a plain report).
+    pub fn met(self, measure: QualityMeasure, float: f64, quantized: f64, margin: f64) -> bool {
+        match measure {
+            // A hair of slack, so that "exactly one point" still passes despite rounding.
+            QualityMeasure::Accuracy | QualityMeasure::Agreement => {
+                quantized - margin >= float - self.accuracy_loss - 1e-9
+            }
+            QualityMeasure::MeanAbsoluteError => quantized <= float * (1.0 + self.mae_increase),
+            QualityMeasure::Deviation => quantized <= float * self.mae_increase,
+        }
+    }
+}
+
 impl Default for AccuracyTarget {
     fn default() -> Self {
         Self {
@@ -422,12 +438,12 @@ pub(crate) fn calibration_targets(ensemble: &TreeEnsemble, calibration: &Dataset
 }
 
 /// The `target` column of the `what` rows (see [`calibration_targets`]).
-pub(crate) fn dataset_targets(ensemble: &TreeEnsemble, calibration: &Dataset, what: &str) -> Result<Option<Vec<f64>>> {
+pub(crate) fn dataset_targets(ensemble: &TreeEnsemble, rows: &Dataset, what: &str) -> Result<Option<Vec<f64>>> {
     const TARGET: &str = "target";
-    if !calibration.columns.iter().any(|c| c == TARGET) || ensemble.feature_names.iter().any(|f| f == TARGET) {
+    if !rows.columns.iter().any(|c| c == TARGET) || ensemble.feature_names.iter().any(|f| f == TARGET) {
         return Ok(None);
     }
-    let targets = calibration.column(TARGET)?;
+    let targets = rows.column(TARGET)?;
     if let Some(classes) = ensemble.objective.classes()
         && let Some(bad) = targets
             .iter()
@@ -541,14 +557,13 @@ pub(crate) fn measure_quality(
             ),
         };
         // The calibration rows are a sample: demand the target of the score less one standard
-        // error, so that a precision that only just passes on these rows is not taken (a
-        // hair of slack so that "exactly one point" still passes despite rounding).
+        // error, so that a precision that only just passes on these rows is not taken.
         let standard_error = (quantized_score * (1.0 - quantized_score) / n).sqrt();
         Quality {
             measure,
             float: float_score,
             quantized: quantized_score,
-            target_met: quantized_score - standard_error >= float_score - target.accuracy_loss - 1e-9,
+            target_met: target.met(measure, float_score, quantized_score, standard_error),
         }
     } else {
         let values: Vec<f64> = quantized.iter().map(|q| q.value.unwrap_or_default()).collect();
@@ -560,7 +575,7 @@ pub(crate) fn measure_quality(
                     measure: QualityMeasure::MeanAbsoluteError,
                     float: float_mae,
                     quantized: mae,
-                    target_met: mae <= float_mae * (1.0 + target.mae_increase),
+                    target_met: target.met(QualityMeasure::MeanAbsoluteError, float_mae, mae, 0.0),
                 }
             }
             None => {
@@ -571,7 +586,7 @@ pub(crate) fn measure_quality(
                     measure: QualityMeasure::Deviation,
                     float: deviation,
                     quantized: gap,
-                    target_met: gap <= deviation * target.mae_increase,
+                    target_met: target.met(QualityMeasure::Deviation, deviation, gap, 0.0),
                 }
             }
         }

@@ -5,9 +5,7 @@
 //! Everything here is clear computation on rows the model owner supplied; nothing is encrypted
 //! and nothing about users' data is involved.
 
-use crate::compile::{
-    AccuracyTarget, CompiledModel, Quality, QualityMeasure, argmax, dataset_targets, measure_quality,
-};
+use crate::compile::{AccuracyTarget, CompiledModel, Quality, argmax, dataset_targets, measure_quality};
 use crate::dataset::Dataset;
 use crate::ensemble::TreeEnsemble;
 use crate::{ModelError, Prediction, Result};
@@ -53,13 +51,7 @@ pub fn evaluate_rows(
     let mut quality = measure_quality(ensemble, &table, &predictions, targets.as_deref(), target);
     // The compiler demands its target less one standard error to choose a precision that will
     // hold on new rows; a report states plainly whether these rows meet it.
-    quality.target_met = match quality.measure {
-        QualityMeasure::Accuracy | QualityMeasure::Agreement => {
-            quality.quantized >= quality.float - target.accuracy_loss - 1e-9
-        }
-        QualityMeasure::MeanAbsoluteError => quality.quantized <= quality.float * (1.0 + target.mae_increase),
-        QualityMeasure::Deviation => quality.target_met,
-    };
+    quality.target_met = target.met(quality.measure, quality.float, quality.quantized, 0.0);
     let (mut confusion, mut scatter) = (Vec::new(), Vec::new());
     if let Some(targets) = &targets {
         if let Some(classes) = ensemble.objective.classes() {
@@ -144,7 +136,10 @@ mod tests {
         let (rows, targets) = fixture.test_rows().unwrap();
         let first = quantized_prediction(&compiled, &rows[0]).unwrap().value.unwrap();
         assert_eq!(evaluation.scatter[0], [targets[0], first]);
-        assert_eq!(evaluation.quality.measure, QualityMeasure::MeanAbsoluteError);
+        assert_eq!(
+            evaluation.quality.measure,
+            crate::compile::QualityMeasure::MeanAbsoluteError
+        );
     }
 
     #[test]
