@@ -14,8 +14,9 @@ use axum_extra::extract::CookieJar;
 use blindfold_api::{AccountDeletion, Credentials, PasswordChange, Registration, SessionInfo, paths};
 
 use crate::routes::auth::{self, CurrentUser};
+use crate::routes::body::json_body;
 use crate::routes::client_addr::ClientAddr;
-use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::error::ApiResult;
 use crate::services::accounts::Account;
 use crate::state::AppState;
 
@@ -36,16 +37,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn json<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    body.map(|Json(v)| v).map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge {
-                what: "the request body",
-                limit: BODY_LIMIT as u64,
-            }
-        } else {
-            ApiError::BadRequest(rejection.body_text())
-        }
-    })
+    json_body(body, BODY_LIMIT as u64)
 }
 
 /// Starts a session for the account: the cookie and the session as the client sees it.

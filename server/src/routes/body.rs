@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Body;
-use axum::http::{HeaderMap, header};
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode, header};
 use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -61,4 +63,19 @@ pub fn upload_slot(slots: &Arc<Semaphore>, what: &'static str, retry_after_s: u6
         .clone()
         .try_acquire_owned()
         .map_err(|_| ServiceError::Busy { what, retry_after_s }.into())
+}
+
+/// A JSON body, or the error its rejection means: 413 past `limit` (the route's
+/// `DefaultBodyLimit`), else 400 with what was wrong.
+pub fn json_body<T>(body: Result<Json<T>, JsonRejection>, limit: u64) -> ApiResult<T> {
+    body.map(|Json(v)| v).map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge {
+                what: "the request body",
+                limit,
+            }
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    })
 }

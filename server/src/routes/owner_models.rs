@@ -18,7 +18,7 @@ use axum::routing::get;
 use blindfold_api::{ModelDetails, ModelUpload, OwnedModel, paths};
 
 use crate::routes::auth::CurrentOwner;
-use crate::routes::body::{declared_length, upload_slot};
+use crate::routes::body::{declared_length, json_body, upload_slot};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::services::owned_models::UploadFiles;
 use crate::settings::Settings;
@@ -204,16 +204,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: Result<Json<ModelDetails>, JsonRejection>,
 ) -> ApiResult<Json<OwnedModel>> {
-    let Json(details) = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge {
-                what: "the request body",
-                limit: DETAILS_LIMIT,
-            }
-        } else {
-            ApiError::BadRequest(rejection.body_text())
-        }
-    })?;
+    let details = json_body(body, DETAILS_LIMIT)?;
     Ok(Json(
         state.owned_models.update_details(owner.user_id, &id, details).await?,
     ))
