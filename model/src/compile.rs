@@ -72,10 +72,10 @@ pub const AUTO_INPUT_BITS: (u32, u32) = (2, 6);
 /// machine (`cargo run --release -p blindfold-model --bin bench`), for predicted latencies.
 pub const BOOTSTRAP_MILLIS: f64 = 22.0;
 
-/// Time to expand one seeded input ciphertext on one core of the same machine: a row of 7536
-/// ciphertexts (30 features at 6 bits) costs as much as ~85 bootstraps, so input precision is
-/// not free for the server either.
-pub const CIPHERTEXT_MILLIS: f64 = 0.25;
+/// Time to expand one seeded input ciphertext (918 mask coefficients from the CSPRNG) on one
+/// core of the same machine: a row of 1890 ciphertexts (30 features at 6 bits) costs as much as
+/// ~10 bootstraps, so input precision is not quite free for the server either.
+pub const CIPHERTEXT_MILLIS: f64 = 0.12;
 
 /// How close to the float model the quantized one must stay on the calibration rows. With a
 /// `target` column in the calibration CSV the compiler measures against the truth; without,
@@ -597,7 +597,7 @@ pub(crate) fn measure_quality(
 fn count_bootstraps(plan: &ServerPlan, spec: &ClientSpec) -> Result<usize> {
     let bits = spec.thermometer(&vec![0; spec.features.len()]);
     let ops = ClearOps::default();
-    run_plan(&ops, plan, |i| Ok(ClearBlock::fresh(bits[i], InputLayout::weight(i))))?;
+    run_plan(&ops, plan, |slot| Ok(fresh_input(&bits, slot)))?;
     Ok(ops.bootstraps())
 }
 
@@ -1111,6 +1111,13 @@ fn leaf_lookup(node: &QuantizedNode<u64>, path: &[Literal], terms: &[Term]) -> O
     })
 }
 
+/// Input slot `slot` of a row whose thermometer bits are `bits`, as the server forms it: the
+/// slot's ciphertext times the slot's weight, one nominal noise unit (see [`crate::params`]).
+fn fresh_input(bits: &[u64], slot: usize) -> ClearBlock {
+    let weight = InputLayout::weight(slot);
+    ClearBlock::fresh(bits[InputLayout::ciphertext(slot)] * weight, weight)
+}
+
 /// Checks the plan against the quantized trees on every calibration row and on synthetic rows
 /// covering every level, running the same circuit code as the encrypted evaluation in the
 /// clear. Returns the number of bootstraps one evaluation costs.
@@ -1128,7 +1135,7 @@ fn self_check(
         let clear = plan.evaluate_clear(&levels);
         let bits = spec.thermometer(&levels);
         let ops = ClearOps::default();
-        let blocks = run_plan(&ops, plan, |i| Ok(ClearBlock::fresh(bits[i], InputLayout::weight(i))))?;
+        let blocks = run_plan(&ops, plan, |slot| Ok(fresh_input(&bits, slot)))?;
         let circuit: Vec<u64> = blocks
             .iter()
             .map(|b| from_digits(b.iter().map(|block| block.value)))

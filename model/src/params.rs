@@ -1,12 +1,45 @@
 //! The frozen cryptographic parameters and the input encoding of Blindfold's circuits.
 //!
 //! One TFHE parameter set is supported: `V1_8_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128`
-//! from tfhe-rs 1.8.2 (p-fail = 2^-129.581, TUniform noise, >= 128-bit security, 2-norm = 5).
-//! Each shortint block holds 4 bits (2 message + 2 carry) below a padding bit, ciphertexts at
-//! rest are under the big (GLWE-as-LWE, n = 2048) key, and a programmable bootstrap
-//! (keyswitch then PBS) evaluates any function of a block's 4 bits. A bootstrap's input must
-//! have degree <= 15 and noise level <= 5 (a sum of at most five nominal-noise ciphertexts);
-//! every sum in this crate is checked against both before it is bootstrapped.
+//! from tfhe-rs 1.8.2 (p-fail = 2^-129.581, TUniform noise, >= 128-bit security, 2-norm = 5):
+//! a small LWE key of dimension n = 918 (noise TUniform(45)), a big GLWE-as-LWE key of
+//! dimension k·N = 2048 (noise TUniform(17)), a keyswitch from big to small (base 2^4, 4
+//! levels) and a bootstrap from small to big (base 2^23, 1 level) whose modulus switch uses
+//! the centered-mean noise reduction. Each shortint block holds 4 bits (2 message + 2 carry)
+//! below a padding bit, and a programmable bootstrap evaluates any function of a block's 4
+//! bits. A bootstrap's input must have degree <= 15 and noise level <= 5 (a sum of at most five
+//! nominal-noise ciphertexts); every sum in this crate is checked against both before it is
+//! bootstrapped.
+//!
+//! # Where ciphertexts live, and why it is safe
+//!
+//! The parameter set's p-fail is computed for one bootstrap input: a sum of bootstrap outputs
+//! of 2-norm at most 5 (variance `25·V_pbs`), keyswitched (`+ V_ks`), then modulus-switched to
+//! `2N` (`+ V_ms`). Blindfold places its ciphertexts so that every bootstrap input and every
+//! decrypted result has at most that variance, so none fails more often than the parameter
+//! set promises:
+//!
+//! - **Inputs are fresh small-key encryptions.** The client encrypts each thermometer bit once,
+//!   under the small key with the small key's own noise (TUniform(45), as the keyswitch key's
+//!   entries are: same key, same noise, same security), and the server multiplies it by the
+//!   weight its lookup needs ([`THERMOMETER_WEIGHTS`]). A lookup index built from thermometer
+//!   bits alone (distinct weights 1, 2, 4, 8) has variance at most `85·V_fresh`, below one
+//!   bootstrap output's `V_pbs` (the test `fresh_weighted_inputs_stay_below_one_bootstrap_output`
+//!   checks it with tfhe-rs's own noise formulas: 2^-33.2 against 2^-29.7), and it needs no
+//!   keyswitch: it is bootstrapped directly, so it carries neither `V_ks` nor the bootstrap
+//!   outputs' noise. The noise accounting still counts each thermometer term as one nominal
+//!   unit, as before, so the compiler's plans are unchanged.
+//! - **Lookups that also read gates** (bootstrap outputs under the big key) keyswitch the sum of
+//!   their gates once and add the weighted thermometer bits to it: variance at most
+//!   `L_g²·V_pbs + V_ks + 85·V_fresh <= (L_g + 1)²·V_pbs + V_ks`, within the budget because
+//!   the accounting gave the thermometer terms at least one unit (`L_g + terms <= 5`).
+//! - **Everything else** is unchanged shortint: sums of bootstrap outputs, keyswitched then
+//!   bootstrapped.
+//! - **Results** are keyswitched to the small key and modulus-switched to `2N` (12 bits per
+//!   coefficient) on the server, with the bootstrap's own centered-mean switch: exactly the
+//!   computation a bootstrap applies to its input before the blind rotation, on a sum of at most
+//!   five bootstrap outputs. Decrypting it therefore fails at most as often as a bootstrap
+//!   would, and a result block shrinks from 2049 to 919 coefficients of 12 bits (~1.4 KB).
 //!
 //! The block layout ([`DIGIT_BITS`], [`BLOCK_BITS`] and what follows from them) is plain
 //! constants, so that the spec side builds without tfhe; where tfhe is compiled in, a
@@ -56,19 +89,26 @@ pub fn from_digits(digits: impl IntoIterator<Item = u64>) -> u64 {
 }
 
 /// Name of the input encoding (see [`InputEncoding`]).
-pub const INPUT_SCHEME: &str = "weighted-thermometer-v1";
+pub const INPUT_SCHEME: &str = "small-key-thermometer-v2";
 
-/// The weights the client encrypts each thermometer bit with: one per bit of a lookup index.
+/// The encoding of specs and plans compiled before [`INPUT_SCHEME`]: each bit encrypted once
+/// per weight under the big key. Such documents are read as the current encoding (see
+/// [`InputEncoding::upgrade`]).
+pub const LEGACY_INPUT_SCHEME: &str = "weighted-thermometer-v1";
+
+/// The weights a thermometer bit may carry in a lookup index: one per bit of a lookup index.
+/// The server applies them; the client encrypts each bit once.
 pub const THERMOMETER_WEIGHTS: [u64; BLOCK_BITS as usize] = [1, 2, 4, 8];
 
-/// How a row is encrypted: the weighted thermometer code.
+/// How a row is encrypted: the small-key thermometer code.
 ///
-/// For every feature `f`, every level step `j` in `1..levels_f` and every weight `w` in
-/// `weights`, the client encrypts `w * [x_q >= j]` as one fresh LWE ciphertext under its
-/// secret key (all in one seeded list: 8 bytes per ciphertext on the wire). The server can then
-/// build any comparison-lookup index as a plain sum of fresh ciphertexts, without a bootstrap
-/// per comparison. The set of ciphertexts does not depend on the model, so sending it reveals
-/// nothing about which features or thresholds the model uses.
+/// For every feature `f` and every level step `j` in `1..levels_f`, the client encrypts the bit
+/// `[x_q >= j]` as one fresh LWE ciphertext under its small secret key (all in one seeded list:
+/// 8 bytes per ciphertext on the wire). The server builds any comparison-lookup index as a sum
+/// of those bits, each multiplied by its weight in `weights`, and bootstraps it without a
+/// keyswitch (see the module docs for the noise argument). The set of ciphertexts does not
+/// depend on the model, so sending it reveals nothing about which features or thresholds the
+/// model uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputEncoding {
     pub parameter_set: String,
@@ -86,6 +126,19 @@ impl InputEncoding {
         }
     }
 
+    /// Reads a document of the legacy encoding as the current one. Sound because the two differ
+    /// only in what the client sends: the plan's lookups (which bits, which weights, which
+    /// tables) and their noise accounting are the same, and every current bootstrap input is
+    /// at most as noisy as its legacy counterpart (module docs).
+    pub fn upgrade(&mut self) {
+        if self.parameter_set == PARAMETER_SET_NAME
+            && self.scheme == LEGACY_INPUT_SCHEME
+            && self.weights == THERMOMETER_WEIGHTS
+        {
+            self.scheme = INPUT_SCHEME.to_owned();
+        }
+    }
+
     /// Refuses any encoding this build does not implement.
     pub fn check(&self) -> Result<()> {
         if *self != Self::current() {
@@ -100,10 +153,10 @@ impl InputEncoding {
 
 #[cfg(any(feature = "client", feature = "server"))]
 pub use self::lattice::PARAMETERS;
-#[cfg(any(feature = "client", feature = "server"))]
-pub(crate) use self::lattice::big_lwe_dimension;
 #[cfg(feature = "client")]
 pub(crate) use self::lattice::delta;
+#[cfg(any(feature = "client", feature = "server"))]
+pub(crate) use self::lattice::{RESULT_MODULUS_LOG, small_lwe_dimension};
 
 /// The tfhe-rs side of the parameters: only built with the `client` or `server` feature.
 #[cfg(any(feature = "client", feature = "server"))]
@@ -127,8 +180,77 @@ mod lattice {
         (1u64 << 62) / BLOCK_MODULUS * 2
     }
 
-    /// Dimension of the big LWE key that fresh ciphertexts are encrypted under.
-    pub(crate) fn big_lwe_dimension() -> usize {
-        PARAMETERS.glwe_dimension.0 * PARAMETERS.polynomial_size.0
+    /// Dimension of the small LWE key: inputs are encrypted under it, results keyswitched to it.
+    pub(crate) fn small_lwe_dimension() -> usize {
+        PARAMETERS.lwe_dimension.0
+    }
+
+    /// Bits per coefficient of a result block: the bootstrap's input modulus `2N`.
+    pub(crate) const RESULT_MODULUS_LOG: usize = PARAMETERS.polynomial_size.0.ilog2() as usize + 1;
+}
+
+#[cfg(all(test, any(feature = "client", feature = "server")))]
+mod tests {
+    use tfhe::core_crypto::commons::noise_formulas::lwe_keyswitch::keyswitch_additive_variance_132_bits_security_tuniform;
+    use tfhe::core_crypto::commons::noise_formulas::lwe_programmable_bootstrap::pbs_variance_132_bits_security_tuniform_fft_mul;
+    use tfhe::core_crypto::prelude::{DynamicDistribution, LweDimension};
+
+    use super::{PARAMETERS, THERMOMETER_WEIGHTS};
+
+    const MODULUS: f64 = 18446744073709551616.0; // 2^64
+
+    /// Variance, on the unit torus, of TUniform(b): uniform on the integers of [-2^b, 2^b].
+    fn t_uniform_variance(distribution: DynamicDistribution<u64>) -> f64 {
+        let DynamicDistribution::TUniform(t) = distribution else {
+            panic!("the parameter set uses TUniform noise");
+        };
+        let bound = 2f64.powi(t.bound_log2() as i32);
+        ((2.0 * bound + 1.0).powi(2) - 1.0) / 12.0 / MODULUS.powi(2)
+    }
+
+    /// The inequality the module docs rest on, with tfhe-rs's own noise formulas for this
+    /// parameter set: a lookup index made of fresh small-key thermometer bits, each multiplied
+    /// by a distinct weight, is less noisy than a single bootstrap output, so counting it as one
+    /// nominal unit (or more) keeps every bootstrap input within the p-fail budget.
+    #[test]
+    fn fresh_weighted_inputs_stay_below_one_bootstrap_output() {
+        let fresh = t_uniform_variance(PARAMETERS.lwe_noise_distribution);
+        let weights: u64 = THERMOMETER_WEIGHTS.iter().map(|w| w * w).sum();
+        let index = weights as f64 * fresh;
+        let bootstrap_output = pbs_variance_132_bits_security_tuniform_fft_mul(
+            PARAMETERS.lwe_dimension,
+            PARAMETERS.glwe_dimension,
+            PARAMETERS.polynomial_size,
+            PARAMETERS.pbs_base_log,
+            PARAMETERS.pbs_level,
+            53.0,
+            MODULUS,
+        )
+        .0;
+        let keyswitch = keyswitch_additive_variance_132_bits_security_tuniform(
+            LweDimension(PARAMETERS.glwe_dimension.0 * PARAMETERS.polynomial_size.0),
+            PARAMETERS.lwe_dimension,
+            PARAMETERS.ks_base_log,
+            PARAMETERS.ks_level,
+            MODULUS,
+            MODULUS,
+        )
+        .0;
+        let budget = (PARAMETERS.max_noise_level.get() as f64).powi(2) * bootstrap_output + keyswitch;
+        eprintln!(
+            "log2 variances: fresh input {:.2}, weighted index {:.2}, bootstrap output {:.2}, keyswitch {:.2}, budget {:.2}",
+            fresh.log2(),
+            index.log2(),
+            bootstrap_output.log2(),
+            keyswitch.log2(),
+            budget.log2()
+        );
+        assert_eq!(weights, 85);
+        assert!(index <= bootstrap_output, "{index:e} > {bootstrap_output:e}");
+        // A lookup mixing gates of level L_g with thermometer bits (L_g + 1 <= 5 units).
+        for gates in 0..PARAMETERS.max_noise_level.get() {
+            let mixed = (gates * gates) as f64 * bootstrap_output + keyswitch + index;
+            assert!(mixed <= budget, "{gates} gates: {mixed:e} > {budget:e}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The plan is private to the server: its lookup tables are the model's quantized thresholds
 //! and leaves. A plan is a list of *lookups*. Each lookup sums up to four encrypted bits, each
-//! carrying a distinct power-of-two weight, into a 4-bit index (a whole block,
+//! multiplied by a distinct power-of-two weight, into a 4-bit index (a whole block,
 //! [`crate::params::BLOCK_BITS`]), and bootstraps that index through one table per output
 //! digit. Digits land in base-4 ([`crate::params::DIGIT_BASE`]) columns of an output; the
 //! [`crate::accumulate`] module adds the columns up into canonical digits.
@@ -32,6 +32,11 @@ pub struct ServerPlan {
 }
 
 /// Where each thermometer bit sits in the encrypted row.
+///
+/// A lookup term is addressed by a *slot*: one per feature step and weight, in the order
+/// feature, step, weight. The row holds one ciphertext per feature step
+/// ([`InputLayout::ciphertext`]); the server multiplies it by the slot's weight
+/// ([`InputLayout::weight`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputLayout {
     /// Per feature, the number of level steps (`levels - 1`).
@@ -39,17 +44,22 @@ pub struct InputLayout {
 }
 
 impl InputLayout {
-    /// Total number of ciphertexts in an encrypted row.
+    /// Total number of ciphertexts in an encrypted row: one per feature step.
     pub fn ciphertexts(&self) -> usize {
-        self.steps.iter().sum::<usize>() * THERMOMETER_WEIGHTS.len()
+        self.steps.iter().sum()
     }
 
-    /// The weight ciphertext `index` of a row carries (see [`InputLayout::index`]).
-    pub fn weight(index: usize) -> u64 {
-        THERMOMETER_WEIGHTS[index % THERMOMETER_WEIGHTS.len()]
+    /// The row ciphertext slot `slot` reads.
+    pub fn ciphertext(slot: usize) -> usize {
+        slot / THERMOMETER_WEIGHTS.len()
     }
 
-    /// Position of `weight * [x_feature >= step]` in the row.
+    /// The weight slot `slot` multiplies its ciphertext by.
+    pub fn weight(slot: usize) -> u64 {
+        THERMOMETER_WEIGHTS[slot % THERMOMETER_WEIGHTS.len()]
+    }
+
+    /// The slot of `weight * [x_feature >= step]`.
     pub fn index(&self, feature: usize, step: usize, weight: u64) -> Option<usize> {
         let position = THERMOMETER_WEIGHTS.iter().position(|&w| w == weight)?;
         if feature >= self.steps.len() || step == 0 || step > self.steps[feature] {
@@ -122,7 +132,8 @@ impl Lookup {
 impl ServerPlan {
     /// Parses and validates a plan.
     pub fn from_json(json: &str) -> Result<Self> {
-        let plan: Self = serde_json::from_str(json).map_err(|e| ModelError::Format(format!("server plan: {e}")))?;
+        let mut plan: Self = serde_json::from_str(json).map_err(|e| ModelError::Format(format!("server plan: {e}")))?;
+        plan.encryption.upgrade();
         plan.validate()?;
         Ok(plan)
     }

@@ -67,7 +67,8 @@ pub struct Prediction {
 impl ClientSpec {
     /// Parses and checks a spec.
     pub fn from_json(json: &str) -> Result<Self> {
-        let spec: Self = serde_json::from_str(json).map_err(|e| ModelError::Format(format!("client spec: {e}")))?;
+        let mut spec: Self = serde_json::from_str(json).map_err(|e| ModelError::Format(format!("client spec: {e}")))?;
+        spec.encryption.upgrade();
         spec.check()?;
         Ok(spec)
     }
@@ -138,23 +139,20 @@ impl ClientSpec {
             .collect()
     }
 
-    /// The weighted thermometer code of a row of levels: for each feature, step `j` and weight
-    /// `w`, the value `w * [level >= j]` (see [`InputEncoding`]), feature by feature, step by
-    /// step: the order of the server plan's input layout.
+    /// The thermometer code of a row of levels: for each feature and step `j`, the bit
+    /// `[level >= j]` (see [`InputEncoding`]), feature by feature, step by step: the order of
+    /// the server plan's input layout.
     pub fn thermometer(&self, levels: &[usize]) -> Vec<u64> {
-        let weights = &self.encryption.weights;
         let mut bits = Vec::with_capacity(self.input_ciphertexts());
         for (feature, &level) in self.features.iter().zip(levels) {
-            for step in 1..feature.levels() {
-                bits.extend(weights.iter().map(|&w| if level >= step { w } else { 0 }));
-            }
+            bits.extend((1..feature.levels()).map(|step| u64::from(level >= step)));
         }
         bits
     }
 
     /// How many ciphertexts an encrypted row holds.
     pub fn input_ciphertexts(&self) -> usize {
-        self.features.iter().map(|f| f.levels() - 1).sum::<usize>() * self.encryption.weights.len()
+        self.features.iter().map(|f| f.levels() - 1).sum::<usize>()
     }
 
     /// Turns decrypted output integers into a prediction.

@@ -125,9 +125,11 @@ fn spec_and_plan_round_trip_and_the_spec_holds_no_tree() {
     for secret in ["lookups", "tables", "threshold", "step"] {
         assert!(!spec_json.contains(secret), "the client spec mentions `{secret}`");
     }
+    // One ciphertext per thermometer bit; the server applies the weights.
     let levels: usize = compiled.spec.features.iter().map(|f| f.levels() - 1).sum();
-    assert_eq!(compiled.spec.input_ciphertexts(), levels * 4);
-    assert_eq!(compiled.report.ciphertexts, levels * 4);
+    assert_eq!(compiled.spec.input_ciphertexts(), levels);
+    assert_eq!(compiled.report.ciphertexts, levels);
+    assert_eq!(compiled.plan.input.ciphertexts(), levels);
     assert!(compiled.report.bootstraps <= 120, "{:?}", compiled.report);
 }
 

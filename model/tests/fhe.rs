@@ -43,7 +43,15 @@ fn assert_exact(fixture: &Fixture, compiled: &CompiledModel, rows: &[Vec<f64>]) 
             stats.bootstraps, compiled.report.bootstraps,
             "the compiler predicts the cost"
         );
-        let prediction = decrypt_prediction(&compiled.spec, &keys.client, &output.to_bytes()).unwrap();
+        let result = output.to_bytes();
+        // Compact blocks: ~1.4 KB each instead of 16 KB.
+        let blocks: usize = compiled.spec.outputs.iter().map(|o| o.blocks).sum();
+        assert!(
+            result.len() <= 1500 * blocks,
+            "{} bytes for {blocks} blocks",
+            result.len()
+        );
+        let prediction = decrypt_prediction(&compiled.spec, &keys.client, &result).unwrap();
         let levels = compiled.spec.quantize_row(row).unwrap();
         let expected = compiled.quantized.raw_outputs(&levels);
         assert_eq!(prediction.raw, expected, "{} row {i}", fixture.id);
@@ -57,6 +65,18 @@ fn breast_cancer_is_exact_on_every_test_row() {
     let (rows, _) = BREAST_CANCER.test_rows().unwrap();
     assert_eq!(rows.len(), 114);
     assert_exact(&BREAST_CANCER, &compiled, &rows);
+    // What travels: a row of one 8-byte body per thermometer bit, a result under 4 KB.
+    let row = encrypt_row(&compiled.spec, &KEYS.client, &rows[0]).unwrap();
+    assert_eq!(row.ciphertexts(), compiled.spec.input_ciphertexts());
+    assert!(row.to_bytes().len() <= 8 * row.ciphertexts() + 256);
+    let received = EncryptedRow::from_bytes(&row.to_bytes(), compiled.plan.input.ciphertexts()).unwrap();
+    let (output, _) = evaluate(&compiled.plan, &KEYS.server, &received).unwrap();
+    let result = output.to_bytes().len();
+    eprintln!(
+        "breast cancer: row {} bytes, result {result} bytes",
+        row.to_bytes().len()
+    );
+    assert!(result <= 4096, "{result} bytes");
 }
 
 #[test]

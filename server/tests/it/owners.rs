@@ -803,3 +803,58 @@ async fn models_and_users_from_before_owners_are_kept() {
     assert!(imported.inputs.iter().all(|input| input.description.is_empty()));
     app.stop().await;
 }
+
+/// Models stored before the small-key input encoding: an imported one is read as the current
+/// encoding (its plan is unchanged) and still predicts exactly; the default model is installed
+/// again with the current encoding and a report that counts its ciphertexts as they are now.
+#[tokio::test]
+async fn models_of_the_legacy_input_encoding_still_predict_exactly() {
+    use blindfold_model::params::{INPUT_SCHEME, LEGACY_INPUT_SCHEME};
+
+    let dir = TempDir::new().unwrap();
+    TestApp::spawn(dir.path(), 0).await.stop().await;
+    let legacy = |json: String| json.replace(INPUT_SCHEME, LEGACY_INPUT_SCHEME);
+    let compiled = &*crate::COMPILED;
+    let pool = database(dir.path()).await;
+    sqlx::query("UPDATE models SET spec_json = $1, plan_json = $2 WHERE id = $3")
+        .bind(legacy(compiled.spec.to_json()))
+        .bind(legacy(compiled.plan.to_json()))
+        .bind(MODEL)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO models (id, name, spec_json, plan_json, examples_json, created_at) VALUES ('legacy', 'Legacy', $1, $2, '[]', 1)",
+    )
+    .bind(legacy(compiled.spec.to_json()))
+    .bind(legacy(compiled.plan.to_json()))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let app = TestApp::spawn(dir.path(), 1).await;
+    let bob = app.user("bob").await;
+    bob.upload_key(KEYS.server.clone()).await.unwrap();
+    let default_spec = bob.spec_json(MODEL).await.unwrap();
+    assert!(default_spec.contains(INPUT_SCHEME) && !default_spec.contains(LEGACY_INPUT_SCHEME));
+    let card = bob.models().await.unwrap().into_iter().find(|m| m.id == MODEL).unwrap();
+    assert_eq!(card.cost.unwrap().ciphertexts, compiled.spec.input_ciphertexts());
+
+    let served = bob.spec_json("legacy").await.unwrap();
+    assert!(served.contains(LEGACY_INPUT_SCHEME), "served as stored");
+    let spec = fetch_spec(&bob, "legacy").await;
+    assert_eq!(spec, compiled.spec, "read as the current encoding");
+    let (rows, _) = BREAST_CANCER.test_rows().unwrap();
+    for row in &rows[..2] {
+        let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
+        let job = bob.submit("legacy", encrypted).await.unwrap();
+        let job = bob.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
+        assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
+        let result = bob.result(&job.id).await.unwrap();
+        let prediction = decrypt_prediction(&spec, &KEYS.client, &result).unwrap();
+        let expected = compiled.quantized.raw_outputs(&spec.quantize_row(row).unwrap());
+        assert_eq!(prediction.raw, expected);
+    }
+    app.stop().await;
+}
