@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser end-to-end tests: builds the site, starts the real server on a free loopback port
 # with a fresh data directory, and runs Playwright (Debian's Chromium) against it. Screenshots
-# land in target/e2e/screenshots; the measured figures are printed.
+# land in target/e2e/screenshots; the measured figures are printed. Arguments go to
+# `playwright test` (`bash scripts/e2e.sh --grep transfer` runs one spec).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -9,10 +10,11 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 bash scripts/setup.sh --browser
 # The server and bench binaries as `cargo test` builds them (nothing to do right after it), so
 # the browser tests do not compile TFHE-rs once more with cargo-leptos's feature set; then the
-# page bundle, the stylesheet and the crypto worker.
+# page bundle, the stylesheet and the crypto worker, sealed for caching.
 cargo test --workspace --release --no-run
 cargo leptos build --release --frontend-only
 bash scripts/build-worker.sh
+bash scripts/seal-assets.sh
 # What the clear quantized model says about each test row: the browser must show the same.
 # The default model, and a second one (the LightGBM breast cancer classifier) that the browser
 # predicts with under the same key.
@@ -37,4 +39,4 @@ done
 curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { cat target/e2e/server.log; exit 1; }
 
 # The owner test grants the role with the server binary on this data directory.
-BLINDFOLD_URL="http://127.0.0.1:$port" BLINDFOLD_E2E_DATA="$data" playwright test --config end2end/playwright.config.mjs
+BLINDFOLD_URL="http://127.0.0.1:$port" BLINDFOLD_E2E_DATA="$data" playwright test --config end2end/playwright.config.mjs "$@"

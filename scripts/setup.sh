@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Blindfold needs to build: the wasm32 target and Rust components, the
-# pinned wasm-bindgen CLI and cargo-leptos, and the npm tools (sass, wasm-opt, Bootstrap,
+# pinned nightly with rust-src (the crypto worker's threaded module), the pinned wasm-bindgen
+# CLI and cargo-leptos, and the npm tools (sass, wasm-opt, Bootstrap,
 # Playwright). With --browser, also Debian's Chromium for the browser tests; with --postgres,
 # Debian's PostgreSQL server for the tests against PostgreSQL (scripts/with-postgres.sh).
 # Running the app needs neither. Idempotent: each step is skipped when what it installs is
@@ -16,6 +17,16 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+# The pinned nightly and its std sources, for the crypto worker's threaded module only
+# (scripts/build-worker.sh: wasm atomics need std rebuilt with them, `-Z build-std`); the page
+# bundle and every native crate stay on stable.
+nightly=$(cat frontend/worker/nightly-toolchain)
+if ! rustup toolchain list | grep -q "^$nightly-"; then
+  rustup toolchain install "$nightly" --profile minimal --component rust-src
+elif ! rustup component list --toolchain "$nightly" --installed | grep -q '^rust-src'; then
+  rustup component add rust-src --toolchain "$nightly"
+fi
 
 # The wasm-bindgen CLI must equal the wasm-bindgen crate in Cargo.lock. Not --locked: its own
 # lock file pins a webpki-roots release the registry no longer serves.

@@ -1,6 +1,8 @@
-//! The page's side of the crypto worker (`/crypto-worker.js`, which runs the `blindfold-worker`
-//! wasm): requests go out as messages with an id; the worker answers each with one result or
-//! error. Progress is reported by the page's flows, stage by stage.
+//! The page's side of the crypto worker (`/worker/<hash>/crypto-worker.js`, which runs the
+//! `blindfold-worker` wasm): requests go out as messages with an id; the worker answers each
+//! with one result or error, and may send progress messages (`{id, progress}`, a fraction)
+//! before it, which go to the request's progress callback. The page's flows report progress
+//! stage by stage, with key generation's fraction from the worker.
 //!
 //! The client key lives only in the worker's IndexedDB, one per user for every model (they
 //! share one TFHE parameter set, named in each spec); the page sees public material
@@ -22,6 +24,7 @@ type Reply = Result<JsValue, String>;
 
 struct Pending {
     reply: oneshot::Sender<Reply>,
+    progress: Option<Rc<dyn Fn(f64)>>,
 }
 
 /// The one crypto worker of this tab, started on first use.
@@ -54,7 +57,7 @@ impl CryptoWorker {
         let options = web_sys::WorkerOptions::new();
         options.set_type(web_sys::WorkerType::Module);
         options.set_name("blindfold-crypto");
-        let worker = web_sys::Worker::new_with_options("/crypto-worker.js", &options)
+        let worker = web_sys::Worker::new_with_options(&crate::assets::worker_script(), &options)
             .map_err(|e| format!("could not start the crypto worker: {e:?}"))?;
         let pending: Rc<RefCell<HashMap<u32, Pending>>> = Rc::default();
 
@@ -64,6 +67,14 @@ impl CryptoWorker {
             let Some(id) = get(&data, "id").as_f64().map(|id| id as u32) else {
                 return;
             };
+            if let Some(fraction) = get(&data, "progress").as_f64() {
+                // Cloned out first: the callback may call the worker, which borrows the table.
+                let progress = table.borrow().get(&id).and_then(|p| p.progress.clone());
+                if let Some(progress) = progress {
+                    progress(fraction);
+                }
+                return;
+            }
             let Some(pending) = table.borrow_mut().remove(&id) else {
                 return;
             };
@@ -101,6 +112,17 @@ impl CryptoWorker {
 
     /// Sends one request and waits for its answer; `transfer` lists buffers moved, not copied.
     pub async fn call(&self, op: &str, args: &[(&str, JsValue)], transfer: &[JsValue]) -> Reply {
+        self.call_with_progress(op, args, transfer, None).await
+    }
+
+    /// [`CryptoWorker::call`], passing the request's progress messages to `progress`.
+    pub async fn call_with_progress(
+        &self,
+        op: &str,
+        args: &[(&str, JsValue)],
+        transfer: &[JsValue],
+        progress: Option<Rc<dyn Fn(f64)>>,
+    ) -> Reply {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let message = object(&[("id", id.into()), ("op", op.into())]);
@@ -108,7 +130,7 @@ impl CryptoWorker {
             Reflect::set(&message, &(*name).into(), value).expect("set a message field");
         }
         let (reply, answer) = oneshot::channel();
-        self.pending.borrow_mut().insert(id, Pending { reply });
+        self.pending.borrow_mut().insert(id, Pending { reply, progress });
         let transfer: js_sys::Array = transfer.iter().collect();
         if let Err(e) = self.worker.post_message_with_transfer(&message, &transfer) {
             self.pending.borrow_mut().remove(&id);
@@ -165,18 +187,55 @@ pub struct NewKeys {
     pub server_key: js_sys::Uint8Array,
     pub server_key_fingerprint: String,
     pub keygen_ms: f64,
+    /// The threads that generated it (see [`WorkerMode`]).
+    pub threads: u32,
+}
+
+/// How the worker's cryptography runs: on a pool of `threads` Web Workers, or on one thread,
+/// with the reason it could not have more (`fallback`: the page is not cross-origin isolated,
+/// the browser has no `SharedArrayBuffer`, the threaded module failed to start).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WorkerMode {
+    pub threads: u32,
+    pub fallback: Option<String>,
+}
+
+impl WorkerMode {
+    /// A sentence for the page.
+    pub fn describe(&self) -> String {
+        match (&self.fallback, self.threads) {
+            (Some(reason), _) => format!("Single-threaded: {reason}."),
+            (None, 1) => "Key generation and encryption use 1 thread (your browser reports one core).".into(),
+            (None, n) => format!("Key generation and encryption use {n} threads in your browser."),
+        }
+    }
+}
+
+/// How the worker runs (it starts the worker when it is not running yet).
+pub async fn worker_mode() -> Result<WorkerMode, String> {
+    let result = worker()?.call("mode", &[], &[]).await?;
+    let json = js_sys::JSON::stringify(&result).map_err(|e| format!("{e:?}"))?;
+    serde_json::from_str(&String::from(json)).map_err(|e| e.to_string())
 }
 
 /// Generates a key pair in the worker for every model of the spec's parameter set and keeps
-/// the client key in this browser, in place of the user's earlier one.
-pub async fn generate_keys(owner: &KeyOwner, spec_json: &str) -> Result<NewKeys, String> {
+/// the client key in this browser, in place of the user's earlier one. `progress` gets the
+/// fraction of the key generation done, as the worker reports it.
+pub async fn generate_keys(
+    owner: &KeyOwner,
+    spec_json: &str,
+    progress: impl Fn(f64) + 'static,
+) -> Result<NewKeys, String> {
     let mut args = owner.args();
     args.push(("spec", spec_json.into()));
-    let result = worker()?.call("keygen", &args, &[]).await?;
+    let result = worker()?
+        .call_with_progress("keygen", &args, &[], Some(Rc::new(progress)))
+        .await?;
     Ok(NewKeys {
         server_key: get(&result, "serverKey").unchecked_into(),
         server_key_fingerprint: get(&result, "serverKeyFingerprint").as_string().unwrap_or_default(),
         keygen_ms: get(&result, "keygenMs").as_f64().unwrap_or_default(),
+        threads: get(&result, "threads").as_f64().map_or(1, |n| n as u32),
     })
 }
 

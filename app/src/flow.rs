@@ -93,6 +93,8 @@ impl PredictionExt for Prediction {
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeySetup {
     pub keygen_ms: f64,
+    /// The threads of the worker that generated the keys.
+    pub threads: u32,
     pub uploaded_bytes: u32,
     pub info: KeyInfo,
 }
@@ -134,8 +136,22 @@ pub async fn keys_ready(session: &SessionInfo, parameter_set: &str) -> Result<bo
 /// (which serves every model of that set), keeps the client key in this browser and uploads
 /// the compressed server key in place of the user's earlier one.
 pub async fn set_up_keys(session: &SessionInfo, spec_json: &str, report: Reporter) -> Result<KeySetup, String> {
-    report(Progress::at(Stage::GeneratingKeys));
-    let keys = crypto::generate_keys(&owner(session), spec_json).await?;
+    report(Progress {
+        stage: Stage::GeneratingKeys,
+        fraction: Some(0.0),
+        detail: None,
+    });
+    let on_keygen = {
+        let report = report.clone();
+        move |fraction: f64| {
+            report(Progress {
+                stage: Stage::GeneratingKeys,
+                fraction: Some(fraction),
+                detail: Some(format!("{:.0}%", fraction * 100.0)),
+            })
+        }
+    };
+    let keys = crypto::generate_keys(&owner(session), spec_json, on_keygen).await?;
     let total = keys.server_key.length();
     let on_progress = {
         let report = report.clone();
@@ -164,6 +180,7 @@ pub async fn set_up_keys(session: &SessionInfo, spec_json: &str, report: Reporte
     }
     Ok(KeySetup {
         keygen_ms: keys.keygen_ms,
+        threads: keys.threads,
         uploaded_bytes: total,
         info,
     })

@@ -6,6 +6,7 @@
 //! client key and the plaintext features never leave the browser tab.
 
 pub mod api;
+pub mod assets;
 pub mod client;
 pub mod components;
 pub mod crypto;
@@ -14,24 +15,30 @@ pub mod pages;
 pub mod security;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::api::{ModelSummary, SessionInfo};
+use crate::assets::{PageAssets, WORKER_META};
 use crate::components::{NavBar, RequireLogin};
 use crate::pages::{
     AccountPage, HistoryPage, HomePage, KeysPage, LoginPage, ModelPage, ModelsPage, NotFound, PredictPage, SignupPage,
 };
 
-/// The document around the app, rendered on the server only.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+/// The document around the app, rendered on the server only. The stylesheet and the page
+/// bundle are linked under the content-hashed names that leptos reads from the site's manifest
+/// (`options.hash_files`), and the crypto worker's URL goes into a `<meta>` tag (see
+/// [`assets`]): all three may be kept by browsers for good.
+pub fn shell(options: LeptosOptions, assets: PageAssets) -> impl IntoView {
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name=WORKER_META content=assets.worker_script />
+                <HashedStylesheet options=options.clone() id="leptos" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -107,7 +114,6 @@ pub fn App() -> impl IntoView {
     provide_context(SelectedModel(RwSignal::new(blindfold_api::DEFAULT_MODEL_ID.to_owned())));
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/blindfold.css" />
         <Title text="Blindfold" />
         <Router>
             <NavBar />

@@ -14,9 +14,6 @@ use crate::settings::Settings;
 use crate::state::AppState;
 use crate::telemetry;
 
-/// The built site's files the pages need; the API works without them.
-const SITE_FILES: [&str; 3] = ["pkg/blindfold.js", "worker/blindfold_worker.js", "crypto-worker.js"];
-
 /// How often the metrics recorder drains its histograms' samples into their buckets, so
 /// that they take no more memory when nobody scrapes.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
@@ -80,17 +77,11 @@ impl Application {
             }
             None => None,
         };
-        // A worker serves no pages.
-        if listener.is_some()
-            && let Some(missing) = SITE_FILES.iter().find(|file| !settings.site_root.join(file).is_file())
-        {
-            tracing::warn!(
-                site_root = %settings.site_root.display(),
-                missing,
-                "the web app is not built here: the API works, the pages will not (run scripts/build.sh)"
-            );
-        }
         let state = AppState::open(settings).await?;
+        // A worker serves no pages; the API works without the built site.
+        if listener.is_some() {
+            state.assets.check(&state.settings.site_root);
+        }
         Ok(Self {
             port,
             listener,

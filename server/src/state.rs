@@ -9,6 +9,7 @@ use leptos::config::LeptosOptions;
 use tokio::sync::Semaphore;
 
 use crate::db::{Backend, Db};
+use crate::routes::assets::{self, SiteAssets};
 
 use crate::services::accounts::Accounts;
 use crate::services::catalogue::ModelCatalogue;
@@ -37,6 +38,8 @@ pub struct AppState {
     /// Owners' model uploads being read and checked.
     pub model_uploads: Arc<Semaphore>,
     pub leptos: LeptosOptions,
+    /// The built site's manifest: which static files are named after their content.
+    pub assets: Arc<SiteAssets>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -109,15 +112,23 @@ impl AppState {
         let key_uploads = Arc::new(Semaphore::new(settings.max_key_uploads.max(1)));
         let row_uploads = Arc::new(Semaphore::new(settings.max_row_uploads.max(1)));
         let model_uploads = Arc::new(Semaphore::new(settings.max_model_uploads.max(1)));
-        let leptos = LeptosOptions::builder()
-            .output_name("blindfold")
+        let assets = SiteAssets::load(&settings.site_root);
+        let mut leptos = LeptosOptions::builder()
+            .output_name(assets::OUTPUT_NAME)
             .site_root(settings.site_root.to_string_lossy().into_owned())
             .site_pkg_dir("pkg")
             .site_addr(settings.addr)
             .build();
+        // With a manifest, pages name the page bundle and the stylesheet by their hashed names,
+        // which leptos reads from it.
+        if let Some(manifest) = assets.manifest() {
+            leptos.hash_files = true;
+            leptos.hash_file = manifest.to_string_lossy().into();
+        }
         Ok(Self {
             db,
             leptos,
+            assets: Arc::new(assets),
             settings: Arc::new(settings),
             accounts,
             models,

@@ -104,6 +104,9 @@ pub fn KeysPage() -> impl IntoView {
         }
     });
 
+    // How the worker generates keys: on how many threads, or why on one only.
+    let mode = LocalResource::new(|| async { crypto::worker_mode().await.ok() });
+
     let owner = move || auth.get_untracked().map(|s| KeyOwner::new(&s.username));
     let on_generate = move |_| {
         let Some(session) = auth.get_untracked() else { return };
@@ -155,12 +158,16 @@ pub fn KeysPage() -> impl IntoView {
             <label class="btn btn-outline-secondary mb-0" for="import-key">"Import key"</label>
             <input id="import-key" type="file" accept=".json,application/json" class="visually-hidden" on:change=on_import />
         </div>
+        <p class="small text-body-secondary" data-testid="worker-threads">
+            {move || mode.get().flatten().map(|mode| mode.describe())}
+        </p>
         <ProgressView progress />
         {move || made.get().and_then(Result::ok).map(|setup| view! {
             <div class="alert alert-success" role="status" data-testid="keygen-figures">
                 {format!(
-                    "Keys ready for every model: generated in {:.1} s in your browser; {} ({} bytes) uploaded.",
+                    "Keys ready for every model: generated in {:.1} s in your browser ({}); {} ({} bytes) uploaded.",
                     setup.keygen_ms / 1000.0,
+                    if setup.threads == 1 { "1 thread".to_owned() } else { format!("{} threads", setup.threads) },
                     megabytes(setup.uploaded_bytes as f64),
                     setup.uploaded_bytes,
                 )}

@@ -32,11 +32,27 @@ impl GeneratedKeys {
     }
 }
 
-/// Generates a key pair (several seconds in a browser: call it from the worker).
+/// Starts the threaded module's rayon pool of `n` Web Workers (a promise): the worker script
+/// awaits it once, before any other call. Only in the module built with the `threads` feature.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Generates a key pair (seconds in a browser: call it from the worker). `progress`, when
+/// given, is called with the fraction of the work done (0 to 1) as it goes, on this thread.
 #[wasm_bindgen(js_name = generateKeys)]
-pub fn generate_keys() -> GeneratedKeys {
+pub fn generate_keys_js(progress: Option<js_sys::Function>) -> GeneratedKeys {
+    generate_keys(&mut |fraction| {
+        if let Some(progress) = &progress {
+            // A failing callback only loses a progress report, never the keys.
+            let _ = progress.call1(&JsValue::NULL, &JsValue::from_f64(fraction));
+        }
+    })
+}
+
+/// [`generate_keys_js`] for Rust callers.
+pub fn generate_keys(progress: &mut dyn FnMut(f64)) -> GeneratedKeys {
     let client = ClientKey::generate();
-    let server_key = client.compressed_server_key().to_bytes();
+    let server_key = client.compressed_server_key_with_progress(progress).to_bytes();
     GeneratedKeys {
         client_key: client.to_bytes(),
         server_key,
@@ -112,7 +128,9 @@ mod tests {
     fn the_worker_api_round_trips_through_a_real_evaluation() {
         let compiled = BREAST_CANCER.compile().unwrap();
         let spec_json = compiled.spec.to_json();
-        let keys = generate_keys();
+        let mut fractions = Vec::new();
+        let keys = generate_keys(&mut |f| fractions.push(f));
+        assert_eq!(fractions.last(), Some(&1.0));
         let server = CompressedServerKey::from_bytes(&keys.server_key())
             .unwrap()
             .decompress();

@@ -2,6 +2,7 @@
 //! from service errors to HTTP answers, and the headers every response carries.
 
 pub mod accounts;
+pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod client_addr;
@@ -18,7 +19,8 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router, middleware};
 use blindfold_api::paths;
 use blindfold_app::{App, shell};
-use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -27,7 +29,7 @@ use crate::settings::Settings;
 use crate::state::AppState;
 
 /// The whole site: the JSON API under `/api/`, the server-rendered pages, and the built site's
-/// static files.
+/// static files (`assets.rs`; also the 404 page of any other path).
 pub fn router(state: AppState) -> Router {
     let router = Router::new()
         // Probes: alive (the process answers), and ready (its database too).
@@ -36,9 +38,10 @@ pub fn router(state: AppState) -> Router {
         .merge(api(&state.settings))
         .leptos_routes(&state, generate_route_list(App), {
             let options = state.leptos.clone();
-            move || shell(options.clone())
+            let page = state.assets.page_assets();
+            move || shell(options.clone(), page.clone())
         })
-        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .fallback(assets::serve)
         .layer(middleware::from_fn_with_state(state.clone(), pages::resolve_session));
     let router = security_headers().into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::if_not_present(name, value))
@@ -65,8 +68,8 @@ fn api(settings: &Settings) -> Router<AppState> {
     Router::new()
         .merge(accounts::routes())
         .merge(owner_models::routes(settings))
-        .route(paths::MODELS, get(models::list))
-        .route(paths::MODEL_SPEC, get(models::spec))
+        .route(paths::MODELS, get(models::list).layer(public_compression()))
+        .route(paths::MODEL_SPEC, get(models::spec).layer(public_compression()))
         .route(paths::KEY, get(keys::get).put(keys::put).delete(keys::delete))
         .route(
             paths::MODEL_KEY,
@@ -89,6 +92,18 @@ fn api(settings: &Settings) -> Router<AppState> {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+}
+
+/// Compression (brotli or gzip, as the client accepts) for answers that are the same for every
+/// user: the model list and the client specs (the default model's spec is ~34 KB of JSON,
+/// ~5 KB compressed), which every Predict page loads. Nothing else is compressed on the fly,
+/// on purpose: a compressed answer's length reveals how much of it repeats, so one that holds
+/// a secret (a page's CSRF token, a session, a key) next to text an attacker can influence (a
+/// username, a model's description, a path) would let the attacker guess the secret byte by
+/// byte from the lengths (BREACH). Pages, account and prediction answers stay uncompressed;
+/// static files are compressed ahead of time (`scripts/seal-assets.sh`) and hold no secret.
+fn public_compression() -> CompressionLayer {
+    CompressionLayer::new()
 }
 
 /// Headers on every response: the Content-Security-Policy without a nonce (pages replace it

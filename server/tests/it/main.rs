@@ -14,6 +14,7 @@ mod ops;
 mod owners;
 mod pages;
 mod process;
+mod static_files;
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;

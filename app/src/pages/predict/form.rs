@@ -226,6 +226,12 @@ fn WorkerStatus(spec_json: Arc<str>) -> impl IntoView {
     Effect::new(move |_| {
         warm_up.dispatch_local(spec_json.clone());
     });
+    // How many threads the worker encrypts with, or why only one (the page is not cross-origin
+    // isolated, say): asked once the worker is warm, so it never delays the warm-up.
+    let mode = LocalResource::new(move || {
+        let ready = warmed.with(Option::is_some);
+        async move { if ready { crypto::worker_mode().await.ok() } else { None } }
+    });
     view! {
         <span class="small text-body-secondary" data-testid="worker-status">
             {move || {
@@ -235,6 +241,9 @@ fn WorkerStatus(spec_json: Arc<str>) -> impl IntoView {
                     "Preparing encryption in this browser…"
                 }
             }}
+        </span>
+        <span class="small text-body-secondary" data-testid="worker-threads">
+            {move || mode.get().flatten().map(|mode| mode.describe())}
         </span>
     }
 }

@@ -91,13 +91,23 @@ fn timing(done: &Outcome) -> String {
     }
     if let Some(keys) = &done.keys {
         text.push_str(&format!(
-            ". Keys were generated first, in {:.1} s.",
-            keys.keygen_ms / 1000.0
+            ". Keys were generated first, in {:.1} s ({}).",
+            keys.keygen_ms / 1000.0,
+            threads(keys.threads),
         ));
     } else {
         text.push('.');
     }
     text
+}
+
+/// "1 thread", "2 threads".
+fn threads(n: u32) -> String {
+    if n == 1 {
+        "1 thread".into()
+    } else {
+        format!("{n} threads")
+    }
 }
 
 #[cfg(test)]

@@ -4,17 +4,45 @@
 // never sent anywhere. The page gets public material only (the compressed server key,
 // ciphertexts) and decrypted predictions, plus a key export file when the user asks for one.
 //
-// Protocol: the page posts {id, op, ...args}; the worker answers {id, result} or {id, error}.
+// Protocol: the page posts {id, op, ...args}; the worker answers {id, result} or {id, error},
+// and during key generation also {id, progress} (the fraction of the work done, 0 to 1).
+//
+// Two builds of the module sit beside this script (scripts/build-worker.sh; every path here is
+// relative, because the directory is served under a content hash): mt/ runs tfhe's rayon pool
+// on one Web Worker per core and needs SharedArrayBuffer, which browsers give only to
+// cross-origin isolated pages (the server sends COOP and COEP); st/ runs on this thread alone.
 
-import init, {
-  generateKeys,
-  encryptRow,
-  decryptResult,
-  checkClientKey,
-  warmUp,
-} from '/worker/blindfold_worker.js';
+// Why this worker cannot use threads, or null when it can.
+function threadsUnavailable() {
+  if (!self.crossOriginIsolated) return 'this page is not cross-origin isolated';
+  if (typeof SharedArrayBuffer !== 'function') return 'this browser has no SharedArrayBuffer';
+  return null;
+}
 
-const ready = init({ module_or_path: '/worker/blindfold_worker_bg.wasm' });
+async function instantiate(dir) {
+  const module = await import(new URL(`./${dir}/blindfold_worker.js`, import.meta.url).href);
+  await module.default({ module_or_path: new URL(`./${dir}/blindfold_worker_bg.wasm`, import.meta.url) });
+  return module;
+}
+
+// The module and how it runs: {threads} (the size of its pool, 1 without one) and, when it
+// fell back to one thread, why (`fallback`), which the page shows.
+async function start() {
+  let fallback = threadsUnavailable();
+  if (!fallback) {
+    try {
+      const module = await instantiate('mt');
+      const threads = Math.max(1, navigator.hardwareConcurrency || 1);
+      await module.initThreadPool(threads);
+      return { wasm: module, mode: { threads, fallback: null } };
+    } catch (error) {
+      fallback = `the threaded module could not start (${error?.message ?? error})`;
+    }
+  }
+  return { wasm: await instantiate('st'), mode: { threads: 1, fallback } };
+}
+
+const ready = start();
 
 const DB_NAME = 'blindfold';
 const STORE = 'client-keys';
@@ -166,21 +194,26 @@ function fromBase64(text) {
 let warmedUp = false;
 
 const operations = {
+  // How the module runs: {threads, fallback} (see `start`).
+  async mode(_args, { mode }) {
+    return { value: mode };
+  },
+
   // Run once per worker while the user fills the form: makes the first encryption fast.
-  async warmup({ spec }) {
+  async warmup({ spec }, { wasm }) {
     if (!warmedUp) {
       warmedUp = true;
-      warmUp(spec);
+      wasm.warmUp(spec);
     }
     return { value: null };
   },
 
   // A new key pair for the user, for every model of the spec's parameter set; it replaces the
   // user's key in this browser (the page then replaces the server's).
-  async keygen({ user, spec }) {
+  async keygen({ user, spec }, { wasm, mode, progress }) {
     const parameterSet = parameterSetOf(spec);
     const started = performance.now();
-    const keys = generateKeys();
+    const keys = wasm.generateKeys(progress);
     const keygenMs = performance.now() - started;
     const serverKey = keys.serverKey;
     const record = {
@@ -192,7 +225,7 @@ const operations = {
     keys.free();
     await save(user, record);
     return {
-      value: { serverKey, serverKeyFingerprint: record.serverKeyFingerprint, keygenMs },
+      value: { serverKey, serverKeyFingerprint: record.serverKeyFingerprint, keygenMs, threads: mode.threads },
       transfer: [serverKey.buffer],
     };
   },
@@ -209,15 +242,15 @@ const operations = {
     return { value: summary(record) ?? null };
   },
 
-  async encrypt({ user, spec, features }) {
+  async encrypt({ user, spec, features }, { wasm }) {
     const record = await requireKeyFor(user, spec);
-    const ciphertext = encryptRow(spec, record.clientKey, features);
+    const ciphertext = wasm.encryptRow(spec, record.clientKey, features);
     return { value: ciphertext, transfer: [ciphertext.buffer] };
   },
 
-  async decrypt({ user, spec, result }) {
+  async decrypt({ user, spec, result }, { wasm }) {
     const record = await requireKeyFor(user, spec);
-    return { value: decryptResult(spec, record.clientKey, result) };
+    return { value: wasm.decryptResult(spec, record.clientKey, result) };
   },
 
   async forget({ user }) {
@@ -239,7 +272,7 @@ const operations = {
 
   // A key file of this version (it names the parameter set) or of earlier ones (per model:
   // they name the model instead, whose parameter set the page passes as `parameterSet`).
-  async import({ user, file, parameterSet }) {
+  async import({ user, file, parameterSet }, { wasm }) {
     let parsed;
     try {
       parsed = JSON.parse(file);
@@ -254,7 +287,7 @@ const operations = {
       throw new Error(`This key file is of the parameter set ${named}, not ${parameterSet} as the models here.`);
     }
     const clientKey = fromBase64(parsed.clientKey);
-    checkClientKey(clientKey);
+    wasm.checkClientKey(clientKey);
     await save(user, {
       clientKey,
       serverKeyFingerprint: String(parsed.serverKeyFingerprint ?? ''),
@@ -268,10 +301,11 @@ const operations = {
 self.onmessage = async (event) => {
   const { id, op, ...args } = event.data;
   try {
-    await ready;
+    const { wasm, mode } = await ready;
     const operation = operations[op];
     if (!operation) throw new Error(`unknown operation ${op}`);
-    const { value, transfer = [] } = await operation(args);
+    const progress = (fraction) => self.postMessage({ id, progress: fraction });
+    const { value, transfer = [] } = await operation(args, { wasm, mode, progress });
     self.postMessage({ id, result: value }, transfer);
   } catch (error) {
     self.postMessage({ id, error: error?.message ?? String(error) });
