@@ -64,6 +64,22 @@ pub fn check_bootstrap_input(degree: u64, noise: u64) -> Result<()> {
     Ok(())
 }
 
+/// Checks a sum of blocks of `degree` and `noise` against a bootstrap's limits ([`BlockOps::add`]).
+pub fn check_add(degree: u64, noise: u64) -> Result<()> {
+    if degree > MAX_DEGREE || noise > max_noise_level() {
+        return Err(ModelError::Budget(format!("add to degree {degree} noise {noise}")));
+    }
+    Ok(())
+}
+
+/// Checks a sum whose true value is at most `bound` ([`BlockOps::add_bounded`]).
+pub fn check_bounded_add(noise: u64, bound: u64) -> Result<()> {
+    if noise > max_noise_level() || bound > MAX_DEGREE {
+        return Err(ModelError::Budget(format!("bounded add to noise {noise}")));
+    }
+    Ok(())
+}
+
 /// A table over a block's [`TABLE_SIZE`] values computing `f` on `0..=degree` and 0 elsewhere,
 /// so the output degree is exactly the largest reachable result.
 fn table(degree: u64, f: impl Fn(u64) -> u64) -> Vec<u64> {
@@ -240,20 +256,13 @@ impl BlockOps for ClearOps {
             degree: a.degree + b.degree,
             noise: a.noise + b.noise,
         };
-        if sum.degree > MAX_DEGREE || sum.noise > max_noise_level() {
-            return Err(ModelError::Budget(format!(
-                "add to degree {} noise {}",
-                sum.degree, sum.noise
-            )));
-        }
+        check_add(sum.degree, sum.noise)?;
         Ok(sum)
     }
 
     fn add_bounded(&self, a: &ClearBlock, b: &ClearBlock, bound: u64) -> Result<ClearBlock> {
         let noise = a.noise + b.noise;
-        if noise > max_noise_level() || bound > MAX_DEGREE {
-            return Err(ModelError::Budget(format!("bounded add to noise {noise}")));
-        }
+        check_bounded_add(noise, bound)?;
         let value = a.value + b.value;
         if value > bound {
             return Err(ModelError::Budget(format!(

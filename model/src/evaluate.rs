@@ -24,12 +24,12 @@ use tfhe::shortint::PBSOrder;
 use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
 use tfhe::shortint::server_key::{ModulusSwitchConfiguration, ShortintBootstrappingKey};
 
-use crate::accumulate::{BlockOps, check_bootstrap_input, fits_many_lut, max_noise_level};
+use crate::accumulate::{BlockOps, check_add, check_bootstrap_input, check_bounded_add, fits_many_lut};
 use crate::ciphertexts::{EncryptedOutput, EncryptedRow, OutputBlocks};
 use crate::circuit::run_plan;
 use crate::error::{ModelError, Result};
 use crate::keys::ServerKey;
-use crate::params::{MAX_DEGREE, PARAMETERS, RESULT_MODULUS_LOG};
+use crate::params::{PARAMETERS, RESULT_MODULUS_LOG};
 use crate::plan::{InputLayout, ServerPlan};
 
 /// What one evaluation cost.
@@ -256,9 +256,7 @@ impl BlockOps for FheOps<'_> {
 
     fn add(&self, a: &FheBlock, b: &FheBlock) -> Result<FheBlock> {
         let (degree, noise) = (a.degree + b.degree, a.noise + b.noise);
-        if degree > MAX_DEGREE || noise > max_noise_level() {
-            return Err(ModelError::Budget(format!("add to degree {degree} noise {noise}")));
-        }
+        check_add(degree, noise)?;
         Ok(FheBlock {
             big: add_part(&a.big, &b.big),
             small: add_part(&a.small, &b.small),
@@ -269,9 +267,7 @@ impl BlockOps for FheOps<'_> {
 
     fn add_bounded(&self, a: &FheBlock, b: &FheBlock, bound: u64) -> Result<FheBlock> {
         let noise = a.noise + b.noise;
-        if noise > max_noise_level() || bound > MAX_DEGREE {
-            return Err(ModelError::Budget(format!("bounded add to noise level {noise}")));
-        }
+        check_bounded_add(noise, bound)?;
         // The true sum is at most `bound` (the caller proves it), so it cannot reach the
         // padding bit even when the degrees add up to more.
         Ok(FheBlock {
