@@ -17,11 +17,22 @@ where
     K: BlockOps,
     F: Fn(usize) -> Result<K::Block> + Sync,
 {
-    let mut gates: Vec<K::Block> = Vec::with_capacity(plan.gates.len());
-    for gate in &plan.gates {
-        let index = lookup_index(ops, plan, gate, &input, &gates)?;
-        let mut out = ops.lookup(&index, &[gate.tables[0].values.clone()])?;
-        gates.push(out.remove(0));
+    // Gates (lookups that later lookups read) a depth at a time, every gate of a depth in
+    // parallel: a gate reads only gates of smaller depth.
+    let mut gates: Vec<Option<K::Block>> = vec![None; plan.gates.len()];
+    for depth_gates in gate_depths(plan)? {
+        let computed: Vec<Result<K::Block>> = depth_gates
+            .par_iter()
+            .map(|&g| {
+                let gate = &plan.gates[g];
+                let index = lookup_index(ops, plan, gate, &input, &gates)?;
+                let mut out = ops.lookup(&index, &[gate.tables[0].values.clone()])?;
+                Ok(out.remove(0))
+            })
+            .collect();
+        for (&g, block) in depth_gates.iter().zip(computed) {
+            gates[g] = Some(block?);
+        }
     }
 
     // Every lookup of every output is independent: bootstrap them all in parallel.
@@ -59,8 +70,39 @@ where
         .collect()
 }
 
+/// The plan's gates grouped by depth, shallowest first: a gate that reads no gate has depth 0,
+/// any other one more than the deepest gate it reads. Errors if a gate reads a gate that is not
+/// before it (a validated plan never does).
+fn gate_depths(plan: &ServerPlan) -> Result<Vec<Vec<usize>>> {
+    let mut depths: Vec<usize> = Vec::with_capacity(plan.gates.len());
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (g, gate) in plan.gates.iter().enumerate() {
+        let mut depth = 0;
+        for &(term, _) in &gate.terms {
+            if let Term::Gate(read) = term {
+                let read_depth = depths
+                    .get(read)
+                    .ok_or_else(|| ModelError::Format(format!("gate {g} reads gate {read}, not computed before it")))?;
+                depth = depth.max(read_depth + 1);
+            }
+        }
+        depths.push(depth);
+        if groups.len() <= depth {
+            groups.resize(depth + 1, Vec::new());
+        }
+        groups[depth].push(g);
+    }
+    Ok(groups)
+}
+
 /// Sums a lookup's weighted bits into its index block.
-fn lookup_index<K, F>(ops: &K, plan: &ServerPlan, lookup: &Lookup, input: &F, gates: &[K::Block]) -> Result<K::Block>
+fn lookup_index<K, F>(
+    ops: &K,
+    plan: &ServerPlan,
+    lookup: &Lookup,
+    input: &F,
+    gates: &[Option<K::Block>],
+) -> Result<K::Block>
 where
     K: BlockOps,
     F: Fn(usize) -> Result<K::Block> + Sync,
@@ -80,6 +122,7 @@ where
                 debug_assert_eq!(weight, GATE_WEIGHT);
                 gates
                     .get(g)
+                    .and_then(Option::as_ref)
                     .cloned()
                     .ok_or_else(|| ModelError::Format("gate used before it is computed".into()))?
             }

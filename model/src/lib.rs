@@ -43,6 +43,8 @@ pub mod keys;
 mod serialization;
 
 #[cfg(feature = "client")]
+mod bootstrap_key;
+#[cfg(feature = "client")]
 pub mod decrypt;
 #[cfg(feature = "client")]
 pub mod encrypt;
