@@ -7,45 +7,49 @@
 //! added up.
 //!
 //! Column by column, blocks are packed into bins whose sum stays within a bootstrap's limits
-//! (degree <= [`MAX_DEGREE`], noise level <= 5), then each bin is bootstrapped into its low
+//! (degree <= [`MAX_DEGREE`], noise variance <= [`noise_budget`] units: up to 25 bootstrap
+//! outputs, so in practice the degree decides), then each bin is bootstrapped into its low
 //! digit (same column) and its carry (next column); a many-LUT bootstrap does both at once when
 //! the bin's degree is at most 7. The last column is bounded by the output's `max_value`, a
 //! proven bound on the true sum, which lets its additions go past the tracked degree without
 //! overflow.
 //!
-//! The algorithm's decisions depend only on degrees and noise levels, never on values, so
+//! The algorithm's decisions depend only on degrees and noise, never on values, so
 //! [`ClearOps`] predicts exactly what the encrypted evaluation will do (and how many bootstraps
 //! it costs).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rayon::prelude::*;
-
 use crate::error::{ModelError, Result};
-use crate::params::{DIGIT_BASE, DIGIT_MAX, MAX_DEGREE, PARAMETERS, from_column};
+use crate::params::{DIGIT_BASE, DIGIT_MAX, MAX_DEGREE, from_column, noise_budget};
 use crate::plan::TABLE_SIZE;
-
-/// Largest noise level a bootstrap input may have: a sum of this many nominal ciphertexts.
-pub fn max_noise_level() -> u64 {
-    PARAMETERS.max_noise_level.get()
-}
 
 /// The operations the accumulator needs on blocks, encrypted or clear.
 pub trait BlockOps: Sync {
     type Block: Clone + Send + Sync;
 
     fn degree(&self, block: &Self::Block) -> u64;
+    /// The block's noise variance, in units of one bootstrap output's ([`noise_budget`]).
     fn noise(&self, block: &Self::Block) -> u64;
     /// Adds two blocks; fails if the sum's degree or noise would exceed a bootstrap's limits.
     fn add(&self, a: &Self::Block, b: &Self::Block) -> Result<Self::Block>;
     /// Adds two blocks whose true sum is known to be at most `bound` (<= [`MAX_DEGREE`]): the
-    /// degree becomes `min(sum of degrees, bound)`; the noise level is still checked.
+    /// degree becomes `min(sum of degrees, bound)`; the noise is still checked.
     fn add_bounded(&self, a: &Self::Block, b: &Self::Block, bound: u64) -> Result<Self::Block>;
-    /// Bootstraps `input` through every table (indexed by the block's value). Costs one
-    /// bootstrap when the tables fit a many-LUT for the input's degree, else one per table.
-    fn lookup(&self, input: &Self::Block, tables: &[Vec<u64>]) -> Result<Vec<Self::Block>>;
+    /// Bootstraps each request's input through every one of its tables (indexed by the
+    /// block's value), returning the outputs request by request. A request costs one bootstrap
+    /// when its tables fit a many-LUT for the input's degree, else one per table. Requests are
+    /// independent: an implementation may run them together (the encrypted one shares each
+    /// pass over the bootstrapping key among several).
+    fn lookup_all(&self, requests: &[LookupRequest<'_, Self::Block>]) -> Result<Vec<Vec<Self::Block>>>;
     /// A block that holds 0 and is not encrypted (for a column nothing lands in).
     fn trivial_zero(&self) -> Self::Block;
+}
+
+/// An input block and the tables to bootstrap it through ([`BlockOps::lookup_all`]).
+pub struct LookupRequest<'a, B> {
+    pub input: B,
+    pub tables: &'a [Vec<u64>],
 }
 
 /// Whether `count` tables can share one many-LUT bootstrap for an input of `degree`.
@@ -55,10 +59,10 @@ pub fn fits_many_lut(count: usize, degree: u64) -> bool {
 
 /// Checks that a block may enter a bootstrap.
 pub fn check_bootstrap_input(degree: u64, noise: u64) -> Result<()> {
-    if degree > MAX_DEGREE || noise > max_noise_level() {
+    if degree > MAX_DEGREE || noise > noise_budget() {
         return Err(ModelError::Budget(format!(
-            "bootstrap input of degree {degree} and noise level {noise} (limits {MAX_DEGREE} and {})",
-            max_noise_level()
+            "bootstrap input of degree {degree} and noise {noise} (limits {MAX_DEGREE} and {})",
+            noise_budget()
         )));
     }
     Ok(())
@@ -66,7 +70,7 @@ pub fn check_bootstrap_input(degree: u64, noise: u64) -> Result<()> {
 
 /// Checks a sum of blocks of `degree` and `noise` against a bootstrap's limits ([`BlockOps::add`]).
 pub fn check_add(degree: u64, noise: u64) -> Result<()> {
-    if degree > MAX_DEGREE || noise > max_noise_level() {
+    if degree > MAX_DEGREE || noise > noise_budget() {
         return Err(ModelError::Budget(format!("add to degree {degree} noise {noise}")));
     }
     Ok(())
@@ -74,7 +78,7 @@ pub fn check_add(degree: u64, noise: u64) -> Result<()> {
 
 /// Checks a sum whose true value is at most `bound` ([`BlockOps::add_bounded`]).
 pub fn check_bounded_add(noise: u64, bound: u64) -> Result<()> {
-    if noise > max_noise_level() || bound > MAX_DEGREE {
+    if noise > noise_budget() || bound > MAX_DEGREE {
         return Err(ModelError::Budget(format!("bounded add to noise {noise}")));
     }
     Ok(())
@@ -139,21 +143,19 @@ pub fn accumulate<K: BlockOps>(
                 items = sums;
                 break;
             }
-            let outcomes: Vec<Result<Placed<K>>> = sums
-                .into_par_iter()
+            let reductions: Vec<Reduction<K::Block>> = sums
+                .into_iter()
                 .map(|sum| reduce_bin(ops, sum, k, k == top, top_bound))
                 .collect();
             items = Vec::new();
-            for outcome in outcomes {
-                for (column, block) in outcome? {
-                    if column == k {
-                        items.push(block);
-                    } else {
-                        columns
-                            .get_mut(column)
-                            .ok_or_else(|| ModelError::Budget(format!("carry out of the last block {k}")))?
-                            .push(block);
-                    }
+            for (column, block) in run_reductions(ops, reductions)? {
+                if column == k {
+                    items.push(block);
+                } else {
+                    columns
+                        .get_mut(column)
+                        .ok_or_else(|| ModelError::Budget(format!("carry out of the last block {k}")))?
+                        .push(block);
                 }
             }
         }
@@ -178,7 +180,7 @@ fn pack<K: BlockOps>(
         let fits = |bin: &K::Block| {
             let degree = ops.degree(bin) + ops.degree(&item);
             let degree = bound.map_or(degree, |b| degree.min(b));
-            degree <= MAX_DEGREE && ops.noise(bin) + ops.noise(&item) <= max_noise_level()
+            degree <= MAX_DEGREE && ops.noise(bin) + ops.noise(&item) <= noise_budget()
         };
         match bins.iter_mut().find(|bin| fits(bin)) {
             Some(bin) => *bin = add(ops, bin, &item)?,
@@ -188,25 +190,67 @@ fn pack<K: BlockOps>(
     Ok(bins)
 }
 
-/// Bootstraps one bin of column `k` into its digit and carry (or just refreshes its noise).
-fn reduce_bin<K: BlockOps>(ops: &K, sum: K::Block, k: usize, is_top: bool, top_bound: u64) -> Result<Placed<K>> {
+/// What becomes of one bin: kept as it is, or bootstrapped through tables whose outputs land
+/// in the given columns.
+enum Reduction<B> {
+    Keep(usize, B),
+    Lookup {
+        input: B,
+        tables: Vec<Vec<u64>>,
+        columns: Vec<usize>,
+    },
+}
+
+/// How one bin of column `k` becomes its digit and carry (or just gets its noise refreshed).
+fn reduce_bin<K: BlockOps>(ops: &K, sum: K::Block, k: usize, is_top: bool, top_bound: u64) -> Reduction<K::Block> {
     let degree = ops.degree(&sum);
     if ops.noise(&sum) <= 1 && (is_top || degree <= DIGIT_MAX) {
-        return Ok(vec![(k, sum)]);
+        return Reduction::Keep(k, sum);
     }
     if is_top || degree <= DIGIT_MAX {
         let bound = if is_top { top_bound } else { DIGIT_MAX };
-        let mut out = ops.lookup(&sum, &[table(degree.min(bound), |x| x)])?;
-        return Ok(vec![(k, out.remove(0))]);
+        return Reduction::Lookup {
+            input: sum,
+            tables: vec![table(degree.min(bound), |x| x)],
+            columns: vec![k],
+        };
     }
-    let tables = [table(degree, |x| x % DIGIT_BASE), table(degree, |x| x / DIGIT_BASE)];
-    let mut out = ops.lookup(&sum, &tables)?;
-    let carry = out.remove(1);
-    let digit = out.remove(0);
-    Ok(vec![(k, digit), (k + 1, carry)])
+    Reduction::Lookup {
+        input: sum,
+        tables: vec![table(degree, |x| x % DIGIT_BASE), table(degree, |x| x / DIGIT_BASE)],
+        columns: vec![k, k + 1],
+    }
 }
 
-/// A block in the clear with the degree and noise level shortint would track for it.
+/// Applies a round's reductions, bootstrapping all of its bins together.
+fn run_reductions<K: BlockOps>(ops: &K, reductions: Vec<Reduction<K::Block>>) -> Result<Placed<K>> {
+    let requests: Vec<LookupRequest<'_, K::Block>> = reductions
+        .iter()
+        .filter_map(|r| match r {
+            Reduction::Keep(..) => None,
+            Reduction::Lookup { input, tables, .. } => Some(LookupRequest {
+                input: input.clone(),
+                tables,
+            }),
+        })
+        .collect();
+    let mut outputs = ops.lookup_all(&requests)?.into_iter();
+    let mut placed = Vec::new();
+    for reduction in &reductions {
+        match reduction {
+            Reduction::Keep(column, block) => placed.push((*column, block.clone())),
+            Reduction::Lookup { columns, .. } => {
+                let blocks = outputs
+                    .next()
+                    .ok_or_else(|| ModelError::Budget("a bootstrap request went unanswered".into()))?;
+                placed.extend(columns.iter().copied().zip(blocks));
+            }
+        }
+    }
+    Ok(placed)
+}
+
+/// A block in the clear with the degree and noise the encrypted evaluation tracks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClearBlock {
     pub value: u64,
@@ -276,6 +320,21 @@ impl BlockOps for ClearOps {
         })
     }
 
+    fn lookup_all(&self, requests: &[LookupRequest<'_, ClearBlock>]) -> Result<Vec<Vec<ClearBlock>>> {
+        requests.iter().map(|r| self.lookup(&r.input, r.tables)).collect()
+    }
+
+    fn trivial_zero(&self) -> ClearBlock {
+        ClearBlock {
+            value: 0,
+            degree: 0,
+            noise: 0,
+        }
+    }
+}
+
+impl ClearOps {
+    /// One request of [`BlockOps::lookup_all`].
     fn lookup(&self, input: &ClearBlock, tables: &[Vec<u64>]) -> Result<Vec<ClearBlock>> {
         check_bootstrap_input(input.degree, input.noise)?;
         if input.value > input.degree {
@@ -296,14 +355,6 @@ impl BlockOps for ClearOps {
                 noise: 1,
             })
             .collect())
-    }
-
-    fn trivial_zero(&self) -> ClearBlock {
-        ClearBlock {
-            value: 0,
-            degree: 0,
-            noise: 0,
-        }
     }
 }
 
@@ -345,7 +396,7 @@ mod tests {
             assert_eq!(out.len(), blocks);
             assert_eq!(from_digits(out.iter().map(|b| b.value)), total, "case {case}");
             for (k, block) in out.iter().enumerate() {
-                assert!(block.noise <= max_noise_level());
+                assert!(block.noise <= noise_budget());
                 if k + 1 < blocks {
                     assert!(block.value <= DIGIT_MAX, "case {case}: block {k} is not canonical");
                 }

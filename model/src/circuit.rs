@@ -3,12 +3,9 @@
 
 use rayon::prelude::*;
 
-use crate::accumulate::{BlockOps, accumulate, check_bootstrap_input};
+use crate::accumulate::{BlockOps, LookupRequest, accumulate, check_bootstrap_input};
 use crate::error::{ModelError, Result};
 use crate::plan::{GATE_WEIGHT, InputLayout, Lookup, ServerPlan, Term};
-
-/// The digits one lookup produced: (output, column, block).
-type SiteDigits<K> = Vec<(usize, usize, <K as BlockOps>::Block)>;
 
 /// Evaluates `plan`, reading thermometer ciphertext `i` of the row through `input(i)`.
 /// Returns, per output, its blocks (least significant first).
@@ -17,49 +14,50 @@ where
     K: BlockOps,
     F: Fn(usize) -> Result<K::Block> + Sync,
 {
-    // Gates (lookups that later lookups read) a depth at a time, every gate of a depth in
-    // parallel: a gate reads only gates of smaller depth.
+    // Gates (lookups that later lookups read) a depth at a time, every gate of a depth at once:
+    // a gate reads only gates of smaller depth.
     let mut gates: Vec<Option<K::Block>> = vec![None; plan.gates.len()];
     for depth_gates in gate_depths(plan)? {
-        let computed: Vec<Result<K::Block>> = depth_gates
-            .par_iter()
+        let requests = depth_gates
+            .iter()
             .map(|&g| {
                 let gate = &plan.gates[g];
-                let index = lookup_index(ops, plan, gate, &input, &gates)?;
-                let mut out = ops.lookup(&index, &[gate.tables[0].values.clone()])?;
-                Ok(out.remove(0))
+                Ok(LookupRequest {
+                    input: lookup_index(ops, plan, gate, &input, &gates)?,
+                    tables: std::slice::from_ref(&gate.tables[0].values),
+                })
             })
-            .collect();
-        for (&g, block) in depth_gates.iter().zip(computed) {
-            gates[g] = Some(block?);
+            .collect::<Result<Vec<_>>>()?;
+        for (&g, out) in depth_gates.iter().zip(ops.lookup_all(&requests)?) {
+            gates[g] = out.into_iter().next();
         }
     }
 
-    // Every lookup of every output is independent: bootstrap them all in parallel.
+    // Every lookup of every output is independent: bootstrap them all at once.
     let sites: Vec<(usize, &Lookup)> = plan
         .outputs
         .iter()
         .enumerate()
         .flat_map(|(o, output)| output.lookups.iter().map(move |l| (o, l)))
         .collect();
-    let digits: Vec<Result<SiteDigits<K>>> = sites
-        .par_iter()
-        .map(|&(o, lookup)| {
-            let index = lookup_index(ops, plan, lookup, &input, &gates)?;
-            let tables: Vec<Vec<u64>> = lookup.tables.iter().map(|t| t.values.clone()).collect();
-            let blocks = ops.lookup(&index, &tables)?;
-            Ok(lookup
-                .tables
-                .iter()
-                .zip(blocks)
-                .map(|(t, b)| (o, t.column, b))
-                .collect())
-        })
+    let tables: Vec<Vec<Vec<u64>>> = sites
+        .iter()
+        .map(|(_, lookup)| lookup.tables.iter().map(|t| t.values.clone()).collect())
         .collect();
+    let requests = sites
+        .iter()
+        .zip(&tables)
+        .map(|(&(_, lookup), tables)| {
+            Ok(LookupRequest {
+                input: lookup_index(ops, plan, lookup, &input, &gates)?,
+                tables,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut per_output: Vec<Vec<(usize, K::Block)>> = vec![Vec::new(); plan.outputs.len()];
-    for site in digits {
-        for (o, column, block) in site? {
-            per_output[o].push((column, block));
+    for (&(o, lookup), blocks) in sites.iter().zip(ops.lookup_all(&requests)?) {
+        for (table, block) in lookup.tables.iter().zip(blocks) {
+            per_output[o].push((table.column, block));
         }
     }
 

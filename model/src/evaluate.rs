@@ -12,19 +12,25 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use rayon::prelude::*;
+use tfhe::core_crypto::algorithms::modulus_switch::ModulusSwitchedLweCiphertext;
+use tfhe::core_crypto::commons::generators::MaskRandomGenerator;
+use tfhe::core_crypto::commons::math::random::Uniform;
+use tfhe::core_crypto::fft_impl::fft64::crypto::bootstrap::batch_blind_rotate_assign_scratch;
 use tfhe::core_crypto::prelude::{
-    CiphertextModulusLog, Cleartext, CompressedModulusSwitchedLweCiphertext, ComputationBuffers,
-    DefaultRandomGenerator, Fft, FourierLweBootstrapKeyOwned, GlweCiphertextOwned, LweCiphertext, LweCiphertextList,
-    LweCiphertextOwned, LweKeyswitchKeyOwned, MonomialDegree, ToCompressedModulusSwitchedLweCiphertext,
-    blind_rotate_assign_mem_optimized, blind_rotate_assign_mem_optimized_requirement,
+    CiphertextCount, CiphertextModulusLog, Cleartext, CompressedModulusSwitchedLweCiphertext, ComputationBuffers,
+    ContiguousEntityContainer, ContiguousEntityContainerMut, DefaultRandomGenerator, EncryptionMaskByteCount, Fft,
+    FourierLweBootstrapKeyOwned, GlweCiphertext, GlweCiphertextCount, GlweCiphertextList, GlweCiphertextOwned,
+    LweCiphertext, LweCiphertextOwned, LweDimension, LweKeyswitchKeyOwned, MonomialDegree, SeededLweCiphertext,
+    SeededLweCiphertextList, ToCompressedModulusSwitchedLweCiphertext, decompress_seeded_lwe_ciphertext,
     extract_lwe_sample_from_glwe_ciphertext, keyswitch_lwe_ciphertext, lwe_ciphertext_add_assign,
-    lwe_ciphertext_cleartext_mul_assign, par_decompress_seeded_lwe_ciphertext_list,
+    lwe_ciphertext_cleartext_mul_assign,
 };
 use tfhe::shortint::PBSOrder;
 use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
 use tfhe::shortint::server_key::{ModulusSwitchConfiguration, ShortintBootstrappingKey};
 
-use crate::accumulate::{BlockOps, check_add, check_bootstrap_input, check_bounded_add, fits_many_lut};
+use crate::accumulate::{BlockOps, LookupRequest, check_add, check_bootstrap_input, check_bounded_add, fits_many_lut};
 use crate::ciphertexts::{EncryptedOutput, EncryptedRow, OutputBlocks};
 use crate::circuit::run_plan;
 use crate::error::{ModelError, Result};
@@ -58,25 +64,15 @@ pub fn evaluate(plan: &ServerPlan, key: &ServerKey, row: &EncryptedRow) -> Resul
         });
     }
     let ops = FheOps::new(key)?;
-    // Regenerating the masks is a CSPRNG stream of 7 KiB per ciphertext: split it over rayon.
-    let bits = &row.bits;
-    let mut list = LweCiphertextList::new(
-        0u64,
-        bits.lwe_size(),
-        bits.lwe_ciphertext_count(),
-        bits.ciphertext_modulus(),
-    );
-    par_decompress_seeded_lwe_ciphertext_list::<_, _, _, DefaultRandomGenerator>(&mut list, bits);
-    let modulus = list.ciphertext_modulus();
-    let lwe_size = list.lwe_size().0;
-    let data: &[u64] = list.as_ref();
+    let inputs = decompress_read(&row.bits, &plan.read_ciphertexts());
     let blocks = run_plan(&ops, plan, |slot| {
         let i = InputLayout::ciphertext(slot);
-        let body = data
-            .get(i * lwe_size..(i + 1) * lwe_size)
-            .ok_or_else(|| ModelError::Format(format!("ciphertext {i} outside the row")))?;
+        let bit = inputs
+            .get(i)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| ModelError::Format(format!("ciphertext {i} is not read by the plan")))?;
         let weight = InputLayout::weight(slot);
-        let mut bit = LweCiphertext::from_container(body.to_vec(), modulus);
+        let mut bit = bit.clone();
         lwe_ciphertext_cleartext_mul_assign(&mut bit, Cleartext(weight));
         // `weight * bit`: degree `weight`; one nominal noise unit, which bounds the variance of
         // any weighted sum of fresh bits (params module docs).
@@ -103,9 +99,57 @@ pub fn evaluate(plan: &ServerPlan, key: &ServerKey, row: &EncryptedRow) -> Resul
     ))
 }
 
+/// Decompresses the ciphertexts of `bits` at the indices in `read` (ascending, in range), and
+/// only those: `None` elsewhere.
+///
+/// A row is a seeded list: each mask is the next slice of the compression seed's stream. A plan
+/// reads a few of a row's ciphertexts (128 of the default model's 1884), so instead of
+/// regenerating every mask (~14 MB of AES output) the stream is advanced past the others, which
+/// costs nothing, and the read masks are generated in parallel. What is read depends only on the
+/// plan.
+fn decompress_read(bits: &SeededLweCiphertextList<Vec<u64>>, read: &[usize]) -> Vec<Option<LweCiphertextOwned<u64>>> {
+    let per_ciphertext = bits.decompression_fork_config(Uniform).mask_byte_count_per_child();
+    let mut stream = MaskRandomGenerator::<DefaultRandomGenerator>::new(bits.compression_seed());
+    let mut position = 0;
+    let mut seeded = Vec::with_capacity(read.len());
+    for &i in read {
+        if i >= bits.lwe_ciphertext_count().0 {
+            break;
+        }
+        if i > position {
+            stream.skip(EncryptionMaskByteCount(per_ciphertext.0 * (i - position)));
+            position = i;
+        }
+        let body = *bits.get(i).data;
+        seeded.push((
+            i,
+            SeededLweCiphertext::new(
+                body,
+                bits.lwe_size(),
+                stream.current_compression_seed(),
+                bits.ciphertext_modulus(),
+            ),
+        ));
+    }
+    let decompressed: Vec<(usize, LweCiphertextOwned<u64>)> = seeded
+        .into_par_iter()
+        .map(|(i, seeded)| {
+            let mut out = LweCiphertext::new(0u64, bits.lwe_size(), bits.ciphertext_modulus());
+            decompress_seeded_lwe_ciphertext::<_, _, DefaultRandomGenerator>(&mut out, &seeded);
+            (i, out)
+        })
+        .collect();
+    let mut inputs = vec![None; bits.lwe_ciphertext_count().0];
+    for (i, ciphertext) in decompressed {
+        inputs[i] = Some(ciphertext);
+    }
+    inputs
+}
+
 /// A block under evaluation: its big-key part (bootstrap outputs and their sums) and its
 /// small-key part (weighted fresh thermometer bits and their sums), either of which may be
-/// absent, with the degree and noise level the plan's accounting tracks for it.
+/// absent, with the degree and noise (variance units, [`crate::params::noise_budget`]) the
+/// plan's accounting tracks for it.
 #[derive(Clone)]
 struct FheBlock {
     big: Option<LweCiphertextOwned<u64>>,
@@ -171,31 +215,94 @@ impl<'a> FheOps<'a> {
         out
     }
 
-    /// Bootstraps `input` (under the small key) through `accumulator`, as shortint does after
-    /// its keyswitch: the configured modulus switch, then the blind rotation.
-    fn blind_rotate(
-        &self,
-        input: &LweCiphertextOwned<u64>,
-        accumulator: &GlweCiphertextOwned<u64>,
-    ) -> GlweCiphertextOwned<u64> {
-        let mut rotated = accumulator.clone();
+    /// A lookup's input under the small key, modulus-switched as shortint does after its
+    /// keyswitch (the configured centered-mean switch), and its accumulators: one many-LUT for
+    /// all tables when they fit the input's degree, else one per table, each with the
+    /// (position, degree) of the outputs to extract after the rotation.
+    fn prepare(&self, input: &FheBlock, tables: &[Vec<u64>]) -> Result<PreparedLookup> {
+        check_bootstrap_input(input.degree, input.noise)?;
+        let small = self.to_small_key(input);
         let log_modulus = self.bootstrap.polynomial_size().to_blind_rotation_input_modulus_log();
-        let switched = self.modulus_switch.lwe_ciphertext_modulus_switch(input, log_modulus);
-        let fft = Fft::new(self.bootstrap.polynomial_size());
+        let switched = self
+            .modulus_switch
+            .lwe_ciphertext_modulus_switch::<usize, _>(&small, log_modulus);
+        let input_switched = SwitchedLwe {
+            body: switched.body(),
+            mask: switched.mask().collect(),
+            log_modulus,
+        };
+        let at = |t: &Vec<u64>, x: u64| t.get(x as usize).copied().unwrap_or(0);
+        let accumulators = if fits_many_lut(tables.len(), input.degree) {
+            let functions: Vec<Box<dyn Fn(u64) -> u64>> = tables
+                .iter()
+                .map(|t| Box::new(move |x| at(t, x)) as Box<dyn Fn(u64) -> u64>)
+                .collect();
+            let refs: Vec<&dyn Fn(u64) -> u64> = functions.iter().map(|f| f.as_ref()).collect();
+            let lut = self.key.generate_many_lookup_table(&refs);
+            if input.degree > lut.input_max_degree.get() {
+                return Err(ModelError::Budget(format!(
+                    "many-LUT input of degree {} (limit {})",
+                    input.degree,
+                    lut.input_max_degree.get()
+                )));
+            }
+            let outputs = lut
+                .per_function_output_degree
+                .iter()
+                .enumerate()
+                .map(|(i, degree)| (i * lut.sample_extraction_stride, degree.get()))
+                .collect();
+            vec![(lut.acc, outputs)]
+        } else {
+            tables
+                .iter()
+                .map(|t| {
+                    let lut = self.key.generate_lookup_table(|x| at(t, x));
+                    (lut.acc, vec![(0, lut.degree.get())])
+                })
+                .collect()
+        };
+        Ok(PreparedLookup {
+            input: input_switched,
+            accumulators,
+        })
+    }
+
+    /// Blind-rotates each accumulator by its input, all in one batch: tfhe-rs's batched
+    /// rotation applies each GGSW of the bootstrapping key to every accumulator before moving
+    /// to the next, so the key (59 MB in the Fourier domain) is read once per batch instead of
+    /// once per bootstrap. Each rotation is exactly the one a single bootstrap performs.
+    fn blind_rotate_batch(&self, batch: &[(&SwitchedLwe, &GlweCiphertextOwned<u64>)]) -> Vec<GlweCiphertextOwned<u64>> {
+        let glwe_size = self.bootstrap.glwe_size();
+        let polynomial_size = self.bootstrap.polynomial_size();
+        let mut list = GlweCiphertextList::new(
+            0u64,
+            glwe_size,
+            polynomial_size,
+            GlweCiphertextCount(batch.len()),
+            PARAMETERS.ciphertext_modulus,
+        );
+        for (mut glwe, (_, accumulator)) in list.iter_mut().zip(batch) {
+            glwe.as_mut().copy_from_slice(accumulator.as_ref());
+        }
+        let inputs: Vec<&SwitchedLwe> = batch.iter().map(|(input, _)| *input).collect();
+        let fft = Fft::new(polynomial_size);
         let fft = fft.as_view();
         BUFFERS.with_borrow_mut(|buffers| {
             buffers.resize(
-                blind_rotate_assign_mem_optimized_requirement::<u64>(
-                    self.bootstrap.glwe_size(),
-                    self.bootstrap.polynomial_size(),
-                    fft,
-                )
-                .unaligned_bytes_required(),
+                batch_blind_rotate_assign_scratch::<u64>(glwe_size, polynomial_size, CiphertextCount(batch.len()), fft)
+                    .unaligned_bytes_required(),
             );
-            blind_rotate_assign_mem_optimized(&switched, &mut rotated, self.bootstrap, fft, buffers.stack());
+            self.bootstrap
+                .as_view()
+                .batch_blind_rotate_assign(list.as_mut_view(), &inputs, fft, buffers.stack());
         });
-        self.bootstraps.fetch_add(1, Ordering::Relaxed);
-        rotated
+        self.bootstraps.fetch_add(batch.len(), Ordering::Relaxed);
+        list.iter()
+            .map(|glwe| {
+                GlweCiphertext::from_container(glwe.as_ref().to_vec(), polynomial_size, PARAMETERS.ciphertext_modulus)
+            })
+            .collect()
     }
 
     /// The output at `position` of a rotated accumulator: a big-key block of nominal noise.
@@ -226,6 +333,42 @@ impl<'a> FheOps<'a> {
         Ok(switched.compress::<u64>())
     }
 }
+
+/// An LWE ciphertext switched to the blind rotation's modulus `2N`, its coefficients stored
+/// (tfhe-rs's switched ciphertext computes them lazily, and a batched rotation reads its mask
+/// by index, which would recompute the prefix every time).
+struct SwitchedLwe {
+    body: usize,
+    mask: Vec<usize>,
+    log_modulus: CiphertextModulusLog,
+}
+
+impl ModulusSwitchedLweCiphertext<usize> for &SwitchedLwe {
+    fn log_modulus(&self) -> CiphertextModulusLog {
+        self.log_modulus
+    }
+
+    fn lwe_dimension(&self) -> LweDimension {
+        LweDimension(self.mask.len())
+    }
+
+    fn body(&self) -> usize {
+        self.body
+    }
+
+    fn mask(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.mask.iter().copied()
+    }
+}
+
+/// A lookup ready for its blind rotations ([`FheOps::prepare`]).
+struct PreparedLookup {
+    input: SwitchedLwe,
+    accumulators: Vec<(GlweCiphertextOwned<u64>, Vec<Extraction>)>,
+}
+
+/// Where an output sits in a rotated accumulator, and its degree.
+type Extraction = (usize, u64);
 
 /// Adds `b` into `a`, either part possibly absent.
 fn add_part(
@@ -278,38 +421,36 @@ impl BlockOps for FheOps<'_> {
         })
     }
 
-    fn lookup(&self, input: &FheBlock, tables: &[Vec<u64>]) -> Result<Vec<FheBlock>> {
-        check_bootstrap_input(input.degree, input.noise)?;
-        let at = |t: &Vec<u64>, x: u64| t.get(x as usize).copied().unwrap_or(0);
-        let small = self.to_small_key(input);
-        if fits_many_lut(tables.len(), input.degree) {
-            let functions: Vec<Box<dyn Fn(u64) -> u64>> = tables
-                .iter()
-                .map(|t| Box::new(move |x| at(t, x)) as Box<dyn Fn(u64) -> u64>)
-                .collect();
-            let refs: Vec<&dyn Fn(u64) -> u64> = functions.iter().map(|f| f.as_ref()).collect();
-            let lut = self.key.generate_many_lookup_table(&refs);
-            if input.degree > lut.input_max_degree.get() {
-                return Err(ModelError::Budget(format!(
-                    "many-LUT input of degree {} (limit {})",
-                    input.degree,
-                    lut.input_max_degree.get()
-                )));
-            }
-            let rotated = self.blind_rotate(&small, &lut.acc);
-            return Ok(lut
-                .per_function_output_degree
-                .iter()
-                .enumerate()
-                .map(|(i, degree)| self.extract(&rotated, i * lut.sample_extraction_stride, degree.get()))
-                .collect());
-        }
-        Ok(tables
+    fn lookup_all(&self, requests: &[LookupRequest<'_, FheBlock>]) -> Result<Vec<Vec<FheBlock>>> {
+        // Keyswitch and modulus-switch every input, and build its accumulators, in parallel.
+        let prepared: Vec<PreparedLookup> = requests
+            .par_iter()
+            .map(|request| self.prepare(&request.input, request.tables))
+            .collect::<Result<_>>()?;
+        // Blind-rotate them all: each thread takes a contiguous share and runs it as one batch,
+        // so a pass over the bootstrapping key serves its whole share.
+        let rotations: Vec<(&SwitchedLwe, &GlweCiphertextOwned<u64>)> = prepared
             .iter()
-            .map(|t| {
-                let lut = self.key.generate_lookup_table(|x| at(t, x));
-                let rotated = self.blind_rotate(&small, &lut.acc);
-                self.extract(&rotated, 0, lut.degree.get())
+            .flat_map(|p| p.accumulators.iter().map(move |(acc, _)| (&p.input, acc)))
+            .collect();
+        let share = rotations.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let rotated: Vec<GlweCiphertextOwned<u64>> = rotations
+            .par_chunks(share)
+            .flat_map_iter(|chunk| self.blind_rotate_batch(chunk))
+            .collect();
+        let mut rotated = rotated.iter();
+        Ok(prepared
+            .iter()
+            .map(|p| {
+                p.accumulators
+                    .iter()
+                    .flat_map(|(_, outputs)| {
+                        let glwe = rotated.next().expect("one rotation per accumulator");
+                        outputs
+                            .iter()
+                            .map(|&(position, degree)| self.extract(glwe, position, degree))
+                    })
+                    .collect()
             })
             .collect())
     }
@@ -320,6 +461,53 @@ impl BlockOps for FheOps<'_> {
             small: None,
             degree: 0,
             noise: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tfhe::core_crypto::prelude::{LweCiphertextList, par_decompress_seeded_lwe_ciphertext_list};
+
+    use super::*;
+    use crate::fixtures::BREAST_CANCER;
+    use crate::{ClientKey, encrypt_row};
+
+    /// Decompressing only what the plan reads gives exactly the ciphertexts a full
+    /// decompression gives at those indices, including the first and the last.
+    #[test]
+    fn decompressing_what_is_read_matches_the_full_list() {
+        let compiled = BREAST_CANCER.compile().unwrap();
+        let (rows, _) = BREAST_CANCER.test_rows().unwrap();
+        let row = encrypt_row(&compiled.spec, &ClientKey::generate(), &rows[0]).unwrap();
+        let bits = &row.bits;
+        let mut full = LweCiphertextList::new(
+            0u64,
+            bits.lwe_size(),
+            bits.lwe_ciphertext_count(),
+            bits.ciphertext_modulus(),
+        );
+        par_decompress_seeded_lwe_ciphertext_list::<_, _, _, DefaultRandomGenerator>(&mut full, bits);
+
+        let last = bits.lwe_ciphertext_count().0 - 1;
+        let mut read = compiled.plan.read_ciphertexts();
+        assert!(
+            read.len() < last / 4,
+            "the plan reads {} of {last} ciphertexts",
+            read.len()
+        );
+        read.extend([0, 1, last]);
+        read.sort_unstable();
+        read.dedup();
+        let inputs = decompress_read(bits, &read);
+        for (i, input) in inputs.iter().enumerate() {
+            match input {
+                Some(ciphertext) => {
+                    assert!(read.contains(&i));
+                    assert_eq!(ciphertext.as_ref(), full.get(i).as_ref(), "ciphertext {i}");
+                }
+                None => assert!(!read.contains(&i), "ciphertext {i} was not decompressed"),
+            }
         }
     }
 }

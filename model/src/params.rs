@@ -7,17 +7,29 @@
 //! levels) and a bootstrap from small to big (base 2^23, 1 level) whose modulus switch uses
 //! the centered-mean noise reduction. Each shortint block holds 4 bits (2 message + 2 carry)
 //! below a padding bit, and a programmable bootstrap evaluates any function of a block's 4
-//! bits. A bootstrap's input must have degree <= 15 and noise level <= 5 (a sum of at most five
-//! nominal-noise ciphertexts); every sum in this crate is checked against both before it is
+//! bits. A bootstrap's input must have degree <= 15 and a noise variance of at most 25 nominal
+//! units (see below); every sum in this crate is checked against both before it is
 //! bootstrapped.
 //!
 //! # Where ciphertexts live, and why it is safe
 //!
 //! The parameter set's p-fail is computed for one bootstrap input: a sum of bootstrap outputs
 //! of 2-norm at most 5 (variance `25·V_pbs`), keyswitched (`+ V_ks`), then modulus-switched to
-//! `2N` (`+ V_ms`). Blindfold places its ciphertexts so that every bootstrap input and every
-//! decrypted result has at most that variance, so none fails more often than the parameter
-//! set promises:
+//! `2N` (`+ V_ms`). The test `the_p_fail_is_that_of_a_25_unit_sum` recomputes it from tfhe-rs's
+//! noise formulas: 2^-129.6, the figure the set is published with. Blindfold places its
+//! ciphertexts so that every bootstrap input and every decrypted result has at most that
+//! variance, so none fails more often than the parameter set promises.
+//!
+//! **The noise accounting counts variance** in units of one bootstrap output's `V_pbs` (the
+//! `noise` of a block; the budget is [`noise_budget`], `5² = 25`). Adding independent blocks
+//! adds their variances, so a bootstrap may take the sum of up to 25 bootstrap outputs. Every
+//! sum Blindfold forms adds distinct bootstrap outputs with weight 1 (a gate's weight is in its
+//! table, not a multiplication), so variance is what matters, as in tfhe-rs's own 2-norm. tfhe-rs's
+//! shortint counts a noise *level* instead (standard deviations, at most 5), which is safe for
+//! any linear combination but allows only five such outputs per sum: for adding up tree leaves it
+//! cost about a third more bootstraps. In practice `V_ms` (2^-19.7) dwarfs `V_pbs` (2^-29.7),
+//! so even a full budget barely moves the p-fail.
+//!
 //!
 //! - **Inputs are fresh small-key encryptions.** The client encrypts each thermometer bit once,
 //!   under the small key with the small key's own noise (TUniform(45), as the keyswitch key's
@@ -27,18 +39,17 @@
 //!   bootstrap output's `V_pbs` (the test `fresh_weighted_inputs_stay_below_one_bootstrap_output`
 //!   checks it with tfhe-rs's own noise formulas: 2^-33.2 against 2^-29.7), and it needs no
 //!   keyswitch: it is bootstrapped directly, so it carries neither `V_ks` nor the bootstrap
-//!   outputs' noise. The noise accounting still counts each thermometer term as one nominal
-//!   unit, as before, so the compiler's plans are unchanged.
+//!   outputs' noise. The noise accounting counts each thermometer term as one unit anyway.
 //! - **Lookups that also read gates** (bootstrap outputs under the big key) keyswitch the sum of
-//!   their gates once and add the weighted thermometer bits to it: variance at most
-//!   `L_g²·V_pbs + V_ks + 85·V_fresh <= (L_g + 1)²·V_pbs + V_ks`, within the budget because
-//!   the accounting gave the thermometer terms at least one unit (`L_g + terms <= 5`).
+//!   their `g` gates once and add the weighted thermometer bits to it: variance at most
+//!   `g·V_pbs + V_ks + 85·V_fresh <= (g + 1)·V_pbs + V_ks`, within the budget because the
+//!   accounting gave the thermometer terms at least one unit (`g + terms <= 25`).
 //! - **Everything else** is unchanged shortint: sums of bootstrap outputs, keyswitched then
 //!   bootstrapped.
 //! - **Results** are keyswitched to the small key and modulus-switched to `2N` (12 bits per
 //!   coefficient) on the server, with the bootstrap's own centered-mean switch: exactly the
-//!   computation a bootstrap applies to its input before the blind rotation, on a sum of at most
-//!   five bootstrap outputs. Decrypting it therefore fails at most as often as a bootstrap
+//!   computation a bootstrap applies to its input before the blind rotation, on a sum within the
+//!   same budget. Decrypting it therefore fails at most as often as a bootstrap
 //!   would, and a result block shrinks from 2049 to 919 coefficients of 12 bits (~1.4 KB).
 //!
 //! The block layout ([`DIGIT_BITS`], [`BLOCK_BITS`] and what follows from them) is plain
@@ -151,10 +162,10 @@ impl InputEncoding {
     }
 }
 
-#[cfg(any(feature = "client", feature = "server"))]
-pub use self::lattice::PARAMETERS;
 #[cfg(feature = "client")]
 pub(crate) use self::lattice::delta;
+#[cfg(any(feature = "client", feature = "server"))]
+pub use self::lattice::{PARAMETERS, noise_budget};
 #[cfg(any(feature = "client", feature = "server"))]
 pub(crate) use self::lattice::{RESULT_MODULUS_LOG, small_lwe_dimension};
 
@@ -180,6 +191,14 @@ mod lattice {
         (1u64 << 62) / BLOCK_MODULUS * 2
     }
 
+    /// The largest noise a bootstrap input may carry, as a variance in units of one bootstrap
+    /// output's: the square of the 2-norm the parameter set's p-fail is computed for (tfhe-rs
+    /// names it `max_noise_level`). The module docs say why variance is the right measure.
+    pub fn noise_budget() -> u64 {
+        let norm = PARAMETERS.max_noise_level.get();
+        norm * norm
+    }
+
     /// Dimension of the small LWE key: inputs are encrypted under it, results keyswitched to it.
     pub(crate) fn small_lwe_dimension() -> usize {
         PARAMETERS.lwe_dimension.0
@@ -191,6 +210,7 @@ mod lattice {
 
 #[cfg(all(test, any(feature = "client", feature = "server")))]
 mod tests {
+    use tfhe::core_crypto::commons::noise_formulas::centered_mean_shifted_modulus_switch::centered_binary_shifted_modulus_switch_additive_variance;
     use tfhe::core_crypto::commons::noise_formulas::lwe_keyswitch::keyswitch_additive_variance_132_bits_security_tuniform;
     use tfhe::core_crypto::commons::noise_formulas::lwe_programmable_bootstrap::pbs_variance_132_bits_security_tuniform_fft_mul;
     use tfhe::core_crypto::prelude::{DynamicDistribution, LweDimension};
@@ -236,7 +256,7 @@ mod tests {
             MODULUS,
         )
         .0;
-        let budget = (PARAMETERS.max_noise_level.get() as f64).powi(2) * bootstrap_output + keyswitch;
+        let budget = super::noise_budget() as f64 * bootstrap_output + keyswitch;
         eprintln!(
             "log2 variances: fresh input {:.2}, weighted index {:.2}, bootstrap output {:.2}, keyswitch {:.2}, budget {:.2}",
             fresh.log2(),
@@ -247,10 +267,65 @@ mod tests {
         );
         assert_eq!(weights, 85);
         assert!(index <= bootstrap_output, "{index:e} > {bootstrap_output:e}");
-        // A lookup mixing gates of level L_g with thermometer bits (L_g + 1 <= 5 units).
-        for gates in 0..PARAMETERS.max_noise_level.get() {
-            let mixed = (gates * gates) as f64 * bootstrap_output + keyswitch + index;
+        // A lookup mixing g gates with thermometer bits (g + 1 <= 25 units).
+        for gates in 0..super::noise_budget() {
+            let mixed = gates as f64 * bootstrap_output + keyswitch + index;
             assert!(mixed <= budget, "{gates} gates: {mixed:e} > {budget:e}");
         }
+    }
+    /// The budget is the one the parameter set's p-fail is published for: a bootstrap input
+    /// made of 25 units of bootstrap-output variance, keyswitched, then modulus-switched to
+    /// `2N` with the centered-mean switch, decodes wrongly (error beyond half a step of the
+    /// 4-bit block under its padding bit) with probability 2^-129.58, tfhe-rs's figure; five
+    /// units would be 2^-131.7. So a variance accounting up to 25 units stays within it.
+    #[test]
+    fn the_p_fail_is_that_of_a_25_unit_sum() {
+        let bootstrap_output = pbs_variance_132_bits_security_tuniform_fft_mul(
+            PARAMETERS.lwe_dimension,
+            PARAMETERS.glwe_dimension,
+            PARAMETERS.polynomial_size,
+            PARAMETERS.pbs_base_log,
+            PARAMETERS.pbs_level,
+            53.0,
+            MODULUS,
+        )
+        .0;
+        let keyswitch = keyswitch_additive_variance_132_bits_security_tuniform(
+            LweDimension(PARAMETERS.glwe_dimension.0 * PARAMETERS.polynomial_size.0),
+            PARAMETERS.lwe_dimension,
+            PARAMETERS.ks_base_log,
+            PARAMETERS.ks_level,
+            MODULUS,
+            MODULUS,
+        )
+        .0;
+        let modulus_switch = centered_binary_shifted_modulus_switch_additive_variance(
+            PARAMETERS.lwe_dimension,
+            MODULUS,
+            2.0 * PARAMETERS.polynomial_size.0 as f64,
+        )
+        .0;
+        // Half a step of a 4-bit block with a padding bit, on the unit torus.
+        let half_step = 1.0 / (2.0 * 2.0 * super::BLOCK_MODULUS as f64);
+        let log2_p_fail = |units: u64| {
+            let variance = units as f64 * bootstrap_output + keyswitch + modulus_switch;
+            libm::erfc(half_step / (2.0 * variance).sqrt()).log2()
+        };
+        let budget = log2_p_fail(super::noise_budget());
+        eprintln!(
+            "log2 p-fail: 1 unit {:.2}, 5 units {:.2}, 25 units {budget:.2}, published {}",
+            log2_p_fail(1),
+            log2_p_fail(5),
+            PARAMETERS.log2_p_fail
+        );
+        assert!(
+            (budget - PARAMETERS.log2_p_fail).abs() < 0.05,
+            "{budget} vs {}",
+            PARAMETERS.log2_p_fail
+        );
+        assert!(
+            log2_p_fail(super::noise_budget() + 5) > PARAMETERS.log2_p_fail,
+            "the budget is tight"
+        );
     }
 }

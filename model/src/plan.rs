@@ -235,6 +235,26 @@ impl ServerPlan {
             .collect()
     }
 
+    /// The row ciphertexts the plan's lookups and gates read, ascending: the others never
+    /// enter the evaluation.
+    pub fn read_ciphertexts(&self) -> Vec<usize> {
+        let mut read: Vec<usize> = self
+            .gates
+            .iter()
+            .chain(self.outputs.iter().flat_map(|o| &o.lookups))
+            .flat_map(|lookup| &lookup.terms)
+            .filter_map(|&(term, weight)| match term {
+                Term::Threshold { feature, step } => {
+                    self.input.index(feature, step, weight).map(InputLayout::ciphertext)
+                }
+                Term::Gate(_) => None,
+            })
+            .collect();
+        read.sort_unstable();
+        read.dedup();
+        read
+    }
+
     /// Number of lookups (bootstrap sites before accumulation).
     pub fn lookup_count(&self) -> usize {
         self.gates.len() + self.outputs.iter().map(|o| o.lookups.len()).sum::<usize>()
