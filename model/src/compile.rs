@@ -944,10 +944,17 @@ fn build_plan(quantized: &QuantizedEnsemble, spec: &ClientSpec, input: InputLayo
             lookups: Vec::new(),
         })
         .collect();
-    for tree in &quantized.trees {
+    for (t, tree) in quantized.trees.iter().enumerate() {
         let mut lookups = Vec::new();
         builder.visit(&tree.root, Vec::new(), &mut lookups);
-        outputs[tree.output].lookups.extend(lookups);
+        // The lookups of one tree cover disjoint paths (the two sides of every split they were
+        // cut at), so they are exclusive.
+        outputs[tree.output]
+            .lookups
+            .extend(lookups.into_iter().map(|lookup| Lookup {
+                tree: Some(t),
+                ..lookup
+            }));
     }
     Ok(ServerPlan {
         format_version: PLAN_FORMAT_VERSION,
@@ -1024,6 +1031,7 @@ impl PlanBuilder {
         self.gates.push(Lookup {
             terms: weighted,
             tables: vec![Table { column: 0, values }],
+            tree: None,
         });
         self.gates.len() - 1
     }
@@ -1109,6 +1117,7 @@ fn leaf_lookup(node: &QuantizedNode<u64>, path: &[Literal], terms: &[Term]) -> O
     Some(Lookup {
         terms: weighted,
         tables,
+        tree: None,
     })
 }
 

@@ -91,6 +91,13 @@ pub struct Lookup {
     pub terms: Vec<(Term, u64)>,
     /// One table per produced digit.
     pub tables: Vec<Table>,
+    /// The tree of its output this lookup evaluates part of, if the compiler says so. Lookups
+    /// of one output that name the same tree are *exclusive*: they cover disjoint paths of it,
+    /// so for any row at most one of them has a nonzero entry, and their sum in a column is at
+    /// most the largest entry any of them has there. The evaluation adds them up within that
+    /// bound before accumulating ([`crate::circuit`]). Plans without it are evaluated as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<usize>,
 }
 
 /// A table over the [`TABLE_SIZE`] index values, and the output column its result is added to.
