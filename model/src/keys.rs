@@ -421,6 +421,27 @@ mod tests {
             stream(SoftwareRandomGenerator::new(xof())),
             stream(DefaultRandomGenerator::new(xof()))
         );
+
+        // The patch's bulk read gives the same bytes in slices of any length, and stops where a
+        // child's share ends.
+        let mut bulk = SoftwareRandomGenerator::new(Seed(seed));
+        let mut head = vec![0u8; 1000];
+        assert_eq!(bulk.fill_bytes(&mut head[..7]), 7);
+        assert_eq!(bulk.fill_bytes(&mut head[7..]), 993);
+        assert_eq!(head, software[0]);
+        for (child, expected) in bulk
+            .try_fork(ChildrenCount(3), BytesPerChild(4099))
+            .unwrap()
+            .zip(&software[1..4])
+        {
+            let mut child = child;
+            let mut bytes = vec![0u8; 5000];
+            assert_eq!(child.fill_bytes(&mut bytes), 4099, "a child stops at its share");
+            assert_eq!(&bytes[..4099], expected.as_slice());
+        }
+        let mut tail = vec![0u8; 70_000];
+        assert_eq!(bulk.fill_bytes(&mut tail), 70_000);
+        assert_eq!(tail, software[4]);
     }
 
     #[test]

@@ -69,6 +69,19 @@ pub trait RandomGenerator: Iterator<Item = u8> {
     /// the seed.
     fn new(params: impl Into<AesCtrParams>) -> Self;
 
+    /// Blindfold patch: writes the next bytes into `out`, exactly those that as many calls to
+    /// `next` would give, and returns how many it wrote (fewer only when the generator runs
+    /// out). Generators override it to skip the per-byte call.
+    fn fill_bytes(&mut self, out: &mut [u8]) -> usize {
+        for (written, slot) in out.iter_mut().enumerate() {
+            match self.next() {
+                Some(byte) => *slot = byte,
+                None => return written,
+            }
+        }
+        out.len()
+    }
+
     /// Returns the number of bytes that can still be outputted by the generator before reaching its
     /// bound.
     ///

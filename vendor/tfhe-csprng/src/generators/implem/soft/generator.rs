@@ -29,6 +29,10 @@ impl RandomGenerator for SoftwareRandomGenerator {
     fn remaining_bytes(&self) -> ByteCount {
         self.0.remaining_bytes()
     }
+    #[inline]
+    fn fill_bytes(&mut self, out: &mut [u8]) -> usize {
+        self.0.fill_bytes(out)
+    }
     fn next_table_index(&self) -> Option<TableIndex> {
         self.0.next_table_index()
     }
