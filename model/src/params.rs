@@ -228,6 +228,33 @@ mod tests {
         ((2.0 * bound + 1.0).powi(2) - 1.0) / 12.0 / MODULUS.powi(2)
     }
 
+    /// A bootstrap output's variance (`V_pbs`), by tfhe-rs's formula for this parameter set.
+    fn bootstrap_output_variance() -> f64 {
+        pbs_variance_132_bits_security_tuniform_fft_mul(
+            PARAMETERS.lwe_dimension,
+            PARAMETERS.glwe_dimension,
+            PARAMETERS.polynomial_size,
+            PARAMETERS.pbs_base_log,
+            PARAMETERS.pbs_level,
+            53.0,
+            MODULUS,
+        )
+        .0
+    }
+
+    /// The variance a keyswitch from the big key to the small one adds (`V_ks`).
+    fn keyswitch_variance() -> f64 {
+        keyswitch_additive_variance_132_bits_security_tuniform(
+            LweDimension(PARAMETERS.glwe_dimension.0 * PARAMETERS.polynomial_size.0),
+            PARAMETERS.lwe_dimension,
+            PARAMETERS.ks_base_log,
+            PARAMETERS.ks_level,
+            MODULUS,
+            MODULUS,
+        )
+        .0
+    }
+
     /// The inequality the module docs rest on, with tfhe-rs's own noise formulas for this
     /// parameter set: a lookup index made of fresh small-key thermometer bits, each multiplied
     /// by a distinct weight, is less noisy than a single bootstrap output, so counting it as one
@@ -237,25 +264,8 @@ mod tests {
         let fresh = t_uniform_variance(PARAMETERS.lwe_noise_distribution);
         let weights: u64 = THERMOMETER_WEIGHTS.iter().map(|w| w * w).sum();
         let index = weights as f64 * fresh;
-        let bootstrap_output = pbs_variance_132_bits_security_tuniform_fft_mul(
-            PARAMETERS.lwe_dimension,
-            PARAMETERS.glwe_dimension,
-            PARAMETERS.polynomial_size,
-            PARAMETERS.pbs_base_log,
-            PARAMETERS.pbs_level,
-            53.0,
-            MODULUS,
-        )
-        .0;
-        let keyswitch = keyswitch_additive_variance_132_bits_security_tuniform(
-            LweDimension(PARAMETERS.glwe_dimension.0 * PARAMETERS.polynomial_size.0),
-            PARAMETERS.lwe_dimension,
-            PARAMETERS.ks_base_log,
-            PARAMETERS.ks_level,
-            MODULUS,
-            MODULUS,
-        )
-        .0;
+        let bootstrap_output = bootstrap_output_variance();
+        let keyswitch = keyswitch_variance();
         let budget = super::noise_budget() as f64 * bootstrap_output + keyswitch;
         eprintln!(
             "log2 variances: fresh input {:.2}, weighted index {:.2}, bootstrap output {:.2}, keyswitch {:.2}, budget {:.2}",
@@ -273,6 +283,7 @@ mod tests {
             assert!(mixed <= budget, "{gates} gates: {mixed:e} > {budget:e}");
         }
     }
+
     /// The budget is the one the parameter set's p-fail is published for: a bootstrap input
     /// made of 25 units of bootstrap-output variance, keyswitched, then modulus-switched to
     /// `2N` with the centered-mean switch, decodes wrongly (error beyond half a step of the
@@ -280,25 +291,8 @@ mod tests {
     /// units would be 2^-131.7. So a variance accounting up to 25 units stays within it.
     #[test]
     fn the_p_fail_is_that_of_a_25_unit_sum() {
-        let bootstrap_output = pbs_variance_132_bits_security_tuniform_fft_mul(
-            PARAMETERS.lwe_dimension,
-            PARAMETERS.glwe_dimension,
-            PARAMETERS.polynomial_size,
-            PARAMETERS.pbs_base_log,
-            PARAMETERS.pbs_level,
-            53.0,
-            MODULUS,
-        )
-        .0;
-        let keyswitch = keyswitch_additive_variance_132_bits_security_tuniform(
-            LweDimension(PARAMETERS.glwe_dimension.0 * PARAMETERS.polynomial_size.0),
-            PARAMETERS.lwe_dimension,
-            PARAMETERS.ks_base_log,
-            PARAMETERS.ks_level,
-            MODULUS,
-            MODULUS,
-        )
-        .0;
+        let bootstrap_output = bootstrap_output_variance();
+        let keyswitch = keyswitch_variance();
         let modulus_switch = centered_binary_shifted_modulus_switch_additive_variance(
             PARAMETERS.lwe_dimension,
             MODULUS,
