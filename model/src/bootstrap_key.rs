@@ -15,7 +15,8 @@
 //! - **Masks**: uniform, drawn from the compression seed's AES-CTR stream. tfhe forks that
 //!   stream per GGSW, per level and per row, and each child consumes exactly its share (the
 //!   function asserts that tfhe's fork sizes leave no gap). The masks are therefore the stream
-//!   read in that order, which is what the server's decompression regenerates.
+//!   read in that order, which is what the server's decompression regenerates; they are read
+//!   a row at a time ([`crate::seeded::fill_uniform`]).
 //! - **Bodies**: `mask · S + plaintext + e` modulo `(2^64, X^N + 1)`. The product is computed
 //!   exactly: tfhe-ntt's binary-polynomial plan works modulo three 30-bit primes, and the CRT
 //!   range (about 2^90) exceeds the products' range (|coefficient| < 2^64 · N = 2^75).
@@ -35,9 +36,11 @@ use rayon::prelude::*;
 use tfhe::core_crypto::commons::math::decomposition::DecompositionLevel;
 use tfhe::core_crypto::commons::math::random::{CompressionSeed, RandomGenerator, Seed, Uniform};
 use tfhe::core_crypto::prelude::*;
+use tfhe_csprng::generators::{BytesPerChild, ChildrenCount, ParallelRandomGenerator};
 use tfhe_ntt::native_binary64::Plan32;
 
 use crate::params::PARAMETERS;
+use crate::seeded::{MaskStream, fill_uniform};
 
 /// Generates the seeded bootstrapping key of `small` under `glwe` (see the module's contract),
 /// in parallel over GGSW ciphertexts where rayon has threads. `progress` is called on the
@@ -83,7 +86,7 @@ pub(crate) fn generate_seeded_bootstrap_key(
 
     let plan = Plan32::try_new(big_n).expect("tfhe-ntt has a plan for N = 2048");
     let key_polynomials: Vec<&[u64]> = glwe.as_ref().chunks_exact(big_n).collect();
-    let mut masks = RandomGenerator::<DefaultRandomGenerator>::new(compression_seed.clone());
+    let mut masks = MaskStream::new(compression_seed.inner.clone());
     let mut noise = RandomGenerator::<DefaultRandomGenerator>::new(noise_seed);
 
     // A seeded GGSW holds only bodies: levels · (k+1) polynomials.
@@ -92,7 +95,7 @@ pub(crate) fn generate_seeded_bootstrap_key(
     let mut done = 0;
     for (bits, bodies) in small.as_ref().chunks(chunk).zip(container.chunks_mut(chunk * ggsw_len)) {
         let mask_forks = masks
-            .par_try_fork(bits.len(), mask_bytes)
+            .par_try_fork(ChildrenCount(bits.len() as u64), BytesPerChild(mask_bytes as u64))
             .expect("the mask stream forks");
         let noise_forks = noise
             .par_try_fork(bits.len(), noise_bytes)
@@ -120,7 +123,7 @@ pub(crate) fn generate_seeded_bootstrap_key(
                             body.fill(0);
                             body[0] = factor.wrapping_neg();
                         }
-                        masks.fill_slice_with_random_uniform(&mut mask);
+                        fill_uniform(&mut masks, &mut mask);
                         noise.unsigned_integer_slice_wrapping_add_random_from_distribution_assign(
                             body,
                             noise_distribution,

@@ -4,28 +4,24 @@
 //! small key's noise distribution (see [`crate::params`] for why the server may bootstrap such
 //! sums directly): 918 mask coefficients per bit instead of the big key's 2048, and one
 //! ciphertext per bit instead of one per weight.
-
 //!
 //! The masks are tfhe-rs's: the compression seed's AES-CTR stream, one slice of `8·n` bytes per
 //! ciphertext in order, exactly what tfhe-rs's seeded list encryption draws and what the server's
-//! decompression regenerates. They are read here straight from the stream, a whole mask per
-//! call (`fill_bytes`, added by the patched tfhe-csprng in `vendor/`), instead of through
-//! tfhe-rs's generic byte-at-a-time sampler: in the browser's wasm that sampler's per-byte
-//! calls cost as much as the AES itself. Bodies are
+//! decompression regenerates, read a whole mask per call ([`crate::seeded`]). Bodies are
 //! `<mask, s> + Δ·bit + e` with `e` from TUniform(45), drawn from a generator seeded by the
 //! platform's entropy (never regenerated, never sent). The test
 //! `masks_are_tfhes_and_bodies_decrypt` checks both against tfhe-rs.
 
-use rayon::prelude::*;
-use tfhe::core_crypto::commons::math::random::{CompressionSeed, DefaultRandomGenerator, RandomGenerator, Uniform};
+use tfhe::core_crypto::commons::math::random::{CompressionSeed, DefaultRandomGenerator, RandomGenerator};
 use tfhe::core_crypto::prelude::{LweCiphertextCount, SeededLweCiphertextList};
 use tfhe::core_crypto::seeders::new_seeder;
-use tfhe_csprng::generators::{BytesPerChild, ChildrenCount, ParallelRandomGenerator, RandomGenerator as _};
+use tfhe_csprng::generators::RandomGenerator as _;
 
 use crate::ciphertexts::EncryptedRow;
 use crate::error::Result;
 use crate::keys::ClientKey;
 use crate::params::{PARAMETERS, delta};
+use crate::seeded::{MaskStream, encrypt_lwe_bodies};
 use crate::spec::ClientSpec;
 
 /// Validates, quantizes and encrypts one row of features for `spec`'s model.
@@ -60,7 +56,6 @@ pub fn encrypt_row(spec: &ClientSpec, key: &ClientKey, row: &[f64]) -> Result<En
 
 /// Fills `bodies` (one per plaintext) with the seeded LWE encryptions of `plaintexts` under
 /// `secret`: masks from `compression_seed`'s stream (module docs), noise from `noise_seed`.
-/// Spread over rayon's threads where there are any; the result does not depend on them.
 fn encrypt_bodies(
     bodies: &mut [u64],
     plaintexts: &[u64],
@@ -68,52 +63,14 @@ fn encrypt_bodies(
     compression_seed: CompressionSeed,
     noise_seed: CompressionSeed,
 ) {
-    let mask_bytes = std::mem::size_of_val(secret);
-    // tfhe-rs forks the mask stream into one child of this many bytes per ciphertext; with no
-    // gap between children, the masks are the stream read in order.
-    let reference = SeededLweCiphertextList::new(
-        0u64,
-        PARAMETERS.lwe_dimension.to_lwe_size(),
-        LweCiphertextCount(1),
-        compression_seed.clone(),
-        PARAMETERS.ciphertext_modulus,
+    encrypt_lwe_bodies(
+        bodies,
+        plaintexts,
+        secret,
+        &mut MaskStream::new(compression_seed.inner),
+        &mut RandomGenerator::<DefaultRandomGenerator>::new(noise_seed),
+        PARAMETERS.lwe_noise_distribution,
     );
-    assert_eq!(
-        reference
-            .decompression_fork_config(Uniform)
-            .mask_byte_count_per_child()
-            .0,
-        mask_bytes,
-        "tfhe's seeded LWE mask fork has gaps: the masks are not the stream read in order"
-    );
-    assert!(PARAMETERS.ciphertext_modulus.is_native_modulus());
-
-    let mut noise = RandomGenerator::<DefaultRandomGenerator>::new(noise_seed);
-    let errors: Vec<u64> = plaintexts
-        .iter()
-        .map(|_| noise.random_from_distribution(PARAMETERS.lwe_noise_distribution))
-        .collect();
-
-    let mut masks = DefaultRandomGenerator::new(compression_seed.inner);
-    let streams = masks
-        .par_try_fork(ChildrenCount(plaintexts.len() as u64), BytesPerChild(mask_bytes as u64))
-        .expect("the mask stream forks");
-    bodies
-        .par_iter_mut()
-        .zip(plaintexts.par_iter().zip(errors.par_iter()))
-        .zip(streams)
-        .for_each_init(
-            || vec![0u8; mask_bytes],
-            |mask, ((body, (&plaintext, &error)), mut stream)| {
-                let filled = stream.fill_bytes(mask);
-                assert_eq!(filled, mask_bytes, "a child stream holds its mask");
-                let dot = mask.chunks_exact(8).zip(secret).fold(0u64, |dot, (bytes, &s)| {
-                    let a = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
-                    dot.wrapping_add(a.wrapping_mul(s))
-                });
-                *body = dot.wrapping_add(plaintext).wrapping_add(error);
-            },
-        );
 }
 
 impl ClientKey {
@@ -139,6 +96,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::seeded::{assert_noise_within, lwe_errors};
 
     /// The bodies, decompressed with tfhe-rs's own mask regeneration (what the server does),
     /// decrypt to each plaintext plus an error within TUniform(45)'s bound: the masks are
@@ -173,22 +131,7 @@ mod tests {
             list.ciphertext_modulus(),
         );
         decompress_seeded_lwe_ciphertext_list::<_, _, _, DefaultRandomGenerator>(&mut full, &list);
-        let bound = 1i64 << 45;
-        let mut largest = 0i64;
-        let mut negative = 0;
-        for (ciphertext, &plaintext) in full.iter().zip(&plaintexts) {
-            let (mask, body) = ciphertext.get_mask_and_body();
-            let dot = mask
-                .as_ref()
-                .iter()
-                .zip(secret.as_ref())
-                .fold(0u64, |acc, (&a, &s)| acc.wrapping_add(a.wrapping_mul(s)));
-            let error = body.data.wrapping_sub(dot).wrapping_sub(plaintext) as i64;
-            assert!(error.abs() <= bound, "error {error} beyond TUniform(45)");
-            largest = largest.max(error.abs());
-            negative += usize::from(error < 0);
-        }
-        assert!(largest > bound / 4, "the errors look too small: {largest}");
-        assert!((50..250).contains(&negative), "{negative} of {count} errors negative");
+        let errors = lwe_errors(full.iter(), plaintexts, secret.as_ref());
+        assert_noise_within(&errors, 1i64 << 45);
     }
 }

@@ -74,8 +74,10 @@ impl ClientKey {
     /// thread only (in the browser a JavaScript callback cannot be called from rayon's other
     /// threads).
     pub fn compressed_server_key_with_progress(&self, progress: &mut dyn FnMut(f64)) -> CompressedServerKey {
-        use tfhe::core_crypto::commons::math::random::CompressionSeed;
+        use tfhe::core_crypto::commons::math::random::{CompressionSeed, RandomGenerator};
         use tfhe::core_crypto::prelude::*;
+
+        use crate::seeded::{MaskStream, encrypt_lwe_bodies};
         use tfhe::shortint::atomic_pattern::compressed::{
             CompressedAtomicPatternServerKey, CompressedStandardAtomicPatternServerKey,
         };
@@ -132,8 +134,9 @@ impl ClientKey {
         // under the small key of its decomposition terms (`bit · 2^(64 − base_log·level)`, level
         // `ks_level` first), all from one seeded stream in order — tfhe's
         // `generate_seeded_lwe_keyswitch_key`, except that each chunk is encrypted in parallel
-        // (tfhe's parallel seeded encryption forks the stream at each ciphertext's place, so
-        // the masks are those the sequential one draws, and that the server regenerates).
+        // and each mask read at once ([`crate::seeded`]: the stream is forked at each
+        // ciphertext's place, so the masks are those the sequential one draws, and that the
+        // server regenerates).
         assert!(params.ciphertext_modulus.is_native_modulus());
         let ksk_seed: CompressionSeed = seeder.seed().into();
         let mut ksk = SeededLweKeyswitchKey::new(
@@ -145,7 +148,8 @@ impl ClientKey {
             ksk_seed.clone(),
             params.ciphertext_modulus,
         );
-        let mut generator = EncryptionRandomGenerator::<DefaultRandomGenerator>::new(ksk_seed.clone(), seeder.as_mut());
+        let mut masks = MaskStream::new(ksk_seed.inner.clone());
+        let mut noise = RandomGenerator::<DefaultRandomGenerator>::new(seeder.seed());
         let levels = params.ks_level.0;
         let chunk = blocks.div_ceil(PROGRESS_STEPS_PER_PART);
         let mut blocks_done = 0;
@@ -162,18 +166,13 @@ impl ClientKey {
                         .map(move |level| bit << (64 - params.ks_base_log.0 * level))
                 })
                 .collect();
-            let mut list = SeededLweCiphertextList::from_container(
+            encrypt_lwe_bodies(
                 bodies,
-                small_secret_key.lwe_dimension().to_lwe_size(),
-                ksk_seed.clone(),
-                params.ciphertext_modulus,
-            );
-            par_encrypt_seeded_lwe_ciphertext_list_with_pre_seeded_generator(
-                &small_secret_key,
-                &mut list,
-                &PlaintextList::from_container(plaintexts),
+                &plaintexts,
+                small_secret_key.as_ref(),
+                &mut masks,
+                &mut noise,
                 params.lwe_noise_distribution,
-                &mut generator,
             );
             done += block_work * bits.len() as f64;
             blocks_done += bits.len();
@@ -380,6 +379,45 @@ mod tests {
         }
     }
 
+    /// The key-switching key, decompressed by tfhe-rs (what the server does): its ciphertext
+    /// for level `l` of large-key bit `b` decrypts under the small key to `b · 2^(64 − base_log·l)`
+    /// plus TUniform noise. Masks other than tfhe's for its seed would leave uniform errors.
+    #[test]
+    fn the_key_switching_key_is_tfhes_up_to_the_noise() {
+        use tfhe::core_crypto::prelude::{ContiguousEntityContainer, DynamicDistribution};
+        use tfhe::shortint::atomic_pattern::compressed::CompressedAtomicPatternServerKey;
+        use tfhe::shortint::client_key::atomic_pattern::AtomicPatternClientKey;
+
+        use crate::seeded::{assert_noise_within, lwe_errors};
+
+        let client = ClientKey::generate();
+        let AtomicPatternClientKey::Standard(standard) = client.inner.atomic_pattern.clone() else {
+            unreachable!("the standard atomic pattern");
+        };
+        let (glwe, small, _, _) = standard.into_raw_parts();
+        let (compressed, ..) = client.compressed_server_key().inner.into_raw_parts();
+        let CompressedAtomicPatternServerKey::Standard(compressed) = compressed else {
+            unreachable!("the standard atomic pattern");
+        };
+        let ksk = compressed
+            .key_switching_key()
+            .clone()
+            .decompress_into_lwe_keyswitch_key();
+        let (levels, base_log) = (PARAMETERS.ks_level.0, PARAMETERS.ks_base_log.0);
+        let plaintexts = glwe
+            .as_lwe_secret_key()
+            .as_ref()
+            .iter()
+            .flat_map(|&bit| (1..=levels).rev().map(move |level| bit << (64 - base_log * level)))
+            .collect::<Vec<_>>();
+        assert_eq!(plaintexts.len(), ksk.as_lwe_ciphertext_list().lwe_ciphertext_count().0);
+        let DynamicDistribution::TUniform(noise) = PARAMETERS.lwe_noise_distribution else {
+            panic!("the parameters' LWE noise is TUniform");
+        };
+        let errors = lwe_errors(ksk.as_lwe_ciphertext_list().iter(), plaintexts, small.as_ref());
+        assert_noise_within(&errors, 1i64 << noise.bound_log2());
+    }
+
     /// The browser draws its masks with the software AES of the patched tfhe-csprng
     /// (vendor/tfhe-csprng), the server regenerates them with the native one: both must give
     /// the same bytes, for both kinds of seed, across batch boundaries and in forked children.
@@ -438,9 +476,26 @@ mod tests {
             let mut bytes = vec![0u8; 5000];
             assert_eq!(child.fill_bytes(&mut bytes), 4099, "a child stops at its share");
             assert_eq!(&bytes[..4099], expected.as_slice());
+            assert_eq!(child.fill_bytes(&mut bytes), 0, "and stays spent");
+            assert_eq!(child.next(), None);
         }
-        let mut tail = vec![0u8; 70_000];
-        assert_eq!(bulk.fill_bytes(&mut tail), 70_000);
+        // Slices around the batch's 128 bytes, with single bytes in between: each read ends
+        // where the next one starts.
+        let mut tail = Vec::with_capacity(70_000);
+        for length in [1, 127, 128, 129, 0, 255, 256, 257, 3, 4096, 16_383]
+            .into_iter()
+            .cycle()
+        {
+            if tail.len() == 70_000 {
+                break;
+            }
+            let mut slice = vec![0u8; length.min(70_000 - tail.len())];
+            assert_eq!(bulk.fill_bytes(&mut slice), slice.len());
+            tail.extend_from_slice(&slice);
+            if tail.len() < 70_000 {
+                tail.push(bulk.next().unwrap());
+            }
+        }
         assert_eq!(tail, software[4]);
     }
 

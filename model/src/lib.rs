@@ -48,6 +48,8 @@ mod bootstrap_key;
 pub mod decrypt;
 #[cfg(feature = "client")]
 pub mod encrypt;
+#[cfg(feature = "client")]
+mod seeded;
 
 #[cfg(feature = "server")]
 pub mod accumulate;

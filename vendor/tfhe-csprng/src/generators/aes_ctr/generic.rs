@@ -181,15 +181,23 @@ impl<BlockCipher: AesBlockCipher> AesCtrGenerator<BlockCipher> {
     /// Blindfold patch: writes the next bytes into `out`, exactly the bytes that as many calls
     /// to `next` would give, and returns how many it wrote (fewer only when the generator runs
     /// out). One call per slice keeps the per-byte path inlined in this crate.
+    /// After each byte `next` gives (the one that may refresh the batch), the rest of the
+    /// batch's bytes are copied at once.
     #[inline]
     pub fn fill_bytes(&mut self, out: &mut [u8]) -> usize {
-        for (written, slot) in out.iter_mut().enumerate() {
+        let mut written = 0;
+        while written < out.len() {
             match Iterator::next(self) {
-                Some(byte) => *slot = byte,
+                Some(byte) => out[written] = byte,
                 None => return written,
             }
+            written += 1;
+            let buffered = self.state.take_buffered(out.len() - written);
+            let end = written + buffered.len();
+            out[written..end].copy_from_slice(&self.buffer[buffered]);
+            written = end;
         }
-        out.len()
+        written
     }
 }
 

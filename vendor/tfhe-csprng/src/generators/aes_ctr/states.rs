@@ -137,6 +137,31 @@ impl State {
         }
     }
 
+    /// Blindfold patch: takes up to `wanted` bytes that follow the last one output and are
+    /// already in the batch buffer, as `next` would output them, without refreshing the batch.
+    /// Returns their place in the buffer (empty when the next byte needs a refresh or nothing is
+    /// left). The state ends exactly where that many `next` calls would leave it.
+    #[inline]
+    pub(crate) fn take_buffered(&mut self, wanted: usize) -> core::ops::Range<usize> {
+        let State::NotConsumed(consumable) = self else {
+            return 0..0;
+        };
+        // A fresh state (pointer at the end) has output nothing: its first byte is a refresh.
+        let first = consumable.buffer_pointer.0 + 1;
+        if first >= BYTES_PER_BATCH {
+            return 0..0;
+        }
+        let left = TableIndex::distance(&consumable.inclusive_last, &consumable.table_index)
+            .map_or(0, |count| count.0.min(BYTES_PER_BATCH as u128) as usize);
+        let taken = wanted.min(BYTES_PER_BATCH - first).min(left);
+        consumable.table_index.increase(taken as u128);
+        consumable.buffer_pointer.0 += taken;
+        if taken > 0 && consumable.table_index == consumable.inclusive_last {
+            *self = State::Consumed;
+        }
+        first..first + taken
+    }
+
     pub(crate) fn next_table_index(&self) -> Option<TableIndex> {
         match self {
             State::Consumed => None,
