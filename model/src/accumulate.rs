@@ -129,7 +129,7 @@ pub fn accumulate<K: BlockOps>(
             if done {
                 break;
             }
-            let sums = if k == top {
+            let mut sums = if k == top {
                 pack(
                     ops,
                     items,
@@ -143,9 +143,21 @@ pub fn accumulate<K: BlockOps>(
                 items = sums;
                 break;
             }
+            let reduced = if k == top {
+                sums.len()
+            } else {
+                bins_to_reduce(ops, &mut sums)
+            };
             let reductions: Vec<Reduction<K::Block>> = sums
                 .into_iter()
-                .map(|sum| reduce_bin(ops, sum, k, k == top, top_bound))
+                .enumerate()
+                .map(|(i, sum)| {
+                    if i < reduced {
+                        reduce_bin(ops, sum, k, k == top, top_bound)
+                    } else {
+                        Reduction::Keep(k, sum)
+                    }
+                })
                 .collect();
             items = Vec::new();
             for (column, block) in run_reductions(ops, reductions)? {
@@ -188,6 +200,55 @@ fn pack<K: BlockOps>(
         }
     }
     Ok(bins)
+}
+
+/// How many of a round's bins (of a column that is not the last) to bootstrap; the others,
+/// the smallest (`bins` is reordered by decreasing degree), go on to the next round as they
+/// are. When the round's digits and the kept bins fit one last bin, keeping bins saves their
+/// bootstraps, and the count is chosen to minimise this round's bootstraps plus that last
+/// bin's; otherwise every bin is bootstrapped. Degrees and noise alone decide.
+fn bins_to_reduce<K: BlockOps>(ops: &K, bins: &mut [K::Block]) -> usize {
+    bins.sort_by_key(|b| std::cmp::Reverse(ops.degree(b)));
+    let shape: Vec<(u64, u64)> = bins.iter().map(|b| (ops.degree(b), ops.noise(b))).collect();
+    let mut best = (usize::MAX, shape.len());
+    for reduced in (1..=shape.len()).rev() {
+        let (reduce, keep) = shape.split_at(reduced);
+        // What the column holds after the round: each bootstrapped bin's digit (degree at
+        // most DIGIT_MAX, one unit of noise; a clean digit is kept as it is) and the kept bins.
+        let left = reduce
+            .iter()
+            .map(|&(degree, noise)| {
+                (
+                    degree.min(DIGIT_MAX),
+                    if degree <= DIGIT_MAX { noise.min(1) } else { 1 },
+                )
+            })
+            .chain(keep.iter().copied())
+            .fold((0, 0), |(d, n), (degree, noise)| (d + degree, n + noise));
+        let last = if left.0 <= MAX_DEGREE && left.1 <= noise_budget() {
+            bin_bootstraps(left.0, left.1)
+        } else if reduced == shape.len() {
+            // Not one bin even so: more rounds follow, whatever this one does.
+            0
+        } else {
+            continue;
+        };
+        let cost = reduce.iter().map(|&(d, n)| bin_bootstraps(d, n)).sum::<usize>() + last;
+        if cost < best.0 {
+            best = (cost, reduced);
+        }
+    }
+    best.1
+}
+
+/// The bootstraps [`reduce_bin`] spends on a bin of a column that is not the last.
+fn bin_bootstraps(degree: u64, noise: u64) -> usize {
+    match degree {
+        _ if degree <= DIGIT_MAX && noise <= 1 => 0,
+        _ if degree <= DIGIT_MAX => 1,
+        _ if fits_many_lut(2, degree) => 1,
+        _ => 2,
+    }
 }
 
 /// What becomes of one bin: kept as it is, or bootstrapped through tables whose outputs land
@@ -402,6 +463,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Digits adding up to 35 pack into bins of 15, 15 and 5. Bootstrapping all three (5
+    /// bootstraps) leaves three digits, 9 in all, for 2 more; keeping the bin of 5 for the
+    /// last round (3 + 3 + 5 = 11) saves one.
+    #[test]
+    fn a_small_bin_waits_for_the_last_round() {
+        let digits: Vec<(usize, ClearBlock)> = (0..12)
+            .map(|i| {
+                let degree = if i == 11 { 2 } else { DIGIT_MAX };
+                (0, ClearBlock::fresh(i % (degree + 1), degree))
+            })
+            .collect();
+        let total: u64 = digits.iter().map(|(_, b)| b.value).sum();
+        let ops = ClearOps::default();
+        let out = accumulate(&ops, digits, 2, 35).unwrap();
+        assert_eq!(from_digits(out.iter().map(|b| b.value)), total);
+        assert!(out[0].value <= DIGIT_MAX);
+        assert_eq!(ops.bootstraps(), 6);
     }
 
     #[test]
