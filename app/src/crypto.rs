@@ -258,13 +258,23 @@ pub async fn local_key(owner: &KeyOwner, server: Option<&KeyInfo>) -> Result<Opt
         .map_err(|e| e.to_string())
 }
 
+/// An encrypted row, and which key encrypted it.
+pub struct EncryptedRow {
+    pub ciphertext: js_sys::Uint8Array,
+    /// The fingerprint of the server key that belongs to the client key used.
+    pub server_key_fingerprint: String,
+}
+
 /// Encrypts one row of features with the stored client key, for the model of `spec_json`.
-pub async fn encrypt(owner: &KeyOwner, spec_json: &str, features: &[f64]) -> Result<js_sys::Uint8Array, String> {
+pub async fn encrypt(owner: &KeyOwner, spec_json: &str, features: &[f64]) -> Result<EncryptedRow, String> {
     let mut args = owner.args();
     args.push(("spec", spec_json.into()));
     args.push(("features", js_sys::Float64Array::from(features).into()));
     let result = worker()?.call("encrypt", &args, &[]).await?;
-    Ok(result.unchecked_into())
+    Ok(EncryptedRow {
+        ciphertext: get(&result, "ciphertext").unchecked_into(),
+        server_key_fingerprint: get(&result, "serverKeyFingerprint").as_string().unwrap_or_default(),
+    })
 }
 
 /// Decrypts a result of the model of `spec_json` with the stored client key into the

@@ -242,10 +242,15 @@ const operations = {
     return { value: summary(record) ?? null };
   },
 
+  // The encrypted row, and the fingerprint of the server key that belongs to the client key
+  // used: the page checks it against the server's while this runs.
   async encrypt({ user, spec, features }, { wasm }) {
     const record = await requireKeyFor(user, spec);
     const ciphertext = wasm.encryptRow(spec, record.clientKey, features);
-    return { value: ciphertext, transfer: [ciphertext.buffer] };
+    return {
+      value: { ciphertext, serverKeyFingerprint: record.serverKeyFingerprint },
+      transfer: [ciphertext.buffer],
+    };
   },
 
   async decrypt({ user, spec, result }, { wasm }) {
