@@ -10,7 +10,9 @@
 //! (degree <= [`MAX_DEGREE`], noise variance <= [`noise_budget`] units: up to 25 bootstrap
 //! outputs, so in practice the degree decides), then each bin is bootstrapped into its low
 //! digit (same column) and its carry (next column); a many-LUT bootstrap does both at once when
-//! the bin's degree is at most 7. The last column is bounded by the output's `max_value`, a
+//! the bin's degree is at most 7. When what a round leaves fits one last bin, its smallest bins
+//! may wait for that last round unbootstrapped, if that costs fewer bootstraps in all
+//! (`bins_to_reduce`). The last column is bounded by the output's `max_value`, a
 //! proven bound on the true sum, which lets its additions go past the tracked degree without
 //! overflow.
 //!
