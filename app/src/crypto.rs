@@ -271,9 +271,15 @@ pub async fn encrypt(owner: &KeyOwner, spec_json: &str, features: &[f64]) -> Res
     args.push(("spec", spec_json.into()));
     args.push(("features", js_sys::Float64Array::from(features).into()));
     let result = worker()?.call("encrypt", &args, &[]).await?;
+    let ciphertext = get(&result, "ciphertext")
+        .dyn_into::<js_sys::Uint8Array>()
+        .map_err(|_| "the crypto worker returned no encrypted row".to_owned())?;
+    let server_key_fingerprint = get(&result, "serverKeyFingerprint")
+        .as_string()
+        .ok_or("the crypto worker did not say which key encrypted the row")?;
     Ok(EncryptedRow {
-        ciphertext: get(&result, "ciphertext").unchecked_into(),
-        server_key_fingerprint: get(&result, "serverKeyFingerprint").as_string().unwrap_or_default(),
+        ciphertext,
+        server_key_fingerprint,
     })
 }
 

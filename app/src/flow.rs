@@ -124,12 +124,12 @@ pub async fn ready_key(session: &SessionInfo) -> Result<Option<KeyInfo>, String>
         .map(|_| server))
 }
 
-/// Whether this browser's client key matches the user's server key and that key serves
-/// models of `parameter_set` (every model, today): then any model can be used at once.
-pub async fn keys_ready(session: &SessionInfo, parameter_set: &str) -> Result<bool, String> {
+/// The user's server key, when this browser holds its client key and it serves models of
+/// `parameter_set` (every model, today): then any model can be used at once.
+pub async fn key_ready_for(session: &SessionInfo, parameter_set: &str) -> Result<Option<KeyInfo>, String> {
     Ok(ready_key(session)
         .await?
-        .is_some_and(|key| key.parameter_set == parameter_set))
+        .filter(|key| key.parameter_set == parameter_set))
 }
 
 /// Generates the user's key pair in the worker for the parameter set of `spec_json`'s model
@@ -218,8 +218,9 @@ pub async fn predict(
     features: &[f64],
     report: Reporter,
 ) -> Result<Outcome, String> {
-    let mut started = now_ms();
+    let wanted = parameter_set(spec_json)?;
     let owner = owner(session);
+    let mut started = now_ms();
     report(Progress::at(Stage::Encrypting));
     // The usual case, keys in place: encrypt while the server says which key it holds, and
     // send the row only if it was encrypted under the client key of that server key.
@@ -227,31 +228,38 @@ pub async fn predict(
         let server_key = client::key_info().await;
         (server_key, now_ms() - started)
     };
-    let ((server_key, checked_ms), encrypted) =
+    let ((server_key, checked_ms), first_try) =
         futures_util::future::join(checking, crypto::encrypt(&owner, spec_json, features)).await;
-    let wanted = parameter_set(spec_json)?;
-    let (ciphertext, keys, check_ms, encrypted) = match (server_key.map_err(|e| e.message())?, encrypted) {
+    let (ciphertext, keys, check_ms) = match (server_key.map_err(|e| e.message())?, first_try) {
         (Some(server), Ok(row))
             if server.fingerprint == row.server_key_fingerprint && server.parameter_set == wanted =>
         {
-            (row.ciphertext, None, checked_ms, now_ms())
+            (row.ciphertext, None, checked_ms)
         }
         // No key here, another one, or one the server does not hold: the full check, which
         // also takes over a key an earlier version kept per model, then keys made if needed.
         _ => {
             let checking = now_ms();
-            let keys = if keys_ready(session, &wanted).await? {
-                None
-            } else {
-                Some(set_up_keys(session, spec_json, report.clone()).await?)
+            let (server, keys) = match key_ready_for(session, &wanted).await? {
+                Some(server) => (server, None),
+                None => {
+                    let keys = set_up_keys(session, spec_json, report.clone()).await?;
+                    (keys.info.clone(), Some(keys))
+                }
             };
             let check_ms = now_ms() - checking;
             started = now_ms();
             report(Progress::at(Stage::Encrypting));
             let row = crypto::encrypt(&owner, spec_json, features).await?;
-            (row.ciphertext, keys, check_ms, now_ms())
+            if row.server_key_fingerprint != server.fingerprint {
+                return Err(
+                    "the key in this browser changed while the row was encrypted (in another tab?): try again".into(),
+                );
+            }
+            (row.ciphertext, keys, check_ms)
         }
     };
+    let encrypted = now_ms();
     report(Progress {
         stage: Stage::Uploading,
         fraction: None,

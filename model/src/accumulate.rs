@@ -227,7 +227,10 @@ fn bins_to_reduce<K: BlockOps>(ops: &K, bins: &mut [K::Block]) -> usize {
             })
             .chain(keep.iter().copied())
             .fold((0, 0), |(d, n), (degree, noise)| (d + degree, n + noise));
-        let last = if left.0 <= MAX_DEGREE && left.1 <= noise_budget() {
+        let last = if left.0 <= DIGIT_MAX {
+            // A lone bin that is already a digit ends the column as it is.
+            0
+        } else if left.0 <= MAX_DEGREE && left.1 <= noise_budget() {
             bin_bootstraps(left.0, left.1)
         } else if reduced == shape.len() {
             // Not one bin even so: more rounds follow, whatever this one does.
@@ -245,11 +248,12 @@ fn bins_to_reduce<K: BlockOps>(ops: &K, bins: &mut [K::Block]) -> usize {
 
 /// The bootstraps [`reduce_bin`] spends on a bin of a column that is not the last.
 fn bin_bootstraps(degree: u64, noise: u64) -> usize {
-    match degree {
-        _ if degree <= DIGIT_MAX && noise <= 1 => 0,
-        _ if degree <= DIGIT_MAX => 1,
-        _ if fits_many_lut(2, degree) => 1,
-        _ => 2,
+    if degree <= DIGIT_MAX {
+        usize::from(noise > 1)
+    } else if fits_many_lut(2, degree) {
+        1
+    } else {
+        2
     }
 }
 

@@ -76,14 +76,14 @@ impl ClientKey {
     pub fn compressed_server_key_with_progress(&self, progress: &mut dyn FnMut(f64)) -> CompressedServerKey {
         use tfhe::core_crypto::commons::math::random::{CompressionSeed, RandomGenerator};
         use tfhe::core_crypto::prelude::*;
-
-        use crate::seeded::{MaskStream, encrypt_lwe_bodies};
         use tfhe::shortint::atomic_pattern::compressed::{
             CompressedAtomicPatternServerKey, CompressedStandardAtomicPatternServerKey,
         };
         use tfhe::shortint::client_key::atomic_pattern::AtomicPatternClientKey;
         use tfhe::shortint::parameters::ModulusSwitchType;
         use tfhe::shortint::server_key::{CompressedModulusSwitchConfiguration, ShortintCompressedBootstrappingKey};
+
+        use crate::seeded::{MaskStream, encrypt_lwe_bodies};
 
         let params = PARAMETERS;
         // A client key of other parameters cannot be built (`generate` and `from_bytes` check),

@@ -19,7 +19,8 @@
 //!
 //! Tests: `encrypt::masks_are_tfhes_and_bodies_decrypt` (rows) and
 //! `keys::the_key_switching_key_is_tfhes_up_to_the_noise` decompress with tfhe-rs and decrypt;
-//! `bootstrap_key::the_key_is_tfhes_up_to_the_noise` compares the GGSWs' masks.
+//! `bootstrap_key::the_key_is_tfhes_up_to_the_noise` compares the GGSWs' bodies with tfhe's
+//! for the same seeds (within two noise bounds only when the masks are the same).
 
 use rayon::prelude::*;
 use tfhe::core_crypto::commons::math::random::{DefaultRandomGenerator, DynamicDistribution, RandomGenerator, Uniform};
