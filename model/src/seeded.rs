@@ -23,6 +23,7 @@
 //! for the same seeds (within two noise bounds only when the masks are the same).
 
 use rayon::prelude::*;
+use tfhe::core_crypto::algorithms::slice_algorithms::slice_wrapping_dot_product;
 use tfhe::core_crypto::commons::math::random::{DefaultRandomGenerator, DynamicDistribution, RandomGenerator, Uniform};
 use tfhe::core_crypto::prelude::{LweCiphertextCount, LweDimension, lwe_ciphertext_list_encryption_fork_config};
 use tfhe_csprng::generators::{BytesPerChild, ChildrenCount, ParallelRandomGenerator, RandomGenerator as _};
@@ -89,11 +90,9 @@ pub(crate) fn encrypt_lwe_bodies(
             || vec![0u64; secret.len()],
             |mask, ((body, (&plaintext, &error)), mut stream)| {
                 fill_uniform(&mut stream, mask);
-                let dot = mask
-                    .iter()
-                    .zip(secret)
-                    .fold(0u64, |dot, (&a, &s)| dot.wrapping_add(a.wrapping_mul(s)));
-                *body = dot.wrapping_add(plaintext).wrapping_add(error);
+                *body = slice_wrapping_dot_product(mask, secret)
+                    .wrapping_add(plaintext)
+                    .wrapping_add(error);
             },
         );
 }
@@ -110,12 +109,9 @@ pub(crate) fn lwe_errors<'a>(
         .zip(plaintexts)
         .map(|(ciphertext, plaintext)| {
             let (mask, body) = ciphertext.get_mask_and_body();
-            let dot = mask
-                .as_ref()
-                .iter()
-                .zip(secret)
-                .fold(0u64, |dot, (&a, &s)| dot.wrapping_add(a.wrapping_mul(s)));
-            body.data.wrapping_sub(dot).wrapping_sub(plaintext) as i64
+            body.data
+                .wrapping_sub(slice_wrapping_dot_product(mask.as_ref(), secret))
+                .wrapping_sub(plaintext) as i64
         })
         .collect()
 }
