@@ -3,7 +3,8 @@
 # pinned nightly with rust-src (the crypto worker's threaded module), the pinned wasm-bindgen
 # CLI and cargo-leptos, and the npm tools (sass, wasm-opt, Bootstrap,
 # Playwright). With --browser, also Debian's Chromium for the browser tests; with --postgres,
-# Debian's PostgreSQL server for the tests against PostgreSQL (scripts/with-postgres.sh).
+# Debian's PostgreSQL server for the tests against PostgreSQL (scripts/with-postgres.sh); with
+# --slow-dos, Debian's slowhttptest (scripts/slow-dos.sh).
 # Running the app needs neither. Idempotent: each step is skipped when what it installs is
 # already there, so a warm machine pays nothing.
 set -euo pipefail
@@ -51,6 +52,7 @@ for flag in "$@"; do
   case "$flag" in
     --browser) [ -x /usr/bin/chromium ] || packages+=(chromium) ;;
     --postgres) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql) ;;
+    --slow-dos) command -v slowhttptest >/dev/null || packages+=(slowhttptest) ;;
     *) echo "setup.sh: unknown option $flag" >&2; exit 2 ;;
   esac
 done

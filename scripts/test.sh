@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints (native and wasm32), all Rust tests
 # (release-optimised: FHE is far too slow unoptimised) with the server's integration tests
-# once against SQLite and once against a throw-away PostgreSQL server, then the site build and
-# the browser end-to-end tests in Chromium.
+# once against SQLite and once against a throw-away PostgreSQL server, slowhttptest's slowloris
+# and slow-body attacks against the release server, then the site build and the browser
+# end-to-end tests in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh --browser --postgres
+bash scripts/setup.sh --browser --postgres --slow-dos
 
 echo "== cargo fmt"
 cargo fmt --all -- --check
@@ -21,5 +22,7 @@ echo "== integration tests against PostgreSQL (and the multi-process cluster tes
 # The same test binaries, already built: only the database differs.
 bash scripts/with-postgres.sh cargo test --release -p blindfold-server --test it -p blindfold-cli --test cli \
   -- --include-ignored
+echo "== slow denial of service (slowhttptest against the release server under ulimit -n 1024)"
+bash scripts/slow-dos.sh
 echo "== browser end-to-end tests"
 bash scripts/e2e.sh

@@ -104,6 +104,8 @@ async fn main() -> anyhow::Result<()> {
         settings.workers = workers;
         // Every account comes from 127.0.0.1: the default 10 per hour would refuse the 11th.
         settings.registrations_per_hour = 1000;
+        // Likewise every connection: the flooder's and the users' share one address here.
+        settings.max_connections_per_address = 100_000;
     })
     .await;
 

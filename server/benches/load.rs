@@ -71,6 +71,8 @@ async fn start(args: &[String], core: Option<usize>, evaluates: bool) -> anyhow:
         .args(args)
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .args(["--site-root", "/nonexistent", "--registrations-per-hour", "100000"])
+        // Every simulated user connects from 127.0.0.1.
+        .args(["--max-connections-per-address", "100000"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());

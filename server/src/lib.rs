@@ -6,9 +6,11 @@
 //! `blindfold-model`.
 //!
 //! Layers point one way: [`routes`] (HTTP) → [`services`] → storage ([`db`] and the data
-//! directory, written through [`storage`]). [`state`] holds the services; [`startup`] builds and runs the application.
+//! directory, written through [`storage`]). [`state`] holds the services; [`startup`] builds and runs the application;
+//! [`edge`] accepts and bounds the connections.
 
 pub mod db;
+pub mod edge;
 pub mod routes;
 pub mod services;
 pub mod settings;

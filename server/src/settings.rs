@@ -54,6 +54,30 @@ pub struct Settings {
     #[arg(long, env = "BLINDFOLD_TRUSTED_PROXY", value_delimiter = ',')]
     pub trusted_proxy: Vec<IpAddr>,
 
+    // Connections: every one bounded in number and in time.
+    /// Open HTTP connections this process serves at once; further ones wait in the kernel's
+    /// backlog until one closes. Never more than the open-file limit (raised to its hard
+    /// limit at start-up) less the descriptors kept for the database and files.
+    #[arg(long, env = "BLINDFOLD_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Open HTTP connections one client address (an IPv6 /64) may hold; further ones are
+    /// closed at once. Trusted proxies are exempt: their connections are many clients'.
+    #[arg(long, env = "BLINDFOLD_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
+    pub max_connections_per_address: usize,
+    /// Longest a connection may take to send a request's headers, counted from when it
+    /// opens and again from each answer: also how long an idle keep-alive connection stays
+    /// open. Slower ones are closed.
+    #[arg(long, env = "BLINDFOLD_HEADER_TIMEOUT_S", default_value_t = 10)]
+    pub header_timeout_s: u64,
+    /// Every request body may take this many seconds, and must then keep arriving at
+    /// --body-min-rate-kib (all it has sent, on average since the grace ended); a slower one
+    /// is cut with 408.
+    #[arg(long, env = "BLINDFOLD_BODY_GRACE_S", default_value_t = 10)]
+    pub body_grace_s: u64,
+    /// Slowest accepted request body after its grace period, in KiB per second.
+    #[arg(long, env = "BLINDFOLD_BODY_MIN_RATE_KIB", default_value_t = 16)]
+    pub body_min_rate_kib: u64,
+
     // Accounts and sessions.
     /// Password hashes (argon2id) and password checks computed at once; by default the
     /// number of cores. Account requests beyond wait for a turn (at most 10 s, then 503).
@@ -70,6 +94,14 @@ pub struct Settings {
     /// Longest wait the login throttle imposes, in seconds.
     #[arg(long, env = "BLINDFOLD_LOGIN_MAX_DELAY_S", default_value_t = 300)]
     pub login_max_delay_s: u64,
+    /// Logins one account may have per hour, from anywhere, correct ones included (wrong
+    /// passwords are counted by the two limits above instead); more are answered 429 before
+    /// any password is hashed.
+    #[arg(long, env = "BLINDFOLD_LOGINS_PER_ACCOUNT_PER_HOUR", default_value_t = 60)]
+    pub logins_per_account_per_hour: u32,
+    /// Sessions one account may hold; a login beyond ends the oldest.
+    #[arg(long, env = "BLINDFOLD_MAX_SESSIONS_PER_USER", default_value_t = 16)]
+    pub max_sessions_per_user: u32,
     /// Accounts one client address may create per hour.
     #[arg(long, env = "BLINDFOLD_REGISTRATIONS_PER_HOUR", default_value_t = 10)]
     pub registrations_per_hour: u32,
@@ -90,11 +122,18 @@ pub struct Settings {
     /// are answered 503 with `Retry-After`.
     #[arg(long, env = "BLINDFOLD_MAX_KEY_UPLOADS", default_value_t = 2)]
     pub max_key_uploads: usize,
+    /// Of those, the most one user may hold; more are answered 429.
+    #[arg(long, env = "BLINDFOLD_MAX_KEY_UPLOADS_PER_USER", default_value_t = 1)]
+    pub max_key_uploads_per_user: usize,
     /// Encrypted rows read and checked at once (~15 KB each); more are answered 503 with
     /// `Retry-After`.
     #[arg(long, env = "BLINDFOLD_MAX_ROW_UPLOADS", default_value_t = 64)]
     pub max_row_uploads: usize,
-    /// Longest an upload (a key or a row) may take to arrive, in seconds; slower ones get 408.
+    /// Of those, the most one user may hold; more are answered 429.
+    #[arg(long, env = "BLINDFOLD_MAX_ROW_UPLOADS_PER_USER", default_value_t = 4)]
+    pub max_row_uploads_per_user: usize,
+    /// Longest an upload (a key, a row or a model) may take to arrive, in seconds; slower ones
+    /// get 408 (as do ones slower than --body-min-rate-kib after --body-grace-s).
     #[arg(long, env = "BLINDFOLD_UPLOAD_TIMEOUT_S", default_value_t = 120)]
     pub upload_timeout_s: u64,
     /// Server keys one user may store.
@@ -140,6 +179,9 @@ pub struct Settings {
     /// memory); more are answered 503 with `Retry-After`.
     #[arg(long, env = "BLINDFOLD_MAX_MODEL_UPLOADS", default_value_t = 2)]
     pub max_model_uploads: usize,
+    /// Of those, the most one owner may hold; more are answered 429.
+    #[arg(long, env = "BLINDFOLD_MAX_MODEL_UPLOADS_PER_OWNER", default_value_t = 1)]
+    pub max_model_uploads_per_owner: usize,
     /// Compilations this process runs at once (each uses a core); further uploads wait their
     /// turn, at most four per compilation slot, and beyond that are answered 503.
     #[arg(long, env = "BLINDFOLD_MAX_COMPILATIONS", default_value_t = 1)]
@@ -199,6 +241,19 @@ impl Settings {
 
     pub fn upload_timeout(&self) -> Duration {
         Duration::from_secs(self.upload_timeout_s.max(1))
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_s.max(1))
+    }
+
+    pub fn body_grace(&self) -> Duration {
+        Duration::from_secs(self.body_grace_s)
+    }
+
+    /// The slowest accepted body after its grace period, in bytes per second.
+    pub fn body_min_rate(&self) -> u64 {
+        self.body_min_rate_kib.saturating_mul(1024).max(1)
     }
 
     pub fn database_url(&self) -> String {

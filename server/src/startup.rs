@@ -1,6 +1,5 @@
 //! Building the application from settings and running it until shutdown.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::Backend;
+use crate::edge::{self, ConnectionLimits};
 use crate::services::worker::spawn_workers;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -18,12 +18,16 @@ use crate::telemetry;
 /// that they take no more memory when nobody scrapes.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
+/// Connections the metrics listener serves at once.
+const METRICS_CONNECTIONS: usize = 16;
+
 /// A server bound to its port (or a worker process, which serves no HTTP but metrics), ready
 /// to run.
 pub struct Application {
     port: u16,
     /// None for `blindfold-server worker`.
     listener: Option<TcpListener>,
+    limits: ConnectionLimits,
     metrics: Option<MetricsListener>,
     state: AppState,
 }
@@ -77,6 +81,7 @@ impl Application {
             }
             None => None,
         };
+        let limits = ConnectionLimits::new(&settings, edge::open_file_limit());
         let state = AppState::open(settings).await?;
         // A worker serves no pages; the API works without the built site.
         if listener.is_some() {
@@ -85,6 +90,7 @@ impl Application {
         Ok(Self {
             port,
             listener,
+            limits,
             metrics,
             state,
         })
@@ -114,6 +120,8 @@ impl Application {
         workers.spawn(self.state.jobs.clone().maintain(stop_workers.clone()));
         // Compilations whose process died (PostgreSQL; SQLite's start-up recovery has them).
         workers.spawn(self.state.owned_models.clone().maintain(stop_workers.clone()));
+        // Ended sessions and stale throttle rows.
+        workers.spawn(self.state.accounts.clone().maintain(stop_workers.clone()));
         // Other processes' wake-ups (PostgreSQL): queued jobs for the workers, finished ones
         // for the long polls; until the workers stop, after the last request.
         workers.spawn(
@@ -130,22 +138,23 @@ impl Application {
             .map(|metrics| tokio::spawn(serve_metrics(metrics, self.state.clone(), stop_metrics.clone())));
         let pool = self.state.db.pool.clone();
         let owned_models = self.state.owned_models.clone();
-        let served = match self.listener {
+        match self.listener {
             Some(listener) => {
-                tracing::info!(port = self.port, metrics_port, "listening");
-                // Connect info: the abuse limits need each request's peer address.
-                let service = crate::routes::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-                let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+                tracing::info!(
+                    port = self.port,
+                    metrics_port,
+                    max_connections = self.limits.max_connections,
+                    "listening"
+                );
+                edge::serve(listener, crate::routes::router(self.state), self.limits, shutdown).await;
                 tracing::info!("no longer taking requests; stopping the job workers");
-                served
             }
             None => {
                 tracing::info!(workers = self.state.settings.workers, metrics_port, "evaluating jobs");
                 shutdown.await;
                 tracing::info!("stopping the job workers");
-                Ok(())
             }
-        };
+        }
         stop_workers.cancel();
         // Compilations stop with the process: their models are marked failed.
         owned_models.shut_down().await;
@@ -155,22 +164,20 @@ impl Application {
             }
         }
         stop_metrics.cancel();
-        if let Some(metrics) = metrics {
-            match metrics.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::error!(error = format!("{error:#}"), "serving metrics"),
-                Err(error) => tracing::error!(%error, "the metrics listener ended abnormally"),
-            }
+        if let Some(metrics) = metrics
+            && let Err(error) = metrics.await
+        {
+            tracing::error!(%error, "the metrics listener ended abnormally");
         }
         // Closing checkpoints SQLite's write-ahead log into the database file.
         pool.close().await;
         tracing::info!("stopped");
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 
 /// Serves `/metrics` until `stop`, draining the recorder's histograms meanwhile.
-async fn serve_metrics(metrics: MetricsListener, state: AppState, stop: CancellationToken) -> anyhow::Result<()> {
+async fn serve_metrics(metrics: MetricsListener, state: AppState, stop: CancellationToken) {
     let upkeep = {
         let (handle, stop) = (metrics.handle.clone(), stop.clone());
         tokio::spawn(async move {
@@ -182,10 +189,14 @@ async fn serve_metrics(metrics: MetricsListener, state: AppState, stop: Cancella
             }
         })
     };
+    // The site's timeouts, and a few connections: scrapers and probes, inside the descriptors
+    // the site's listener leaves in reserve.
+    let limits = ConnectionLimits {
+        max_connections: METRICS_CONNECTIONS,
+        per_address: METRICS_CONNECTIONS,
+        ..ConnectionLimits::new(&state.settings, u64::MAX)
+    };
     let router = crate::routes::ops::metrics_router(state, metrics.handle);
-    let served = axum::serve(metrics.listener, router)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await;
+    edge::serve(metrics.listener, router, limits, stop.cancelled_owned()).await;
     let _ = upkeep.await;
-    served.context("serving metrics")
 }

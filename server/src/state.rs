@@ -6,7 +6,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use tokio::sync::Semaphore;
 
 use crate::db::{Backend, Db};
 use crate::routes::assets::{self, SiteAssets};
@@ -16,6 +15,7 @@ use crate::services::catalogue::ModelCatalogue;
 use crate::services::jobs::{JobLimits, JobQueue};
 use crate::services::keystore::{KeyQuota, ServerKeyStore};
 use crate::services::owned_models::{OwnedModels, OwnerLimits};
+use crate::services::uploads::UploadSlots;
 use crate::services::worker::Evaluator;
 use crate::settings::Settings;
 use crate::storage::Placement;
@@ -32,11 +32,11 @@ pub struct AppState {
     pub keys: Arc<ServerKeyStore>,
     pub jobs: Arc<JobQueue>,
     /// Key uploads being read and validated (each decompresses to ~120 MB).
-    pub key_uploads: Arc<Semaphore>,
+    pub key_uploads: Arc<UploadSlots>,
     /// Encrypted rows being read and checked.
-    pub row_uploads: Arc<Semaphore>,
+    pub row_uploads: Arc<UploadSlots>,
     /// Owners' model uploads being read and checked.
-    pub model_uploads: Arc<Semaphore>,
+    pub model_uploads: Arc<UploadSlots>,
     pub leptos: LeptosOptions,
     /// The built site's manifest: which static files are named after their content.
     pub assets: Arc<SiteAssets>,
@@ -79,6 +79,7 @@ impl AppState {
             key_placement,
             key_quota,
             settings.key_cache_mib * 1024 * 1024,
+            settings.max_key_uploads,
         ));
         let removed = keys.sweep_orphans().await?;
         if removed > 0 {
@@ -109,9 +110,24 @@ impl AppState {
         if rekeyed > 0 {
             tracing::info!(rekeyed, "usernames keyed by their NFKC form");
         }
-        let key_uploads = Arc::new(Semaphore::new(settings.max_key_uploads.max(1)));
-        let row_uploads = Arc::new(Semaphore::new(settings.max_row_uploads.max(1)));
-        let model_uploads = Arc::new(Semaphore::new(settings.max_model_uploads.max(1)));
+        let key_uploads = Arc::new(UploadSlots::new(
+            "key uploads",
+            settings.max_key_uploads,
+            settings.max_key_uploads_per_user,
+            5,
+        ));
+        let row_uploads = Arc::new(UploadSlots::new(
+            "row uploads",
+            settings.max_row_uploads,
+            settings.max_row_uploads_per_user,
+            1,
+        ));
+        let model_uploads = Arc::new(UploadSlots::new(
+            "model uploads",
+            settings.max_model_uploads,
+            settings.max_model_uploads_per_owner,
+            5,
+        ));
         let assets = SiteAssets::load(&settings.site_root);
         let mut leptos = LeptosOptions::builder()
             .output_name(assets::OUTPUT_NAME)

@@ -29,6 +29,13 @@ pub const KEY_CACHE_BYTES: &str = "blindfold_key_cache_bytes";
 pub const HTTP_REQUESTS: &str = "blindfold_http_requests_total";
 /// Histogram: seconds from a request's arrival to its answer's head, by `route` and `method`.
 pub const HTTP_REQUEST_DURATION: &str = "blindfold_http_request_duration_seconds";
+/// Gauge: open HTTP connections.
+pub const HTTP_CONNECTIONS: &str = "blindfold_http_connections";
+/// Counter: connections closed at once, by `reason` (`per_address`: its address held its share).
+pub const HTTP_CONNECTIONS_REFUSED: &str = "blindfold_http_connections_refused_total";
+/// Counter: failed accepts other than a client's reset (`EMFILE` and the like), each followed by
+/// a pause.
+pub const HTTP_ACCEPT_ERRORS: &str = "blindfold_http_accept_errors_total";
 
 /// An evaluation takes about a second per few hundred bootstraps; a long one minutes.
 const EVALUATION_BUCKETS: [f64; 12] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0];
@@ -67,6 +74,15 @@ fn install() -> anyhow::Result<PrometheusHandle> {
         HTTP_REQUEST_DURATION,
         Unit::Seconds,
         "HTTP request latency by route template and method."
+    );
+    metrics::describe_gauge!(HTTP_CONNECTIONS, "Open HTTP connections.");
+    metrics::describe_counter!(
+        HTTP_CONNECTIONS_REFUSED,
+        "HTTP connections closed at once, by reason (per_address: the address held its share)."
+    );
+    metrics::describe_counter!(
+        HTTP_ACCEPT_ERRORS,
+        "Failed accepts (EMFILE and the like), each followed by a pause."
     );
     Ok(handle)
 }

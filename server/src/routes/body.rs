@@ -1,6 +1,5 @@
 //! Request bodies read within limits.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -8,10 +7,9 @@ use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use futures_util::StreamExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::edge::pace::too_slow;
 use crate::routes::error::{ApiError, ApiResult};
-use crate::services::ServiceError;
 
 /// The body's declared length, if the client sent a valid `Content-Length`.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -39,7 +37,7 @@ pub async fn read_limited(
         let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
         let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+            let chunk = chunk.map_err(|error| body_error(&error, "reading the body"))?;
             if bytes.len() as u64 + chunk.len() as u64 > limit {
                 return Err(ApiError::TooLarge { what, limit });
             }
@@ -56,15 +54,6 @@ pub async fn read_limited(
     Ok(bytes)
 }
 
-/// One of a bounded number of upload slots, taken before the body is read and held until the
-/// upload is stored; none free answers 503 with `Retry-After` rather than queueing the body.
-pub fn upload_slot(slots: &Arc<Semaphore>, what: &'static str, retry_after_s: u64) -> ApiResult<OwnedSemaphorePermit> {
-    slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ServiceError::Busy { what, retry_after_s }.into())
-}
-
 /// A JSON body, or the error its rejection means: 413 past `limit` (the route's
 /// `DefaultBodyLimit`), else 400 with what was wrong.
 pub fn json_body<T>(body: Result<Json<T>, JsonRejection>, limit: u64) -> ApiResult<T> {
@@ -74,8 +63,18 @@ pub fn json_body<T>(body: Result<Json<T>, JsonRejection>, limit: u64) -> ApiResu
                 what: "the request body",
                 limit,
             }
+        } else if let Some(slow) = too_slow(&rejection) {
+            ApiError::TooSlow(slow.to_string())
         } else {
             ApiError::BadRequest(rejection.body_text())
         }
     })
+}
+
+/// A failed body read: 408 when the body fell behind its pace (`edge::pace`), else 400.
+pub fn body_error(error: &(dyn std::error::Error + 'static), doing: &str) -> ApiError {
+    match too_slow(error) {
+        Some(slow) => ApiError::TooSlow(slow.to_string()),
+        None => ApiError::BadRequest(format!("{doing}: {error}")),
+    }
 }

@@ -17,9 +17,13 @@ use crate::state::AppState;
 pub struct ClientAddr(pub IpAddr);
 
 impl ClientAddr {
-    /// `peer`'s address, or the forwarded one when `peer` is trusted.
+    /// `peer`'s address, or the forwarded one when `peer` is trusted. Addresses are compared
+    /// in canonical form: a listener on `[::]` sees IPv4 peers as IPv4-mapped IPv6 addresses
+    /// (`::ffff:10.0.0.1`), which are the same hosts as `10.0.0.1`.
     pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> Self {
-        if !trusted.contains(&peer) {
+        let peer = peer.to_canonical();
+        let trusted_is = |address: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *address);
+        if !trusted_is(&peer) {
             return Self(peer);
         }
         let hops = forwarded_for
@@ -28,8 +32,8 @@ impl ClientAddr {
             .map(str::trim)
             .rev();
         for hop in hops {
-            match hop.parse::<IpAddr>() {
-                Ok(address) if trusted.contains(&address) => continue,
+            match hop.parse::<IpAddr>().map(|address| address.to_canonical()) {
+                Ok(address) if trusted_is(&address) => continue,
                 Ok(address) => return Self(address),
                 // An unreadable entry: nothing further left can be believed.
                 Err(_) => break,
@@ -96,5 +100,25 @@ mod tests {
             ip("10.0.0.1")
         );
         assert_eq!(ClientAddr::resolve(ip("10.0.0.1"), None, &proxy).0, ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_and_hops_are_the_ipv4_hosts() {
+        // A listener on [::] sees the proxy 10.0.0.1 as ::ffff:10.0.0.1.
+        let proxy = [ip("10.0.0.1")];
+        assert_eq!(
+            ClientAddr::resolve(ip("::ffff:10.0.0.1"), Some("9.9.9.9"), &proxy).0,
+            ip("9.9.9.9")
+        );
+        assert_eq!(
+            ClientAddr::resolve(ip("::ffff:10.0.0.1"), Some("::ffff:9.9.9.9, ::ffff:10.0.0.1"), &proxy).0,
+            ip("9.9.9.9")
+        );
+        // And a proxy configured by its mapped form is the same proxy.
+        assert_eq!(
+            ClientAddr::resolve(ip("10.0.0.1"), Some("9.9.9.9"), &[ip("::ffff:10.0.0.1")]).0,
+            ip("9.9.9.9")
+        );
+        assert_eq!(ClientAddr::resolve(ip("::ffff:1.2.3.4"), None, &proxy).0, ip("1.2.3.4"));
     }
 }

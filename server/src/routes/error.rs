@@ -52,6 +52,9 @@ pub enum ApiError {
     /// 408: the body did not arrive in time.
     #[error("{0} did not arrive in time")]
     Timeout(&'static str),
+    /// 408: the body fell behind the minimum rate (`edge::pace`).
+    #[error("{0}")]
+    TooSlow(String),
     /// 409: a storage quota would be exceeded.
     #[error("{0}")]
     QuotaExceeded(String),
@@ -80,7 +83,7 @@ impl ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) | Self::UnusableFile(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyAttempts { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Timeout(_) | Self::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
             Self::QuotaExceeded(_) => StatusCode::CONFLICT,
             Self::Busy { .. } | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -102,7 +105,7 @@ impl ApiError {
             Self::Unprocessable(_) => "wrong_parameters",
             Self::UnusableFile(_) => "unusable_file",
             Self::TooManyAttempts { .. } => "too_many_attempts",
-            Self::Timeout(_) => "timeout",
+            Self::Timeout(_) | Self::TooSlow(_) => "timeout",
             Self::QuotaExceeded(_) => "quota_exceeded",
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy { .. } => "busy",
@@ -130,6 +133,12 @@ impl IntoResponse for ApiError {
             fields,
         };
         let mut response = (self.status(), Json(body)).into_response();
+        // The rest of the body is not read: the connection cannot carry another request.
+        if let Self::Timeout(_) | Self::TooSlow(_) = self {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Self::TooManyAttempts { retry_after_s }
         | Self::RateLimited { retry_after_s, .. }
         | Self::Busy { retry_after_s, .. } = self

@@ -11,7 +11,7 @@ use blindfold_api::KeyInfo;
 use blindfold_model::params::PARAMETER_SET_NAME;
 
 use crate::routes::auth::CurrentUser;
-use crate::routes::body::{declared_length, read_limited, upload_slot};
+use crate::routes::body::{declared_length, read_limited};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -69,7 +69,7 @@ async fn store(
     body: Body,
 ) -> ApiResult<Json<KeyInfo>> {
     // A slot before the body is read: a key is read, validated and stored within it.
-    let _slot = upload_slot(&state.key_uploads, "key uploads", 5)?;
+    let _slot = state.key_uploads.take(user.user_id)?;
     // Refused before 30 MB cross the network if it cannot fit the user's quota.
     state
         .keys

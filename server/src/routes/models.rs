@@ -9,7 +9,7 @@ use blindfold_api::ModelSummary;
 use blindfold_model::EncryptedRow;
 
 use crate::routes::auth::CurrentUser;
-use crate::routes::body::{read_limited, upload_slot};
+use crate::routes::body::read_limited;
 use crate::routes::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -41,7 +41,7 @@ pub async fn predict(
     let limit = EncryptedRow::size_limit(ciphertexts).min(state.settings.max_row_bytes);
     // Refused before the row crosses the network if the user has too many pending.
     state.jobs.check_pending(user.user_id).await?;
-    let _slot = upload_slot(&state.row_uploads, "uploads", 1)?;
+    let _slot = state.row_uploads.take(user.user_id)?;
     let row = read_limited(&headers, body, limit, state.settings.upload_timeout(), "encrypted row").await?;
     let job = state
         .jobs

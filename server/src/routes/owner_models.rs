@@ -18,7 +18,7 @@ use axum::routing::get;
 use blindfold_api::{ModelDetails, ModelUpload, OwnedModel, paths};
 
 use crate::routes::auth::CurrentOwner;
-use crate::routes::body::{declared_length, json_body, upload_slot};
+use crate::routes::body::{declared_length, json_body};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::services::owned_models::UploadFiles;
 use crate::settings::Settings;
@@ -86,7 +86,7 @@ pub async fn upload(
 ) -> ApiResult<impl IntoResponse> {
     let mut multipart = multipart.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     // Refused before the files cross the network: no slot, no place to compile, no quota.
-    let _slot = upload_slot(&state.model_uploads, "model uploads", 5)?;
+    let _slot = state.model_uploads.take(owner.user_id)?;
     let ticket = state.owned_models.ticket()?;
     state.owned_models.check_quota(owner.user_id).await?;
     let limit = upload_limit(&state.settings) as u64;
@@ -182,6 +182,8 @@ fn multipart_error(error: MultipartError, total: u64) -> ApiError {
             what: "the upload",
             limit: total,
         }
+    } else if let Some(slow) = crate::edge::pace::too_slow(&error) {
+        ApiError::TooSlow(slow.to_string())
     } else {
         ApiError::BadRequest(format!("reading the upload: {}", error.body_text()))
     }

@@ -39,10 +39,13 @@ pub struct ServerKeyStore {
     /// Decompressed keys by (user, parameter set, fingerprint): a replaced key is never served
     /// stale.
     cache: Cache<(i64, String, String), Arc<ServerKey>>,
+    /// Background decompressions of fresh uploads running at once.
+    preloads: Arc<tokio::sync::Semaphore>,
 }
 
 impl ServerKeyStore {
-    pub fn new(db: Db, placement: Placement, quota: KeyQuota, budget_bytes: u64) -> Self {
+    /// `preloads`: fresh uploads decompressed in the background at once.
+    pub fn new(db: Db, placement: Placement, quota: KeyQuota, budget_bytes: u64, preloads: usize) -> Self {
         let cache = Cache::builder()
             .weigher(|_, key: &Arc<ServerKey>| u32::try_from(key.memory_bytes()).unwrap_or(u32::MAX))
             .max_capacity(budget_bytes)
@@ -54,6 +57,7 @@ impl ServerKeyStore {
             quota,
             upload_locks: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
             cache,
+            preloads: Arc::new(tokio::sync::Semaphore::new(preloads.max(1))),
         }
     }
 
@@ -174,6 +178,9 @@ impl ServerKeyStore {
         };
         if let Some(previous) = previous.filter(|p| *p != info.fingerprint) {
             self.remove_file(user_id, parameter_set, &previous);
+            // No job can name the replaced key any more: its ~120 MB go now, not when the
+            // cache's budget pushes them out.
+            self.cache.invalidate(&(user_id, parameter_set.to_owned(), previous));
         }
         Ok(info)
     }
@@ -314,10 +321,16 @@ impl ServerKeyStore {
     }
 
     /// Decompresses a just-stored key in the background, so that the first prediction with it
-    /// does not wait for it.
+    /// does not wait for it; unless as many preloads as uploads run at once already (each
+    /// takes ~120 MB and a core for a second): that key is decompressed by its first job.
     pub fn preload(self: &Arc<Self>, user_id: i64, parameter_set: &str, fingerprint: &str) {
+        let Ok(turn) = self.preloads.clone().try_acquire_owned() else {
+            tracing::debug!(user_id, "preloads busy; the key's first job decompresses it");
+            return;
+        };
         let (keys, parameter_set, fingerprint) = (self.clone(), parameter_set.to_owned(), fingerprint.to_owned());
         tokio::spawn(async move {
+            let _turn = turn;
             if let Err(error) = keys.load(user_id, &parameter_set, &fingerprint).await {
                 tracing::warn!(error = format!("{error:#}"), "could not preload a server key");
             }

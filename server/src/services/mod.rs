@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod jobs;
 pub mod keystore;
 pub mod owned_models;
+pub mod uploads;
 pub mod worker;
 
 use std::collections::BTreeMap;

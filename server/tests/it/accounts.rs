@@ -173,7 +173,12 @@ async fn oversized_account_forms_are_refused_first_and_other_requests_stay_answe
 #[tokio::test]
 async fn parallel_wrong_passwords_are_counted_before_any_is_checked() {
     let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn_with(dir.path(), |s| s.login_attempts_per_user = 3).await;
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.login_attempts_per_user = 3;
+        // A hundred connections at once from one address, which the default would refuse.
+        s.max_connections_per_address = 256;
+    })
+    .await;
     app.user("victim").await;
     let http = reqwest::Client::new();
     let guess = |password: &'static str| {
@@ -457,6 +462,79 @@ async fn sessions_past_their_lifetime_or_idle_time_are_refused() {
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn(dir.path(), 0).await;
     assert_eq!(app.user("judy").await.whoami().await.unwrap(), "judy");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_sessions_and_the_oldest_ends_first() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| s.max_sessions_per_user = 2).await;
+    let first = app.user("mallory").await;
+    let mut second = app.client();
+    second.login("mallory", PASSWORD).await.unwrap();
+    let mut third = app.client();
+    third.login("mallory", PASSWORD).await.unwrap();
+    assert_eq!(status(first.whoami().await), StatusCode::UNAUTHORIZED);
+    assert_eq!(second.whoami().await.unwrap(), "mallory");
+    assert_eq!(third.whoami().await.unwrap(), "mallory");
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(&blindfold_server::testing::database(dir.path()).await)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn correct_logins_are_limited_per_account_before_any_password_is_hashed() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        behind_a_proxy(s);
+        s.logins_per_account_per_hour = 3;
+    })
+    .await;
+    app.user("niaj").await;
+    // Wrong passwords do not use up the owner's allowance (the guess limits count those).
+    let guesser = From::new(&app, "192.0.2.66");
+    for _ in 0..2 {
+        assert_eq!(
+            guesser.login("niaj", "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Parallel correct logins from many addresses: three pass, the rest are refused unhashed.
+    let addresses = [
+        "192.0.2.1",
+        "192.0.2.2",
+        "192.0.2.3",
+        "192.0.2.4",
+        "192.0.2.5",
+        "192.0.2.6",
+    ];
+    let logins = addresses.map(|address| {
+        let from = From::new(&app, address);
+        tokio::spawn(async move { from.login("niaj", PASSWORD).await })
+    });
+    let mut statuses = Vec::new();
+    for login in join_all(logins).await {
+        let response = login.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(retry_after(&response) > 0);
+            let body: ErrorBody = response.json().await.unwrap();
+            assert!(body.detail.contains("at most 3 an hour"), "{}", body.detail);
+            statuses.push(StatusCode::TOO_MANY_REQUESTS);
+        } else {
+            statuses.push(response.status());
+        }
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [[StatusCode::OK; 3], [StatusCode::TOO_MANY_REQUESTS; 3]].concat(),
+        "{statuses:?}"
+    );
+    // Another account is untouched.
+    app.user("olivia").await;
     app.stop().await;
 }
 

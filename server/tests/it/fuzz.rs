@@ -99,6 +99,7 @@ impl Server {
             s.registrations_per_hour = 1_000_000;
             s.login_attempts_per_address = 1_000_000;
             s.login_attempts_per_user = 1_000_000;
+            s.logins_per_account_per_hour = 1_000_000;
             configure(s);
         }));
         Self {

@@ -209,7 +209,11 @@ async fn users_delete_predictions_and_clear_their_history() {
 #[tokio::test]
 async fn parallel_key_uploads_leave_exactly_one_file() {
     let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn(dir.path(), 0).await;
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.workers = 0;
+        s.max_key_uploads_per_user = 2;
+    })
+    .await;
     let client = app.user("alice").await;
     let other_key = ClientKey::generate().compressed_server_key().to_bytes();
     for _ in 0..3 {
@@ -250,27 +254,46 @@ async fn key_storage_is_capped_per_user() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn key_uploads_are_bounded_in_number_and_time() {
-    let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn_with(dir.path(), |s| {
-        s.max_key_uploads = 1;
-        s.upload_timeout_s = 4;
-    })
-    .await;
-    let client = app.user("alice").await;
-    // A client that sends a little of its key and then nothing.
+/// A key upload that sends its first KiB and then nothing.
+fn stalled_key_upload(
+    app: &TestApp,
+    client: &ApiClient,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
     let first_chunk = KEYS.server[..1024].to_vec();
     let stalled = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first_chunk) })
         .chain(futures_util::stream::pending());
-    let slow = tokio::spawn(
-        authed(&app, &client, Method::PUT, paths::KEY)
+    tokio::spawn(
+        authed(app, client, Method::PUT, paths::KEY)
             .body(reqwest::Body::wrap_stream(stalled))
             .send(),
-    );
-    // Time for it to take the one upload slot, even on a busy machine.
+    )
+}
+
+#[tokio::test]
+async fn key_uploads_are_bounded_in_number_and_time_and_shared_between_users() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.max_key_uploads = 2;
+        s.upload_timeout_s = 4;
+    })
+    .await;
+    let (alice, bob, carol) = (app.user("alice").await, app.user("bob").await, app.user("carol").await);
+    // Alice stalls two uploads: the second is refused (her share is one), not queued.
+    let slow = stalled_key_upload(&app, &alice);
+    // Time for it to take its slot, even on a busy machine.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let busy = authed(&app, &client, Method::PUT, paths::KEY)
+    let second = stalled_key_upload(&app, &alice).await.unwrap().unwrap();
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(second.headers().contains_key("retry-after"));
+    let body: blindfold_api::ErrorBody = second.json().await.unwrap();
+    assert!(body.detail.contains("one account"), "{}", body.detail);
+    // So another user's upload goes through while hers hangs.
+    bob.upload_key(KEYS.server.clone()).await.unwrap();
+    // With every slot held (Alice's, Carol's stalled one), a fourth user waits: 503.
+    let carols = stalled_key_upload(&app, &carol);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let dave = app.user("dave").await;
+    let busy = authed(&app, &dave, Method::PUT, paths::KEY)
         .body(KEYS.server.clone())
         .send()
         .await
@@ -281,9 +304,43 @@ async fn key_uploads_are_bounded_in_number_and_time() {
     let slow = slow.await.unwrap().unwrap();
     assert_eq!(slow.status(), StatusCode::REQUEST_TIMEOUT);
     assert!(started.elapsed() < Duration::from_secs(8));
-    // The slot is free again.
-    client.upload_key(KEYS.server.clone()).await.unwrap();
-    assert_eq!(stored(dir.path(), "keys/").await.len(), 1);
+    assert_eq!(carols.await.unwrap().unwrap().status(), StatusCode::REQUEST_TIMEOUT);
+    // The slots are free again.
+    alice.upload_key(KEYS.server.clone()).await.unwrap();
+    assert_eq!(stored(dir.path(), "keys/").await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_slower_than_the_minimum_rate_is_cut_before_its_timeout() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.body_grace_s = 1;
+        s.body_min_rate_kib = 16;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    // 1 KiB every 200 ms: 5 KiB/s, a third of the rate, far inside the 120 s upload timeout.
+    let trickle = futures_util::stream::unfold(0usize, |at| async move {
+        if at >= KEYS.server.len() {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let end = (at + 1024).min(KEYS.server.len());
+        Some((Ok::<_, std::io::Error>(KEYS.server[at..end].to_vec()), end))
+    });
+    let started = Instant::now();
+    let cut = authed(&app, &alice, Method::PUT, paths::KEY)
+        .body(reqwest::Body::wrap_stream(trickle))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cut.status(), StatusCode::REQUEST_TIMEOUT);
+    let body: blindfold_api::ErrorBody = cut.json().await.unwrap();
+    assert!(body.detail.contains("too slowly"), "{}", body.detail);
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    // Its slot is free: a fast upload of the same user goes through.
+    alice.upload_key(KEYS.server.clone()).await.unwrap();
     app.stop().await;
 }
 

@@ -5,6 +5,7 @@ mod accounts;
 mod api;
 mod cluster;
 mod crash;
+mod edge;
 mod fuzz;
 mod import_model;
 mod jobs;

@@ -49,6 +49,9 @@ impl std::fmt::Debug for Account {
 
 const TAKEN: &str = "A user with that username already exists.";
 
+/// How often ended sessions and stale throttle rows are deleted.
+const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The accounts service.
 pub struct Accounts {
     pool: AnyPool,
@@ -88,11 +91,17 @@ impl Accounts {
             guesses_per_address: settings.login_attempts_per_address,
             max_delay_ms: i64::try_from(settings.login_max_delay_s.saturating_mul(1000)).unwrap_or(i64::MAX),
             registrations_per_hour: settings.registrations_per_hour,
+            logins_per_account_per_hour: settings.logins_per_account_per_hour,
         };
         Self {
             passwords: PasswordWork::new(settings.password_hashers(), password::MAX_WAIT),
             throttle: Throttle::new(pool.clone(), limits),
-            sessions: Sessions::new(pool.clone(), settings.session_idle(), settings.session_lifetime()),
+            sessions: Sessions::new(
+                pool.clone(),
+                settings.session_idle(),
+                settings.session_lifetime(),
+                settings.max_sessions_per_user,
+            ),
             first_account_owner: settings.first_account_owner,
             jobs,
             keys,
@@ -249,7 +258,14 @@ impl Accounts {
     pub async fn log_in(&self, address: IpAddr, username: &str, password: String) -> ServiceResult<Account> {
         refuse_oversized(Some(username), &[("password", &password)])?;
         let key = rules::username_key(username);
-        let guess = self.throttle.begin_guess(address, &key).await?;
+        let login = self.throttle.begin_account_login(&key).await?;
+        let guess = match self.throttle.begin_guess(address, &key).await {
+            Ok(guess) => guess,
+            Err(error) => {
+                self.throttle.account_login_failed(login).await?;
+                return Err(error);
+            }
+        };
         let row: Option<(i64, String, String, String)> =
             sqlx::query_as("SELECT id, username, password_hash, role FROM users WHERE username_key = $1")
                 .bind(&key)
@@ -259,8 +275,13 @@ impl Accounts {
         let valid = self
             .passwords
             .run(move || password::verify(&password, stored.as_deref()))
-            .await??;
-        match (valid, row) {
+            .await
+            .and_then(|valid| Ok(valid?));
+        // Only a correct login uses up the account's allowance.
+        if !matches!(valid, Ok(true)) {
+            self.throttle.account_login_failed(login).await?;
+        }
+        match (valid?, row) {
             (true, Some((user_id, username, password_hash, role))) => {
                 self.throttle.guess_succeeded(guess).await?;
                 Ok(Account {
@@ -271,6 +292,27 @@ impl Accounts {
                 })
             }
             _ => Err(ServiceError::InvalidCredentials),
+        }
+    }
+
+    /// Forgets ended sessions and throttle rows that no longer limit anything, every
+    /// [`MAINTENANCE_EVERY`] until `stop` (logins never scan those tables).
+    pub async fn maintain(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            let swept = async {
+                let sessions = self.sessions.sweep().await?;
+                self.throttle.forget_stale().await?;
+                ServiceResult::Ok(sessions)
+            };
+            match swept.await {
+                Ok(0) => {}
+                Ok(sessions) => tracing::debug!(sessions, "forgot ended sessions"),
+                Err(error) => tracing::warn!(%error, "account maintenance"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
+                () = stop.cancelled() => return,
+            }
         }
     }
 

@@ -58,14 +58,17 @@ pub struct Sessions {
     pool: AnyPool,
     idle_ms: i64,
     lifetime_ms: i64,
+    /// Sessions one user may hold; a login beyond ends the oldest.
+    max_per_user: i64,
 }
 
 impl Sessions {
-    pub fn new(pool: AnyPool, idle: Duration, lifetime: Duration) -> Self {
+    pub fn new(pool: AnyPool, idle: Duration, lifetime: Duration, max_per_user: u32) -> Self {
         Self {
             pool,
             idle_ms: millis(idle),
             lifetime_ms: millis(lifetime),
+            max_per_user: i64::from(max_per_user.max(1)),
         }
     }
 
@@ -74,11 +77,14 @@ impl Sessions {
         time::Duration::milliseconds(self.lifetime_ms)
     }
 
-    /// Starts a session for the user (and forgets ended ones).
+    /// Starts a session for the user, ending their oldest beyond the most one user may hold
+    /// (and their ended ones: through `sessions_user`, never a scan of the table).
     pub async fn create(&self, user_id: i64, password_hash: &str) -> ServiceResult<NewSession> {
         let (token, csrf_token) = (random_token(), random_token());
+        let token_hash = hash_token(&token);
         let now = now_ms();
-        sqlx::query("DELETE FROM sessions WHERE created_at <= $1 OR last_seen_at <= $2")
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (created_at <= $2 OR last_seen_at <= $3)")
+            .bind(user_id)
             .bind(now.saturating_sub(self.lifetime_ms))
             .bind(now.saturating_sub(self.idle_ms))
             .execute(&self.pool)
@@ -99,7 +105,7 @@ impl Sessions {
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)
              SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM users WHERE id = $7 AND password_hash = $8)",
         )
-        .bind(hash_token(&token))
+        .bind(&token_hash)
         .bind(user_id)
         .bind(&csrf_token)
         .bind(now)
@@ -109,11 +115,35 @@ impl Sessions {
         .bind(password_hash)
         .execute(&mut *transaction)
         .await?;
-        transaction.commit().await?;
         if created.rows_affected() == 0 {
             return Err(ServiceError::InvalidCredentials);
         }
+        // The newest others within the allowance stay; the new session always does.
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND token_hash != $2 AND token_hash NOT IN (
+                 SELECT token_hash FROM sessions WHERE user_id = $1 AND token_hash != $2
+                 ORDER BY created_at DESC, token_hash DESC LIMIT $3)",
+        )
+        .bind(user_id)
+        .bind(&token_hash)
+        .bind(self.max_per_user - 1)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
         Ok(NewSession { token, csrf_token })
+    }
+
+    /// Deletes every ended session; the number deleted.
+    pub async fn sweep(&self) -> ServiceResult<u64> {
+        let now = now_ms();
+        Ok(
+            sqlx::query("DELETE FROM sessions WHERE created_at <= $1 OR last_seen_at <= $2")
+                .bind(now.saturating_sub(self.lifetime_ms))
+                .bind(now.saturating_sub(self.idle_ms))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Ends one session.
@@ -204,7 +234,7 @@ mod tests {
         .await
         .unwrap();
         let hours = |h: u64| Duration::from_secs(h * 3600);
-        (Sessions::new(pool, hours(2), hours(10)), dir)
+        (Sessions::new(pool, hours(2), hours(10), 3), dir)
     }
 
     async fn age(s: &Sessions, column: &str, by_ms: i64) {
@@ -289,6 +319,33 @@ mod tests {
         assert!(s.lookup(&b.token).await.unwrap().is_some());
         assert!(s.lookup(&c.token).await.unwrap().is_none());
         assert_eq!(s.destroy_all(1, None).await.unwrap(), 1);
+        assert_eq!(count(&s).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_user_holds_a_bounded_number_of_sessions_and_the_oldest_ends_first() {
+        let (s, _dir) = sessions().await;
+        let first = s.create(1, "x").await.unwrap();
+        age(&s, "created_at", 3_000).await;
+        let second = s.create(1, "x").await.unwrap();
+        age(&s, "created_at", 2_000).await;
+        let third = s.create(1, "x").await.unwrap();
+        let fourth = s.create(1, "x").await.unwrap();
+        assert_eq!(count(&s).await, 3);
+        assert!(s.lookup(&first.token).await.unwrap().is_none(), "the oldest ended");
+        for kept in [&second, &third, &fourth] {
+            assert!(s.lookup(&kept.token).await.unwrap().is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn ended_sessions_are_swept_without_a_login() {
+        let (s, _dir) = sessions().await;
+        s.create(1, "x").await.unwrap();
+        s.create(1, "x").await.unwrap();
+        assert_eq!(s.sweep().await.unwrap(), 0);
+        age(&s, "last_seen_at", 2 * HOUR_MS).await;
+        assert_eq!(s.sweep().await.unwrap(), 2);
         assert_eq!(count(&s).await, 0);
     }
 }

@@ -6,6 +6,10 @@
 //!   attempt waits 1 s, doubling up to `--login-max-delay-s`; failures are forgotten after 15
 //!   quiet minutes. Someone guessing from elsewhere never delays the owner's own address.
 //! - Registrations per client address: at most `--registrations-per-hour` per hour.
+//! - Logins per account, right or wrong and from anywhere: at most
+//!   `--logins-per-account-per-hour`, so that parallel *correct* logins (which clear their own
+//!   guess counts) cannot take every password hasher; a wrong guess gives its count back, so
+//!   someone guessing cannot use up the owner's allowance.
 //!
 //! Every attempt is counted *before* it is tried, in the one statement that checks the limit,
 //! so parallel attempts cannot all pass a check that none of them has counted yet: once a
@@ -23,10 +27,11 @@ use crate::services::{ServiceError, ServiceResult};
 const LOGIN: &str = "login";
 const LOGIN_ADDRESS: &str = "login_address";
 const REGISTER: &str = "register";
+const LOGIN_ACCOUNT: &str = "login_account";
 
 /// A subject with no failed guess for this long starts afresh.
 pub const FORGET_AFTER_MS: i64 = 15 * 60 * 1000;
-/// The period of the registration limit.
+/// The period of the registration limit, and of the logins per account.
 pub const REGISTRATION_PERIOD_MS: i64 = 3600 * 1000;
 
 /// The limits, from the settings.
@@ -40,6 +45,8 @@ pub struct Limits {
     pub max_delay_ms: i64,
     /// Accounts one address may create per hour.
     pub registrations_per_hour: u32,
+    /// Logins one account may have per hour (wrong guesses given back).
+    pub logins_per_account_per_hour: u32,
 }
 
 pub struct Throttle {
@@ -57,6 +64,12 @@ pub struct Guess {
 /// A counted registration, to be given back with [`Throttle::registration_failed`].
 #[derive(Debug)]
 pub struct Registration {
+    subject: String,
+}
+
+/// A counted login of an account, to be given back with [`Throttle::account_login_failed`].
+#[derive(Debug)]
+pub struct AccountLogin {
     subject: String,
 }
 
@@ -166,27 +179,53 @@ impl Throttle {
             .execute(&self.pool)
             .await?;
         self.give_back(LOGIN_ADDRESS, &guess.address_subject, self.limits.guesses_per_address)
-            .await?;
-        self.forget_stale().await
+            .await
     }
 
     /// Counts a registration from `address`, or refuses it with [`ServiceError::RateLimited`].
     pub async fn begin_registration(&self, address: IpAddr) -> ServiceResult<Registration> {
         let subject = address_subject(address);
-        let limit = i64::from(self.limits.registrations_per_hour);
-        let refused = |retry_after_s| ServiceError::RateLimited {
-            detail: format!("too many new accounts from this address; at most {limit} an hour"),
-            retry_after_s,
-        };
+        let limit = self.limits.registrations_per_hour;
+        self.count_in_period(REGISTER, &subject, limit).await.map_err(|retry| {
+            retry.refused(format!(
+                "too many new accounts from this address; at most {limit} an hour"
+            ))
+        })?;
+        Ok(Registration { subject })
+    }
+
+    /// Counts a login of the account `username_key`, or refuses it with
+    /// [`ServiceError::RateLimited`] before its password is hashed.
+    pub async fn begin_account_login(&self, username_key: &str) -> ServiceResult<AccountLogin> {
+        let subject = username_key.to_owned();
+        let limit = self.limits.logins_per_account_per_hour;
+        self.count_in_period(LOGIN_ACCOUNT, &subject, limit)
+            .await
+            .map_err(|retry| retry.refused(format!("too many logins to this account; at most {limit} an hour")))?;
+        Ok(AccountLogin { subject })
+    }
+
+    /// The login's password was wrong (or it was refused before its check): it does not use up
+    /// the account's allowance.
+    pub async fn account_login_failed(&self, login: AccountLogin) -> ServiceResult<()> {
+        self.give_back(LOGIN_ACCOUNT, &login.subject, self.limits.logins_per_account_per_hour)
+            .await
+    }
+
+    /// Counts one hit of `subject` in a fixed period of [`REGISTRATION_PERIOD_MS`] with at most
+    /// `limit` hits, in the one statement that checks the limit; refused (uncounted) with the
+    /// wait until the period ends.
+    async fn count_in_period(&self, scope: &str, subject: &str, limit: u32) -> Result<(), Refusal> {
+        let limit = i64::from(limit);
         if limit == 0 {
-            return Err(refused((REGISTRATION_PERIOD_MS / 1000) as u64));
+            return Err(Refusal::For((REGISTRATION_PERIOD_MS / 1000) as u64));
         }
         let period_over = "throttles.period_start <= $1 - $4";
         let hits = next_hits(period_over);
         let start = format!("(CASE WHEN {period_over} THEN $1 ELSE throttles.period_start END)");
         let sql = format!(
             "INSERT INTO throttles (scope, subject, hits, period_start, last_hit_at, blocked_until)
-             VALUES ('{REGISTER}', $2, 1, $1, $1, CASE WHEN 1 >= $3 THEN $1 + $4 ELSE 0 END)
+             VALUES ($5, $2, 1, $1, $1, CASE WHEN 1 >= $3 THEN $1 + $4 ELSE 0 END)
              ON CONFLICT (scope, subject) DO UPDATE SET
                  hits = {hits},
                  period_start = {start},
@@ -198,21 +237,22 @@ impl Throttle {
         let now = now_ms();
         let counted: Option<i64> = sqlx::query_scalar(&sql)
             .bind(now)
-            .bind(&subject)
+            .bind(subject)
             .bind(limit)
             .bind(REGISTRATION_PERIOD_MS)
+            .bind(scope)
             .fetch_optional(&self.pool)
             .await?;
         if counted.is_none() {
             let until: Option<i64> =
                 sqlx::query_scalar("SELECT blocked_until FROM throttles WHERE scope = $1 AND subject = $2")
-                    .bind(REGISTER)
-                    .bind(&subject)
+                    .bind(scope)
+                    .bind(subject)
                     .fetch_optional(&self.pool)
                     .await?;
-            return Err(refused(seconds_until(until.unwrap_or(now), now)));
+            return Err(Refusal::For(seconds_until(until.unwrap_or(now), now)));
         }
-        Ok(Registration { subject })
+        Ok(())
     }
 
     /// The registration did not create an account: it does not use up the allowance.
@@ -237,7 +277,7 @@ impl Throttle {
         Ok(())
     }
 
-    /// Deletes rows that no longer limit anything.
+    /// Deletes rows that no longer limit anything (the accounts' maintenance, now and then).
     pub async fn forget_stale(&self) -> ServiceResult<()> {
         let now = now_ms();
         sqlx::query("DELETE FROM throttles WHERE blocked_until <= $1 AND last_hit_at <= $2")
@@ -246,6 +286,29 @@ impl Throttle {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+/// Why [`Throttle::count_in_period`] did not count a hit.
+enum Refusal {
+    /// The subject is at its limit for this many more seconds.
+    For(u64),
+    /// The database failed.
+    Database(ServiceError),
+}
+
+impl From<sqlx::Error> for Refusal {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Database(error.into())
+    }
+}
+
+impl Refusal {
+    fn refused(self, detail: String) -> ServiceError {
+        match self {
+            Self::For(retry_after_s) => ServiceError::RateLimited { detail, retry_after_s },
+            Self::Database(error) => error,
+        }
     }
 }
 
@@ -275,6 +338,7 @@ mod tests {
             guesses_per_address: 5,
             max_delay_ms: 60_000,
             registrations_per_hour: 2,
+            logins_per_account_per_hour: 3,
         }
     }
 
