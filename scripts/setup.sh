@@ -4,7 +4,8 @@
 # CLI and cargo-leptos, and the npm tools (sass, wasm-opt, Bootstrap,
 # Playwright). With --browser, also Debian's Chromium for the browser tests; with --postgres,
 # Debian's PostgreSQL server for the tests against PostgreSQL (scripts/with-postgres.sh); with
-# --slow-dos, Debian's slowhttptest (scripts/slow-dos.sh).
+# --slow-dos, Debian's slowhttptest (scripts/slow-dos.sh); with --tls-proxy, Debian's nginx (the
+# CLI's test through a TLS-terminating proxy).
 # Running the app needs neither. Idempotent: each step is skipped when what it installs is
 # already there, so a warm machine pays nothing.
 set -euo pipefail
@@ -53,6 +54,7 @@ for flag in "$@"; do
     --browser) [ -x /usr/bin/chromium ] || packages+=(chromium) ;;
     --postgres) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql) ;;
     --slow-dos) command -v slowhttptest >/dev/null || packages+=(slowhttptest) ;;
+    --tls-proxy) [ -x /usr/sbin/nginx ] || packages+=(nginx) ;;
     *) echo "setup.sh: unknown option $flag" >&2; exit 2 ;;
   esac
 done

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh --browser --postgres --slow-dos
+bash scripts/setup.sh --browser --postgres --slow-dos --tls-proxy
 
 echo "== cargo fmt"
 cargo fmt --all -- --check
@@ -18,7 +18,7 @@ cargo clippy --target wasm32-unknown-unknown -p blindfold-frontend -p blindfold-
   --features blindfold-app/hydrate --release -- -D warnings
 echo "== cargo test"
 cargo test --workspace --release
-echo "== integration tests against PostgreSQL (and the multi-process cluster test)"
+echo "== integration tests against PostgreSQL (and the multi-process cluster test, the CLI through nginx over TLS)"
 # The same test binaries, already built: only the database differs.
 bash scripts/with-postgres.sh cargo test --release -p blindfold-server --test it -p blindfold-cli --test cli \
   -- --include-ignored

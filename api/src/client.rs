@@ -3,6 +3,11 @@
 //!
 //! The session cookie and CSRF token are held explicitly (not in a cookie jar) so that the CLI
 //! can keep them between runs.
+//!
+//! HTTPS goes through rustls, trusting the platform's certificate store, webpki's roots and any
+//! private CA given in [`ClientOptions`]. A plain `http://` server is accepted on the loopback
+//! interface only, unless [`ClientOptions::allow_plain_http`] says otherwise: passwords and the
+//! session token would cross the network in clear.
 
 use std::time::Duration;
 
@@ -26,6 +31,9 @@ pub enum ClientError {
     Transport(#[from] reqwest::Error),
     #[error("the server's answer is not what this client expects: {0}")]
     Protocol(String),
+    /// The server's URL or certificates cannot be used safely.
+    #[error("{0}")]
+    Insecure(String),
 }
 
 impl ClientError {
@@ -39,6 +47,46 @@ impl ClientError {
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
+
+/// How a client reaches its server.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// PEM certificates of CAs to trust besides the platform's and webpki's roots (a private
+    /// deployment's own CA).
+    pub ca_certificates: Option<Vec<u8>>,
+    /// Accept a plain `http://` server that is not on the loopback interface, sending the
+    /// password and the session token in clear.
+    pub allow_plain_http: bool,
+}
+
+/// Refuses a server URL this client would send credentials to in clear, and any scheme but
+/// HTTP(S).
+fn check_transport(base: &url::Url, options: &ClientOptions) -> ClientResult<()> {
+    match base.scheme() {
+        "https" => Ok(()),
+        "http" if options.allow_plain_http || is_loopback(base) => Ok(()),
+        "http" => Err(ClientError::Insecure(format!(
+            "{base} is plain HTTP to another machine: your password and session would cross the network \
+             in clear. Use https://, or allow it explicitly (`--allow-plain-http`)"
+        ))),
+        other => Err(ClientError::Insecure(format!(
+            "{base}: the scheme `{other}` is not HTTP or HTTPS"
+        ))),
+    }
+}
+
+/// Whether the URL's host is this machine's loopback interface.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
 
 /// What a logged-in client holds: the session cookie's name and value and the CSRF token.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -77,11 +125,30 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// A client of `base` with the default [`ClientOptions`].
     pub fn new(base: &str) -> ClientResult<Self> {
-        let base = url::Url::parse(base).map_err(|e| ClientError::Protocol(format!("server URL: {e}")))?;
-        let http = reqwest::Client::builder()
+        Self::with_options(base, &ClientOptions::default())
+    }
+
+    pub fn with_options(base: &str, options: &ClientOptions) -> ClientResult<Self> {
+        let base = url::Url::parse(base).map_err(|e| ClientError::Insecure(format!("server URL: {e}")))?;
+        check_transport(&base, options)?;
+        let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .build()?;
+            .https_only(base.scheme() == "https");
+        if let Some(pem) = &options.ca_certificates {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ClientError::Insecure(format!("the CA certificates: {e}")))?;
+            if certificates.is_empty() {
+                return Err(ClientError::Insecure(
+                    "the CA certificate file holds no PEM certificate".into(),
+                ));
+            }
+            for certificate in certificates {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http.build()?;
         Ok(Self {
             base,
             http,
@@ -448,5 +515,50 @@ mod tests {
         let old = r#"{"username":"ivan","token":"t","csrf_token":"c"}"#;
         let session: Session = serde_json::from_str(old).unwrap();
         assert_eq!(session.cookie_name, SESSION_COOKIE);
+    }
+
+    #[test]
+    fn credentials_go_in_clear_only_to_this_machine_unless_allowed() {
+        let plain = ClientOptions::default();
+        for local in [
+            "http://127.0.0.1:3000",
+            "http://127.1.2.3/",
+            "http://[::1]:3000",
+            "http://localhost:3000",
+            "http://app.localhost",
+        ] {
+            assert!(ApiClient::with_options(local, &plain).is_ok(), "{local}");
+        }
+        for remote in [
+            "http://192.0.2.1:3000",
+            "http://blindfold.example",
+            "http://[2001:db8::1]/",
+        ] {
+            let refused = ApiClient::with_options(remote, &plain).unwrap_err();
+            assert!(matches!(refused, ClientError::Insecure(_)), "{remote}");
+            assert!(refused.to_string().contains("--allow-plain-http"), "{refused}");
+            let allowed = ClientOptions {
+                allow_plain_http: true,
+                ..ClientOptions::default()
+            };
+            assert!(ApiClient::with_options(remote, &allowed).is_ok(), "{remote}");
+        }
+        assert!(ApiClient::with_options("https://blindfold.example", &plain).is_ok());
+        assert!(matches!(
+            ApiClient::with_options("ftp://blindfold.example", &plain),
+            Err(ClientError::Insecure(_))
+        ));
+    }
+
+    #[test]
+    fn a_ca_file_without_a_certificate_is_refused() {
+        let options = ClientOptions {
+            ca_certificates: Some(b"not a certificate".to_vec()),
+            ..ClientOptions::default()
+        };
+        assert!(matches!(
+            ApiClient::with_options("https://blindfold.example", &options),
+            Err(ClientError::Insecure(_))
+        ));
     }
 }

@@ -21,6 +21,14 @@ struct Cli {
         default_value = "http://127.0.0.1:3000"
     )]
     server: String,
+    /// PEM file of a private CA to trust for the server's certificate (besides the platform's
+    /// and webpki's roots).
+    #[arg(long, global = true, env = "BLINDFOLD_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
+    /// Talk plain HTTP to a server that is not on this machine: your password and session
+    /// cross the network in clear. Refused without it.
+    #[arg(long, global = true, env = "BLINDFOLD_ALLOW_PLAIN_HTTP")]
+    allow_plain_http: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,7 +55,7 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        let context = commands::Context::new(&cli.server)?;
+        let context = commands::Context::new(&cli.server, cli.ca_cert.as_deref(), cli.allow_plain_http)?;
         match cli.command {
             Command::Register(cmd) => cmd.run(&context).await,
             Command::Login(cmd) => cmd.run(&context).await,

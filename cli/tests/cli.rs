@@ -319,3 +319,237 @@ async fn the_client_library_reports_each_stage_and_decrypts_exactly() {
     }
     app.stop().await;
 }
+
+/// nginx as a TLS-terminating reverse proxy in front of a server, with a certificate from a CA
+/// this test makes with openssl; stopped when dropped.
+struct TlsProxy {
+    nginx: std::process::Child,
+    port: u16,
+    dir: TempDir,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl TlsProxy {
+    /// Proxies `https://localhost:PORT` (and `https://[::1]:PORT`) to `upstream`, adding the
+    /// client's address to `X-Forwarded-For`.
+    fn start(upstream: &str) -> Self {
+        let dir = TempDir::new().unwrap();
+        let d = dir.path();
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        openssl(
+            d,
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=Blindfold test CA",
+                ],
+                &["-addext", "basicConstraints=critical,CA:TRUE"],
+                &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ]
+            .concat(),
+        );
+        openssl(
+            d,
+            &[
+                &["req"][..],
+                &ec,
+                &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            d.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let upstream = upstream.trim_start_matches("http://");
+        let d = d.display();
+        let conf = format!(
+            "daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    listen [::1]:{port} ssl;
+    ssl_certificate {d}/server.pem;
+    ssl_certificate_key {d}/server.key;
+    client_max_body_size 64m;
+    location / {{
+      proxy_pass http://{upstream};
+      proxy_http_version 1.1;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_request_buffering off;
+      proxy_read_timeout 120s;
+    }}
+  }}
+}}
+"
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let nginx = Command::new("/usr/sbin/nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .arg("-c")
+            .arg(&conf_path)
+            .spawn()
+            .expect("Debian's nginx (scripts/setup.sh --tls-proxy)");
+        let proxy = Self { nginx, port, dir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return proxy;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "nginx did not start: {}",
+            std::fs::read_to_string(proxy.dir.path().join("error.log")).unwrap_or_default()
+        );
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.nginx.kill();
+        let _ = self.nginx.wait();
+    }
+}
+
+/// The CLI's whole flow over HTTPS through a TLS-terminating nginx, trusting the deployment's
+/// private CA; the server behind it (`--trusted-proxy`) attributes requests to the address
+/// nginx forwards, not to nginx. Run by `scripts/test.sh` (which installs nginx).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Debian's nginx: scripts/setup.sh --tls-proxy"]
+async fn the_command_line_works_through_a_tls_proxy_with_a_private_ca() {
+    let data = TempDir::new().unwrap();
+    let home = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(data.path(), |s| {
+        s.workers = 1;
+        s.secure_cookies = true;
+        s.trusted_proxy = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let proxy = TlsProxy::start(&app.base);
+    // Through nginx's IPv6 listener: the forwarded address (::1) differs from nginx's (127.0.0.1).
+    let server = format!("https://[::1]:{}", proxy.port);
+    let ca = proxy.ca();
+    let with_ca = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_blindfold"))
+            .args(args)
+            .env("BLINDFOLD_SERVER", &server)
+            .env("BLINDFOLD_HOME", home.path())
+            .env("BLINDFOLD_PASSWORD", PASSWORD)
+            .env("BLINDFOLD_CA_CERT", &ca)
+            .output()
+            .expect("the CLI runs")
+    };
+
+    // Without the CA the certificate is not trusted, and nothing is sent.
+    let untrusted = failure(blindfold(&server, &home, &["register", "--username", "ivan"]));
+    assert!(untrusted.to_lowercase().contains("certificate"), "{untrusted}");
+
+    ok(with_ca(&["register", "--username", "ivan"]));
+    ok(with_ca(&["keygen"]));
+    let uploaded = ok(with_ca(&["upload-key"]));
+    assert!(uploaded.contains("server key stored"), "{uploaded}");
+    let compiled = BREAST_CANCER.compile().unwrap();
+    let csv = home.path().join("rows.csv");
+    let rows = one_row_per_class(&BREAST_CANCER, &compiled, &csv);
+    let stdout = ok(with_ca(&["predict", "--features", csv.to_str().unwrap(), "--json"]));
+    assert_exact(&stdout, &compiled, &rows);
+
+    // The registration was counted against the client's address as nginx forwarded it.
+    let db = blindfold_server::testing::database(data.path()).await;
+    let subjects: Vec<String> = sqlx::query_scalar("SELECT subject FROM throttles WHERE scope = 'register'")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(subjects, ["::/64"]);
+    drop(proxy);
+    app.stop().await;
+}
+
+#[test]
+fn passwords_are_not_sent_in_clear_to_another_machine() {
+    let home = TempDir::new().unwrap();
+    // A documentation address: refused before any connection is tried.
+    let refused = failure(blindfold(
+        "http://192.0.2.1:3000",
+        &home,
+        &["register", "--username", "ivan"],
+    ));
+    assert!(
+        refused.contains("plain HTTP") && refused.contains("--allow-plain-http"),
+        "{refused}"
+    );
+    let refused = failure(blindfold(
+        "http://blindfold.example",
+        &home,
+        &["login", "--username", "ivan"],
+    ));
+    assert!(refused.contains("--allow-plain-http"), "{refused}");
+}

@@ -5,8 +5,11 @@ pub mod files;
 pub mod keys;
 pub mod predict;
 
+use std::path::Path;
+
 use anyhow::Context as _;
 use blindfold_api::KeyInfo;
+use blindfold_api::client::ClientOptions;
 use blindfold_cli::ApiClient;
 use blindfold_cli::predict::fetch_spec;
 use blindfold_cli::store::{KeyPaths, LocalStore, file_fingerprint};
@@ -20,9 +23,19 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(server: &str) -> anyhow::Result<Self> {
+    /// The client of `server`, trusting the CA in `ca_cert` too, and talking plain HTTP to
+    /// another machine only with `allow_plain_http`.
+    pub fn new(server: &str, ca_cert: Option<&Path>, allow_plain_http: bool) -> anyhow::Result<Self> {
+        let ca_certificates = ca_cert
+            .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
+            .transpose()?;
+        let options = ClientOptions {
+            ca_certificates,
+            allow_plain_http,
+        };
+        let client = ApiClient::with_options(server, &options)?;
         let store = LocalStore::for_server(server)?;
-        let client = ApiClient::new(server)?.with_session(store.session()?);
+        let client = client.with_session(store.session()?);
         Ok(Self { client, store })
     }
 
