@@ -99,6 +99,12 @@ pub async fn connect_as_of(url: &str, version: i64) -> anyhow::Result<Db> {
 async fn open(url: &str, connections: u32) -> anyhow::Result<Db> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of_url(url)?;
+    if backend == Backend::Sqlite
+        && let Some(path) = sqlite_file(url)
+    {
+        // Made before SQLite opens it, so that its log and shared memory get its mode too.
+        crate::storage::private_file(&path).with_context(|| format!("creating {}", path.display()))?;
+    }
     let url = match backend {
         Backend::Sqlite if !url.contains("mode=") => {
             format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
@@ -119,6 +125,13 @@ async fn open(url: &str, connections: u32) -> anyhow::Result<Db> {
         .await
         .with_context(|| format!("connecting to the {backend:?} database"))?;
     Ok(Db { pool, backend })
+}
+
+/// The database file of a `sqlite:` URL; none for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
 }
 
 impl Db {

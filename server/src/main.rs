@@ -197,7 +197,7 @@ async fn run() -> anyhow::Result<()> {
 async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     let url = settings.database_url();
     if Backend::of_url(&url)? == Backend::Sqlite {
-        std::fs::create_dir_all(&settings.data_dir)
+        blindfold_server::storage::private_dir(&settings.data_dir)
             .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     }
     blindfold_server::db::connect(&url, 1).await

@@ -57,8 +57,9 @@ impl AppState {
         // Bytes live beside the database: in SQLite's data directory, or in PostgreSQL itself.
         let (key_placement, job_placement) = match backend {
             Backend::Sqlite => {
-                tokio::fs::create_dir_all(&settings.data_dir)
-                    .await
+                let data_dir = settings.data_dir.clone();
+                tokio::task::spawn_blocking(move || crate::storage::private_dir(&data_dir))
+                    .await?
                     .with_context(|| format!("creating {}", settings.data_dir.display()))?;
                 (
                     Placement::Files(settings.data_dir.join("keys")),

@@ -6,10 +6,39 @@
 //!
 //! Temporary files start with `.` and end in `.tmp`; [`is_temporary`] tells the start-up
 //! sweeps which ones a crash left behind.
+//!
+//! Everything in the data directory is the server's alone: directories are made `0700` and
+//! files `0600` ([`private_dir`], [`private_file`], [`write_durably`]), whatever the umask.
 
-use std::fs::File;
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Mode of the data directory and every directory in it.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of every file in the data directory.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` and its missing parents with [`DIR_MODE`], and makes `dir` itself
+/// [`DIR_MODE`] if it existed (blocking).
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))
+}
+
+/// Creates `path` empty with [`FILE_MODE`] if it is missing, else makes it [`FILE_MODE`]
+/// (blocking): for files others create inside, such as SQLite's database, whose log and
+/// shared-memory files SQLite then creates with the database file's mode.
+pub fn private_file(path: &Path) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(FILE_MODE))
+}
 
 /// Where a service keeps its large bytes (server keys, encrypted rows, results).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +61,11 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temporary = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4()));
     let written = (|| {
-        let mut file = File::create_new(&temporary)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
@@ -102,6 +135,24 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["a.result"]);
+    }
+
+    #[test]
+    fn directories_and_files_are_the_servers_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data").join("keys");
+        private_dir(&data).unwrap();
+        write_durably(&data.join("k.key"), b"key").unwrap();
+        private_file(&data.join("db")).unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&dir.path().join("data")), 0o700);
+        assert_eq!(mode(&data.join("k.key")), 0o600);
+        assert_eq!(mode(&data.join("db")), 0o600);
+        // An existing directory or file is tightened.
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
     }
 
     #[test]

@@ -160,7 +160,10 @@ impl JobQueue {
     /// other processes may be running jobs, so only jobs whose lease ran out are.
     pub async fn recover(&self) -> anyhow::Result<()> {
         if let Some(dir) = self.dir() {
-            tokio::fs::create_dir_all(dir).await.context("job directory")?;
+            let made = dir.to_path_buf();
+            tokio::task::spawn_blocking(move || storage::private_dir(&made))
+                .await?
+                .context("job directory")?;
         }
         let orphaned_before = match self.db.backend {
             Backend::Sqlite => i64::MAX,

@@ -147,7 +147,7 @@ impl ServerKeyStore {
             CompressedServerKey::from_bytes(&bytes).map_err(ServiceError::Rejected)?;
             if let Some(path) = path {
                 let dir = path.parent().expect("key path has a parent");
-                std::fs::create_dir_all(dir).context("key directory")?;
+                storage::private_dir(dir).context("key directory")?;
                 storage::write_durably(&path, &bytes).context("storing the key")?;
             }
             storage::crash_point("key-stored");
@@ -268,7 +268,7 @@ impl ServerKeyStore {
             .filter_map(|(user_id, parameter_set, fingerprint)| self.path(*user_id, parameter_set, fingerprint))
             .collect();
         tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-            std::fs::create_dir_all(&dir).context("key directory")?;
+            storage::private_dir(&dir).context("key directory")?;
             adopt_per_model_files(&referenced)?;
             let mut removed = 0;
             for user_dir in std::fs::read_dir(&dir)? {

@@ -425,3 +425,36 @@ async fn results_stored_before_digests_existed_are_still_served() {
     assert_eq!(stored(dir.path(), "jobs/").await, [format!("jobs/{}.0.result", job.id)]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_data_directory_is_the_servers_alone() {
+    if blindfold_server::testing::backend() != blindfold_server::db::Backend::Sqlite {
+        return; // With PostgreSQL nothing is stored in files.
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let app = TestApp::spawn(&data, 1).await;
+    let client = app.user("alice").await;
+    client.upload_key(KEYS.server.clone()).await.unwrap();
+    let spec = fetch_spec(&client, MODEL).await;
+    let (row, _) = &rows_of_each_class()[0];
+    predict(&client, &spec, row).await;
+    app.stop().await;
+    let mut seen = (0, 0);
+    let mut pending = vec![data.clone()];
+    while let Some(path) = pending.pop() {
+        let metadata = std::fs::metadata(&path).unwrap();
+        let mode = metadata.permissions().mode() & 0o777;
+        if metadata.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            seen.0 += 1;
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            assert_eq!(mode, 0o600, "{}", path.display());
+            seen.1 += 1;
+        }
+    }
+    // data/, keys/, keys/<user>/, jobs/; the database, a key and a result at least.
+    assert!(seen.0 >= 4 && seen.1 >= 3, "{seen:?}");
+}
