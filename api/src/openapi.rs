@@ -80,7 +80,7 @@ impl Modify for SessionAuth {
         (status = 201, description = "Registered and logged in; sets the session cookie", body = SessionInfo),
         (status = 400, description = "Rules the fields broke, per field", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 429, description = "Too many new accounts from this address; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many new accounts from this address or its IPv6 /48; see Retry-After", body = ErrorBody),
         (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody),
     ))]
 fn register() {}
@@ -91,8 +91,9 @@ fn register() {}
         (status = 200, description = "Logged in; sets the session cookie", body = SessionInfo),
         (status = 400, description = "Username or password over its length", body = ErrorBody),
         (status = 401, description = "Unknown user or wrong password (one answer for both)", body = ErrorBody),
+        (status = 408, description = "The body fell behind the least body rate", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 429, description = "Too many failed logins for this username or from this address; see \
+        (status = 429, description = "Too many logins to this account, or failed logins for this username or from this address; see \
                                        Retry-After", body = ErrorBody),
         (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody),
     ))]
@@ -185,11 +186,14 @@ fn get_key() {}
         (status = 400, description = "Not a key", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
-        (status = 408, description = "The key did not arrive within the upload timeout", body = ErrorBody),
+        (status = 408, description = "The key did not arrive within the upload timeout, or fell behind \
+            the least body rate", body = ErrorBody),
         (status = 409, description = "Over the user's quota of key bytes", body = ErrorBody),
         (status = 413, description = "Over the size limit", body = ErrorBody),
         (status = 422, description = "A key of other parameters", body = ErrorBody),
+        (status = 429, description = "This user's key upload is in progress already; see Retry-After", body = ErrorBody),
         (status = 503, description = "Too many key uploads at once; see Retry-After", body = ErrorBody),
+        (status = 507, description = "The deployment's storage for keys is full", body = ErrorBody),
     ))]
 fn put_key() {}
 
@@ -246,10 +250,12 @@ fn delete_model_key() {}
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 408, description = "The row did not arrive within the upload timeout", body = ErrorBody),
+        (status = 408, description = "The row did not arrive within the upload timeout, or fell behind \
+            the least body rate", body = ErrorBody),
         (status = 409, description = "No server key uploaded for this model", body = ErrorBody),
         (status = 413, body = ErrorBody),
-        (status = 429, description = "Too many predictions queued or running; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many predictions queued or running, or this user's row uploads \
+            at their share; see Retry-After", body = ErrorBody),
         (status = 503, description = "Too many rows arriving at once; see Retry-After", body = ErrorBody),
     ))]
 fn submit() {}
@@ -345,13 +351,15 @@ fn owner_models() {}
                                        inputs the model does not have are named)", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Not a model owner, or missing or wrong CSRF token", body = ErrorBody),
-        (status = 408, description = "The upload did not arrive within the upload timeout", body = ErrorBody),
+        (status = 408, description = "The upload did not arrive within the upload timeout, or fell behind \
+            the least body rate", body = ErrorBody),
         (status = 409, description = "A model with this id exists, or the owner has as many models as \
                                        allowed", body = ErrorBody),
         (status = 413, description = "A part (named) or the upload over its size limit", body = ErrorBody),
         (status = 422, description = "A model file or CSV that cannot be used: the reason names the format and \
                                        the problem (an unsupported operator or split, a bad cell, too many \
                                        rows)", body = ErrorBody),
+        (status = 429, description = "This owner's model upload is in progress already; see Retry-After", body = ErrorBody),
         (status = 503, description = "Too many uploads or compilations at once; see Retry-After", body = ErrorBody),
     ))]
 fn upload_model() {}

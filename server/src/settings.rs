@@ -105,6 +105,10 @@ pub struct Settings {
     /// Accounts one client address may create per hour.
     #[arg(long, env = "BLINDFOLD_REGISTRATIONS_PER_HOUR", default_value_t = 10)]
     pub registrations_per_hour: u32,
+    /// Accounts one IPv6 /48 may create per hour, all its /64s together (a /48 holds 65,536
+    /// of them, each with its own --registrations-per-hour).
+    #[arg(long, env = "BLINDFOLD_REGISTRATIONS_PER_HOUR_PER_IPV6_48", default_value_t = 30)]
+    pub registrations_per_hour_per_ipv6_48: u32,
     /// A session unused for this many hours ends.
     #[arg(long, env = "BLINDFOLD_SESSION_IDLE_HOURS", default_value_t = 72)]
     pub session_idle_hours: u64,
@@ -142,6 +146,10 @@ pub struct Settings {
     /// Bytes of server keys one user may store, in MiB.
     #[arg(long, env = "BLINDFOLD_MAX_KEY_STORAGE_MIB", default_value_t = 256)]
     pub max_key_storage_mib: u64,
+    /// Bytes of server keys the whole deployment stores, all users together, in MiB (100 GiB
+    /// by default: ~3,300 keys); an upload beyond is answered 507.
+    #[arg(long, env = "BLINDFOLD_MAX_TOTAL_KEY_STORAGE_MIB", default_value_t = 100 << 10)]
+    pub max_total_key_storage_mib: u64,
     /// Predictions one user may have queued or running; more are answered 429.
     #[arg(long, env = "BLINDFOLD_MAX_PENDING_PER_USER", default_value_t = 16)]
     pub max_pending_per_user: u32,

@@ -74,6 +74,7 @@ impl AppState {
         let key_quota = KeyQuota {
             max_keys: settings.max_keys_per_user,
             max_bytes: settings.max_key_storage_mib << 20,
+            max_total_bytes: settings.max_total_key_storage_mib << 20,
         };
         let keys = Arc::new(ServerKeyStore::new(
             db.clone(),

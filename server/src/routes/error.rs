@@ -61,6 +61,9 @@ pub enum ApiError {
     /// 429: too many requests of one kind (registrations, pending predictions, long polls).
     #[error("{detail}")]
     RateLimited { detail: String, retry_after_s: u64 },
+    /// 507: the deployment's storage for this kind of data is full.
+    #[error("{0}")]
+    StorageFull(String),
     /// 503: the server is at its bound for this kind of work; retry later.
     #[error("{detail}")]
     Busy { detail: String, retry_after_s: u64 },
@@ -85,6 +88,7 @@ impl ApiError {
             Self::TooManyAttempts { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout(_) | Self::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
             Self::QuotaExceeded(_) => StatusCode::CONFLICT,
+            Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Busy { .. } | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -107,6 +111,7 @@ impl ApiError {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Timeout(_) | Self::TooSlow(_) => "timeout",
             Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::StorageFull(_) => "storage_full",
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy { .. } => "busy",
             Self::NotReady(_) => "not_ready",
@@ -166,6 +171,10 @@ impl From<ServiceError> for ApiError {
                 retry_after_s,
             },
             ServiceError::QuotaExceeded(why) => Self::QuotaExceeded(why),
+            ServiceError::StorageFull(why) => {
+                tracing::error!(%why, "storage full");
+                Self::StorageFull(why)
+            }
             ServiceError::Rejected(error) => Self::from_rejected(error),
             ServiceError::Unusable(why) => Self::UnusableFile(why),
             ServiceError::Unstorable(why) => Self::BadRequest(why.to_owned()),

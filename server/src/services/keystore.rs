@@ -25,6 +25,8 @@ use blindfold_api::KeyInfo;
 pub struct KeyQuota {
     pub max_keys: u32,
     pub max_bytes: u64,
+    /// Bytes of keys every user together may store (the deployment's disk or database).
+    pub max_total_bytes: u64,
 }
 
 /// Locks serializing key uploads, striped by (user, parameter set).
@@ -119,6 +121,22 @@ impl ServerKeyStore {
                 "this key would take your stored keys to {} MiB, over your quota of {} MiB; delete one first",
                 (bytes as u64).saturating_add(size).div_ceil(1 << 20),
                 self.quota.max_bytes >> 20
+            )));
+        }
+        // Every user's keys but the one this replaces. Parallel uploads of different users may
+        // each see the total before the others' rows: it is passed by at most the keys being
+        // uploaded at once (--max-key-uploads per node).
+        let total: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM user_keys WHERE NOT (user_id = $1 AND parameter_set = $2)",
+        )
+        .bind(user_id)
+        .bind(parameter_set)
+        .fetch_one(&mut *connection)
+        .await?;
+        if (total as u64).saturating_add(size) > self.quota.max_total_bytes {
+            return Err(ServiceError::StorageFull(format!(
+                "the server's storage for keys is full ({} MiB in all); the operator has been told. Retry later",
+                self.quota.max_total_bytes >> 20
             )));
         }
         Ok(())

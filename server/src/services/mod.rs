@@ -47,6 +47,9 @@ pub enum ServiceError {
     /// A storage quota of the user would be exceeded; something must be deleted first.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The deployment's own storage for this kind of data is full, whoever asks.
+    #[error("{0}")]
+    StorageFull(String),
     /// Data a client sent (a key, a row) that the model crate refused.
     #[error(transparent)]
     Rejected(ModelError),

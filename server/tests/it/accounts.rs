@@ -300,6 +300,36 @@ async fn registrations_are_limited_per_address() {
 }
 
 #[tokio::test]
+async fn registrations_are_limited_per_ipv6_48_across_its_64s() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        behind_a_proxy(s);
+        s.registrations_per_hour_per_ipv6_48 = 2;
+    })
+    .await;
+    // Each /64 has its own allowance of 10; the /48 they share, 2.
+    for (i, address) in ["2001:db8:1:1::1", "2001:db8:1:2::1"].into_iter().enumerate() {
+        let created = From::new(&app, address).register(&format!("site{i}")).await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+    }
+    let refused = From::new(&app, "2001:db8:1:3::1").register("site3").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&refused) > 0);
+    let body: ErrorBody = refused.json().await.unwrap();
+    assert!(body.detail.contains("2001:db8:1::/48"), "{}", body.detail);
+    // Another /48, and IPv4 addresses, are untouched; the refusal used up no /64's allowance.
+    assert_eq!(
+        From::new(&app, "2001:db8:2::1").register("elsewhere").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        From::new(&app, "192.0.2.9").register("ipv4").await.status(),
+        StatusCode::CREATED
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn usernames_are_compared_under_nfkc_and_case() {
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn(dir.path(), 0).await;

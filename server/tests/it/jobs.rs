@@ -237,6 +237,36 @@ async fn parallel_key_uploads_leave_exactly_one_file() {
 }
 
 #[tokio::test]
+async fn the_deployments_key_storage_is_bounded_and_a_full_store_answers_507() {
+    let dir = TempDir::new().unwrap();
+    let key_mib = (KEYS.server.len() as u64).div_ceil(1 << 20);
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.workers = 0;
+        s.max_total_key_storage_mib = key_mib + key_mib / 2;
+    })
+    .await;
+    let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+    alice.upload_key(KEYS.server.clone()).await.unwrap();
+    // Refused from the declared length, before the key crosses the network.
+    let full = authed(&app, &bob, Method::PUT, paths::KEY)
+        .body(KEYS.server.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let body: blindfold_api::ErrorBody = full.json().await.unwrap();
+    assert_eq!(body.error, "storage_full");
+    assert!(body.detail.contains("storage for keys is full"), "{}", body.detail);
+    assert_eq!(stored(dir.path(), "keys/").await.len(), 1);
+    // Replacing one's own key frees what it takes: allowed.
+    alice.upload_key(KEYS.server.clone()).await.unwrap();
+    // Space freed by a deletion is there for others.
+    alice.delete_key().await.unwrap();
+    bob.upload_key(KEYS.server.clone()).await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn key_storage_is_capped_per_user() {
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn_with(dir.path(), |s| s.max_key_storage_mib = 16).await;

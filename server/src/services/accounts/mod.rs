@@ -91,6 +91,7 @@ impl Accounts {
             guesses_per_address: settings.login_attempts_per_address,
             max_delay_ms: i64::try_from(settings.login_max_delay_s.saturating_mul(1000)).unwrap_or(i64::MAX),
             registrations_per_hour: settings.registrations_per_hour,
+            registrations_per_hour_per_48: settings.registrations_per_hour_per_ipv6_48,
             logins_per_account_per_hour: settings.logins_per_account_per_hour,
         };
         Self {

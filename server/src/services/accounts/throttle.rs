@@ -5,7 +5,9 @@
 //!   (client address, username) and per client address: after the free attempts each further
 //!   attempt waits 1 s, doubling up to `--login-max-delay-s`; failures are forgotten after 15
 //!   quiet minutes. Someone guessing from elsewhere never delays the owner's own address.
-//! - Registrations per client address: at most `--registrations-per-hour` per hour.
+//! - Registrations per client address: at most `--registrations-per-hour` per hour, and per
+//!   IPv6 /48 (a site's usual allocation: 65,536 /64s) at most
+//!   `--registrations-per-hour-per-ipv6-48`.
 //! - Logins per account, right or wrong and from anywhere: at most
 //!   `--logins-per-account-per-hour`, so that parallel *correct* logins (which clear their own
 //!   guess counts) cannot take every password hasher; a wrong guess gives its count back, so
@@ -27,6 +29,7 @@ use crate::services::{ServiceError, ServiceResult};
 const LOGIN: &str = "login";
 const LOGIN_ADDRESS: &str = "login_address";
 const REGISTER: &str = "register";
+const REGISTER_SITE: &str = "register_48";
 const LOGIN_ACCOUNT: &str = "login_account";
 
 /// A subject with no failed guess for this long starts afresh.
@@ -45,6 +48,8 @@ pub struct Limits {
     pub max_delay_ms: i64,
     /// Accounts one address may create per hour.
     pub registrations_per_hour: u32,
+    /// Accounts one IPv6 /48 may create per hour, all its addresses together.
+    pub registrations_per_hour_per_48: u32,
     /// Logins one account may have per hour (wrong guesses given back).
     pub logins_per_account_per_hour: u32,
 }
@@ -65,6 +70,8 @@ pub struct Guess {
 #[derive(Debug)]
 pub struct Registration {
     subject: String,
+    /// The IPv6 /48 it was also counted against.
+    site: Option<String>,
 }
 
 /// A counted login of an account, to be given back with [`Throttle::account_login_failed`].
@@ -81,6 +88,17 @@ pub fn address_subject(address: IpAddr) -> String {
         IpAddr::V6(v6) => {
             let network = u128::from(v6) & !((1u128 << 64) - 1);
             format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
+}
+
+/// The IPv6 /48 an address lies in (none for IPv4 addresses, which are counted one by one).
+pub fn site_subject(address: IpAddr) -> Option<String> {
+    match address.to_canonical() {
+        IpAddr::V4(_) => None,
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 80) - 1);
+            Some(format!("{}/48", std::net::Ipv6Addr::from(network)))
         }
     }
 }
@@ -191,7 +209,18 @@ impl Throttle {
                 "too many new accounts from this address; at most {limit} an hour"
             ))
         })?;
-        Ok(Registration { subject })
+        let site = site_subject(address);
+        if let Some(site) = &site {
+            let limit = self.limits.registrations_per_hour_per_48;
+            if let Err(retry) = self.count_in_period(REGISTER_SITE, site, limit).await {
+                self.give_back(REGISTER, &subject, self.limits.registrations_per_hour)
+                    .await?;
+                return Err(retry.refused(format!(
+                    "too many new accounts from this network ({site}); at most {limit} an hour"
+                )));
+            }
+        }
+        Ok(Registration { subject, site })
     }
 
     /// Counts a login of the account `username_key`, or refuses it with
@@ -258,7 +287,12 @@ impl Throttle {
     /// The registration did not create an account: it does not use up the allowance.
     pub async fn registration_failed(&self, registration: Registration) -> ServiceResult<()> {
         self.give_back(REGISTER, &registration.subject, self.limits.registrations_per_hour)
-            .await
+            .await?;
+        if let Some(site) = &registration.site {
+            self.give_back(REGISTER_SITE, site, self.limits.registrations_per_hour_per_48)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Takes one counted hit back from a subject. A block that hit set is lifted when the
@@ -338,6 +372,7 @@ mod tests {
             guesses_per_address: 5,
             max_delay_ms: 60_000,
             registrations_per_hour: 2,
+            registrations_per_hour_per_48: 3,
             logins_per_account_per_hour: 3,
         }
     }
@@ -360,6 +395,16 @@ mod tests {
         assert_eq!(address_subject(ip("192.0.2.7")), "192.0.2.7");
         assert_eq!(address_subject(ip("::ffff:192.0.2.7")), "192.0.2.7");
         assert_eq!(address_subject(ip("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
+        assert_eq!(
+            site_subject(ip("2001:db8:1:2:3:4:5:6")).as_deref(),
+            Some("2001:db8:1::/48")
+        );
+        assert_eq!(
+            site_subject(ip("2001:db8:1:ffff::1")).as_deref(),
+            Some("2001:db8:1::/48")
+        );
+        assert_eq!(site_subject(ip("192.0.2.7")), None);
+        assert_eq!(site_subject(ip("::ffff:192.0.2.7")), None);
         assert_eq!(
             address_subject(ip("2001:db8:1:2:ffff::1")),
             address_subject(ip("2001:db8:1:2::9"))
