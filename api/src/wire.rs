@@ -358,6 +358,10 @@ pub struct KeyInfo {
     pub fingerprint: String,
     /// Milliseconds since the Unix epoch.
     pub uploaded_at: i64,
+    /// When the server deletes the key unless a prediction uses it first (milliseconds since
+    /// the Unix epoch); none where unused keys are kept.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
 }
 
 /// Where a prediction job is. Stored as this lower-case text in the database.

@@ -112,7 +112,8 @@ test('a new user predicts privately from the browser', async ({ page, browser })
   figures.keygen_s = Number(/generated in ([\d.]+) s/.exec(madeText)[1]);
   figures.server_key_bytes_uploaded = Number(/\((\d+) bytes\)/.exec(madeText)[1]);
   await expect(page.getByText(/Client key present/)).toBeVisible();
-  await expect(page.getByText(/^Stored:/)).toBeVisible();
+  // The server says when it deletes the key if no prediction uses it.
+  await expect(page.getByText(/^Stored:.*Deleted from the server on .* unless a prediction uses it before\./)).toBeVisible();
   await expect(page.getByTestId('key-scope')).toHaveText(
     `Your key serves every model (parameter set ${spec.encryption.parameter_set}).`,
   );

@@ -156,6 +156,10 @@ pub struct Settings {
     /// Long polls (`?wait=`) one user may hold open at once; more are answered 429.
     #[arg(long, env = "BLINDFOLD_MAX_WAITS_PER_USER", default_value_t = 8)]
     pub max_waits_per_user: usize,
+    /// A server key no prediction has used for this many days is deleted (the Keys page says
+    /// when); 0 keeps keys for ever.
+    #[arg(long, env = "BLINDFOLD_KEY_RETENTION_DAYS", default_value_t = 90.0)]
+    pub key_retention_days: f64,
     /// Finished predictions (their results) are deleted this many days after they finish.
     #[arg(long, env = "BLINDFOLD_RESULT_RETENTION_DAYS", default_value_t = 30.0)]
     pub result_retention_days: f64,
@@ -241,6 +245,12 @@ impl Settings {
 
     pub fn result_retention(&self) -> Duration {
         Duration::from_secs_f64((self.result_retention_days * 86_400.0).clamp(0.0, 1e12))
+    }
+
+    /// How long an unused server key is kept; none: for ever.
+    pub fn key_retention(&self) -> Option<Duration> {
+        (self.key_retention_days > 0.0)
+            .then(|| Duration::from_secs_f64((self.key_retention_days * 86_400.0).clamp(0.001, 1e12)))
     }
 
     pub fn job_lease(&self) -> Duration {

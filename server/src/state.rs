@@ -82,6 +82,7 @@ impl AppState {
             key_quota,
             settings.key_cache_mib * 1024 * 1024,
             settings.max_key_uploads,
+            settings.key_retention(),
         ));
         let removed = keys.sweep_orphans().await?;
         if removed > 0 {

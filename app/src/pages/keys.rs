@@ -193,12 +193,21 @@ fn KeyStatusView(status: KeyStatus) -> impl IntoView {
             <dt class="col-sm-3">"On the server"</dt>
             <dd class="col-sm-9">
                 {match &status.server {
-                    Some(key) => format!(
-                        "Stored: {}, uploaded {}, fingerprint {}",
-                        megabytes(key.size_bytes as f64),
-                        local_time(key.uploaded_at as f64),
-                        &key.fingerprint[..12.min(key.fingerprint.len())],
-                    ),
+                    Some(key) => {
+                        let stored = format!(
+                            "Stored: {}, uploaded {}, fingerprint {}",
+                            megabytes(key.size_bytes as f64),
+                            local_time(key.uploaded_at as f64),
+                            &key.fingerprint[..12.min(key.fingerprint.len())],
+                        );
+                        match key.expires_at {
+                            Some(at) => format!(
+                                "{stored}. Deleted from the server on {} unless a prediction uses it before.",
+                                local_time(at as f64)
+                            ),
+                            None => stored,
+                        }
+                    }
                     None => "No key stored".to_owned(),
                 }}
             </dd>

@@ -37,6 +37,11 @@ pub async fn predict(
         .info(user.user_id, &model.spec.encryption.parameter_set)
         .await?
         .ok_or_else(|| ApiError::Conflict("upload your server key first".into()))?;
+    // A prediction keeps the key from being deleted as unused.
+    state
+        .keys
+        .touch(user.user_id, &model.spec.encryption.parameter_set)
+        .await?;
     let ciphertexts = model.plan.input.ciphertexts();
     let limit = EncryptedRow::size_limit(ciphertexts).min(state.settings.max_row_bytes);
     // Refused before the row crosses the network if the user has too many pending.

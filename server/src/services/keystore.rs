@@ -43,11 +43,25 @@ pub struct ServerKeyStore {
     cache: Cache<(i64, String, String), Arc<ServerKey>>,
     /// Background decompressions of fresh uploads running at once.
     preloads: Arc<tokio::sync::Semaphore>,
+    /// A key no prediction used for this long is deleted; none: kept.
+    retention_ms: Option<i64>,
 }
+
+/// How stale `last_used_at` may get before a prediction writes it again (at most a tenth of
+/// the retention).
+const TOUCH_EVERY_MS: i64 = 3600 * 1000;
 
 impl ServerKeyStore {
     /// `preloads`: fresh uploads decompressed in the background at once.
-    pub fn new(db: Db, placement: Placement, quota: KeyQuota, budget_bytes: u64, preloads: usize) -> Self {
+    /// `retention`: how long a key no prediction uses is kept (none: for ever).
+    pub fn new(
+        db: Db,
+        placement: Placement,
+        quota: KeyQuota,
+        budget_bytes: u64,
+        preloads: usize,
+        retention: Option<std::time::Duration>,
+    ) -> Self {
         let cache = Cache::builder()
             .weigher(|_, key: &Arc<ServerKey>| u32::try_from(key.memory_bytes()).unwrap_or(u32::MAX))
             .max_capacity(budget_bytes)
@@ -60,6 +74,7 @@ impl ServerKeyStore {
             upload_locks: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
             cache,
             preloads: Arc::new(tokio::sync::Semaphore::new(preloads.max(1))),
+            retention_ms: retention.map(|r| i64::try_from(r.as_millis()).unwrap_or(i64::MAX)),
         }
     }
 
@@ -172,11 +187,13 @@ impl ServerKeyStore {
             Ok(bytes)
         })
         .await??;
+        let uploaded_at = now_ms();
         let info = KeyInfo {
             parameter_set: parameter_set.to_owned(),
             size_bytes: size,
             fingerprint,
-            uploaded_at: now_ms(),
+            uploaded_at,
+            expires_at: self.retention_ms.map(|r| uploaded_at.saturating_add(r)),
         };
         let in_row = (self.placement == Placement::Database).then_some(bytes);
         let swapped = self.swap(user_id, parameter_set, &info, in_row).await;
@@ -227,8 +244,8 @@ impl ServerKeyStore {
             .await?;
         let insert = match key_bytes {
             Some(bytes) => sqlx::query(
-                "INSERT INTO user_keys (user_id, parameter_set, size_bytes, fingerprint, uploaded_at, key_bytes)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO user_keys (user_id, parameter_set, size_bytes, fingerprint, uploaded_at, last_used_at, key_bytes)
+                 VALUES ($1, $2, $3, $4, $5, $5, $6)",
             )
             .bind(user_id)
             .bind(parameter_set)
@@ -237,8 +254,8 @@ impl ServerKeyStore {
             .bind(info.uploaded_at)
             .bind(bytes),
             None => sqlx::query(
-                "INSERT INTO user_keys (user_id, parameter_set, size_bytes, fingerprint, uploaded_at)
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO user_keys (user_id, parameter_set, size_bytes, fingerprint, uploaded_at, last_used_at)
+                 VALUES ($1, $2, $3, $4, $5, $5)",
             )
             .bind(user_id)
             .bind(parameter_set)
@@ -312,14 +329,91 @@ impl ServerKeyStore {
     }
 
     pub async fn info(&self, user_id: i64, parameter_set: &str) -> ServiceResult<Option<KeyInfo>> {
-        Ok(sqlx::query_as(
-            "SELECT parameter_set, size_bytes, fingerprint, uploaded_at FROM user_keys
+        let row: Option<(String, i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT parameter_set, size_bytes, fingerprint, uploaded_at, last_used_at FROM user_keys
              WHERE user_id = $1 AND parameter_set = $2",
         )
         .bind(user_id)
         .bind(parameter_set)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        let Some((parameter_set, size_bytes, fingerprint, uploaded_at, last_used_at)) = row else {
+            return Ok(None);
+        };
+        let info = KeyInfo {
+            parameter_set,
+            size_bytes,
+            fingerprint,
+            uploaded_at,
+            expires_at: self.retention_ms.map(|r| last_used_at.saturating_add(r)),
+        };
+        // Past its retention: gone now, whether or not the maintenance has swept it yet.
+        if let Some(expires_at) = info.expires_at
+            && expires_at <= now_ms()
+        {
+            self.delete_unused(user_id, &info.parameter_set, last_used_at).await?;
+            return Ok(None);
+        }
+        Ok(Some(info))
+    }
+
+    /// Records that a prediction uses the user's key (at most once an hour), which keeps it
+    /// from being deleted as unused.
+    pub async fn touch(&self, user_id: i64, parameter_set: &str) -> ServiceResult<()> {
+        // Recorded with no retention too: a retention set later judges keys by real use.
+        let every = self.retention_ms.map_or(TOUCH_EVERY_MS, |r| TOUCH_EVERY_MS.min(r / 10));
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE user_keys SET last_used_at = $1 WHERE user_id = $2 AND parameter_set = $3 AND last_used_at < $4",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(parameter_set)
+        .bind(now - every)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes every key no prediction used for the retention period; the number deleted.
+    pub async fn sweep_unused(&self) -> ServiceResult<u64> {
+        let Some(retention) = self.retention_ms else {
+            return Ok(0);
+        };
+        let unused_since = now_ms().saturating_sub(retention);
+        let unused: Vec<(i64, String)> =
+            sqlx::query_as("SELECT user_id, parameter_set FROM user_keys WHERE last_used_at <= $1")
+                .bind(unused_since)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut deleted = 0;
+        for (user_id, parameter_set) in unused {
+            if self.delete_unused(user_id, &parameter_set, unused_since).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Removes the user's key unless a prediction used it after `unused_since` (a use racing
+    /// the sweep keeps it); false when none was removed.
+    async fn delete_unused(&self, user_id: i64, parameter_set: &str, unused_since: i64) -> ServiceResult<bool> {
+        let deleted: Option<(String,)> = sqlx::query_as(
+            "DELETE FROM user_keys WHERE user_id = $1 AND parameter_set = $2 AND last_used_at <= $3
+             RETURNING fingerprint",
+        )
+        .bind(user_id)
+        .bind(parameter_set)
+        .bind(unused_since)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some((fingerprint,)) = &deleted {
+            tracing::info!(user_id, "deleted a server key no prediction used for the retention period");
+            self.remove_file(user_id, parameter_set, fingerprint);
+            self.cache
+                .invalidate(&(user_id, parameter_set.to_owned(), fingerprint.clone()));
+        }
+        Ok(deleted.is_some())
     }
 
     /// Removes the user's key; false when there was none.

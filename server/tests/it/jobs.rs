@@ -488,3 +488,32 @@ async fn the_data_directory_is_the_servers_alone() {
     // data/, keys/, keys/<user>/, jobs/; the database, a key and a result at least.
     assert!(seen.0 >= 4 && seen.1 >= 3, "{seen:?}");
 }
+
+#[tokio::test]
+async fn a_key_no_prediction_uses_is_deleted_after_its_retention_and_use_extends_it() {
+    let dir = TempDir::new().unwrap();
+    // About 3 s.
+    let retention_days = 3.0 / 86_400.0;
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.workers = 0;
+        s.key_retention_days = retention_days;
+    })
+    .await;
+    let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+    let uploaded = alice.upload_key(KEYS.server.clone()).await.unwrap();
+    let expires_at = uploaded.expires_at.expect("a retention is set");
+    assert!((expires_at - uploaded.uploaded_at - 3000).abs() < 5, "{uploaded:?}");
+    assert_eq!(alice.key_info().await.unwrap().expires_at, Some(expires_at));
+    bob.upload_key(KEYS.server.clone()).await.unwrap();
+    // Bob uses his key two seconds on; Alice does not.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let row = encrypted_row(&bob).await;
+    bob.submit(MODEL, row).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(status(alice.key_info().await), StatusCode::NOT_FOUND);
+    let kept = bob.key_info().await.unwrap();
+    assert!(kept.expires_at.unwrap() > expires_at + 1500, "{kept:?}");
+    let keys = stored(dir.path(), "keys/").await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    app.stop().await;
+}

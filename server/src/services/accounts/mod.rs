@@ -296,18 +296,20 @@ impl Accounts {
         }
     }
 
-    /// Forgets ended sessions and throttle rows that no longer limit anything, every
+    /// Forgets ended sessions, throttle rows that no longer limit anything and server keys
+    /// past their retention, every
     /// [`MAINTENANCE_EVERY`] until `stop` (logins never scan those tables).
     pub async fn maintain(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
         loop {
             let swept = async {
                 let sessions = self.sessions.sweep().await?;
                 self.throttle.forget_stale().await?;
-                ServiceResult::Ok(sessions)
+                let keys = self.keys.sweep_unused().await?;
+                ServiceResult::Ok((sessions, keys))
             };
             match swept.await {
-                Ok(0) => {}
-                Ok(sessions) => tracing::debug!(sessions, "forgot ended sessions"),
+                Ok((0, 0)) => {}
+                Ok((sessions, keys)) => tracing::info!(sessions, keys, "forgot ended sessions and unused keys"),
                 Err(error) => tracing::warn!(%error, "account maintenance"),
             }
             tokio::select! {
