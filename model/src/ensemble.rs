@@ -174,3 +174,7 @@ pub(crate) fn check_tree_shape(nodes: &[Node], max_depth: usize) -> crate::Resul
 
 /// Deepest tree any importer accepts; deeper trees are almost certainly a corrupt file.
 pub const MAX_TREE_DEPTH: usize = 32;
+
+/// Most features a model may read, and most feature names a model file may list (the names
+/// are kept, so this bounds what they take in memory).
+pub const MAX_FEATURES: usize = 1_000_000;

@@ -1,6 +1,14 @@
 //! One entry point for every model file an owner may bring: the format is detected from the
 //! file's content, never from its name, and every error starts with the format it was read as.
 //!
+//! Model files are hostile input. Every importer bounds what it allocates by a small multiple of
+//! the file's size (or a fixed cap) before allocating it, and refuses a file beyond its limits
+//! as invalid or unsupported, naming the limit: the UBJSON reader counts the elements that
+//! containers declare, the ONNX importer what decoding the protobuf would take; JSON and UBJSON
+//! are read into typed documents, not value trees; LightGBM text is read in place. See each
+//! module for its limits; `model/tests/compile/bombs.rs` checks them on files built to exhaust
+//! memory.
+//!
 //! | format | made by | module |
 //! | --- | --- | --- |
 //! | XGBoost JSON | `booster.save_model("model.json")` | [`crate::xgboost`] |

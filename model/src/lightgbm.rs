@@ -20,10 +20,17 @@
 //! `huber`, `fair`, `quantile`, `mape`). Refused by name: other objectives (`regression sqrt`,
 //! `multiclassova`, `cross_entropy`, `poisson`, `gamma`, `tweedie`, ranking), categorical
 //! splits and linear trees.
+//!
+//! Memory: the text is read in place (keys and values are slices of it) and only the keys
+//! above are kept, so a file of millions of other lines costs nothing. Every array is counted
+//! before it is parsed, a tree's nodes are built straight from its arrays once their lengths
+//! agree, and at most [`MAX_FEATURES`] feature names are kept: an import holds at most about
+//! 7 bytes per byte of the file (a node takes 40 bytes; the least text of a leaf and its
+//! split, 2 bytes per array entry, is 12 bytes).
 
 use std::collections::HashMap;
 
-use crate::ensemble::{Arithmetic, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
+use crate::ensemble::{Arithmetic, MAX_FEATURES, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
 use crate::error::{ModelError, Result};
 use crate::objective::Objective;
 
@@ -35,6 +42,29 @@ const MAX_CLASSES: usize = 256;
 
 /// LightGBM's `kZeroThreshold`: with `zero_as_missing`, values this close to 0 count as missing.
 const ZERO_THRESHOLD: f64 = 1e-35;
+
+/// The header keys the importer reads.
+const HEADER_KEYS: [&str; 6] = [
+    "max_feature_idx",
+    "num_class",
+    "num_tree_per_iteration",
+    "objective",
+    "feature_names",
+    "average_output",
+];
+
+/// The tree keys the importer reads.
+const TREE_KEYS: [&str; 9] = [
+    "num_leaves",
+    "num_cat",
+    "is_linear",
+    "leaf_value",
+    "split_feature",
+    "threshold",
+    "decision_type",
+    "left_child",
+    "right_child",
+];
 
 /// Regression objectives whose prediction is the raw sum of the trees.
 const IDENTITY_REGRESSIONS: [&str; 6] = ["regression", "regression_l1", "huber", "fair", "quantile", "mape"];
@@ -78,7 +108,9 @@ pub fn import_lightgbm_text(text: &str) -> Result<TreeEnsemble> {
         .iter()
         .enumerate()
         .map(|(i, block)| {
-            let tree = parse_tree(block, num_features, scale).map_err(|e| e.within(&format!("Tree={i}")))?;
+            let tree = fields(block, &TREE_KEYS)
+                .and_then(|block| parse_tree(&block, num_features, scale))
+                .map_err(|e| e.within(&format!("Tree={i}")))?;
             Ok((i % per_iteration, tree))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -99,37 +131,70 @@ pub fn is_lightgbm_text(bytes: &[u8]) -> bool {
 
 type Fields<'a> = HashMap<&'a str, &'a str>;
 
-/// The header's `key=value` lines (and bare flags such as `average_output`), and each tree's.
-fn split_blocks(text: &str) -> Result<(Fields<'_>, Vec<Fields<'_>>)> {
-    let mut lines = text.lines().map(str::trim_end);
-    if lines.next() != Some("tree") {
+/// The header's fields, and each tree's text (the lines after its `Tree=` line), up to the
+/// `end of trees` line.
+fn split_blocks(text: &str) -> Result<(Fields<'_>, Vec<&str>)> {
+    let mut lines = lines(text);
+    if lines.next().map(|(_, line)| line) != Some("tree") {
         return Err(invalid("the first line is not `tree`".into()));
     }
-    let mut header = Fields::new();
-    let mut blocks: Vec<Fields<'_>> = Vec::new();
+    // Where each tree starts and the trees end; counted first, so that the list of trees is
+    // allocated once, to its size.
+    let mut starts = lines.clone().filter(|(_, line)| is_tree_line(line)).map(|(at, _)| at);
+    let trees = starts.clone().count();
+    let end = lines
+        .clone()
+        .find(|(_, line)| *line == "end of trees")
+        .map(|(at, _)| at)
+        .ok_or_else(|| invalid("no `end of trees` line: the file is truncated".into()))?;
+    let header_end = starts.next().unwrap_or(end);
+    let header = fields(&text[..header_end], &HEADER_KEYS)?;
+    let mut blocks = Vec::with_capacity(trees);
+    let mut start = header_end;
+    for next in starts.chain([end]) {
+        if start < next {
+            // The block after the `Tree=` line at `start`.
+            let block = &text[start..next];
+            blocks.push(block.split_once('\n').map_or("", |(_, rest)| rest));
+        }
+        start = next;
+    }
+    Ok((header, blocks))
+}
+
+/// The lines of `text` up to `end of trees` (with it), trailing whitespace trimmed, each with the
+/// offset it starts at.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> + Clone {
+    let mut at = 0;
     let mut ended = false;
-    for line in lines {
-        if line == "end of trees" {
-            ended = true;
-            break;
-        }
-        if line.is_empty() {
-            continue;
-        }
+    text.split_inclusive('\n')
+        .map(move |raw| {
+            let start = at;
+            at += raw.len();
+            (start, raw.trim_end())
+        })
+        .take_while(move |(_, line)| {
+            let go = !ended;
+            ended |= *line == "end of trees";
+            go
+        })
+}
+
+fn is_tree_line(line: &str) -> bool {
+    line.split_once('=').map_or(line, |(key, _)| key) == "Tree"
+}
+
+/// The `key=value` lines (and bare flags such as `average_output`) of `text` whose key is one of
+/// `keys`; other lines are skipped.
+fn fields<'a>(text: &'a str, keys: &[&str]) -> Result<Fields<'a>> {
+    let mut fields = Fields::new();
+    for line in text.lines().map(str::trim_end) {
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
-        if key == "Tree" {
-            blocks.push(Fields::new());
-            continue;
-        }
-        let fields = blocks.last_mut().unwrap_or(&mut header);
-        if fields.insert(key, value).is_some() {
+        if keys.contains(&key) && fields.insert(key, value).is_some() {
             return Err(invalid(format!("`{key}` appears twice")));
         }
     }
-    if !ended {
-        return Err(invalid("no `end of trees` line: the file is truncated".into()));
-    }
-    Ok((header, blocks))
+    Ok(fields)
 }
 
 fn header_value<'a>(fields: &Fields<'a>, key: &str) -> Result<&'a str> {
@@ -151,16 +216,24 @@ fn header_usize(fields: &Fields<'_>, key: &str) -> Result<usize> {
 fn parse_objective(line: &str, num_class: usize) -> Result<(Objective, f64)> {
     let mut words = line.split_whitespace();
     let name = words.next().ok_or_else(|| invalid("the objective is empty".into()))?;
-    let params: HashMap<&str, &str> = words.filter_map(|w| w.split_once(':')).collect();
-    let flags: Vec<&str> = line.split_whitespace().skip(1).filter(|w| !w.contains(':')).collect();
+    // The parameters (`key:value`, the last of a key counts) and flags, read in place.
+    let param = |key: &str| {
+        line.split_whitespace()
+            .skip(1)
+            .filter_map(|w| w.split_once(':'))
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .last()
+    };
+    let has_flags = words.any(|w| !w.contains(':'));
     let unsupported = || ModelError::Unsupported(format!("objective `{}`", line.trim()));
-    if !flags.is_empty() {
+    if has_flags {
         // `regression sqrt` predicts the signed square of the sum.
         return Err(unsupported());
     }
     match name {
         "binary" => {
-            let sigmoid = match params.get("sigmoid") {
+            let sigmoid = match param("sigmoid") {
                 Some(s) => s
                     .parse::<f64>()
                     .ok()
@@ -195,15 +268,25 @@ fn feature_names(header: &Fields<'_>, num_features: usize) -> Result<Vec<String>
     let Some(line) = header.get("feature_names") else {
         return Ok(Vec::new());
     };
-    let names: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-    if names.len() != num_features {
-        return Err(invalid(format!(
-            "{} feature names for {num_features} features",
-            names.len()
+    // Counted and checked in place, kept only when they are the training's own names.
+    let count = line.split_whitespace().count();
+    if count != num_features {
+        return Err(invalid(format!("{count} feature names for {num_features} features")));
+    }
+    if count > MAX_FEATURES {
+        return Err(ModelError::Unsupported(format!(
+            "the file lists more than {MAX_FEATURES} feature names (limit {MAX_FEATURES})"
         )));
     }
-    let generated = names.iter().enumerate().all(|(i, n)| *n == format!("Column_{i}"));
-    Ok(if generated { Vec::new() } else { names })
+    let generated = line
+        .split_whitespace()
+        .enumerate()
+        .all(|(i, n)| *n == format!("Column_{i}"));
+    Ok(if generated {
+        Vec::new()
+    } else {
+        line.split_whitespace().map(str::to_owned).collect()
+    })
 }
 
 /// One tree: internal nodes first (node 0 is the root), then the leaves; leaves scaled by
@@ -219,42 +302,43 @@ fn parse_tree(block: &Fields<'_>, num_features: usize, scale: f64) -> Result<Tre
     if block.get("is_linear").is_some_and(|v| v.trim() != "0") {
         return Err(ModelError::Unsupported("linear trees".into()));
     }
-    let leaves: Vec<f64> = numbers(block, "leaf_value", num_leaves)?;
-    let mut nodes = Vec::with_capacity(2 * num_leaves - 1);
+    // Every array's length is checked before anything is allocated; then the nodes are built
+    // straight from the text.
     let internal = num_leaves - 1;
-    if internal > 0 {
-        let features: Vec<i64> = numbers(block, "split_feature", internal)?;
-        let thresholds: Vec<f64> = numbers(block, "threshold", internal)?;
-        let decision_types: Vec<u8> = numbers(block, "decision_type", internal)?;
-        let left: Vec<i64> = numbers(block, "left_child", internal)?;
-        let right: Vec<i64> = numbers(block, "right_child", internal)?;
-        let child = |c: i64, node: usize| -> Result<usize> {
-            let index = if c >= 0 {
-                usize::try_from(c).ok().filter(|&c| c < internal)
-            } else {
-                usize::try_from(!c)
-                    .ok()
-                    .filter(|&l| l < num_leaves)
-                    .map(|l| internal + l)
-            };
-            index.ok_or_else(|| invalid(format!("node {node} has child {c} outside the tree")))
-        };
-        for i in 0..internal {
-            let feature = usize::try_from(features[i])
+    let leaves = numbers::<f64>(block, "leaf_value", num_leaves)?;
+    let features = numbers::<i64>(block, "split_feature", internal)?;
+    let thresholds = numbers::<f64>(block, "threshold", internal)?;
+    let decision_types = numbers::<u8>(block, "decision_type", internal)?;
+    let left = numbers::<i64>(block, "left_child", internal)?;
+    let right = numbers::<i64>(block, "right_child", internal)?;
+    let child = |c: i64, node: usize| -> Result<usize> {
+        let index = if c >= 0 {
+            usize::try_from(c).ok().filter(|&c| c < internal)
+        } else {
+            usize::try_from(!c)
                 .ok()
-                .filter(|&f| f < num_features)
-                .ok_or_else(|| invalid(format!("node {i} splits on feature {} of {num_features}", features[i])))?;
-            let threshold = split_threshold(i, thresholds[i], decision_types[i])?;
-            nodes.push(Node::Split {
-                feature,
-                threshold,
-                left: child(left[i], i)?,
-                right: child(right[i], i)?,
-            });
-        }
+                .filter(|&l| l < num_leaves)
+                .map(|l| internal + l)
+        };
+        index.ok_or_else(|| invalid(format!("node {node} has child {c} outside the tree")))
+    };
+    let mut nodes = Vec::with_capacity(internal + num_leaves);
+    let splits = features.zip(thresholds).zip(decision_types).zip(left.zip(right));
+    for (i, (((feature, threshold), decision_type), (left, right))) in splits.enumerate() {
+        let (feature, threshold, decision_type, left, right) = (feature?, threshold?, decision_type?, left?, right?);
+        let feature = usize::try_from(feature)
+            .ok()
+            .filter(|&f| f < num_features)
+            .ok_or_else(|| invalid(format!("node {i} splits on feature {feature} of {num_features}")))?;
+        nodes.push(Node::Split {
+            feature,
+            threshold: split_threshold(i, threshold, decision_type)?,
+            left: child(left, i)?,
+            right: child(right, i)?,
+        });
     }
-    for (i, value) in leaves.iter().enumerate() {
-        let value = value * scale;
+    for (i, value) in leaves.enumerate() {
+        let value = value? * scale;
         if !value.is_finite() {
             return Err(invalid(format!("leaf {i} is not finite")));
         }
@@ -295,16 +379,21 @@ fn split_threshold(node: usize, threshold: f64, decision_type: u8) -> Result<f64
     Ok(Arithmetic::F64.next_up(threshold))
 }
 
-/// A whitespace-separated array of exactly `len` numbers.
-fn numbers<T: std::str::FromStr>(block: &Fields<'_>, key: &str, len: usize) -> Result<Vec<T>> {
-    let values = header_value(block, key)?
-        .split_whitespace()
-        .map(|v| v.parse::<T>().map_err(|_| invalid(format!("`{key}` holds `{v}`"))))
-        .collect::<Result<Vec<T>>>()?;
-    if values.len() != len {
-        return Err(invalid(format!("`{key}` has {} values, expected {len}", values.len())));
+/// A whitespace-separated array of exactly `len` numbers (counted before any is parsed; not
+/// read at all when `len` is 0), parsed as they are taken.
+fn numbers<'a, T: std::str::FromStr>(
+    block: &Fields<'a>,
+    key: &'a str,
+    len: usize,
+) -> Result<impl Iterator<Item = Result<T>> + 'a> {
+    let text = if len == 0 { "" } else { header_value(block, key)? };
+    let count = text.split_whitespace().count();
+    if count != len {
+        return Err(invalid(format!("`{key}` has {count} values, expected {len}")));
     }
-    Ok(values)
+    Ok(text
+        .split_whitespace()
+        .map(move |v| v.parse::<T>().map_err(|_| invalid(format!("`{key}` holds `{v}`")))))
 }
 
 fn invalid(message: String) -> ModelError {

@@ -4,8 +4,15 @@
 //! # What is read
 //!
 //! The file is a protobuf `ModelProto` of at most [`MAX_MODEL_ONNX_BYTES`] (a larger one is
-//! refused before decoding). Its graph must hold exactly one tree-ensemble operator of the
-//! `ai.onnx.ml` domain:
+//! refused before decoding), decoded with the part of ONNX's schema the importer reads
+//! (`model/proto/onnx-ml-import.proto`: every other field is skipped, never kept) once a scan
+//! of its wire format has bounded what decoding takes to at most 8 bytes per byte of the file
+//! (module `wire`; an empty message takes 2 bytes of the file and its whole struct in memory,
+//! so without it a 16 MiB file can decode to gigabytes). What the importer builds from the
+//! decoded file takes less again (indexes sorted by node id rather than hash maps, lists
+//! counted before they are converted), and the decoded file is dropped before the trees are
+//! split by output. Its graph must hold exactly one tree-ensemble operator of the `ai.onnx.ml`
+//! domain:
 //!
 //! - `TreeEnsembleClassifier` or `TreeEnsembleRegressor` (opsets 1 and 3), or
 //! - `TreeEnsemble` (opset 5), read like a regressor.
@@ -120,12 +127,13 @@
     rustdoc::all
 )]
 mod proto;
+mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use prost::Message;
 
-use crate::ensemble::{Arithmetic, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
+use crate::ensemble::{Arithmetic, MAX_FEATURES, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
 use crate::error::{ModelError, Result};
 use crate::objective::Objective;
 
@@ -142,9 +150,6 @@ const MAX_TREES: usize = 100_000;
 
 /// Most classes a classifier may have.
 const MAX_CLASSES: usize = 256;
-
-/// Most features a model may read.
-const MAX_FEATURES: usize = 1_000_000;
 
 /// How far a two-class `NONE` classifier's class scores may be from summing to 1.
 const PROBABILITY_TOLERANCE: f64 = 1e-5;
@@ -172,6 +177,7 @@ pub fn import_onnx(bytes: &[u8]) -> Result<TreeEnsemble> {
             limit: MAX_MODEL_ONNX_BYTES as u64,
         });
     }
+    wire::check(bytes)?;
     let model = proto::ModelProto::decode(bytes).map_err(|e| invalid(format!("not an ONNX model (protobuf): {e}")))?;
     let graph = model
         .graph
@@ -180,12 +186,28 @@ pub fn import_onnx(bytes: &[u8]) -> Result<TreeEnsemble> {
     let (node, op) = find_tree_operator(graph)?;
     let declared_features = input_features(graph, node)?;
     let attributes = Attributes::new(node)?;
-    match op {
+    let pending = match op {
         TreeOp::Classifier => import_classifier(&attributes, declared_features),
         TreeOp::Regressor => import_regressor(&attributes, declared_features),
         TreeOp::TreeEnsemble => import_tree_ensemble(&attributes, declared_features),
     }
-    .map_err(|e| e.within(op.name()))
+    .map_err(|e| e.within(op.name()))?;
+    // The decoded file is no longer needed once the trees are read.
+    drop(attributes);
+    drop(model);
+    let mut ensemble = pending.ensemble;
+    ensemble.trees =
+        split_by_output(pending.skeletons, &pending.outputs, pending.scale).map_err(|e| e.within(op.name()))?;
+    Ok(ensemble)
+}
+
+/// An ensemble whose trees are read but not yet split by output (its `trees` are empty).
+struct Pending {
+    ensemble: TreeEnsemble,
+    skeletons: Vec<Skeleton>,
+    /// Per score column, the output it adds to (`None`: dropped).
+    outputs: Vec<Option<usize>>,
+    scale: Scale,
 }
 
 /// The tree-ensemble operators this importer reads.
@@ -494,6 +516,21 @@ fn tensor_ints(tensor: &TensorProto, name: &str) -> Result<Vec<i64>> {
     };
     check_tensor_size(tensor, values.len(), name)?;
     Ok(values)
+}
+
+/// How many elements [`tensor_ints`] would read from an integer tensor (the floor of a `raw_data`
+/// length that is not a multiple of the element's width), without reading them.
+fn tensor_len(tensor: &TensorProto) -> usize {
+    let width = match tensor.data_type.unwrap_or_default() {
+        INT32 => 4,
+        INT64 => 8,
+        _ => 1,
+    };
+    match (tensor.data_type.unwrap_or_default(), tensor.raw_data.as_deref()) {
+        (_, Some(raw)) => raw.len() / width,
+        (INT64, None) => tensor.int64_data.len(),
+        (_, None) => tensor.int32_data.len(),
+    }
 }
 
 fn refuse_external(tensor: &TensorProto, name: &str) -> Result<()> {
@@ -827,8 +864,9 @@ impl Scale {
 
 /// The ensemble's trees: for every skeleton and every column `outputs` maps to an output,
 /// the tree of that column, leaves scaled by `scale`. Columns nobody votes for are skipped
-/// (they add 0); every skeleton's shape is checked all the same.
-fn split_by_output(skeletons: &[Skeleton], outputs: &[Option<usize>], scale: Scale) -> Result<Vec<(usize, Tree)>> {
+/// (they add 0); every skeleton's shape is checked all the same. Each skeleton is dropped once
+/// its trees are made.
+fn split_by_output(skeletons: Vec<Skeleton>, outputs: &[Option<usize>], scale: Scale) -> Result<Vec<(usize, Tree)>> {
     let plan: Vec<Vec<(usize, usize)>> = skeletons
         .iter()
         .map(|s| {
@@ -847,7 +885,7 @@ fn split_by_output(skeletons: &[Skeleton], outputs: &[Option<usize>], scale: Sca
         )));
     }
     let mut trees = Vec::new();
-    for (skeleton, columns) in skeletons.iter().zip(&plan) {
+    for (skeleton, columns) in skeletons.into_iter().zip(&plan) {
         let tree_error = |e: ModelError| e.within(&skeleton.name);
         if columns.is_empty() {
             skeleton.tree(None, scale).map_err(tree_error)?;
@@ -999,34 +1037,7 @@ impl<'a> Votes<'a> {
 
 /// Every tree of the opset 1/3 arrays, in increasing tree id order, its root first.
 fn build_skeletons(nodes: &NodeArrays<'_>, votes: &Votes<'_>, num_features: usize) -> Result<Vec<Skeleton>> {
-    let n = nodes.len();
-    let mut position: HashMap<(i64, i64), usize> = HashMap::with_capacity(n);
-    for i in 0..n {
-        if position.insert((nodes.tree_ids[i], nodes.node_ids[i]), i).is_some() {
-            return Err(invalid(format!(
-                "node {} of tree {} appears twice",
-                nodes.node_ids[i], nodes.tree_ids[i]
-            )));
-        }
-    }
-    let mut leaf_votes: HashMap<usize, Vec<(usize, f64)>> = HashMap::new();
-    for k in 0..votes.tree_ids.len() {
-        let (tree, node) = (votes.tree_ids[k], votes.node_ids[k]);
-        let &p = position.get(&(tree, node)).ok_or_else(|| {
-            invalid(format!(
-                "vote {k} is for node {node} of tree {tree}, which does not exist"
-            ))
-        })?;
-        if nodes.modes[p] != Mode::Leaf {
-            return Err(invalid(format!(
-                "vote {k} is for node {node} of tree {tree}, which is not a leaf"
-            )));
-        }
-        leaf_votes
-            .entry(p)
-            .or_default()
-            .push((votes.columns[k], votes.weights[k]));
-    }
+    let index = NodeIndex::new(nodes, votes)?;
     let mut trees: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
     for (i, &tree) in nodes.tree_ids.iter().enumerate() {
         trees.entry(tree).or_default().push(i);
@@ -1034,6 +1045,7 @@ fn build_skeletons(nodes: &NodeArrays<'_>, votes: &Votes<'_>, num_features: usiz
             return Err(ModelError::Unsupported(format!("more than {MAX_TREES} trees")));
         }
     }
+    let n = nodes.len();
     let mut is_child = vec![false; n];
     let mut arena_index = vec![0usize; n];
     trees
@@ -1042,8 +1054,7 @@ fn build_skeletons(nodes: &NodeArrays<'_>, votes: &Votes<'_>, num_features: usiz
             let name = format!("tree {tree}");
             let nodes = build_skeleton(
                 nodes,
-                &position,
-                &mut leaf_votes,
+                &index,
                 &mut is_child,
                 &mut arena_index,
                 tree,
@@ -1056,12 +1067,83 @@ fn build_skeletons(nodes: &NodeArrays<'_>, votes: &Votes<'_>, num_features: usiz
         .collect()
 }
 
+/// The opset 1/3 nodes by id, and the votes by leaf. Sorted lists searched by bisection take
+/// 8 bytes per node and 16 per vote, where hash maps (and a list of votes per leaf) take 40 to
+/// 100: what the importer holds stays a small multiple of the file's size.
+struct NodeIndex<'n> {
+    tree_ids: &'n [i64],
+    node_ids: &'n [i64],
+    /// Node positions by `(tree id, node id)`.
+    by_id: Vec<usize>,
+    /// `(node position, vote index)` pairs, sorted: each leaf's votes in file order.
+    by_leaf: Vec<(usize, usize)>,
+    columns: &'n [usize],
+    weights: &'n [f64],
+}
+
+impl<'n> NodeIndex<'n> {
+    fn new(nodes: &'n NodeArrays<'_>, votes: &'n Votes<'_>) -> Result<Self> {
+        let (tree_ids, node_ids) = (nodes.tree_ids, nodes.node_ids);
+        let mut by_id: Vec<usize> = (0..nodes.len()).collect();
+        by_id.sort_unstable_by_key(|&p| (tree_ids[p], node_ids[p]));
+        if let Some(pair) = by_id
+            .windows(2)
+            .find(|pair| (tree_ids[pair[0]], node_ids[pair[0]]) == (tree_ids[pair[1]], node_ids[pair[1]]))
+        {
+            return Err(invalid(format!(
+                "node {} of tree {} appears twice",
+                node_ids[pair[0]], tree_ids[pair[0]]
+            )));
+        }
+        let mut index = Self {
+            tree_ids,
+            node_ids,
+            by_id,
+            by_leaf: Vec::with_capacity(votes.tree_ids.len()),
+            columns: &votes.columns,
+            weights: &votes.weights,
+        };
+        for k in 0..votes.tree_ids.len() {
+            let (tree, node) = (votes.tree_ids[k], votes.node_ids[k]);
+            let p = index.find(tree, node).ok_or_else(|| {
+                invalid(format!(
+                    "vote {k} is for node {node} of tree {tree}, which does not exist"
+                ))
+            })?;
+            if nodes.modes[p] != Mode::Leaf {
+                return Err(invalid(format!(
+                    "vote {k} is for node {node} of tree {tree}, which is not a leaf"
+                )));
+            }
+            index.by_leaf.push((p, k));
+        }
+        index.by_leaf.sort_unstable();
+        Ok(index)
+    }
+
+    /// The position of node `node` of tree `tree`.
+    fn find(&self, tree: i64, node: i64) -> Option<usize> {
+        self.by_id
+            .binary_search_by_key(&(tree, node), |&p| (self.tree_ids[p], self.node_ids[p]))
+            .ok()
+            .map(|i| self.by_id[i])
+    }
+
+    /// The votes `(column, weight)` for the leaf at position `p`.
+    fn votes(&self, p: usize) -> Vec<(usize, f64)> {
+        let start = self.by_leaf.partition_point(|&(q, _)| q < p);
+        let end = self.by_leaf.partition_point(|&(q, _)| q <= p);
+        self.by_leaf[start..end]
+            .iter()
+            .map(|&(_, k)| (self.columns[k], self.weights[k]))
+            .collect()
+    }
+}
+
 /// One tree of the opset 1/3 arrays: `members` are its nodes' positions in the arrays.
-#[allow(clippy::too_many_arguments)]
 fn build_skeleton(
     nodes: &NodeArrays<'_>,
-    position: &HashMap<(i64, i64), usize>,
-    leaf_votes: &mut HashMap<usize, Vec<(usize, f64)>>,
+    index: &NodeIndex<'_>,
     is_child: &mut [bool],
     arena_index: &mut [usize],
     tree: i64,
@@ -1069,7 +1151,7 @@ fn build_skeleton(
     num_features: usize,
 ) -> Result<Vec<Part>> {
     let child = |p: usize, id: i64, side: &str| -> Result<usize> {
-        position.get(&(tree, id)).copied().ok_or_else(|| {
+        index.find(tree, id).ok_or_else(|| {
             invalid(format!(
                 "node {}'s {side} child {id} is not a node of this tree",
                 nodes.node_ids[p]
@@ -1103,9 +1185,7 @@ fn build_skeleton(
         .iter()
         .map(|&p| {
             let Mode::Branch(rule) = nodes.modes[p] else {
-                return Ok(Part::Leaf {
-                    votes: leaf_votes.remove(&p).unwrap_or_default(),
-                });
+                return Ok(Part::Leaf { votes: index.votes(p) });
             };
             let node_id = nodes.node_ids[p];
             let feature = split_feature(nodes.feature_ids[p], num_features, node_id)?;
@@ -1144,7 +1224,7 @@ fn tree_count(tree_ids: &[i64]) -> usize {
     tree_ids.iter().collect::<BTreeSet<_>>().len()
 }
 
-fn import_regressor(attributes: &Attributes<'_>, declared_features: Option<usize>) -> Result<TreeEnsemble> {
+fn import_regressor(attributes: &Attributes<'_>, declared_features: Option<usize>) -> Result<Pending> {
     let post_transform = PostTransform::read(attributes)?;
     if post_transform != PostTransform::None {
         return Err(regressor_transform(post_transform));
@@ -1166,13 +1246,18 @@ fn import_regressor(attributes: &Attributes<'_>, declared_features: Option<usize
     let num_features = resolve_features(declared_features, nodes.split_features())?;
     let skeletons = build_skeletons(&nodes, &votes, num_features)?;
     let scale = aggregate.scale(tree_count(nodes.tree_ids));
-    Ok(TreeEnsemble {
-        feature_names: Vec::new(),
-        num_features,
-        objective: Objective::RegSquaredError,
-        arithmetic: Arithmetic::F32,
-        base_margins,
-        trees: split_by_output(&skeletons, &[Some(0)], scale)?,
+    Ok(Pending {
+        ensemble: TreeEnsemble {
+            feature_names: Vec::new(),
+            num_features,
+            objective: Objective::RegSquaredError,
+            arithmetic: Arithmetic::F32,
+            base_margins,
+            trees: Vec::new(),
+        },
+        skeletons,
+        outputs: vec![Some(0)],
+        scale,
     })
 }
 
@@ -1221,7 +1306,7 @@ fn class_count(attributes: &Attributes<'_>) -> Result<usize> {
     Ok(count)
 }
 
-fn import_classifier(attributes: &Attributes<'_>, declared_features: Option<usize>) -> Result<TreeEnsemble> {
+fn import_classifier(attributes: &Attributes<'_>, declared_features: Option<usize>) -> Result<Pending> {
     let classes = class_count(attributes)?;
     let post_transform = PostTransform::read(attributes)?;
     let nodes = NodeArrays::read(attributes)?;
@@ -1237,13 +1322,18 @@ fn import_classifier(attributes: &Attributes<'_>, declared_features: Option<usiz
     } else {
         per_class_columns(classes, post_transform, base, &skeletons)?
     };
-    Ok(TreeEnsemble {
-        feature_names: Vec::new(),
-        num_features,
-        objective: shape.objective,
-        arithmetic: Arithmetic::F32,
-        base_margins: shape.base_margins,
-        trees: split_by_output(&skeletons, &shape.outputs, shape.scale)?,
+    Ok(Pending {
+        ensemble: TreeEnsemble {
+            feature_names: Vec::new(),
+            num_features,
+            objective: shape.objective,
+            arithmetic: Arithmetic::F32,
+            base_margins: shape.base_margins,
+            trees: Vec::new(),
+        },
+        skeletons,
+        outputs: shape.outputs,
+        scale: shape.scale,
     })
 }
 
@@ -1409,11 +1499,18 @@ impl<'a> TreeEnsembleArrays<'a> {
         let modes_tensor = attributes
             .tensor("nodes_modes")?
             .ok_or_else(|| missing("nodes_modes"))?;
+        // Counted before they are converted: a `uint8` element takes 8 bytes once converted.
+        refuse_external(modes_tensor, "nodes_modes")?;
+        let modes_len = tensor_len(modes_tensor);
         let arrays = Self {
             roots: attributes.required_ints("tree_roots")?,
             feature_ids,
             splits: attributes.required_real_tensor("nodes_splits")?,
-            modes: tensor_ints(modes_tensor, "nodes_modes")?,
+            modes: if modes_len == n {
+                tensor_ints(modes_tensor, "nodes_modes")?
+            } else {
+                Vec::new()
+            },
             true_ids: attributes.required_ints("nodes_truenodeids")?,
             true_leafs: attributes.required_ints("nodes_trueleafs")?,
             false_ids: attributes.required_ints("nodes_falsenodeids")?,
@@ -1423,7 +1520,10 @@ impl<'a> TreeEnsembleArrays<'a> {
         };
         let mut lengths = vec![
             ("nodes_splits", arrays.splits.len()),
-            ("nodes_modes", arrays.modes.len()),
+            (
+                "nodes_modes",
+                if modes_len == n { arrays.modes.len() } else { modes_len },
+            ),
             ("nodes_truenodeids", arrays.true_ids.len()),
             ("nodes_trueleafs", arrays.true_leafs.len()),
             ("nodes_falsenodeids", arrays.false_ids.len()),
@@ -1485,7 +1585,7 @@ impl<'a> TreeEnsembleArrays<'a> {
     }
 }
 
-fn import_tree_ensemble(attributes: &Attributes<'_>, declared_features: Option<usize>) -> Result<TreeEnsemble> {
+fn import_tree_ensemble(attributes: &Attributes<'_>, declared_features: Option<usize>) -> Result<Pending> {
     let post_transform = attributes
         .int("post_transform")?
         .map_or(Ok(PostTransform::None), PostTransform::from_code)?;
@@ -1510,13 +1610,18 @@ fn import_tree_ensemble(attributes: &Attributes<'_>, declared_features: Option<u
             Ok(Skeleton { name, nodes })
         })
         .collect::<Result<Vec<Skeleton>>>()?;
-    Ok(TreeEnsemble {
-        feature_names: Vec::new(),
-        num_features,
-        objective: Objective::RegSquaredError,
-        arithmetic: Arithmetic::F32,
-        base_margins: vec![0.0],
-        trees: split_by_output(&skeletons, &[Some(0)], aggregate.scale(arrays.roots.len()))?,
+    Ok(Pending {
+        ensemble: TreeEnsemble {
+            feature_names: Vec::new(),
+            num_features,
+            objective: Objective::RegSquaredError,
+            arithmetic: Arithmetic::F32,
+            base_margins: vec![0.0],
+            trees: Vec::new(),
+        },
+        skeletons,
+        outputs: vec![Some(0)],
+        scale: aggregate.scale(arrays.roots.len()),
     })
 }
 
@@ -2023,7 +2128,6 @@ mod tests {
                 input: vec!["X".into()],
                 output: vec!["Y".into()],
                 attribute: Vec::new(),
-                ..Default::default()
             }],
             input: vec![proto::ValueInfoProto {
                 name: Some("X".into()),
@@ -2034,25 +2138,20 @@ mod tests {
                             dim: vec![
                                 proto::tensor_shape_proto::Dimension {
                                     value: Some(proto::tensor_shape_proto::dimension::Value::DimParam("N".into())),
-                                    ..Default::default()
                                 },
                                 proto::tensor_shape_proto::Dimension {
                                     value: Some(proto::tensor_shape_proto::dimension::Value::DimValue(2)),
-                                    ..Default::default()
                                 },
                             ],
                         }),
                     })),
-                    ..Default::default()
                 }),
-                ..Default::default()
             }],
             ..Default::default()
         };
         let mut model = ModelProto {
             ir_version: Some(8),
             graph: Some(graph),
-            ..Default::default()
         };
         let n = nodes.len();
         let column = |f: fn(&NodeRow<'_>) -> i64| nodes.iter().map(f).collect::<Vec<i64>>();

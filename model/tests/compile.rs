@@ -1,5 +1,8 @@
 //! Import and compilation of the shipped models, in the clear (fast).
 
+#[path = "compile/bombs.rs"]
+mod bombs;
+
 use blindfold_model::compile::QualityMeasure;
 use blindfold_model::fixtures::{BREAST_CANCER, FORMATS, Fixture, SHIPPED, WINE};
 use blindfold_model::{ClientSpec, CompileOptions, Dataset, Objective, ServerPlan, import_xgboost_json};
