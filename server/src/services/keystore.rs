@@ -408,7 +408,10 @@ impl ServerKeyStore {
         .fetch_optional(&self.pool)
         .await?;
         if let Some((fingerprint,)) = &deleted {
-            tracing::info!(user_id, "deleted a server key no prediction used for the retention period");
+            tracing::info!(
+                user_id,
+                "deleted a server key no prediction used for the retention period"
+            );
             self.remove_file(user_id, parameter_set, fingerprint);
             self.cache
                 .invalidate(&(user_id, parameter_set.to_owned(), fingerprint.clone()));
