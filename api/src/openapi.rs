@@ -214,7 +214,17 @@ fn delete_key() {}
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "Validated and stored as the user's key", body = KeyInfo),
+        (status = 400, description = "Not a key", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 404, description = "No such model", body = ErrorBody),
+        (status = 408, description = "The key did not arrive in time, or fell behind the least body rate", body = ErrorBody),
+        (status = 409, description = "Over the user's quota of key bytes", body = ErrorBody),
+        (status = 413, description = "Over the size limit", body = ErrorBody),
+        (status = 422, description = "A key of other parameters", body = ErrorBody),
+        (status = 429, description = "This user's key upload is in progress already; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many key uploads at once; see Retry-After", body = ErrorBody),
+        (status = 507, description = "The deployment's storage for keys is full", body = ErrorBody),
     ))]
 fn put_model_key() {}
 
