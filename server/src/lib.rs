@@ -14,6 +14,7 @@ pub mod edge;
 pub mod routes;
 pub mod services;
 pub mod settings;
+pub mod shares;
 pub mod startup;
 pub mod state;
 pub mod storage;

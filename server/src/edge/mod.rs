@@ -28,10 +28,9 @@
 
 pub mod pace;
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -47,6 +46,7 @@ use tower::ServiceExt;
 
 use crate::edge::pace::{BodyPace, PacedBody};
 use crate::settings::Settings;
+use crate::shares::{Share, Shares};
 use crate::telemetry;
 
 /// File descriptors kept out of the connection slots: the database's (a SQLite pool holds
@@ -229,46 +229,17 @@ fn is_connection_error(error: &io::Error) -> bool {
 
 /// Open connections by client address (IPv4 address, IPv6 /64).
 #[derive(Clone, Default)]
-struct AddressCounts(Arc<Mutex<HashMap<IpAddr, usize>>>);
-
-/// One connection's place in its address's count, given back when dropped.
-struct AddressSlot {
-    counts: AddressCounts,
-    key: IpAddr,
-}
+struct AddressCounts(Shares<IpAddr>);
 
 impl AddressCounts {
     /// A place for one more connection from `ip`, unless it holds `limit` already.
-    fn take(&self, ip: IpAddr, limit: usize) -> Option<AddressSlot> {
-        let key = address_key(ip);
-        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(key).or_insert(0);
-        if *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(AddressSlot {
-            counts: self.clone(),
-            key,
-        })
+    fn take(&self, ip: IpAddr, limit: usize) -> Option<Share<IpAddr>> {
+        self.0.take(address_key(ip), limit).ok()
     }
 
     #[cfg(test)]
     fn held(&self, ip: IpAddr) -> usize {
-        let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        counts.get(&address_key(ip)).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut counts = self.counts.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.key);
-            }
-        }
+        self.0.held(&address_key(ip))
     }
 }
 
@@ -301,7 +272,7 @@ mod tests {
         assert!(counts.take(ip("::ffff:192.0.2.1"), 3).is_none());
         drop(held);
         assert_eq!(counts.held(ip("192.0.2.1")), 0);
-        assert!(counts.0.lock().unwrap().is_empty(), "no entry outlives its connections");
+        assert_eq!(counts.0.holders(), 0, "no entry outlives its connections");
     }
 
     #[test]

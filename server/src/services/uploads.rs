@@ -1,12 +1,12 @@
 //! Upload slots: how many uploads of each kind (server keys, encrypted rows, owners' models)
 //! this process reads at once, and how many of them one user may hold.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::services::{ServiceError, ServiceResult};
+use crate::shares::{Share, Shares};
 
 /// A bounded number of upload slots of one kind (key uploads, rows, model uploads), of which
 /// each user holds at most a share: an upload takes one before its body is read and holds it
@@ -18,14 +18,13 @@ pub struct UploadSlots {
     retry_after_s: u64,
     total: Arc<Semaphore>,
     per_user: usize,
-    held: Arc<Mutex<HashMap<i64, usize>>>,
+    held: Shares<i64>,
 }
 
 /// A held upload slot, given back when dropped.
 pub struct UploadSlot {
     _total: OwnedSemaphorePermit,
-    user_id: i64,
-    held: Arc<Mutex<HashMap<i64, usize>>>,
+    _mine: Share<i64>,
 }
 
 impl UploadSlots {
@@ -37,45 +36,31 @@ impl UploadSlots {
             retry_after_s,
             total: Arc::new(Semaphore::new(total.max(1))),
             per_user: per_user.max(1),
-            held: Arc::default(),
+            held: Shares::default(),
         }
     }
 
     /// A slot for one of `user_id`'s uploads.
     pub fn take(&self, user_id: i64) -> ServiceResult<UploadSlot> {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        let mine = held.get(&user_id).copied().unwrap_or(0);
-        if mine >= self.per_user {
-            return Err(ServiceError::RateLimited {
+        let mine = self
+            .held
+            .take(user_id, self.per_user)
+            .map_err(|mine| ServiceError::RateLimited {
                 detail: format!(
                     "you have {mine} {} in progress, the most one account may have at once; wait for them to finish",
                     self.what
                 ),
                 retry_after_s: self.retry_after_s,
-            });
-        }
+            })?;
+        // None free: the user's share just taken goes back with `mine`.
         let total = self.total.clone().try_acquire_owned().map_err(|_| ServiceError::Busy {
             what: self.what,
             retry_after_s: self.retry_after_s,
         })?;
-        held.insert(user_id, mine + 1);
         Ok(UploadSlot {
             _total: total,
-            user_id,
-            held: self.held.clone(),
+            _mine: mine,
         })
-    }
-}
-
-impl Drop for UploadSlot {
-    fn drop(&mut self) {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(mine) = held.get_mut(&self.user_id) {
-            *mine -= 1;
-            if *mine == 0 {
-                held.remove(&self.user_id);
-            }
-        }
     }
 }
 
@@ -95,6 +80,6 @@ mod tests {
         drop(alice);
         let _again = slots.take(1).expect("alice's share is back");
         drop((bob, carol));
-        assert_eq!(slots.held.lock().unwrap().len(), 1, "no entry outlives its uploads");
+        assert_eq!(slots.held.holders(), 1, "no entry outlives its uploads");
     }
 }
