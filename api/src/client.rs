@@ -323,10 +323,20 @@ impl ApiClient {
             .await
     }
 
-    /// Submits an encrypted row; the server answers at once with a queued job.
-    pub async fn submit(&self, model: &str, encrypted_row: Vec<u8>) -> ClientResult<JobInfo> {
-        self.send_bytes(Method::POST, &paths::model_predictions(model), encrypted_row)
-            .await
+    /// Submits a row encrypted for `binding`'s server key and spec; the server answers at once
+    /// with a queued job (409 `key_mismatch` or `spec_mismatch` when it holds another).
+    pub async fn submit(
+        &self,
+        model: &str,
+        binding: &crate::PredictionBinding,
+        encrypted_row: Vec<u8>,
+    ) -> ClientResult<JobInfo> {
+        self.send_bytes(
+            Method::POST,
+            &paths::model_predictions_bound(model, binding),
+            encrypted_row,
+        )
+        .await
     }
 
     pub async fn job(&self, id: &str) -> ClientResult<JobInfo> {

@@ -17,9 +17,10 @@ pub mod client;
 pub mod openapi;
 
 pub use wire::{
-    AccountDeletion, CompileProgress, Credentials, ErrorBody, FeatureInfo, JobInfo, JobStatus, KeyInfo,
+    AccountDeletion, CompileProgress, Credentials, ErrorBody, FeatureInfo, JobInfo, JobStatus, KEY_MISMATCH, KeyInfo,
     MAX_SCATTER_POINTS, ModelCost, ModelDetails, ModelExample, ModelQuality, ModelReport, ModelState, ModelSummary,
-    ModelUpload, Objective, OwnedModel, PasswordChange, QualityMeasure, QualityRows, Registration, Role, SessionInfo,
+    ModelUpload, Objective, OwnedModel, PasswordChange, PredictionBinding, QualityMeasure, QualityRows, Registration,
+    Role, SPEC_MISMATCH, SessionInfo, is_sha256_hex,
 };
 
 /// The session cookie: HttpOnly, SameSite=Lax, holding a random token the server stores hashed.

@@ -14,7 +14,7 @@ use crate::paths;
 #[allow(unused_imports)] // used by the `body = ...` attributes below
 use crate::{
     AccountDeletion, Credentials, ErrorBody, JobInfo, KeyInfo, ModelDetails, ModelSummary, ModelUpload, OwnedModel,
-    PasswordChange, Registration, SessionInfo,
+    PasswordChange, PredictionBinding, Registration, SessionInfo,
 };
 
 /// The description, as served.
@@ -251,18 +251,21 @@ fn delete_model_key() {}
 
 /// Submit an encrypted row for evaluation; the job is queued.
 #[utoipa::path(post, path = paths::MODEL_PREDICTIONS, tag = "predictions", security(("session" = [], "csrf" = [])),
-    params(("id" = String, Path, description = "Model id")),
+    params(("id" = String, Path, description = "Model id"), PredictionBinding),
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "An encrypted row as the spec's input encoding makes it"),
     responses(
         (status = 202, description = "Queued", body = JobInfo),
-        (status = 400, description = "Not an encrypted row of this model", body = ErrorBody),
+        (status = 400, description = "Not an encrypted row of this model, or a binding not written as \
+            two SHA-256 digests", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 408, description = "The row did not arrive within the upload timeout, or fell behind \
             the least body rate", body = ErrorBody),
-        (status = 409, description = "No server key uploaded for this model", body = ErrorBody),
+        (status = 409, description = "No server key uploaded (`conflict`); the row was encrypted for \
+            another server key than the stored one (`key_mismatch`) or against another version of the \
+            model's spec (`spec_mismatch`)", body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 429, description = "Too many predictions queued or running, or this user's row uploads \
             at their share; see Retry-After", body = ErrorBody),

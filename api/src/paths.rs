@@ -56,6 +56,17 @@ pub fn model_predictions(model_id: &str) -> String {
     with_id(MODEL_PREDICTIONS, model_id)
 }
 
+/// Where to submit a row encrypted for `binding`'s key and spec (both hex, so they need no
+/// escaping).
+pub fn model_predictions_bound(model_id: &str, binding: &crate::PredictionBinding) -> String {
+    format!(
+        "{}?key_fingerprint={}&spec_sha256={}",
+        model_predictions(model_id),
+        binding.key_fingerprint,
+        binding.spec_sha256
+    )
+}
+
 pub fn owner_model(model_id: &str) -> String {
     with_id(OWNER_MODEL, model_id)
 }

@@ -457,6 +457,11 @@ pub struct JobInfo {
     /// Why the evaluation failed, for a failed job.
     pub error: Option<String>,
     pub input_bytes: i64,
+    /// The fingerprint of the server key the row was encrypted for, which evaluates it.
+    pub key_fingerprint: String,
+    /// The SHA-256 (hex) of the client spec's JSON text the row was encrypted against: the
+    /// result reads only with that spec.
+    pub spec_sha256: String,
     /// Programmable bootstraps the evaluation ran.
     pub bootstraps: Option<i64>,
     pub created_at: i64,
@@ -469,6 +474,34 @@ impl JobInfo {
     pub fn duration_s(&self) -> Option<f64> {
         self.finished_at.map(|end| (end - self.created_at) as f64 / 1000.0)
     }
+}
+
+/// What a submitted row was encrypted for (the query of `POST /api/models/{id}/predictions`):
+/// the server refuses the row unless both are what it holds now, so a result never comes from
+/// a key or a model version the row was not made for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct PredictionBinding {
+    /// [`KeyInfo::fingerprint`] of the server key made with the client key that encrypted the
+    /// row (64 lower-case hex digits).
+    pub key_fingerprint: String,
+    /// SHA-256 of the model's client spec, its JSON text exactly as served (64 lower-case hex
+    /// digits).
+    pub spec_sha256: String,
+}
+
+/// [`ErrorBody::error`] of a 409 answer to a submission encrypted for another server key than
+/// the user's stored one (replaced since, from another device or tab): the row cannot be
+/// evaluated; encrypt it again with the key the server holds.
+pub const KEY_MISMATCH: &str = "key_mismatch";
+/// [`ErrorBody::error`] of a 409 answer to a submission encrypted against another client spec
+/// than the model's (recompiled since): fetch the spec again and encrypt again.
+pub const SPEC_MISMATCH: &str = "spec_mismatch";
+
+/// Whether `text` is written as a SHA-256 digest: 64 lower-case hex digits.
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// An error answer of the API: `error` is a stable code, `detail` a sentence for people, and

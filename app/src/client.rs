@@ -10,7 +10,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use blindfold_api::{
     AccountDeletion, CSRF_HEADER, Credentials, ErrorBody, JobInfo, KeyInfo, ModelDetails, ModelSummary, ModelUpload,
-    OwnedModel, PasswordChange, Registration, SessionInfo, paths,
+    OwnedModel, PasswordChange, PredictionBinding, Registration, SessionInfo, paths,
 };
 
 /// A failed call: the HTTP status (0 when the request never got an answer) and the server's
@@ -158,9 +158,15 @@ pub async fn clear_predictions(session: &SessionInfo) -> ApiResult<()> {
     check(request.send().await).await.map(drop)
 }
 
-/// Submits an encrypted row; the job runs on the server's queue.
-pub async fn submit(session: &SessionInfo, model: &str, ciphertext: &js_sys::Uint8Array) -> ApiResult<JobInfo> {
-    let request = Request::post(&paths::model_predictions(model))
+/// Submits a row encrypted for `binding`'s server key and spec; the job runs on the server's
+/// queue.
+pub async fn submit(
+    session: &SessionInfo,
+    model: &str,
+    binding: &PredictionBinding,
+    ciphertext: &js_sys::Uint8Array,
+) -> ApiResult<JobInfo> {
+    let request = Request::post(&paths::model_predictions_bound(model, binding))
         .header(CSRF_HEADER, &session.csrf_token)
         .header("Content-Type", "application/octet-stream")
         .body(blob(ciphertext))

@@ -284,10 +284,17 @@ pub async fn encrypt(owner: &KeyOwner, spec_json: &str, features: &[f64]) -> Res
 }
 
 /// Decrypts a result of the model of `spec_json` with the stored client key into the
-/// prediction's JSON.
-pub async fn decrypt(owner: &KeyOwner, spec_json: &str, result: js_sys::Uint8Array) -> Result<String, String> {
+/// prediction's JSON. `server_key_fingerprint` is the key the result was evaluated under: the
+/// worker refuses when the stored client key is not that key's (it would decrypt noise).
+pub async fn decrypt(
+    owner: &KeyOwner,
+    spec_json: &str,
+    server_key_fingerprint: &str,
+    result: js_sys::Uint8Array,
+) -> Result<String, String> {
     let mut args = owner.args();
     args.push(("spec", spec_json.into()));
+    args.push(("serverKeyFingerprint", server_key_fingerprint.into()));
     let buffer = result.buffer();
     args.push(("result", result.into()));
     let prediction = worker()?.call("decrypt", &args, &[buffer.into()]).await?;

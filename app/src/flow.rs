@@ -3,7 +3,10 @@
 
 use std::rc::Rc;
 
-use crate::api::{JobInfo, JobStatus, KeyInfo, SessionInfo};
+use blindfold_api::{KEY_MISMATCH, SPEC_MISMATCH};
+use blindfold_model::binding::spec_digest;
+
+use crate::api::{JobInfo, JobStatus, KeyInfo, PredictionBinding, SessionInfo};
 use crate::client::{self, UploadProgress};
 use crate::crypto::{self, KeyOwner};
 
@@ -230,11 +233,11 @@ pub async fn predict(
     };
     let ((server_key, checked_ms), first_try) =
         futures_util::future::join(checking, crypto::encrypt(&owner, spec_json, features)).await;
-    let (ciphertext, keys, check_ms) = match (server_key.map_err(|e| e.message())?, first_try) {
+    let (ciphertext, fingerprint, keys, check_ms) = match (server_key.map_err(|e| e.message())?, first_try) {
         (Some(server), Ok(row))
             if server.fingerprint == row.server_key_fingerprint && server.parameter_set == wanted =>
         {
-            (row.ciphertext, None, checked_ms)
+            (row.ciphertext, row.server_key_fingerprint, None, checked_ms)
         }
         // No key here, another one, or one the server does not hold: the full check, which
         // also takes over a key an earlier version kept per model, then keys made if needed.
@@ -256,7 +259,7 @@ pub async fn predict(
                     "the key in this browser changed while the row was encrypted (in another tab?): try again".into(),
                 );
             }
-            (row.ciphertext, keys, check_ms)
+            (row.ciphertext, row.server_key_fingerprint, keys, check_ms)
         }
     };
     let encrypted = now_ms();
@@ -265,16 +268,22 @@ pub async fn predict(
         fraction: None,
         detail: Some(format!("{:.1} KB", ciphertext.length() as f64 / 1000.0)),
     });
-    let mut job = client::submit(session, model, &ciphertext)
+    let binding = PredictionBinding {
+        key_fingerprint: fingerprint,
+        spec_sha256: spec_digest(spec_json),
+    };
+    let mut job = client::submit(session, model, &binding, &ciphertext)
         .await
-        .map_err(|e| e.message())?;
+        .map_err(|failure| explain_refusal(&failure))?;
     report(Progress::at(Stage::Computing));
     job = wait_for(job).await?;
     let computed = now_ms();
     report(Progress::at(Stage::Downloading));
     let result = client::result(&job.id).await.map_err(|e| e.message())?;
     report(Progress::at(Stage::Decrypting));
-    let prediction = parse_prediction(&crypto::decrypt(&owner, spec_json, result).await?)?;
+    check_bound(&job, &binding.spec_sha256)?;
+    let decrypted = crypto::decrypt(&owner, spec_json, &job.key_fingerprint, result).await?;
+    let prediction = parse_prediction(&decrypted)?;
     let finished = now_ms();
     Ok(Outcome {
         prediction,
@@ -288,11 +297,39 @@ pub async fn predict(
     })
 }
 
-/// Decrypts the result of an earlier job with this browser's key, read with its model's spec.
-pub async fn decrypt_job(session: &SessionInfo, model: &str, job_id: &str) -> Result<Prediction, String> {
-    let spec_json = client::spec_json(model).await.map_err(|e| e.message())?;
-    let result = client::result(job_id).await.map_err(|e| e.message())?;
-    parse_prediction(&crypto::decrypt(&owner(session), &spec_json, result).await?)
+/// Decrypts the result of an earlier job with this browser's key, read with its model's spec:
+/// only when the job was evaluated under this browser's key and for the spec the model has now.
+pub async fn decrypt_job(session: &SessionInfo, job: &JobInfo) -> Result<Prediction, String> {
+    let spec_json = client::spec_json(&job.model_id).await.map_err(|e| e.message())?;
+    check_bound(job, &spec_digest(&spec_json))?;
+    let result = client::result(&job.id).await.map_err(|e| e.message())?;
+    let decrypted = crypto::decrypt(&owner(session), &spec_json, &job.key_fingerprint, result).await?;
+    parse_prediction(&decrypted)
+}
+
+/// Refuses a result computed for another spec than `spec_sha256` (the model was recompiled):
+/// its digits would be read with the wrong scale or labels. (The key is checked by the worker,
+/// against the key it holds.)
+fn check_bound(job: &JobInfo, spec_sha256: &str) -> Result<(), String> {
+    if job.spec_sha256 != spec_sha256 {
+        return Err(format!(
+            "this prediction was made with an earlier version of the model `{}`, which has changed since: \
+             its result can no longer be read",
+            job.model_id
+        ));
+    }
+    Ok(())
+}
+
+/// What a refused submission means here.
+fn explain_refusal(failure: &client::ApiFailure) -> String {
+    match failure.body.error.as_str() {
+        KEY_MISMATCH => "the server now holds another key of yours than the one this row was encrypted for \
+                         (replaced in another tab or on another device?): try again"
+            .into(),
+        SPEC_MISMATCH => "the model was changed while your row was encrypted: reload the page and try again".into(),
+        _ => failure.message(),
+    }
 }
 
 fn parse_prediction(json: &str) -> Result<Prediction, String> {

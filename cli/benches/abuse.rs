@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use blindfold_api::client::ApiClient;
-use blindfold_api::{CSRF_HEADER, DEFAULT_MODEL_ID as MODEL, JobStatus, paths};
+use blindfold_api::{CSRF_HEADER, DEFAULT_MODEL_ID as MODEL, JobStatus, PredictionBinding, paths};
 use blindfold_cli::predict::{fetch_spec, predict_row};
 use blindfold_model::fixtures::BREAST_CANCER;
 use blindfold_model::{ClientKey, ClientSpec, CompiledModel, encrypt_row};
@@ -59,6 +59,7 @@ struct Args {
 struct Shared {
     key: ClientKey,
     spec: ClientSpec,
+    binding: PredictionBinding,
     compiled: CompiledModel,
     rows: Vec<Vec<f64>>,
 }
@@ -119,11 +120,16 @@ async fn main() -> anyhow::Result<()> {
         users.push(user(&app, &format!("user{u}"), &server_key).await?);
     }
     let flooder = user(&app, "flooder", &server_key).await?;
-    let spec = fetch_spec(&flooder, MODEL).await?;
-    anyhow::ensure!(spec == compiled.spec, "the server's spec is not the compiled model's");
+    let served = fetch_spec(&flooder, MODEL).await?;
+    anyhow::ensure!(
+        served.spec == compiled.spec,
+        "the server's spec is not the compiled model's"
+    );
+    let binding = served.binding(&blindfold_cli::store::fingerprint(&server_key));
     let shared = Arc::new(Shared {
         key,
-        spec,
+        spec: served.spec,
+        binding,
         compiled,
         rows,
     });
@@ -157,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
     let filled = Arc::new(Notify::new());
     let row = encrypt_row(&shared.spec, &shared.key, &shared.rows[0])?.to_bytes();
     let flooding = tokio::spawn(flood(
-        app.url(&paths::model_predictions(MODEL)),
+        app.url(&paths::model_predictions_bound(MODEL, &shared.binding)),
         flooder.clone(),
         row,
         args.flood,
@@ -257,7 +263,7 @@ async fn user(app: &TestApp, name: &str, server_key: &[u8]) -> anyhow::Result<Ap
 async fn predict_checked(client: &ApiClient, shared: &Shared, index: usize) -> Result<Duration, Failure> {
     let row = &shared.rows[index % shared.rows.len()];
     let start = Instant::now();
-    let (prediction, _) = predict_row(client, MODEL, &shared.spec, &shared.key, row, |_| {})
+    let (prediction, _) = predict_row(client, MODEL, &shared.spec, &shared.binding, &shared.key, row, |_| {})
         .await
         .map_err(Failure::Call)?;
     let latency = start.elapsed();

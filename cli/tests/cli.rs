@@ -118,7 +118,7 @@ async fn one_key_from_the_command_line_serves_every_model() {
     let server = app.base.clone();
     let breast_cancer = BREAST_CANCER.compile().unwrap();
     let client = app.client();
-    assert_eq!(fetch_spec(&client, "wine").await.unwrap(), wine.spec);
+    assert_eq!(fetch_spec(&client, "wine").await.unwrap().spec, wine.spec);
     assert_eq!(
         wine.spec.encryption.parameter_set,
         breast_cancer.spec.encryption.parameter_set
@@ -177,9 +177,18 @@ async fn one_key_from_the_command_line_serves_every_model() {
     ));
     assert_exact(&stdout, &wine, &wine_rows);
 
-    // Moving files by hand: encrypt, then decrypt refuses a file that is not a result.
+    // A past prediction decrypts again by its id, under this machine's key and the model's
+    // spec.
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let id = first["prediction"].as_str().unwrap().to_owned();
+    let again = ok(blindfold(&server, &home, &["decrypt", "--prediction", &id, "--json"]));
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["class"], first["class"]);
+
+    // Moving files by hand: encrypt (the submission URL carries the binding), then decrypt
+    // refuses a file that is not a result.
     let encrypted = home.path().join("row.bin");
-    ok(blindfold(
+    let printed = ok(blindfold(
         &server,
         &home,
         &[
@@ -190,11 +199,22 @@ async fn one_key_from_the_command_line_serves_every_model() {
             encrypted.to_str().unwrap(),
         ],
     ));
+    let served = fetch_spec(&client, blindfold_api::DEFAULT_MODEL_ID).await.unwrap();
+    assert!(
+        printed.contains("key_fingerprint=") && printed.contains(&format!("spec_sha256={}", served.sha256)),
+        "{printed}"
+    );
     failure(blindfold(
         &server,
         &home,
         &["decrypt", "--input", encrypted.to_str().unwrap()],
     ));
+
+    // New keys replace the pair: the old prediction's result is not decrypted under them.
+    ok(blindfold(&server, &home, &["keygen", "--force"]));
+    ok(blindfold(&server, &home, &["upload-key"]));
+    let refused = failure(blindfold(&server, &home, &["decrypt", "--prediction", &id]));
+    assert!(refused.contains("not this machine's"), "{refused}");
 
     ok(blindfold(&server, &home, &["logout"]));
     let after = failure(blindfold(&server, &home, &["upload-key"]));
@@ -297,13 +317,15 @@ async fn the_client_library_reports_each_stage_and_decrypts_exactly() {
     let key = ClientKey::generate();
     let info = client.upload_key(key.compressed_server_key().to_bytes()).await.unwrap();
     assert_eq!(info.parameter_set, PARAMETER_SET_NAME);
-    let spec = fetch_spec(&client, model).await.unwrap();
+    let served = fetch_spec(&client, model).await.unwrap();
+    let spec = &served.spec;
     let compiled = BREAST_CANCER.compile().unwrap();
-    assert_eq!(spec, compiled.spec);
+    assert_eq!(spec, &compiled.spec);
     let (rows, _) = BREAST_CANCER.test_rows().unwrap();
+    let binding = served.binding(&info.fingerprint);
 
     let mut stages = Vec::new();
-    let (prediction, job) = predict_row(&client, model, &spec, &key, &rows[0], |stage| {
+    let (prediction, job) = predict_row(&client, model, spec, &binding, &key, &rows[0], |stage| {
         stages.push(stage.to_owned())
     })
     .await

@@ -203,3 +203,35 @@ test('one key serves every model, and keys of earlier versions carry over', asyn
   expect(problems, 'no console errors, CSP violations included').toEqual([]);
   console.log(`BLINDFOLD_E2E_ONE_KEY_FIGURES ${JSON.stringify(figures)}`);
 });
+
+// A stored result decrypts only under the key it was computed under: after new keys replace
+// the pair, History refuses the old result instead of decrypting noise that could read as an
+// answer.
+test('History decrypts a result only under the key it was computed under', async ({ page }) => {
+  const problems = watchProblems(page);
+  await signUp(page, 'bound');
+  await page.getByRole('button', { name: 'Generate keys' }).click();
+  await expect(page.getByTestId('keygen-figures')).toBeVisible({ timeout: 120_000 });
+  const before = await serverKey(page);
+  await page.getByRole('link', { name: 'Predict' }).click();
+  await predict(page, first, first.benign);
+  const [job] = await (await page.request.get('/api/predictions')).json();
+  expect(job.key_fingerprint).toBe(before.fingerprint);
+  expect(job.spec_sha256).toMatch(/^[0-9a-f]{64}$/);
+
+  await page.getByRole('link', { name: 'History' }).click();
+  const row = page.locator('table.history tbody tr').first();
+  await row.getByRole('button', { name: 'Decrypt' }).click();
+  await expect(row.getByTestId('history-result')).toHaveText(`${first.benign.prediction.class} (${percent(first, first.benign)})`);
+
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await expect(page.getByText(/Client key present/)).toBeVisible();
+  await page.getByRole('button', { name: 'Generate keys' }).click();
+  await expect
+    .poll(async () => (await serverKey(page))?.fingerprint, { timeout: 120_000 })
+    .not.toBe(before.fingerprint);
+  await page.getByRole('link', { name: 'History' }).click();
+  await row.getByRole('button', { name: 'Decrypt' }).click();
+  await expect(row.getByTestId('history-result')).toContainText('computed under another key');
+  expect(problems, 'no console errors').toEqual([]);
+});

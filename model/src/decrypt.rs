@@ -11,17 +11,32 @@ use crate::spec::{ClientSpec, Prediction};
 /// Decrypts a result into the integers the quantized model computes, one per output.
 ///
 /// Key: the client key. Errors: a result whose digits no evaluation can produce (another key,
-/// tampering) is [`ModelError::InconsistentResult`].
+/// tampering) is [`ModelError::InconsistentResult`], and so is a result holding a trivial
+/// block.
+///
+/// A trivial block (mask all zero) is a value in clear that anyone can make without any key:
+/// its "decryption" is whatever its maker chose. An evaluation never returns one (every block
+/// of a result comes out of a bootstrap and a key switch, whose masks are uniformly random; a
+/// zero mask of `n` coefficients has probability `2^-(n * 12)` or less), so one means the
+/// result was forged, and is refused rather than shown as the model's answer.
 pub fn decrypt_raw(spec: &ClientSpec, key: &ClientKey, output: &EncryptedOutput) -> Result<Vec<u64>> {
     let digits: Vec<Vec<u64>> = match &output.blocks {
         OutputBlocks::Compact(outputs) => outputs
             .iter()
             .map(|blocks| blocks.iter().map(|b| decrypt_compact(key, b)).collect())
-            .collect(),
+            .collect::<Result<_>>()?,
         OutputBlocks::Big(outputs) => outputs
             .iter()
-            .map(|blocks| blocks.iter().map(|b| key.inner.decrypt_message_and_carry(b)).collect())
-            .collect(),
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .map(|b| {
+                        refuse_trivial(b.ct.get_mask().as_ref().iter().all(|&a| a == 0))?;
+                        Ok(key.inner.decrypt_message_and_carry(b))
+                    })
+                    .collect()
+            })
+            .collect::<Result<_>>()?,
     };
     digits
         .iter()
@@ -51,8 +66,9 @@ pub fn decrypt_raw(spec: &ClientSpec, key: &ClientKey, output: &EncryptedOutput)
 /// Decrypts a compact result block (small key, modulus `2^log`): the phase `b - <a, s>` rounded
 /// to one of the `2 * BLOCK_MODULUS` slots of the torus (a padding bit above the block's 4
 /// bits), read without the padding bit, as shortint decodes a block.
-fn decrypt_compact(key: &ClientKey, block: &CompressedModulusSwitchedLweCiphertext<u64>) -> u64 {
+fn decrypt_compact(key: &ClientKey, block: &CompressedModulusSwitchedLweCiphertext<u64>) -> Result<u64> {
     let switched = block.extract();
+    refuse_trivial(switched.mask().all(|a| a == 0))?;
     let log_modulus = switched.log_modulus().0;
     let secret = key.small_lwe_secret_key();
     let mask_dot_key = switched
@@ -62,11 +78,79 @@ fn decrypt_compact(key: &ClientKey, block: &CompressedModulusSwitchedLweCipherte
     let phase = switched.body().wrapping_sub(mask_dot_key) & ((1usize << log_modulus) - 1);
     let shift = log_modulus - (BLOCK_BITS as usize + 1);
     let rounded = (phase + (1 << (shift - 1))) >> shift;
-    rounded as u64 % BLOCK_MODULUS
+    Ok(rounded as u64 % BLOCK_MODULUS)
+}
+
+fn refuse_trivial(mask_is_zero: bool) -> Result<()> {
+    if mask_is_zero {
+        return Err(ModelError::InconsistentResult(
+            "the result holds a block in clear (a trivial ciphertext, which no evaluation makes): \
+             it was not computed by the model"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads, decrypts and post-processes a serialized result.
 pub fn decrypt_prediction(spec: &ClientSpec, key: &ClientKey, bytes: &[u8]) -> Result<Prediction> {
     let output = EncryptedOutput::from_bytes(bytes, spec)?;
     spec.decode(&decrypt_raw(spec, key, &output)?)
+}
+
+#[cfg(all(test, feature = "compiler"))]
+mod tests {
+    use tfhe::core_crypto::prelude::{
+        CiphertextModulusLog, LweDimension, ModulusSwitchedLweCiphertext, ToCompressedModulusSwitchedLweCiphertext,
+    };
+
+    use super::*;
+    use crate::ciphertexts::EncryptedOutput;
+    use crate::params::{RESULT_MODULUS_LOG, from_digits};
+
+    /// A block in clear: zero mask, the digit in the body where an encryption puts it.
+    struct Trivial(u64);
+
+    impl ModulusSwitchedLweCiphertext<usize> for Trivial {
+        fn log_modulus(&self) -> CiphertextModulusLog {
+            CiphertextModulusLog(RESULT_MODULUS_LOG)
+        }
+
+        fn lwe_dimension(&self) -> LweDimension {
+            LweDimension(crate::params::small_lwe_dimension())
+        }
+
+        fn body(&self) -> usize {
+            (self.0 as usize) << (RESULT_MODULUS_LOG - (BLOCK_BITS as usize + 1))
+        }
+
+        fn mask(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+            std::iter::repeat_n(0, self.lwe_dimension().0)
+        }
+    }
+
+    #[test]
+    fn a_result_made_of_trivial_blocks_is_refused() {
+        let spec = crate::fixtures::BREAST_CANCER.compile().unwrap().spec;
+        let key = ClientKey::generate();
+        let digits = [3u64, 2, 0, 0, 0, 0];
+        let blocks = spec.outputs[0].blocks;
+        let forged = |digit: u64| Trivial(digit).compress::<u64>();
+        let output = EncryptedOutput {
+            blocks: OutputBlocks::Compact(vec![digits[..blocks].iter().map(|&d| forged(d)).collect()]),
+        };
+        // Well-formed: it reads as a result of the model's shape, holding a value it could give.
+        let output = EncryptedOutput::from_bytes(&output.to_bytes(), &spec).unwrap();
+        let OutputBlocks::Compact(outputs) = &output.blocks else {
+            unreachable!()
+        };
+        let block = outputs[0][0].extract();
+        assert!(block.mask().all(|a| a == 0));
+        let chosen = from_digits(digits[..blocks].iter().copied());
+        assert!(chosen <= spec.outputs[0].max_value);
+        match decrypt_raw(&spec, &key, &output) {
+            Err(ModelError::InconsistentResult(why)) => assert!(why.contains("trivial"), "{why}"),
+            other => panic!("a forged result was read: {other:?}"),
+        }
+    }
 }

@@ -27,6 +27,8 @@
 pub mod error;
 
 #[cfg(feature = "spec")]
+pub mod binding;
+#[cfg(feature = "spec")]
 pub mod objective;
 #[cfg(feature = "spec")]
 pub mod params;

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use blindfold_api::DEFAULT_MODEL_ID as MODEL;
-use blindfold_api::JobStatus;
 use blindfold_api::client::ApiClient;
+use blindfold_api::{JobStatus, PredictionBinding};
 use blindfold_model::fixtures::BREAST_CANCER;
 use blindfold_model::{ClientKey, ClientSpec, decrypt_prediction, encrypt_row};
 use blindfold_server::db::Backend;
@@ -167,9 +167,15 @@ async fn counter(processes: &[Process], name: &str) -> anyhow::Result<f64> {
 }
 
 /// One prediction, checked against the clear quantized model.
-async fn predict(client: &ApiClient, spec: &ClientSpec, key: &ClientKey, row: &[f64]) -> anyhow::Result<()> {
+async fn predict(
+    client: &ApiClient,
+    spec: &ClientSpec,
+    binding: &PredictionBinding,
+    key: &ClientKey,
+    row: &[f64],
+) -> anyhow::Result<()> {
     let encrypted = encrypt_row(spec, key, row)?.to_bytes();
-    let job = client.submit(MODEL, encrypted).await?;
+    let job = client.submit(MODEL, binding, encrypted).await?;
     let job = client.wait(&job.id, Duration::from_secs(600), |_| {}).await?;
     anyhow::ensure!(job.status == JobStatus::Done, "job failed: {:?}", job.error);
     let result = client.result(&job.id).await?;
@@ -192,13 +198,20 @@ async fn run(name: &str, users: usize, per_user: usize, key: &Arc<ClientKey>) ->
     let server_key = key.compressed_server_key().to_bytes();
     let (rows, _) = BREAST_CANCER.test_rows()?;
     let mut clients = Vec::new();
+    let mut fingerprint = String::new();
     for user in 0..users {
         let mut client = ApiClient::new(&deployment.base)?;
         client.register(&format!("load{user}"), PASSWORD, PASSWORD).await?;
-        client.upload_key(server_key.clone()).await?;
+        let uploaded = client.upload_key(server_key.clone()).await?;
         clients.push(client);
+        fingerprint = uploaded.fingerprint;
     }
-    let spec = Arc::new(ClientSpec::from_json(&clients[0].spec_json(MODEL).await?)?);
+    let spec_json = clients[0].spec_json(MODEL).await?;
+    let binding = Arc::new(PredictionBinding {
+        key_fingerprint: fingerprint,
+        spec_sha256: blindfold_model::binding::spec_digest(&spec_json),
+    });
+    let spec = Arc::new(ClientSpec::from_json(&spec_json)?);
     // Keys preloaded at upload (a `serve` with workers does) count as the misses they are.
     eprintln!(
         "{name}: {users} users registered, keys uploaded; {} predictions",
@@ -208,13 +221,13 @@ async fn run(name: &str, users: usize, per_user: usize, key: &Arc<ClientKey>) ->
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (user, client) in clients.into_iter().enumerate() {
-        let (key, spec, rows) = (key.clone(), spec.clone(), rows.clone());
+        let (key, spec, binding, rows) = (key.clone(), spec.clone(), binding.clone(), rows.clone());
         tasks.push(tokio::spawn(async move {
             let mut outcomes = Vec::new();
             for p in 0..per_user {
                 let row = &rows[(user * per_user + p) % rows.len()];
                 let started = Instant::now();
-                let outcome = predict(&client, &spec, &key, row).await;
+                let outcome = predict(&client, &spec, &binding, &key, row).await;
                 outcomes.push(outcome.map(|()| started.elapsed()));
             }
             outcomes

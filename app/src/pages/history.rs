@@ -74,8 +74,7 @@ pub fn HistoryPage() -> impl IntoView {
 #[derive(Debug, Clone)]
 struct StoredResult {
     session: SessionInfo,
-    job_id: String,
-    model_id: String,
+    job: JobInfo,
 }
 
 #[component]
@@ -109,10 +108,10 @@ fn JobRow(job: JobInfo, on_deleted: impl Fn() + Copy + Send + Sync + 'static) ->
             };
             let labels = all
                 .into_iter()
-                .find(|m| m.id == stored.model_id)
+                .find(|m| m.id == stored.job.model_id)
                 .map(|m| m.labels)
                 .unwrap_or_default();
-            match flow::decrypt_job(&stored.session, &stored.model_id, &stored.job_id).await {
+            match flow::decrypt_job(&stored.session, &stored.job).await {
                 Ok(prediction) => prediction.describe(&labels),
                 Err(message) => format!("Cannot decrypt here: {message}"),
             }
@@ -120,13 +119,12 @@ fn JobRow(job: JobInfo, on_deleted: impl Fn() + Copy + Send + Sync + 'static) ->
     });
     let (pending, answer) = (decrypt.pending(), decrypt.value());
     let done = job.status == JobStatus::Done;
-    let (job_id, model_id) = (job.id.clone(), job.model_id.clone());
+    let stored_job = job.clone();
     let on_decrypt = move |_| {
         let Some(session) = auth.get_untracked() else { return };
         decrypt.dispatch_local(StoredResult {
             session,
-            job_id: job_id.clone(),
-            model_id: model_id.clone(),
+            job: stored_job.clone(),
         });
     };
     let status = match (job.status, &job.error) {

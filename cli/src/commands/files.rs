@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use blindfold_cli::store::write_private;
+use anyhow::Context as _;
+use blindfold_api::JobStatus;
+use blindfold_cli::predict::check_bound;
+use blindfold_cli::store::{file_fingerprint, write_private};
 use blindfold_model::{decrypt_prediction, encrypt_row};
 use clap::Args;
 
@@ -22,32 +25,71 @@ pub struct Encrypt {
 
 impl Encrypt {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
-        let (spec, key, _) = context.spec_and_key(&self.model).await?;
-        let rows = read_rows(&self.features, &spec)?;
-        let bytes = encrypt_row(&spec, &key, &rows[0])?.to_bytes();
+        let (served, key, keys) = context.spec_and_key(&self.model).await?;
+        let rows = read_rows(&self.features, &served.spec)?;
+        let bytes = encrypt_row(&served.spec, &key, &rows[0])?.to_bytes();
         write_private(&self.output, &bytes)?;
         println!("wrote {} ({} bytes)", self.output.display(), bytes.len());
+        // The server takes the row only bound to the key and spec it was made with.
+        if let Ok(fingerprint) = file_fingerprint(&keys.server) {
+            let binding = served.binding(&fingerprint);
+            println!(
+                "submit it to {}",
+                blindfold_api::paths::model_predictions_bound(&self.model, &binding)
+            );
+        }
         Ok(())
     }
 }
 
 #[derive(Args)]
-/// Decrypt a downloaded result file, with your one key.
+#[command(group(clap::ArgGroup::new("result").required(true).args(["input", "prediction"])))]
+/// Decrypt a result with your one key: a past prediction's, fetched from the server and
+/// decrypted only if it was evaluated under this machine's key and the model's current spec,
+/// or a downloaded result file (which records neither: give the model that computed it).
 pub struct Decrypt {
     /// The model that computed the result.
     #[arg(long, default_value = blindfold_api::DEFAULT_MODEL_ID)]
     model: String,
+    /// A result file.
     #[arg(long)]
-    input: PathBuf,
+    input: Option<PathBuf>,
+    /// The id of one of your predictions (its model is the prediction's own).
+    #[arg(long)]
+    prediction: Option<String>,
     #[arg(long)]
     json: bool,
 }
 
 impl Decrypt {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
-        let (spec, key, _) = context.spec_and_key(&self.model).await?;
-        let bytes = std::fs::read(&self.input)?;
-        let prediction = decrypt_prediction(&spec, &key, &bytes)?;
+        let (model, bytes) = match (&self.prediction, &self.input) {
+            (Some(id), _) => {
+                context.require_login()?;
+                let job = context.client.job(id).await?;
+                (job.model_id.clone(), Some(job))
+            }
+            (None, _) => (self.model.clone(), None),
+        };
+        let (served, key, keys) = context.spec_and_key(&model).await?;
+        let spec = &served.spec;
+        let bytes = match (bytes, &self.input) {
+            (Some(job), _) => {
+                anyhow::ensure!(
+                    job.status == JobStatus::Done,
+                    "prediction {} is {}: no result to decrypt",
+                    job.id,
+                    job.status
+                );
+                let local = file_fingerprint(&keys.server)
+                    .context("this machine's server key, which the result must have been evaluated under")?;
+                check_bound(&job, &served.binding(&local))?;
+                context.client.result(&job.id).await?
+            }
+            (None, Some(path)) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            (None, None) => unreachable!("clap requires --input or --prediction"),
+        };
+        let prediction = decrypt_prediction(spec, &key, &bytes)?;
         if self.json {
             println!(
                 "{}",

@@ -11,10 +11,10 @@ use anyhow::Context as _;
 use blindfold_api::KeyInfo;
 use blindfold_api::client::ClientOptions;
 use blindfold_cli::ApiClient;
-use blindfold_cli::predict::fetch_spec;
+use blindfold_cli::predict::{ServedSpec, fetch_spec};
 use blindfold_cli::store::{KeyPaths, LocalStore, file_fingerprint};
 use blindfold_model::params::PARAMETER_SET_NAME;
-use blindfold_model::{ClientKey, ClientSpec, Dataset};
+use blindfold_model::{ClientKey, Dataset};
 
 /// What every command needs: the API client (with the saved session) and the local store.
 pub struct Context {
@@ -50,7 +50,7 @@ impl Context {
     /// The parameter set of `model`'s spec, or without a model the one this build uses.
     pub async fn parameter_set(&self, model: Option<&str>) -> anyhow::Result<String> {
         Ok(match model {
-            Some(model) => fetch_spec(&self.client, model).await?.encryption.parameter_set,
+            Some(model) => fetch_spec(&self.client, model).await?.spec.encryption.parameter_set,
             None => PARAMETER_SET_NAME.to_owned(),
         })
     }
@@ -85,9 +85,9 @@ impl Context {
 
     /// The model's spec from the server, this machine's secret key for its parameter set (the
     /// user's one key for every model of the set) and where the key pair is.
-    pub async fn spec_and_key(&self, model: &str) -> anyhow::Result<(ClientSpec, ClientKey, KeyPaths)> {
+    pub async fn spec_and_key(&self, model: &str) -> anyhow::Result<(ServedSpec, ClientKey, KeyPaths)> {
         let spec = fetch_spec(&self.client, model).await?;
-        let parameter_set = &spec.encryption.parameter_set;
+        let parameter_set = &spec.spec.encryption.parameter_set;
         let keys = self.keys(parameter_set).await?;
         let bytes = std::fs::read(&keys.client).with_context(|| {
             format!(
@@ -100,7 +100,8 @@ impl Context {
 
     /// Refuses to go on unless the server holds this machine's server key for `parameter_set`:
     /// results evaluated under another key (one a browser uploaded, say) would not decrypt.
-    pub async fn check_server_key(&self, keys: &KeyPaths, parameter_set: &str) -> anyhow::Result<()> {
+    /// Returns the key's fingerprint, which rows encrypted here are bound to.
+    pub async fn check_server_key(&self, keys: &KeyPaths, parameter_set: &str) -> anyhow::Result<String> {
         let Some(info) = self.server_key().await? else {
             anyhow::bail!("the server has no key of yours: run `blindfold upload-key`");
         };
@@ -120,7 +121,7 @@ impl Context {
             short(&info.fingerprint),
             short(&local)
         );
-        Ok(())
+        Ok(local)
     }
 }
 

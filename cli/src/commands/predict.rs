@@ -25,22 +25,25 @@ pub struct Predict {
 impl Predict {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
         context.require_login()?;
-        let (spec, key, keys) = context.spec_and_key(&self.model).await?;
-        let rows = read_rows(&self.features, &spec)?;
-        context.check_server_key(&keys, &spec.encryption.parameter_set).await?;
+        let (served, key, keys) = context.spec_and_key(&self.model).await?;
+        let spec = &served.spec;
+        let rows = read_rows(&self.features, spec)?;
+        let fingerprint = context.check_server_key(&keys, &spec.encryption.parameter_set).await?;
+        let binding = served.binding(&fingerprint);
         let bar = ProgressBar::new(rows.len() as u64);
         bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"));
         if self.json {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
         for (i, row) in rows.iter().enumerate() {
-            let (prediction, _) = predict_row(&context.client, &self.model, &spec, &key, row, |stage| {
+            let (prediction, job) = predict_row(&context.client, &self.model, spec, &binding, &key, row, |stage| {
                 bar.set_message(format!("row {}: {stage}", i + 1))
             })
             .await?;
             bar.inc(1);
             let line = if self.json {
-                let mut object = serde_json::json!({ "row": i + 1 });
+                // The prediction's id: `blindfold decrypt --prediction ID` reads it again.
+                let mut object = serde_json::json!({ "row": i + 1, "prediction": job.id });
                 match (&prediction.class, prediction.value) {
                     (Some(class), _) => {
                         object["class"] = serde_json::json!(class);

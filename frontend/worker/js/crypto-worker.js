@@ -253,8 +253,16 @@ const operations = {
     };
   },
 
-  async decrypt({ user, spec, result }, { wasm }) {
+  // Only a result evaluated under the server key of the stored client key: under any other,
+  // decryption gives noise that may read as a plausible answer.
+  async decrypt({ user, spec, serverKeyFingerprint, result }, { wasm }) {
     const record = await requireKeyFor(user, spec);
+    if (record.serverKeyFingerprint !== serverKeyFingerprint) {
+      throw new Error(
+        `this result was computed under another key (${String(serverKeyFingerprint).slice(0, 16)}…) ` +
+          `than the one in this browser (${record.serverKeyFingerprint.slice(0, 16)}…): it cannot be read here`,
+      );
+    }
     return { value: wasm.decryptResult(spec, record.clientKey, result) };
   },
 

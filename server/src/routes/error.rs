@@ -37,6 +37,12 @@ pub enum ApiError {
     /// 409: the request conflicts with the current state (no key yet, result not ready).
     #[error("{0}")]
     Conflict(String),
+    /// 409: a row encrypted for another server key than the user's stored one.
+    #[error("{0}")]
+    KeyMismatch(String),
+    /// 409: a row encrypted against another version of the model's spec.
+    #[error("{0}")]
+    SpecMismatch(String),
     /// 413: the body is over its limit.
     #[error("{what} exceeds the limit of {limit} bytes")]
     TooLarge { what: &'static str, limit: u64 },
@@ -82,7 +88,7 @@ impl ApiError {
             Self::Unauthorized(_) | Self::WrongPassword => StatusCode::UNAUTHORIZED,
             Self::Csrf | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::KeyMismatch(_) | Self::SpecMismatch(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) | Self::UnusableFile(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyAttempts { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -105,6 +111,8 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::KeyMismatch(_) => blindfold_api::KEY_MISMATCH,
+            Self::SpecMismatch(_) => blindfold_api::SPEC_MISMATCH,
             Self::TooLarge { .. } => "too_large",
             Self::Unprocessable(_) => "wrong_parameters",
             Self::UnusableFile(_) => "unusable_file",

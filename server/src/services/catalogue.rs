@@ -33,6 +33,9 @@ pub struct Model {
     pub name: String,
     pub spec: ClientSpec,
     pub spec_json: String,
+    /// [`blindfold_model::binding::spec_digest`] of `spec_json`: what rows must be encrypted
+    /// against.
+    pub spec_sha256: String,
     pub plan: ServerPlan,
     /// Sample rows for the Predict page.
     pub examples: Vec<ModelExample>,
@@ -305,6 +308,7 @@ fn parse_model(id: String, row: ModelRow) -> ServiceResult<Model> {
         id,
         name: row.name,
         spec,
+        spec_sha256: blindfold_model::binding::spec_digest(&row.spec_json),
         spec_json: row.spec_json,
         plan,
         examples,

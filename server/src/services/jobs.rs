@@ -40,7 +40,7 @@ use crate::db::{self, Backend, Db, now_ms};
 use crate::services::{ServiceError, ServiceResult};
 use crate::storage::{self, Placement};
 
-const JOB_COLUMNS: &str = "id, model_id, status, error, input_bytes, bootstraps, created_at, started_at, finished_at";
+const JOB_COLUMNS: &str = "id, model_id, status, error, input_bytes, key_fingerprint, spec_sha256, bootstraps, created_at, started_at, finished_at";
 
 /// PostgreSQL notification channels: a job was queued (payload empty), a job finished (payload:
 /// its id).
@@ -91,6 +91,8 @@ pub struct ClaimedJob {
     pub user_id: i64,
     pub model_id: String,
     pub key_fingerprint: String,
+    /// The client spec the row was encrypted against ([`blindfold_model::binding`]).
+    pub spec_sha256: String,
     /// Which start this is (1 for the first); fences the job's renewals and its finish.
     pub attempt: i64,
 }
@@ -256,6 +258,7 @@ impl JobQueue {
         user_id: i64,
         model_id: &str,
         key_fingerprint: &str,
+        spec_sha256: &str,
         ciphertexts: usize,
         row: Vec<u8>,
     ) -> ServiceResult<JobInfo> {
@@ -274,11 +277,11 @@ impl JobQueue {
         // together.
         let (row_column, row_value) = match self.placement {
             Placement::Files(_) => ("", ""),
-            Placement::Database => (", row_bytes", ", $10"),
+            Placement::Database => (", row_bytes", ", $11"),
         };
         let sql = format!(
-            "INSERT INTO jobs (id, user_id, model_id, key_fingerprint, status, input_bytes, created_at{row_column})
-             SELECT $1, $2, $3, $4, $5, $6, $7{row_value}
+            "INSERT INTO jobs (id, user_id, model_id, key_fingerprint, status, input_bytes, created_at, spec_sha256{row_column})
+             SELECT $1, $2, $3, $4, $5, $6, $7, $10{row_value}
              WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = $8 AND status IN ('queued', 'running')) < $9"
         );
         let mut insert = sqlx::query(&sql)
@@ -290,7 +293,8 @@ impl JobQueue {
             .bind(row_bytes)
             .bind(now_ms())
             .bind(user_id)
-            .bind(i64::from(self.limits.max_pending_per_user));
+            .bind(i64::from(self.limits.max_pending_per_user))
+            .bind(spec_sha256);
         if self.placement == Placement::Database {
             insert = insert.bind(row);
         }
@@ -652,10 +656,10 @@ impl JobQueue {
                      ELSE 2 END,
                    u.last_turn, j.created_at, j.id
                  LIMIT 1 {lock})
-             RETURNING id, user_id, model_id, key_fingerprint, attempts"
+             RETURNING id, user_id, model_id, key_fingerprint, spec_sha256, attempts"
         );
         let mut transaction = self.db.pool.begin().await?;
-        let row: Option<(String, i64, String, String, i64)> = sqlx::query_as(&sql)
+        let row: Option<(String, i64, String, String, String, i64)> = sqlx::query_as(&sql)
             .bind(JobStatus::Running)
             .bind(now)
             .bind(lease_until)
@@ -665,7 +669,7 @@ impl JobQueue {
             .bind(&self.worker_name)
             .fetch_optional(&mut *transaction)
             .await?;
-        let Some((id, user_id, model_id, key_fingerprint, attempt)) = row else {
+        let Some((id, user_id, model_id, key_fingerprint, spec_sha256, attempt)) = row else {
             return Ok(None);
         };
         sqlx::query("UPDATE users SET last_turn = (SELECT MAX(last_turn) FROM users) + 1 WHERE id = $1")
@@ -678,6 +682,7 @@ impl JobQueue {
             user_id,
             model_id,
             key_fingerprint,
+            spec_sha256,
             attempt,
         }))
     }

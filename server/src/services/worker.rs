@@ -118,6 +118,13 @@ impl Evaluator {
             }
             Err(error) => return Err(anyhow::anyhow!("model: {error}")),
         };
+        // Recompiled since the row was encrypted: its levels mean other values now, and the
+        // client could not read the result with the spec it holds.
+        anyhow::ensure!(
+            model.spec_sha256 == job.spec_sha256,
+            "the model `{}` was changed after the row was encrypted: encrypt it again",
+            job.model_id
+        );
         let row = self.jobs.input(&job.id).await?;
         let key = self
             .keys

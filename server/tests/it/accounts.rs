@@ -17,7 +17,7 @@ use reqwest::header::{CACHE_CONTROL, COOKIE, RETRY_AFTER, SET_COOKIE, STRICT_TRA
 use serde_json::json;
 use tempfile::TempDir;
 
-use crate::{COMPILED, KEYS, MODEL, fetch_spec, predict, rows_of_each_class, status};
+use crate::{COMPILED, KEYS, MODEL, fetch_spec, predict, rows_of_each_class, status, submit_row};
 
 const NEW_PASSWORD: &str = "purple elephant umbrella";
 
@@ -448,7 +448,7 @@ async fn deleting_an_account_leaves_nothing_of_it() {
     let app = TestApp::spawn(dir.path(), 0).await;
     let mut alice = app.client().with_session(session.clone());
     let encrypted = encrypt_row(&COMPILED.spec, &KEYS.client, &row).unwrap().to_bytes();
-    alice.submit(MODEL, encrypted).await.unwrap();
+    submit_row(&alice, MODEL, encrypted).await.unwrap();
     let with_alice = stored(dir.path()).await;
     let added = with_alice.difference(&before).count();
     assert!(added >= 3, "a key, a row, a result: {with_alice:?}");

@@ -11,7 +11,7 @@ use blindfold_server::testing::{PASSWORD, TestApp};
 use reqwest::StatusCode;
 use tempfile::TempDir;
 
-use crate::{COMPILED, KEYS, MODEL, fetch_spec, predict, rows_of_each_class, status};
+use crate::{COMPILED, KEYS, MODEL, fetch_spec, predict, rows_of_each_class, status, submit_row};
 
 #[tokio::test]
 async fn register_upload_key_and_predict_exactly() {
@@ -151,7 +151,7 @@ async fn keys_jobs_and_results_are_private_and_inputs_checked() {
 
     // No key yet.
     assert_eq!(
-        status(alice.submit(MODEL, encrypted.clone()).await),
+        status(submit_row(&alice, MODEL, encrypted.clone()).await),
         StatusCode::CONFLICT
     );
     // Bad keys.
@@ -171,22 +171,22 @@ async fn keys_jobs_and_results_are_private_and_inputs_checked() {
 
     // Bad rows.
     assert_eq!(
-        status(alice.submit(MODEL, encrypted[..encrypted.len() - 7].to_vec()).await),
+        status(submit_row(&alice, MODEL, encrypted[..encrypted.len() - 7].to_vec()).await),
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        status(alice.submit(MODEL, vec![0u8; 200_000]).await),
+        status(submit_row(&alice, MODEL, vec![0u8; 200_000]).await),
         StatusCode::PAYLOAD_TOO_LARGE
     );
     let wine = WINE.compile().unwrap();
     let (wine_rows, _) = WINE.test_rows().unwrap();
     let wine_row = encrypt_row(&wine.spec, &KEYS.client, &wine_rows[0]).unwrap().to_bytes();
     assert_eq!(
-        status(alice.submit(MODEL, wine_row).await),
+        status(submit_row(&alice, MODEL, wine_row).await),
         StatusCode::UNPROCESSABLE_ENTITY
     );
 
-    let job = alice.submit(MODEL, encrypted).await.unwrap();
+    let job = submit_row(&alice, MODEL, encrypted).await.unwrap();
     let done = alice.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
     assert_eq!(done.status, JobStatus::Done);
     assert!(!alice.result(&job.id).await.unwrap().is_empty());
@@ -212,13 +212,13 @@ async fn a_queued_job_survives_a_restart() {
     let client = app.user("heidi").await;
     client.upload_key(KEYS.server.clone()).await.unwrap();
     let (row, _) = rows_of_each_class().remove(1);
-    let job = client
-        .submit(
-            MODEL,
-            encrypt_row(&COMPILED.spec, &KEYS.client, &row).unwrap().to_bytes(),
-        )
-        .await
-        .unwrap();
+    let job = submit_row(
+        &client,
+        MODEL,
+        encrypt_row(&COMPILED.spec, &KEYS.client, &row).unwrap().to_bytes(),
+    )
+    .await
+    .unwrap();
     assert_eq!(job.status, JobStatus::Queued);
     let session = client.session().cloned();
     app.stop().await;

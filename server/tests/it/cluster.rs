@@ -16,7 +16,7 @@ use blindfold_server::testing;
 use tempfile::TempDir;
 
 use crate::process::{Role, Server, register};
-use crate::{COMPILED, KEYS, MODEL, database, fetch_spec, rows_of_each_class, submit};
+use crate::{COMPILED, KEYS, MODEL, database, fetch_spec, rows_of_each_class, submit, submit_row};
 
 /// Waits for the job and checks that its result decrypts to the clear quantized model's
 /// output for the default model's first test row of `class`.
@@ -59,7 +59,7 @@ async fn two_web_nodes_and_two_workers_share_one_database() {
     let mut ids = Vec::new();
     for (class, (row, _)) in rows_of_each_class().iter().enumerate() {
         let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
-        let id = via1.submit(MODEL, encrypted).await.unwrap().id;
+        let id = submit_row(&via1, MODEL, encrypted).await.unwrap().id;
         assert_exact(&via1, &id, class).await;
         ids.push((id, class));
     }

@@ -574,7 +574,9 @@ fn fuzz_keys_rows_queries_and_paths() {
     let row_bytes = encrypt_row(&spec, &KEYS.client, &row).unwrap().to_bytes();
     let session = mallory.session().cloned();
     let key_path = paths::KEY.to_owned();
-    let rows_path = paths::model_predictions(MODEL);
+    // Bound to the key and spec the server holds, so that tampered rows reach the decoder.
+    let binding = server.rt.block_on(crate::binding(&mallory, MODEL));
+    let rows_path = paths::model_predictions_bound(MODEL, &binding);
 
     // Random keys are never accepted.
     check(

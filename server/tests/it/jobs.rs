@@ -4,14 +4,17 @@
 use std::time::{Duration, Instant};
 
 use blindfold_api::client::ApiClient;
-use blindfold_api::{CSRF_HEADER, JobStatus, SESSION_COOKIE, paths};
+use blindfold_api::{CSRF_HEADER, JobStatus, PredictionBinding, SESSION_COOKIE, paths};
+use blindfold_model::binding::spec_digest;
 use blindfold_model::{ClientKey, encrypt_row};
 use blindfold_server::testing::TestApp;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use tempfile::TempDir;
 
-use crate::{COMPILED, KEYS, MODEL, damage_result, fetch_spec, predict, rows_of_each_class, status, stored};
+use crate::{
+    COMPILED, KEYS, MODEL, damage_result, fetch_spec, predict, rows_of_each_class, status, stored, submit_row,
+};
 
 /// A request with the client's session cookie and CSRF token, for what the API client does
 /// not expose (headers, streaming bodies).
@@ -44,9 +47,10 @@ async fn pending_predictions_are_capped_per_user() {
     }
     let row = encrypted_row(&alice).await;
     for _ in 0..3 {
-        alice.submit(MODEL, row.clone()).await.unwrap();
+        submit_row(&alice, MODEL, row.clone()).await.unwrap();
     }
-    let refused = authed(&app, &alice, Method::POST, &paths::model_predictions(MODEL))
+    let bound = paths::model_predictions_bound(MODEL, &crate::binding(&alice, MODEL).await);
+    let refused = authed(&app, &alice, Method::POST, &bound)
         .body(row.clone())
         .send()
         .await
@@ -56,12 +60,12 @@ async fn pending_predictions_are_capped_per_user() {
     let body: blindfold_api::ErrorBody = refused.json().await.unwrap();
     assert_eq!(body.error, "rate_limited");
     // Parallel submissions cannot slip past the count together.
-    let results = futures_util::future::join_all((0..6).map(|_| bob.submit(MODEL, row.clone()))).await;
+    let results = futures_util::future::join_all((0..6).map(|_| submit_row(&bob, MODEL, row.clone()))).await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3);
     assert_eq!(alice.jobs().await.unwrap().len(), 3);
     // Clearing the queue frees the quota.
     alice.clear_predictions().await.unwrap();
-    alice.submit(MODEL, row).await.unwrap();
+    submit_row(&alice, MODEL, row).await.unwrap();
     app.stop().await;
 }
 
@@ -75,7 +79,7 @@ async fn a_long_queue_does_not_delay_another_users_prediction() {
     }
     let row = encrypted_row(&flooder).await;
     for _ in 0..12 {
-        flooder.submit(MODEL, row.clone()).await.unwrap();
+        submit_row(&flooder, MODEL, row.clone()).await.unwrap();
     }
     let spec = fetch_spec(&other, MODEL).await;
     let (row, _) = &rows_of_each_class()[1];
@@ -109,7 +113,7 @@ async fn long_polls_are_bounded_per_user() {
     .await;
     let (alice, bob) = (app.user("alice").await, app.user("bob").await);
     alice.upload_key(KEYS.server.clone()).await.unwrap();
-    let job = alice.submit(MODEL, encrypted_row(&alice).await).await.unwrap();
+    let job = submit_row(&alice, MODEL, encrypted_row(&alice).await).await.unwrap();
     let waiting = |wait_s| authed(&app, &alice, Method::GET, &paths::prediction_waiting(&job.id, wait_s)).send();
     let (first, second) = (tokio::spawn(waiting(6)), tokio::spawn(waiting(6)));
     // Time for both to be open on the server, even on a busy machine.
@@ -144,7 +148,7 @@ async fn rows_go_once_evaluated_and_results_after_the_retention_time() {
     .await;
     let client = app.user("alice").await;
     client.upload_key(KEYS.server.clone()).await.unwrap();
-    let job = client.submit(MODEL, encrypted_row(&client).await).await.unwrap();
+    let job = submit_row(&client, MODEL, encrypted_row(&client).await).await.unwrap();
     let job = client.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
     assert_eq!(job.status, JobStatus::Done);
     assert_eq!(stored(dir.path(), "jobs/").await, [format!("jobs/{}.1.result", job.id)]);
@@ -166,7 +170,7 @@ async fn users_delete_predictions_and_clear_their_history() {
     let (alice, mallory) = (app.user("alice").await, app.user("mallory").await);
     alice.upload_key(KEYS.server.clone()).await.unwrap();
     let row = encrypted_row(&alice).await;
-    let first = alice.submit(MODEL, row.clone()).await.unwrap();
+    let first = submit_row(&alice, MODEL, row.clone()).await.unwrap();
     // Deleting a running prediction waits for it to finish.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -188,7 +192,7 @@ async fn users_delete_predictions_and_clear_their_history() {
     assert_eq!(status(alice.job(&first.id).await), StatusCode::NOT_FOUND);
     assert_eq!(status(alice.delete_prediction(&first.id).await), StatusCode::NOT_FOUND);
 
-    let second = alice.submit(MODEL, row.clone()).await.unwrap();
+    let second = submit_row(&alice, MODEL, row.clone()).await.unwrap();
     alice.wait(&second.id, Duration::from_secs(60), |_| {}).await.unwrap();
     // A result whose bytes no longer match their digest is never served: the job fails.
     damage_result(dir.path(), &second.id).await;
@@ -386,8 +390,8 @@ async fn abandoned_jobs_are_queued_again_or_failed_without_a_restart() {
     client.upload_key(KEYS.server.clone()).await.unwrap();
     let row = encrypted_row(&client).await;
     let (first, second) = (
-        client.submit(MODEL, row.clone()).await.unwrap(),
-        client.submit(MODEL, row).await.unwrap(),
+        submit_row(&client, MODEL, row.clone()).await.unwrap(),
+        submit_row(&client, MODEL, row).await.unwrap(),
     );
     // Both started by a worker that then died (its process, say) without renewing its lease:
     // the first on its first attempt, the second on its last.
@@ -429,7 +433,7 @@ async fn results_stored_before_digests_existed_are_still_served() {
     let app = TestApp::spawn(dir.path(), 1).await;
     let client = app.user("alice").await;
     client.upload_key(KEYS.server.clone()).await.unwrap();
-    let job = client.submit(MODEL, encrypted_row(&client).await).await.unwrap();
+    let job = submit_row(&client, MODEL, encrypted_row(&client).await).await.unwrap();
     client.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
     let expected = client.result(&job.id).await.unwrap();
     let session = client.session().cloned();
@@ -508,7 +512,7 @@ async fn a_key_no_prediction_uses_is_deleted_after_its_retention_and_use_extends
     // Bob uses his key two seconds on; Alice does not.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let row = encrypted_row(&bob).await;
-    bob.submit(MODEL, row).await.unwrap();
+    submit_row(&bob, MODEL, row).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(status(alice.key_info().await), StatusCode::NOT_FOUND);
     let kept = bob.key_info().await.unwrap();
@@ -516,4 +520,108 @@ async fn a_key_no_prediction_uses_is_deleted_after_its_retention_and_use_extends
     let keys = stored(dir.path(), "keys/").await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     app.stop().await;
+}
+
+/// The answer of a submission that must be refused: its status and error code.
+fn refusal(result: Result<blindfold_api::JobInfo, blindfold_api::client::ClientError>) -> (StatusCode, String) {
+    match result.expect_err("the submission should be refused") {
+        blindfold_api::client::ClientError::Api { status, body } => (status, body.error),
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_row_is_evaluated_only_under_the_key_and_spec_it_was_encrypted_for() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(dir.path(), 0).await;
+    let alice = app.user("alice").await;
+    let key = alice.upload_key(KEYS.server.clone()).await.unwrap();
+    let spec_json = alice.spec_json(MODEL).await.unwrap();
+    let bound = PredictionBinding {
+        key_fingerprint: key.fingerprint.clone(),
+        spec_sha256: spec_digest(&spec_json),
+    };
+    let row = encrypted_row(&alice).await;
+
+    // Unbound, or bound by something that is not a digest: 400.
+    let unbound = authed(&app, &alice, Method::POST, &paths::model_predictions(MODEL))
+        .body(row.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unbound.status(), StatusCode::BAD_REQUEST);
+    let malformed = PredictionBinding {
+        key_fingerprint: key.fingerprint.to_uppercase(),
+        ..bound.clone()
+    };
+    assert_eq!(
+        refusal(alice.submit(MODEL, &malformed, row.clone()).await),
+        (StatusCode::BAD_REQUEST, "bad_request".to_owned())
+    );
+    // Encrypted for a key the server does not hold for Alice (another of her keys, replaced
+    // since), or against a spec the model does not have (recompiled since): 409 with a code.
+    let other_key = PredictionBinding {
+        key_fingerprint: fingerprint_of(b"another key"),
+        ..bound.clone()
+    };
+    assert_eq!(
+        refusal(alice.submit(MODEL, &other_key, row.clone()).await),
+        (StatusCode::CONFLICT, blindfold_api::KEY_MISMATCH.to_owned())
+    );
+    let other_spec = PredictionBinding {
+        spec_sha256: spec_digest(&format!("{spec_json}\n")),
+        ..bound.clone()
+    };
+    assert_eq!(
+        refusal(alice.submit(MODEL, &other_spec, row.clone()).await),
+        (StatusCode::CONFLICT, blindfold_api::SPEC_MISMATCH.to_owned())
+    );
+    assert!(alice.jobs().await.unwrap().is_empty(), "nothing refused was queued");
+
+    // Bound right: queued, and the job records both (in the list too).
+    let queued = alice.submit(MODEL, &bound, row.clone()).await.unwrap();
+    assert_eq!(
+        (queued.key_fingerprint.as_str(), queued.spec_sha256.as_str()),
+        (bound.key_fingerprint.as_str(), bound.spec_sha256.as_str())
+    );
+    assert_eq!(alice.jobs().await.unwrap(), vec![queued.clone()]);
+    let session = alice.session().cloned();
+    app.stop().await;
+
+    // The model changes while the row waits: the worker refuses to evaluate it under a plan
+    // whose levels mean other values than those the row was encrypted with.
+    let db = crate::database(dir.path()).await;
+    sqlx::query("UPDATE models SET spec_json = spec_json || ' ', version = version + 1 WHERE id = $1")
+        .bind(MODEL)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let app = TestApp::spawn(dir.path(), 1).await;
+    let alice = app.client().with_session(session);
+    let failed = alice.wait(&queued.id, Duration::from_secs(60), |_| {}).await.unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    let error = failed.error.unwrap_or_default();
+    assert!(error.contains("changed after the row was encrypted"), "{error}");
+    // And a row bound to the old spec is refused at once.
+    assert_eq!(
+        refusal(alice.submit(MODEL, &bound, row.clone()).await),
+        (StatusCode::CONFLICT, blindfold_api::SPEC_MISMATCH.to_owned())
+    );
+    let served = alice.spec_json(MODEL).await.unwrap();
+    let rebound = PredictionBinding {
+        spec_sha256: spec_digest(&served),
+        ..bound
+    };
+    let job = alice.submit(MODEL, &rebound, row).await.unwrap();
+    let done = alice.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
+    assert_eq!(done.status, JobStatus::Done, "{:?}", done.error);
+    assert_eq!(done.spec_sha256, spec_digest(&served));
+    app.stop().await;
+}
+
+/// A SHA-256 in the server's notation, of bytes that are no key anyone uploaded.
+fn fingerprint_of(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

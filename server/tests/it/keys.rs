@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use std::time::Duration;
 use tempfile::TempDir;
 
-use crate::{KEYS, MODEL, fetch_spec, status, stored};
+use crate::{KEYS, MODEL, fetch_spec, status, stored, submit_row};
 
 /// The first migration of one key per user.
 const USER_KEYS_MIGRATION: i64 = 20261127000001;
@@ -37,7 +37,7 @@ async fn one_key_serves_every_model() {
         let compiled = fixture.compile().unwrap();
         let (rows, _) = fixture.test_rows().unwrap();
         let encrypted = encrypt_row(&spec, &KEYS.client, &rows[0]).unwrap().to_bytes();
-        let job = alice.submit(model, encrypted).await.unwrap();
+        let job = submit_row(&alice, model, encrypted).await.unwrap();
         let job = alice.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
         let result = alice.result(&job.id).await.unwrap();
         let prediction = decrypt_prediction(&spec, &KEYS.client, &result).unwrap();
@@ -142,7 +142,7 @@ async fn per_model_keys_are_migrated_to_the_newest_one() {
     let spec = fetch_spec(&alice, "wine").await;
     let (rows, _) = WINE.test_rows().unwrap();
     let encrypted = encrypt_row(&spec, &KEYS.client, &rows[0]).unwrap().to_bytes();
-    let job = alice.submit("wine", encrypted).await.unwrap();
+    let job = submit_row(&alice, "wine", encrypted).await.unwrap();
     let job = alice.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
     let result = alice.result(&job.id).await.unwrap();
     decrypt_prediction(&spec, &KEYS.client, &result).unwrap();

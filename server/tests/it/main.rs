@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use blindfold_api::JobInfo;
 use blindfold_api::client::{ApiClient, ClientError};
+use blindfold_api::{JobInfo, PredictionBinding};
+use blindfold_model::binding::spec_digest;
 use blindfold_model::fixtures::BREAST_CANCER;
 use blindfold_model::{ClientKey, ClientSpec, CompiledModel, Prediction, decrypt_prediction, encrypt_row};
 use reqwest::StatusCode;
@@ -67,11 +68,33 @@ async fn fetch_spec(client: &ApiClient, model: &str) -> ClientSpec {
     ClientSpec::from_json(&client.spec_json(model).await.unwrap()).unwrap()
 }
 
+/// What a row encrypted with `client`'s stored key against `model`'s served spec is bound to,
+/// as the server has them now (digits that bind to nothing where there is no key or model).
+async fn binding(client: &ApiClient, model: &str) -> PredictionBinding {
+    let nothing = || "0".repeat(64);
+    PredictionBinding {
+        key_fingerprint: client
+            .key_info()
+            .await
+            .map_or_else(|_| nothing(), |key| key.fingerprint),
+        spec_sha256: client
+            .spec_json(model)
+            .await
+            .map_or_else(|_| nothing(), |json| spec_digest(&json)),
+    }
+}
+
+/// Submits a row bound to the key and spec the server holds now (tests of the binding itself
+/// call `ApiClient::submit`).
+async fn submit_row(client: &ApiClient, model: &str, row: Vec<u8>) -> Result<JobInfo, ClientError> {
+    client.submit(model, &binding(client, model).await, row).await
+}
+
 /// A private prediction of the default model under the shared keys: encrypt, submit, wait,
 /// download, decrypt.
 async fn predict(client: &ApiClient, spec: &ClientSpec, row: &[f64]) -> (Prediction, JobInfo) {
     let encrypted = encrypt_row(spec, &KEYS.client, row).unwrap().to_bytes();
-    let job = client.submit(MODEL, encrypted).await.unwrap();
+    let job = submit_row(client, MODEL, encrypted).await.unwrap();
     let job = client.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
     let result = client.result(&job.id).await.unwrap();
     (decrypt_prediction(spec, &KEYS.client, &result).unwrap(), job)
@@ -82,7 +105,7 @@ async fn submit(client: &ApiClient) -> String {
     let spec = fetch_spec(client, MODEL).await;
     let (row, _) = &rows_of_each_class()[0];
     let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
-    client.submit(MODEL, encrypted).await.unwrap().id
+    submit_row(client, MODEL, encrypted).await.unwrap().id
 }
 
 use blindfold_server::db::Backend;

@@ -21,7 +21,7 @@ use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 use tempfile::TempDir;
 
-use crate::{KEYS, MODEL, fetch_spec, status, stored};
+use crate::{KEYS, MODEL, fetch_spec, status, stored, submit_row};
 
 /// The migration that brought owners.
 const OWNERS_MIGRATION: i64 = 20261128000001;
@@ -282,7 +282,7 @@ async fn an_owner_publishes_a_model_that_users_predict_with_exactly() {
     // A draft is in no catalogue and takes no predictions.
     assert!(!bob.models().await.unwrap().iter().any(|m| m.id == id));
     assert_eq!(status(bob.spec_json(id).await), StatusCode::NOT_FOUND);
-    assert_eq!(status(bob.submit(id, vec![0; 64]).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(submit_row(&bob, id, vec![0; 64]).await), StatusCode::NOT_FOUND);
 
     let published = alice.publish_model(id).await.unwrap();
     assert_eq!(published.state, ModelState::Published);
@@ -312,7 +312,7 @@ async fn an_owner_publishes_a_model_that_users_predict_with_exactly() {
     assert_eq!(spec, expected_model.spec);
     let row = &test_rows[0];
     let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
-    let job = bob.submit(id, encrypted.clone()).await.unwrap();
+    let job = submit_row(&bob, id, encrypted.clone()).await.unwrap();
     let job = bob.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
     assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
     let result = bob.result(&job.id).await.unwrap();
@@ -361,7 +361,7 @@ async fn an_owner_publishes_a_model_that_users_predict_with_exactly() {
     // Unpublished: out of the catalogue, no predictions.
     assert_eq!(alice.unpublish_model(id).await.unwrap().state, ModelState::Draft);
     assert!(!bob.models().await.unwrap().iter().any(|m| m.id == id));
-    assert_eq!(status(bob.submit(id, encrypted).await), StatusCode::NOT_FOUND);
+    assert_eq!(status(submit_row(&bob, id, encrypted).await), StatusCode::NOT_FOUND);
     assert_eq!(status(bob.spec_json(id).await), StatusCode::NOT_FOUND);
 
     // Published models are not deleted; other owners do not see the model at all.
@@ -681,7 +681,7 @@ async fn restarts_fail_interrupted_compilations_and_jobs_of_unpublished_models()
     let (rows, _) = fixture.test_rows().unwrap();
     let encrypted = encrypt_row(&spec, &KEYS.client, &rows[0]).unwrap().to_bytes();
     // Queued: no worker runs here.
-    let job = bob.submit("wine", encrypted).await.unwrap();
+    let job = submit_row(&bob, "wine", encrypted).await.unwrap();
     alice.unpublish_model("wine").await.unwrap();
     app.stop().await;
 
@@ -848,7 +848,7 @@ async fn models_of_the_legacy_input_encoding_still_predict_exactly() {
     let (rows, _) = BREAST_CANCER.test_rows().unwrap();
     for row in &rows[..2] {
         let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
-        let job = bob.submit("legacy", encrypted).await.unwrap();
+        let job = submit_row(&bob, "legacy", encrypted).await.unwrap();
         let job = bob.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
         assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
         let result = bob.result(&job.id).await.unwrap();
