@@ -371,7 +371,7 @@ fn owner_models() {}
         (status = 413, description = "A part (named) or the upload over its size limit", body = ErrorBody),
         (status = 422, description = "A model file or CSV that cannot be used: the reason names the format and \
                                        the problem (an unsupported operator or split, a bad cell, too many \
-                                       rows)", body = ErrorBody),
+                                       rows, more splits × rows than the server compiles)", body = ErrorBody),
         (status = 429, description = "This owner's model upload is in progress already; see Retry-After", body = ErrorBody),
         (status = 503, description = "Too many uploads or compilations at once; see Retry-After", body = ErrorBody),
     ))]
@@ -403,7 +403,8 @@ fn owner_model() {}
     ))]
 fn update_owner_model() {}
 
-/// Delete a draft or failed model, with every prediction queued on it.
+/// Delete a draft, failed or compiling model (its compilation stops at its next step), with
+/// every prediction queued on it.
 #[utoipa::path(delete, path = paths::OWNER_MODEL, tag = "owners", security(("session" = [], "csrf" = [])),
     params(("id" = String, Path, description = "Model id")),
     responses(
@@ -411,7 +412,7 @@ fn update_owner_model() {}
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "Published (unpublish it first) or compiling", body = ErrorBody),
+        (status = 409, description = "Published (unpublish it first)", body = ErrorBody),
     ))]
 fn delete_owner_model() {}
 

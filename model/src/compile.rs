@@ -9,6 +9,7 @@
 //! comparison bits; and check the plan against the quantized trees before returning it.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,10 @@ pub struct CompileOptions {
     pub target: AccuracyTarget,
     /// Class labels; default `class_0`, `class_1`, ...
     pub labels: Option<Vec<String>>,
+    /// The most bootstraps one prediction may cost: input precisions whose circuit needs more
+    /// are not kept, and a model with none within is refused, naming its cheapest figure (a
+    /// server's bound on the work one user's row may ask of it).
+    pub max_bootstraps: Option<usize>,
 }
 
 impl Default for CompileOptions {
@@ -61,6 +66,7 @@ impl Default for CompileOptions {
             error_allowance: 0.02,
             target: AccuracyTarget::default(),
             labels: None,
+            max_bootstraps: None,
         }
     }
 }
@@ -286,7 +292,7 @@ impl QuantizedEnsemble {
 /// cheapest (least predicted server time: bootstraps and input ciphertexts) that meets the
 /// target is kept; if none does, the most accurate one, with `quality.target_met` false.
 pub fn compile(ensemble: &TreeEnsemble, calibration: &Dataset, options: &CompileOptions) -> Result<CompiledModel> {
-    compile_with_progress(ensemble, calibration, options, &mut |_| {})
+    compile_with_progress(ensemble, calibration, options, &mut |_| ControlFlow::Continue(()))
 }
 
 /// A step of [`compile_with_progress`]: `done` of `total` steps are finished, and `stage`
@@ -299,13 +305,19 @@ pub struct CompileStep {
 }
 
 /// [`compile`], telling `progress` before each step: one per input precision tried, then the
-/// self-check of the chosen circuit.
+/// self-check of the chosen circuit. When `progress` answers [`ControlFlow::Break`] the
+/// compilation stops there with [`ModelError::Interrupted`] (its owner deleted the model, the
+/// server shuts down, or it ran past its time).
 pub fn compile_with_progress(
     ensemble: &TreeEnsemble,
     calibration: &Dataset,
     options: &CompileOptions,
-    progress: &mut dyn FnMut(CompileStep),
+    progress: &mut dyn FnMut(CompileStep) -> ControlFlow<()>,
 ) -> Result<CompiledModel> {
+    let mut step = |stage: String, done: u32, total: u32| match progress(CompileStep { stage, done, total }) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(ModelError::Interrupted("the compilation was stopped".into())),
+    };
     let labels = class_labels(options.labels.as_deref(), ensemble.objective)?;
     let names = feature_names(ensemble, calibration)?;
     let rows = calibration.select(&names)?;
@@ -316,16 +328,17 @@ pub fn compile_with_progress(
     };
     let total = input_candidates.len() as u32 + 1;
     let mut trials = Vec::with_capacity(input_candidates.len());
+    let mut cheapest = usize::MAX;
     for (done, input_bits) in input_candidates.into_iter().enumerate() {
-        progress(CompileStep {
-            stage: format!("trying {input_bits}-bit inputs"),
-            done: done as u32,
-            total,
-        });
+        step(format!("trying {input_bits}-bit inputs"), done as u32, total)?;
         let calibration = Calibration::quantize(&names, rows.clone(), input_bits)?;
         let leaves = calibration.fit(ensemble, &labels, options)?;
         let plan = build_plan(&leaves.quantized, &leaves.spec, calibration.input_layout())?;
-        let bootstraps = count_bootstraps(&plan, &leaves.spec)?;
+        let bootstraps = bootstraps_per_evaluation(&plan, &leaves.spec)?;
+        cheapest = cheapest.min(bootstraps);
+        if options.max_bootstraps.is_some_and(|limit| bootstraps > limit) {
+            continue;
+        }
         let quality = held_out_quality(
             ensemble,
             &names,
@@ -344,6 +357,13 @@ pub fn compile_with_progress(
             quality,
         });
     }
+    if trials.is_empty() {
+        let limit = options.max_bootstraps.unwrap_or_default();
+        return Err(ModelError::Unsupported(format!(
+            "one prediction would cost {cheapest} bootstraps at the cheapest input precision tried, \
+             more than the {limit} this server evaluates per prediction: use fewer or shallower trees"
+        )));
+    }
     let index = choose_input_precision(&trials);
     let InputTrial {
         input_bits,
@@ -354,11 +374,11 @@ pub fn compile_with_progress(
         ..
     } = trials.swap_remove(index);
 
-    progress(CompileStep {
-        stage: format!("checking the {input_bits}-bit circuit against the quantized model"),
-        done: total - 1,
+    step(
+        format!("checking the {input_bits}-bit circuit against the quantized model"),
+        total - 1,
         total,
-    });
+    )?;
     plan.validate()?;
     let bootstraps = self_check(&plan, &leaves.quantized, &leaves.spec, &calibration.levels)?;
     let splits = ensemble.splits();
@@ -595,7 +615,7 @@ pub(crate) fn measure_quality(
 }
 
 /// Bootstraps of one evaluation of `plan`: the same for every row, so one clear run counts them.
-fn count_bootstraps(plan: &ServerPlan, spec: &ClientSpec) -> Result<usize> {
+pub fn bootstraps_per_evaluation(plan: &ServerPlan, spec: &ClientSpec) -> Result<usize> {
     let bits = spec.thermometer(&vec![0; spec.features.len()]);
     let ops = ClearOps::default();
     run_plan(&ops, plan, |slot| Ok(fresh_input(&bits, slot)))?;

@@ -43,6 +43,10 @@ pub enum ModelError {
     /// A spec or plan is of a format this version does not understand.
     #[error("unsupported format: {0}")]
     Format(String),
+    /// A compilation or an evaluation was stopped before it finished: its caller cancelled it,
+    /// or it ran past its time limit. The message says which.
+    #[error("stopped: {0}")]
+    Interrupted(String),
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

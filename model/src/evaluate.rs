@@ -52,6 +52,19 @@ pub struct EvaluationStats {
 /// rayon's thread pool for independent bootstraps. Errors: a row of the wrong shape; a
 /// [`ModelError::Budget`] would mean a bug in the plan and is never silenced.
 pub fn evaluate(plan: &ServerPlan, key: &ServerKey, row: &EncryptedRow) -> Result<(EncryptedOutput, EvaluationStats)> {
+    evaluate_until(plan, key, row, None)
+}
+
+/// [`evaluate`], stopped with [`ModelError::Interrupted`] at the first round of bootstraps that
+/// would start after `deadline`: a server bounds each job's time by it, so that a plan slower
+/// than expected on a loaded machine cannot hold a worker's cores without end. A round is one
+/// depth of the plan's lookups (or one accumulation round), a small share of the whole.
+pub fn evaluate_until(
+    plan: &ServerPlan,
+    key: &ServerKey,
+    row: &EncryptedRow,
+    deadline: Option<Instant>,
+) -> Result<(EncryptedOutput, EvaluationStats)> {
     let start = Instant::now();
     if row.ciphertexts() != plan.input.ciphertexts() {
         return Err(ModelError::WrongParameters {
@@ -63,7 +76,8 @@ pub fn evaluate(plan: &ServerPlan, key: &ServerKey, row: &EncryptedRow) -> Resul
             ),
         });
     }
-    let ops = FheOps::new(key)?;
+    let mut ops = FheOps::new(key)?;
+    ops.deadline = deadline;
     let inputs = decompress_read(&row.bits, &plan.read_ciphertexts());
     let blocks = run_plan(&ops, plan, |slot| {
         let i = InputLayout::ciphertext(slot);
@@ -165,6 +179,8 @@ struct FheOps<'a> {
     bootstrap: &'a FourierLweBootstrapKeyOwned,
     modulus_switch: &'a ModulusSwitchConfiguration<u64>,
     bootstraps: AtomicUsize,
+    /// No round of bootstraps starts after it.
+    deadline: Option<Instant>,
 }
 
 thread_local! {
@@ -199,6 +215,7 @@ impl<'a> FheOps<'a> {
             bootstrap: bsk,
             modulus_switch: modulus_switch_noise_reduction_key,
             bootstraps: AtomicUsize::new(0),
+            deadline: None,
         })
     }
 
@@ -422,6 +439,12 @@ impl BlockOps for FheOps<'_> {
     }
 
     fn lookup_all(&self, requests: &[LookupRequest<'_, FheBlock>]) -> Result<Vec<Vec<FheBlock>>> {
+        if self.deadline.is_some_and(|deadline| Instant::now() > deadline) {
+            return Err(ModelError::Interrupted(format!(
+                "the evaluation ran past its time limit after {} bootstraps",
+                self.bootstraps.load(Ordering::Relaxed)
+            )));
+        }
         // Keyswitch and modulus-switch every input, and build its accumulators, in parallel.
         let prepared: Vec<PreparedLookup> = requests
             .par_iter()

@@ -103,7 +103,7 @@ pub use encrypt::encrypt_row;
 pub use keys::ClientKey;
 
 #[cfg(feature = "server")]
-pub use evaluate::{EvaluationStats, evaluate};
+pub use evaluate::{EvaluationStats, evaluate, evaluate_until};
 #[cfg(feature = "server")]
 pub use keys::ServerKey;
 #[cfg(feature = "server")]

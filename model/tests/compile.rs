@@ -3,9 +3,11 @@
 #[path = "compile/bombs.rs"]
 mod bombs;
 
+use std::ops::ControlFlow;
+
 use blindfold_model::compile::QualityMeasure;
 use blindfold_model::fixtures::{BREAST_CANCER, FORMATS, Fixture, SHIPPED, WINE};
-use blindfold_model::{ClientSpec, CompileOptions, Dataset, Objective, ServerPlan, import_xgboost_json};
+use blindfold_model::{ClientSpec, CompileOptions, Dataset, ModelError, Objective, ServerPlan, import_xgboost_json};
 
 fn argmax(v: &[f64]) -> usize {
     v.iter()
@@ -212,9 +214,11 @@ fn compilation_reports_its_progress_and_ends_where_compile_does() {
         ..CompileOptions::default()
     };
     let mut steps = Vec::new();
-    let compiled =
-        blindfold_model::compile_with_progress(&ensemble, &calibration, &options, &mut |step| steps.push(step))
-            .unwrap();
+    let compiled = blindfold_model::compile_with_progress(&ensemble, &calibration, &options, &mut |step| {
+        steps.push(step);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
     // One step per automatic input precision and one for the self-check, counted up in order.
     assert_eq!(steps.len(), 6, "{steps:?}");
     for (done, step) in steps.iter().enumerate() {
@@ -225,4 +229,57 @@ fn compilation_reports_its_progress_and_ends_where_compile_does() {
     let plain = blindfold_model::compile(&ensemble, &calibration, &options).unwrap();
     assert_eq!(compiled.spec, plain.spec);
     assert_eq!(compiled.report, plain.report);
+}
+
+#[test]
+fn a_compilation_stops_at_the_step_its_caller_says_so() {
+    let fixture = WINE;
+    let ensemble = fixture.import().unwrap();
+    let calibration = Dataset::from_csv(fixture.train_csv).unwrap();
+    let mut steps = 0;
+    let stopped =
+        blindfold_model::compile_with_progress(&ensemble, &calibration, &CompileOptions::default(), &mut |_| {
+            steps += 1;
+            if steps == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+    assert!(
+        matches!(stopped, Err(ModelError::Interrupted(_))),
+        "{:?}",
+        stopped.err()
+    );
+    assert_eq!(steps, 3, "no step after the one that said stop");
+}
+
+#[test]
+fn a_model_over_the_bootstrap_budget_is_refused_with_its_figure() {
+    let fixture = BREAST_CANCER;
+    let ensemble = fixture.import().unwrap();
+    let calibration = Dataset::from_csv(fixture.train_csv).unwrap();
+    let options = |max_bootstraps| CompileOptions {
+        max_bootstraps,
+        ..CompileOptions::default()
+    };
+    let free = blindfold_model::compile(&ensemble, &calibration, &options(None)).unwrap();
+    let chosen = free.report.bootstraps;
+    // Within the budget: the same circuit.
+    let within = blindfold_model::compile(&ensemble, &calibration, &options(Some(chosen))).unwrap();
+    assert_eq!(within.report.bootstraps, chosen);
+    // Below it: a cheaper precision if one exists, never more than the budget.
+    match blindfold_model::compile(&ensemble, &calibration, &options(Some(chosen - 1))) {
+        Ok(cheaper) => assert!(cheaper.report.bootstraps < chosen),
+        Err(ModelError::Unsupported(why)) => assert!(why.contains("bootstraps"), "{why}"),
+        Err(other) => panic!("{other}"),
+    }
+    // Below every precision's: refused, saying what one prediction would cost.
+    let refused = blindfold_model::compile(&ensemble, &calibration, &options(Some(1))).unwrap_err();
+    let ModelError::Unsupported(why) = &refused else {
+        panic!("{refused}")
+    };
+    assert!(why.contains("more than the 1 this server evaluates"), "{why}");
+    let figure: usize = why.split_whitespace().nth(4).unwrap().parse().unwrap();
+    assert!(figure <= chosen && figure > 1, "{why}");
 }

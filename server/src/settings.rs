@@ -171,6 +171,14 @@ pub struct Settings {
     /// again (its worker is gone).
     #[arg(long, env = "BLINDFOLD_JOB_LEASE_S", default_value_t = 30)]
     pub job_lease_s: u64,
+    /// A job's evaluation is stopped (and the job failed) after this many seconds plus
+    /// `--job-time-per-bootstrap-ms` for each bootstrap its model costs.
+    #[arg(long, env = "BLINDFOLD_JOB_TIME_BASE_S", default_value_t = 10)]
+    pub job_time_base_s: u64,
+    /// What each bootstrap of a model adds to its jobs' time limit, in milliseconds: about five
+    /// times a bootstrap's time on one core.
+    #[arg(long, env = "BLINDFOLD_JOB_TIME_PER_BOOTSTRAP_MS", default_value_t = 100)]
+    pub job_time_per_bootstrap_ms: u64,
 
     // Model owners' uploads and compilations.
     /// Largest model file an owner may upload, in bytes (ONNX decoding takes about ten times
@@ -198,6 +206,19 @@ pub struct Settings {
     /// turn, at most four per compilation slot, and beyond that are answered 503.
     #[arg(long, env = "BLINDFOLD_MAX_COMPILATIONS", default_value_t = 1)]
     pub max_compilations: usize,
+    /// The most work an upload may ask of the compiler: the model's splits times its
+    /// calibration and test rows (each row goes through the trees and the circuit at every
+    /// input precision tried). Beyond, the upload is refused with 422.
+    #[arg(long, env = "BLINDFOLD_MAX_COMPILE_SPLIT_ROWS", default_value_t = 2_000_000_000)]
+    pub max_compile_split_rows: u64,
+    /// A compilation still running after this many seconds is stopped (at its next step) and
+    /// fails.
+    #[arg(long, env = "BLINDFOLD_MAX_COMPILE_S", default_value_t = 1800)]
+    pub max_compile_s: u64,
+    /// The most bootstraps one prediction of an owner's model may cost: the compiler keeps
+    /// only input precisions within it and fails a model with none.
+    #[arg(long, env = "BLINDFOLD_MAX_BOOTSTRAPS_PER_PREDICTION", default_value_t = 4096)]
+    pub max_bootstraps_per_prediction: usize,
 }
 
 impl Settings {

@@ -2,6 +2,7 @@
 //! start-up and shared by every request handler and job worker.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::FromRef;
@@ -94,6 +95,8 @@ impl AppState {
             attempts: settings.job_attempts.max(1),
             lease: settings.job_lease(),
             retention: settings.result_retention(),
+            time_base: Duration::from_secs(settings.job_time_base_s),
+            time_per_bootstrap: Duration::from_millis(settings.job_time_per_bootstrap_ms),
         };
         let jobs = Arc::new(JobQueue::new(db.clone(), job_placement, job_limits));
         jobs.recover().await?;
@@ -105,6 +108,9 @@ impl AppState {
                 max_csv_rows: settings.max_csv_rows,
                 max_models_per_owner: settings.max_models_per_owner,
                 max_compilations: settings.max_compilations,
+                max_compile_split_rows: settings.max_compile_split_rows,
+                max_compile_time: Duration::from_secs(settings.max_compile_s),
+                max_bootstraps_per_prediction: settings.max_bootstraps_per_prediction,
             },
         ));
         owned_models.recover().await?;

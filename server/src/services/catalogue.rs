@@ -19,6 +19,7 @@ use blindfold_api::{
     DEFAULT_MODEL_ID, FeatureInfo, ModelCost, ModelExample, ModelQuality, ModelReport, ModelState, ModelSummary,
     Objective, QualityMeasure, QualityRows, valid_model_id,
 };
+use blindfold_model::compile::bootstraps_per_evaluation;
 use blindfold_model::fixtures::Fixture;
 use blindfold_model::report::{Evaluation, evaluate_rows};
 use blindfold_model::{ClientSpec, CompileOptions, CompiledModel, Dataset, ServerPlan, import_model};
@@ -37,6 +38,8 @@ pub struct Model {
     /// against.
     pub spec_sha256: String,
     pub plan: ServerPlan,
+    /// What one evaluation of the plan costs.
+    pub bootstraps: usize,
     /// Sample rows for the Predict page.
     pub examples: Vec<ModelExample>,
     pub description: String,
@@ -295,6 +298,7 @@ impl ModelCatalogue {
 fn parse_model(id: String, row: ModelRow) -> ServiceResult<Model> {
     let spec = ClientSpec::from_json(&row.spec_json).context("a stored client spec")?;
     let plan = ServerPlan::from_json(&row.plan_json).context("a stored server plan")?;
+    let bootstraps = bootstraps_per_evaluation(&plan, &spec).context("a stored server plan")?;
     let examples = serde_json::from_str(&row.examples_json).context("stored sample rows")?;
     let stored: Vec<FeatureInfo> = serde_json::from_str(&row.inputs_json).context("stored inputs")?;
     let inputs = describe_inputs(spec.features.iter().map(|f| f.name.as_str()), &stored);
@@ -311,6 +315,7 @@ fn parse_model(id: String, row: ModelRow) -> ServiceResult<Model> {
         spec_sha256: blindfold_model::binding::spec_digest(&row.spec_json),
         spec_json: row.spec_json,
         plan,
+        bootstraps,
         examples,
         description: row.description,
         inputs,

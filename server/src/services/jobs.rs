@@ -68,6 +68,19 @@ pub struct JobLimits {
     pub lease: Duration,
     /// How long a finished job and its result are kept.
     pub retention: Duration,
+    /// A job's evaluation may run `time_base` plus `time_per_bootstrap` for each bootstrap of
+    /// its model ([`JobLimits::time_limit`]).
+    pub time_base: Duration,
+    pub time_per_bootstrap: Duration,
+}
+
+impl JobLimits {
+    /// How long the evaluation of a model costing `bootstraps` may run before it is stopped: a
+    /// plan is slower than its figure only on a loaded or slow machine, and a worker must not
+    /// be held without end.
+    pub fn time_limit(&self, bootstraps: usize) -> Duration {
+        self.time_base + self.time_per_bootstrap * bootstraps.min(u32::MAX as usize) as u32
+    }
 }
 
 pub struct JobQueue {

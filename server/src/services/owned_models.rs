@@ -11,15 +11,22 @@
 //! - **Private until published**: another owner's model, like a model installed by the CLI, is
 //!   "not found" (never "forbidden"), so ids do not leak; a draft is in no catalogue and takes no
 //!   predictions.
+//! - **Bounded compilations**: an upload whose splits × rows exceed `max_compile_split_rows` is
+//!   refused before compiling; the compiler keeps only input precisions whose circuit costs at
+//!   most `max_bootstraps_per_prediction` bootstraps (a model with none fails, naming its
+//!   figure); a compilation stops at its next step when it runs past `max_compile_time`, its
+//!   model is deleted (from any process: it sees the row gone when it next writes its progress)
+//!   or the process shuts down.
 //! - **Compilations end with their process**: at shutdown the waiting and running compilations
-//!   are marked failed (a running compiler thread is not interrupted; its result is dropped). A
-//!   process that died leaves `compiling` rows: with SQLite (one process) every such row is
+//!   are marked failed (a running compiler stops at its next step). A process that died leaves
+//!   `compiling` rows: with SQLite (one process) every such row is
 //!   failed at start-up; with PostgreSQL a compiling process writes a heartbeat
 //!   (`updated_at`, every [`HEARTBEAT`]), and rows without one for [`ORPHANED_AFTER`] are failed,
 //!   at start-up and by the maintenance loop.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -49,6 +56,9 @@ pub const ORPHANED_AFTER: Duration = Duration::from_secs(60);
 
 /// What a waiting compilation shows.
 pub const WAITING: &str = "waiting for another compilation to finish";
+/// Why a compilation stopped because its model was deleted ended (recorded nowhere: the row is
+/// gone).
+const DELETED: &str = "the model was deleted while it compiled";
 /// Why a compilation cut off by a restart failed.
 pub const INTERRUPTED: &str = "interrupted by a server restart; upload it again";
 /// Why a compilation cut off by a shutdown failed.
@@ -73,6 +83,12 @@ pub struct OwnerLimits {
     pub max_models_per_owner: u32,
     /// Compilations at once in this process.
     pub max_compilations: usize,
+    /// The most splits × (calibration + test) rows an upload may ask the compiler to go through.
+    pub max_compile_split_rows: u64,
+    /// A compilation running longer is stopped.
+    pub max_compile_time: Duration,
+    /// The most bootstraps one prediction of an owner's model may cost.
+    pub max_bootstraps_per_prediction: usize,
 }
 
 /// The files of an upload, as they arrived.
@@ -98,6 +114,9 @@ struct Checked {
 /// A compilation to run.
 struct Compilation {
     id: String,
+    /// The row's `created_at`: with the id, which row this compilation is of (its model may
+    /// be deleted and another uploaded under the same id while it runs).
+    created_at: i64,
     owner: i64,
     checked: Checked,
     options: CompileOptions,
@@ -122,6 +141,25 @@ pub struct OwnedModels {
     queue: Arc<Semaphore>,
     tasks: TaskTracker,
     stop: CancellationToken,
+    /// The compilations this process runs, by model id: deleting the model stops its
+    /// compilation through it (and a compilation whose model another process deleted stops
+    /// when it next writes its progress).
+    running: Mutex<HashMap<(String, i64), CancellationToken>>,
+}
+
+/// Which model row a compilation is of: its id and `created_at`.
+type Row<'a> = (&'a str, i64);
+
+/// A compilation's entry in [`OwnedModels::running`], removed however the compilation ends.
+struct Running<'a> {
+    running: &'a Mutex<HashMap<(String, i64), CancellationToken>>,
+    row: (String, i64),
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.running.lock().expect("compilations lock").remove(&self.row);
+    }
 }
 
 /// A model's row as its owner sees it.
@@ -153,6 +191,7 @@ impl OwnedModels {
             limits,
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
+            running: Mutex::default(),
         }
     }
 
@@ -215,8 +254,8 @@ impl OwnedModels {
         // Cheap refusals before the files are read.
         self.refuse_taken(&upload.id).await?;
 
-        let max_rows = self.limits.max_csv_rows;
-        let checked = tokio::task::spawn_blocking(move || check_files(files, max_rows)).await??;
+        let limits = self.limits.clone();
+        let checked = tokio::task::spawn_blocking(move || check_files(files, &limits)).await??;
 
         let mut problems = BTreeMap::new();
         let known: BTreeSet<&str> = checked.features.iter().map(String::as_str).collect();
@@ -265,10 +304,12 @@ impl OwnedModels {
         );
         let options = CompileOptions {
             labels: (!upload.labels.is_empty()).then(|| upload.labels.clone()),
+            max_bootstraps: Some(self.limits.max_bootstraps_per_prediction),
             ..CompileOptions::default()
         };
         let compilation = Compilation {
             id: upload.id.clone(),
+            created_at: now,
             owner,
             checked,
             options,
@@ -348,10 +389,11 @@ impl OwnedModels {
     /// Runs a compilation to its end, or until the process shuts down.
     async fn compile(self: Arc<Self>, compilation: Compilation) {
         let (id, owner) = (compilation.id.clone(), compilation.owner);
+        let row = (id.as_str(), compilation.created_at);
         let started = std::time::Instant::now();
         let outcome = self.run(compilation).await;
         let recorded = match outcome {
-            None => self.fail(&id, SHUT_DOWN).await,
+            None => self.fail(row, SHUT_DOWN).await,
             Some(Ok(compiled)) => {
                 tracing::info!(
                     owner,
@@ -360,11 +402,11 @@ impl OwnedModels {
                     bootstraps = compiled.report.cost.bootstraps,
                     "model compiled"
                 );
-                self.store_compiled(&id, owner, compiled).await
+                self.store_compiled(row, owner, compiled).await
             }
             Some(Err(error)) => {
                 tracing::info!(owner, model = id, error, "model compilation failed");
-                self.fail(&id, &error).await
+                self.fail(row, &error).await
             }
         };
         if let Err(error) = recorded {
@@ -377,48 +419,82 @@ impl OwnedModels {
     }
 
     /// Waits for a compilation slot, then compiles and evaluates on a blocking thread, writing
-    /// the progress and a heartbeat meanwhile. None when the process shuts down first.
+    /// the progress and a heartbeat meanwhile. None when the process shuts down first. The
+    /// compiler stops at its next step when the process shuts down, the model is deleted, or
+    /// the compilation runs past `max_compile_time`.
     async fn run(&self, compilation: Compilation) -> Option<Result<Compiled, String>> {
         let Compilation {
             id,
+            created_at,
             owner: _,
             checked,
             options,
             ticket,
         } = compilation;
         let _ticket = ticket;
+        let cancel = self.stop.child_token();
+        self.running
+            .lock()
+            .expect("compilations lock")
+            .insert((id.clone(), created_at), cancel.clone());
+        let _running = Running {
+            running: &self.running,
+            row: (id.clone(), created_at),
+        };
+        let row = (id.as_str(), created_at);
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
         let permit = match self.compilations.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                self.progress(&id, WAITING, 0, 0).await;
+                self.progress(row, WAITING, 0, 0, &cancel).await;
                 loop {
                     tokio::select! {
                         permit = self.compilations.clone().acquire_owned() => {
                             break permit.expect("the compilation semaphore is never closed");
                         }
-                        _ = heartbeat.tick() => self.beat(&id).await,
-                        () = self.stop.cancelled() => return None,
+                        _ = heartbeat.tick() => self.beat(row, &cancel).await,
+                        () = cancel.cancelled() => return if self.stop.is_cancelled() {
+                            None
+                        } else {
+                            Some(Err(DELETED.to_owned()))
+                        },
                     }
                 }
             }
         };
         let (steps, mut seen) = watch::channel::<Option<CompileStep>>(None);
-        // The slot goes with the thread: a compiler still running after a shutdown still counts.
+        // The slot goes with the thread: a compiler still running after a shutdown still counts
+        // until its next step, where it stops.
+        let stopping = cancel.clone();
         let mut compiling = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             compile_checked(checked, &options, &mut |step| {
                 steps.send_replace(Some(step));
+                if stopping.is_cancelled() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             })
         });
+        let limit = self.limits.max_compile_time;
+        let overtime = tokio::time::sleep(limit);
+        tokio::pin!(overtime);
+        let mut timed_out = false;
         let mut steps_open = true;
         loop {
             tokio::select! {
                 joined = &mut compiling => {
                     return Some(match joined {
                         Ok(Ok(compiled)) => Ok(compiled),
+                        Ok(Err(ModelError::Interrupted(_))) if timed_out => Err(format!(
+                            "the compilation took longer than {} s, the most this server gives one: \
+                             send fewer rows or a smaller model",
+                            limit.as_secs()
+                        )),
+                        Ok(Err(ModelError::Interrupted(_))) => Err(DELETED.to_owned()),
                         Ok(Err(error)) => Err(error.to_string()),
                         Err(error) => {
                             tracing::error!(model = id, %error, "the compiler thread ended abnormally");
@@ -433,64 +509,92 @@ impl OwnedModels {
                     }
                     let step = seen.borrow_and_update().clone();
                     if let Some(step) = step {
-                        self.progress(&id, &step.stage, step.done, step.total).await;
+                        self.progress(row, &step.stage, step.done, step.total, &cancel).await;
                     }
                 }
-                _ = heartbeat.tick() => self.beat(&id).await,
+                _ = heartbeat.tick() => self.beat(row, &cancel).await,
+                () = &mut overtime, if !timed_out => {
+                    timed_out = true;
+                    cancel.cancel();
+                }
                 () = self.stop.cancelled() => return None,
             }
         }
     }
 
+    /// Stops the compilation of the model row `id` created at `created_at` if this process runs
+    /// it (at the compiler's next step).
+    fn stop_compiling(&self, id: &str, created_at: i64) {
+        if let Some(cancel) = self
+            .running
+            .lock()
+            .expect("compilations lock")
+            .get(&(id.to_owned(), created_at))
+        {
+            cancel.cancel();
+        }
+    }
+
     /// Records a compilation's progress (and that its process is alive); failures are logged:
-    /// the compilation goes on.
-    async fn progress(&self, id: &str, stage: &str, done: u32, total: u32) {
+    /// the compilation goes on. A model no longer compiling (deleted, from any process) has its
+    /// compilation stopped.
+    async fn progress(&self, row: Row<'_>, stage: &str, done: u32, total: u32, cancel: &CancellationToken) {
         let progress = CompileProgress {
             stage: stage.to_owned(),
             done,
             total,
         };
-        self.record_alive(id, Some(progress)).await;
+        if !self.record_alive(row, Some(progress)).await {
+            cancel.cancel();
+        }
     }
 
-    /// Records that the compiling process is alive.
-    async fn beat(&self, id: &str) {
-        self.record_alive(id, None).await;
+    /// Records that the compiling process is alive (see [`Self::progress`]).
+    async fn beat(&self, row: Row<'_>, cancel: &CancellationToken) {
+        if !self.record_alive(row, None).await {
+            cancel.cancel();
+        }
     }
 
     /// Touches a compiling model's `updated_at` (its heartbeat), and its progress if given.
-    async fn record_alive(&self, id: &str, progress: Option<CompileProgress>) {
+    /// False when the model is no longer compiling (a failed write counts as still compiling).
+    async fn record_alive(&self, (id, created_at): Row<'_>, progress: Option<CompileProgress>) -> bool {
         let written = async {
             let now = self.db.now_ms().await?;
             let progress = progress.as_ref().map(serde_json::to_string).transpose()?;
-            sqlx::query(
+            let updated = sqlx::query(
                 "UPDATE models SET progress_json = COALESCE($1, progress_json), updated_at = $2
-                 WHERE id = $3 AND state = $4",
+                 WHERE id = $3 AND state = $4 AND created_at = $5",
             )
             .bind(progress)
             .bind(now)
             .bind(id)
             .bind(ModelState::Compiling.as_str())
+            .bind(created_at)
             .execute(&self.db.pool)
             .await?;
-            anyhow::Ok(())
+            anyhow::Ok(updated.rows_affected() == 1)
         };
-        if let Err(error) = written.await {
-            tracing::warn!(
-                model = id,
-                error = format!("{error:#}"),
-                "recording that a compilation is alive"
-            );
+        match written.await {
+            Ok(compiling) => compiling,
+            Err(error) => {
+                tracing::warn!(
+                    model = id,
+                    error = format!("{error:#}"),
+                    "recording that a compilation is alive"
+                );
+                true
+            }
         }
     }
 
     /// Stores a compiled model as a draft of its owner (unless it was deleted meanwhile).
-    async fn store_compiled(&self, id: &str, owner: i64, compiled: Compiled) -> anyhow::Result<()> {
+    async fn store_compiled(&self, (id, created_at): Row<'_>, owner: i64, compiled: Compiled) -> anyhow::Result<()> {
         let now = self.db.now_ms().await?;
         sqlx::query(
             "UPDATE models SET state = $1, spec_json = $2, plan_json = $3, report_json = $4, progress_json = NULL,
              error = NULL, version = version + 1, updated_at = $5
-             WHERE id = $6 AND owner_id = $7 AND state = $8",
+             WHERE id = $6 AND owner_id = $7 AND state = $8 AND created_at = $9",
         )
         .bind(ModelState::Draft.as_str())
         .bind(compiled.spec_json)
@@ -500,22 +604,25 @@ impl OwnedModels {
         .bind(id)
         .bind(owner)
         .bind(ModelState::Compiling.as_str())
+        .bind(created_at)
         .execute(&self.db.pool)
         .await?;
         Ok(())
     }
 
     /// Fails a compiling model with the reason.
-    async fn fail(&self, id: &str, error: &str) -> anyhow::Result<()> {
+    async fn fail(&self, (id, created_at): Row<'_>, error: &str) -> anyhow::Result<()> {
         let now = self.db.now_ms().await?;
         sqlx::query(
-            "UPDATE models SET state = $1, error = $2, progress_json = NULL, updated_at = $3 WHERE id = $4 AND state = $5",
+            "UPDATE models SET state = $1, error = $2, progress_json = NULL, updated_at = $3
+             WHERE id = $4 AND state = $5 AND created_at = $6",
         )
         .bind(ModelState::Failed.as_str())
         .bind(error)
         .bind(now)
         .bind(id)
         .bind(ModelState::Compiling.as_str())
+        .bind(created_at)
         .execute(&self.db.pool)
         .await?;
         Ok(())
@@ -689,13 +796,18 @@ impl OwnedModels {
         if !valid_model_id(id) {
             return Err(ServiceError::NotFound("model"));
         }
-        let deletable = [ModelState::Draft.as_str(), ModelState::Failed.as_str()];
+        // A compiling model may go too: its compilation stops at the compiler's next step.
+        let deletable = [
+            ModelState::Draft.as_str(),
+            ModelState::Failed.as_str(),
+            ModelState::Compiling.as_str(),
+        ];
         // Jobs first, in the same transaction (they would go by cascade, but their files
         // must be removed too): if the model cannot be deleted, neither are they.
         let mut transaction = self.db.pool.begin().await?;
         let job_ids: Vec<String> = sqlx::query_scalar(
             "DELETE FROM jobs WHERE model_id = $1
-             AND model_id IN (SELECT id FROM models WHERE id = $2 AND owner_id = $3 AND state IN ($4, $5))
+             AND model_id IN (SELECT id FROM models WHERE id = $2 AND owner_id = $3 AND state IN ($4, $5, $6))
              RETURNING id",
         )
         .bind(id)
@@ -703,28 +815,37 @@ impl OwnedModels {
         .bind(owner)
         .bind(deletable[0])
         .bind(deletable[1])
+        .bind(deletable[2])
         .fetch_all(&mut *transaction)
         .await?;
-        let deleted: Option<String> =
-            sqlx::query_scalar("DELETE FROM models WHERE id = $1 AND owner_id = $2 AND state IN ($3, $4) RETURNING id")
-                .bind(id)
-                .bind(owner)
-                .bind(deletable[0])
-                .bind(deletable[1])
-                .fetch_optional(&mut *transaction)
-                .await?;
-        if deleted.is_none() {
+        let deleted: Option<(String, i64)> = sqlx::query_as(
+            "DELETE FROM models WHERE id = $1 AND owner_id = $2 AND state IN ($3, $4, $5)
+             RETURNING state, created_at",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(deletable[0])
+        .bind(deletable[1])
+        .bind(deletable[2])
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some((state, created_at)) = deleted else {
             drop(transaction);
             let row = self.row(owner, id).await?;
             return Err(match state_of(&row)? {
                 ModelState::Published => ServiceError::Conflict("the model is published: unpublish it first".into()),
-                ModelState::Compiling => ServiceError::Conflict(
-                    "the model is being compiled: delete it once its compilation has ended".into(),
-                ),
                 state => ServiceError::Conflict(format!("the model is {}; try again", state.as_str())),
             });
-        }
+        };
         transaction.commit().await?;
+        if state == ModelState::Compiling.as_str() {
+            self.stop_compiling(id, created_at);
+            tracing::info!(
+                owner,
+                model = id,
+                "model deleted while compiling: its compilation stops"
+            );
+        }
         self.jobs.remove_deleted(&job_ids).await;
         self.catalogue.forget(id);
         tracing::info!(owner, model = id, jobs = job_ids.len(), "model deleted");
@@ -838,7 +959,8 @@ fn check_labels(problems: &mut BTreeMap<&'static str, Vec<String>>, labels: &[St
 
 /// Imports the model and parses the CSVs (blocking): a file that cannot be used is refused with
 /// the reason.
-fn check_files(files: UploadFiles, max_rows: usize) -> ServiceResult<Checked> {
+fn check_files(files: UploadFiles, limits: &OwnerLimits) -> ServiceResult<Checked> {
+    let max_rows = limits.max_csv_rows;
     let (format, ensemble) = import_model(&files.model).map_err(|error| match error {
         ModelError::TooLarge { .. } => ServiceError::Rejected(error),
         error => ServiceError::Unusable(error.to_string()),
@@ -854,6 +976,18 @@ fn check_files(files: UploadFiles, max_rows: usize) -> ServiceResult<Checked> {
         }
         None => None,
     };
+    // What the compiler's time grows with: every row goes through the trees and the circuit
+    // at each input precision it tries.
+    let rows = calibration.rows.len() + test.as_ref().map_or(0, |test| test.rows.len());
+    let work = (ensemble.splits() as u64).saturating_mul(rows as u64);
+    if work > limits.max_compile_split_rows {
+        return Err(ServiceError::Unusable(format!(
+            "compiling this model would take {} splits through {rows} rows ({work} split-rows), more than \
+             the {} this server compiles: send fewer rows or a smaller model",
+            ensemble.splits(),
+            limits.max_compile_split_rows
+        )));
+    }
     Ok(Checked {
         format: format.to_string(),
         ensemble,
@@ -932,7 +1066,7 @@ fn require_columns(data: &Dataset, features: &[String], what: &str) -> ServiceRe
 fn compile_checked(
     checked: Checked,
     options: &CompileOptions,
-    progress: &mut dyn FnMut(CompileStep),
+    progress: &mut dyn FnMut(CompileStep) -> ControlFlow<()>,
 ) -> blindfold_model::Result<Compiled> {
     let compiled = compile_with_progress(&checked.ensemble, &checked.calibration, options, progress)?;
     let names: Vec<&str> = compiled.spec.features.iter().map(|f| f.name.as_str()).collect();

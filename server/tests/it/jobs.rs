@@ -625,3 +625,23 @@ fn fingerprint_of(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test]
+async fn an_evaluation_past_its_time_limit_is_stopped_and_the_job_failed() {
+    let dir = TempDir::new().unwrap();
+    // No time at all: stopped before its first round of bootstraps.
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.job_time_base_s = 0;
+        s.job_time_per_bootstrap_ms = 0;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    alice.upload_key(KEYS.server.clone()).await.unwrap();
+    let job = submit_row(&alice, MODEL, encrypted_row(&alice).await).await.unwrap();
+    let failed = alice.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    let error = failed.error.unwrap_or_default();
+    assert!(error.contains("took longer than its limit of 0.0 s"), "{error}");
+    assert_eq!(failed.bootstraps, None);
+    app.stop().await;
+}

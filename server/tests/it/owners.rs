@@ -858,3 +858,115 @@ async fn models_of_the_legacy_input_encoding_still_predict_exactly() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn compilations_are_bounded_in_work_bootstraps_and_time_and_stop_when_their_model_goes() {
+    let fixture = LIGHTGBM_WINE;
+    let ensemble = fixture.import().unwrap();
+    let rows = Dataset::from_csv(fixture.train_csv).unwrap().rows.len() as u64;
+    let work = ensemble.splits() as u64 * rows;
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.first_account_owner = true;
+        s.max_compile_split_rows = work;
+        s.max_bootstraps_per_prediction = 1;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let upload = |id: &str, calibration: String| {
+        let upload = wine_upload(id);
+        let alice = &alice;
+        async move {
+            alice
+                .upload_owner_model(&upload, fixture.model.to_vec(), calibration, None)
+                .await
+        }
+    };
+
+    // Exactly the work bound: accepted. One row more: refused before compiling, with the
+    // figures.
+    upload("wine", fixture.train_csv.to_owned()).await.unwrap();
+    let mut csv = fixture.train_csv.trim_end().to_owned();
+    csv.push('\n');
+    csv.push_str(fixture.train_csv.lines().nth(1).unwrap());
+    csv.push('\n');
+    let (status, body) = api_error(upload("wine-more", csv).await);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.detail.contains("split-rows"), "{}", body.detail);
+    assert!(
+        body.detail.contains(&(work + ensemble.splits() as u64).to_string()),
+        "{}",
+        body.detail
+    );
+
+    // Within the work bound, but no input precision's circuit within one bootstrap a
+    // prediction: the compilation fails, saying what one prediction would cost.
+    let failed = alice.wait_compiled("wine", Duration::from_secs(120)).await.unwrap();
+    assert_eq!(failed.state, ModelState::Failed);
+    let error = failed.error.unwrap_or_default();
+    assert!(
+        error.contains("more than the 1 this server evaluates per prediction"),
+        "{error}"
+    );
+    alice.delete_owner_model("wine").await.unwrap();
+    app.stop().await;
+
+    // A compilation past its time is stopped at its next step; a compiling model, running or
+    // waiting its turn, may be deleted, which stops its compilation; its id is free again.
+    let app = TestApp::spawn_with(dir.path(), |s| {
+        s.first_account_owner = true;
+        s.max_compile_s = 0;
+    })
+    .await;
+    let mut alice = app.client();
+    alice.login("alice", PASSWORD).await.unwrap();
+    alice
+        .upload_owner_model(
+            &wine_upload("slow"),
+            fixture.model.to_vec(),
+            fixture.train_csv.to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    let slow = alice.wait_compiled("slow", Duration::from_secs(120)).await.unwrap();
+    assert_eq!(slow.state, ModelState::Failed);
+    let error = slow.error.unwrap_or_default();
+    assert!(error.contains("took longer than 0 s"), "{error}");
+    app.stop().await;
+
+    let app = TestApp::spawn_with(dir.path(), |s| s.first_account_owner = true).await;
+    let mut alice = app.client();
+    alice.login("alice", PASSWORD).await.unwrap();
+    for id in ["first", "second"] {
+        let model = alice
+            .upload_owner_model(
+                &wine_upload(id),
+                fixture.model.to_vec(),
+                fixture.train_csv.to_owned(),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(model.state, ModelState::Compiling);
+    }
+    // `second` waits for `first` (one compilation at a time): both deleted while compiling.
+    alice.delete_owner_model("second").await.unwrap();
+    alice.delete_owner_model("first").await.unwrap();
+    let left: Vec<String> = alice.owner_models().await.unwrap().into_iter().map(|m| m.id).collect();
+    assert!(!left.iter().any(|id| id == "first" || id == "second"), "{left:?}");
+    // The same id again compiles into a draft of its own, untouched by the stopped one.
+    alice
+        .upload_owner_model(
+            &wine_upload("first"),
+            fixture.model.to_vec(),
+            fixture.train_csv.to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    let again = alice.wait_compiled("first", Duration::from_secs(120)).await.unwrap();
+    assert_eq!(again.state, ModelState::Draft, "{:?}", again.error);
+    assert!(alice.owner_model("second").await.is_err());
+    app.stop().await;
+}

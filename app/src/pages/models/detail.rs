@@ -228,10 +228,12 @@ fn ModelActions(id: String, state: ModelState, publication: SetPublication, dele
         ),
         ModelState::Compiling | ModelState::Failed => None,
     };
-    // The server deletes neither a published model (unpublish it first) nor one compiling.
-    let delete_button = matches!(state, ModelState::Draft | ModelState::Failed).then(|| {
+    // The server does not delete a published model (unpublish it first); deleting one that
+    // compiles stops its compilation.
+    let delete_label = if state == ModelState::Compiling { "Stop and delete" } else { "Delete" };
+    let delete_button = (state != ModelState::Published).then(|| {
         view! {
-            <button type="button" class="btn btn-outline-danger" disabled=busy on:click=on_delete>"Delete"</button>
+            <button type="button" class="btn btn-outline-danger" disabled=busy on:click=on_delete>{delete_label}</button>
         }
     });
     view! {
@@ -241,7 +243,7 @@ fn ModelActions(id: String, state: ModelState, publication: SetPublication, dele
                 {match state {
                     ModelState::Published => "In the catalogue: every user can predict with it. Unpublish it to take it out (and to delete it).",
                     ModelState::Draft => "Only you see it. Publish it to put it in the catalogue.",
-                    ModelState::Compiling => "It can be published once it has compiled.",
+                    ModelState::Compiling => "It can be published once it has compiled. Deleting it stops the compilation.",
                     ModelState::Failed => "It did not compile, so it cannot be published.",
                 }}
             </p>
