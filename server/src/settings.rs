@@ -49,6 +49,12 @@ pub struct Settings {
     /// carry `Strict-Transport-Security`.
     #[arg(long, env = "BLINDFOLD_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+    /// A file of at least 32 random bytes keying the usernames the login throttle counts (give
+    /// every process of a deployment the same). Without it the server makes a key at its first
+    /// start and keeps it in its database: then a copy of the database holds the key beside
+    /// the keyed names.
+    #[arg(long, env = "BLINDFOLD_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (comma-separated addresses). A
     /// request from any other peer is attributed to the peer's own address.
     #[arg(long, env = "BLINDFOLD_TRUSTED_PROXY", value_delimiter = ',')]

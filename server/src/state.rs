@@ -12,6 +12,7 @@ use crate::db::{Backend, Db};
 use crate::routes::assets::{self, SiteAssets};
 
 use crate::services::accounts::Accounts;
+use crate::services::accounts::throttle::NameKey;
 use crate::services::catalogue::ModelCatalogue;
 use crate::services::jobs::{JobLimits, JobQueue};
 use crate::services::keystore::{KeyQuota, ServerKeyStore};
@@ -114,7 +115,8 @@ impl AppState {
             },
         ));
         owned_models.recover().await?;
-        let accounts = Arc::new(Accounts::new(db.clone(), &settings, jobs.clone(), keys.clone()));
+        let names = NameKey::load(&db.pool, settings.secret_file.as_deref()).await?;
+        let accounts = Arc::new(Accounts::new(db.clone(), &settings, names, jobs.clone(), keys.clone()));
         let rekeyed = accounts.rekey_usernames().await?;
         if rekeyed > 0 {
             tracing::info!(rekeyed, "usernames keyed by their NFKC form");

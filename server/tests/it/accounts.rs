@@ -689,3 +689,82 @@ async fn secure_cookies_are_host_prefixed_and_hsts_is_sent() {
     assert!(removal.contains("Secure") && removal.contains("Max-Age=0"), "{removal}");
     app.stop().await;
 }
+
+/// The throttle's subjects, as stored.
+async fn throttle_subjects(dir: &Path) -> Vec<String> {
+    let db = blindfold_server::testing::database(dir).await;
+    let subjects = sqlx::query_scalar("SELECT subject FROM throttles ORDER BY scope, subject")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    subjects
+}
+
+#[tokio::test]
+async fn the_throttle_keeps_typed_usernames_keyed_never_as_typed() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn(dir.path(), 0).await;
+    app.user("olga").await;
+    // A password typed into the username field, and a real account's name.
+    let typed = "Tr0ub4dor&3-in-the-wrong-field";
+    let mut client = app.client();
+    for name in [typed, "olga"] {
+        assert_eq!(
+            status(client.login(name, "wrong password").await),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    client.login("olga", PASSWORD).await.unwrap();
+    let subjects = throttle_subjects(dir.path()).await;
+    assert!(!subjects.is_empty());
+    for subject in &subjects {
+        let lower = subject.to_lowercase();
+        assert!(
+            !lower.contains("tr0ub4dor") && !lower.contains("olga"),
+            "a typed name kept as typed: {subject}"
+        );
+    }
+    // The same key after a restart (it is the deployment's, kept in its database): the counts
+    // go on under the same subjects.
+    app.stop().await;
+    let app = TestApp::spawn(dir.path(), 0).await;
+    let mut client = app.client();
+    assert_eq!(
+        status(client.login(typed, "wrong again").await),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        throttle_subjects(dir.path()).await,
+        subjects,
+        "same subjects, counted on"
+    );
+    app.stop().await;
+
+    // A key file given: used in its place (another key, so other subjects); a short one is
+    // refused at start-up.
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, [7u8; 32]).unwrap();
+    let with_file = secret.clone();
+    let app = TestApp::spawn_with(dir.path(), move |s| s.secret_file = Some(with_file)).await;
+    let mut client = app.client();
+    assert_eq!(
+        status(client.login(typed, "wrong again").await),
+        StatusCode::UNAUTHORIZED
+    );
+    let keyed_by_file = throttle_subjects(dir.path()).await;
+    assert!(keyed_by_file.len() > subjects.len(), "{keyed_by_file:?}");
+    app.stop().await;
+    std::fs::write(&secret, [7u8; 31]).unwrap();
+    let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
+    settings.database_url = Some(blindfold_server::testing::database_url(dir.path()).await);
+    settings.secret_file = Some(secret);
+    let refused = blindfold_server::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        format!("{refused:#}").contains("at least 32 random bytes"),
+        "{refused:#}"
+    );
+}

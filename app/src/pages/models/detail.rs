@@ -230,7 +230,11 @@ fn ModelActions(id: String, state: ModelState, publication: SetPublication, dele
     };
     // The server does not delete a published model (unpublish it first); deleting one that
     // compiles stops its compilation.
-    let delete_label = if state == ModelState::Compiling { "Stop and delete" } else { "Delete" };
+    let delete_label = if state == ModelState::Compiling {
+        "Stop and delete"
+    } else {
+        "Delete"
+    };
     let delete_button = (state != ModelState::Published).then(|| {
         view! {
             <button type="button" class="btn btn-outline-danger" disabled=busy on:click=on_delete>{delete_label}</button>

@@ -24,7 +24,7 @@ use crate::services::{ServiceError, ServiceResult};
 use crate::settings::Settings;
 use password::PasswordWork;
 use sessions::{Session, Sessions};
-use throttle::{Limits, Throttle};
+use throttle::{Limits, NameKey, Throttle};
 
 /// A user who proved who they are.
 #[derive(Clone)]
@@ -84,7 +84,7 @@ enum Change {
 }
 
 impl Accounts {
-    pub fn new(db: Db, settings: &Settings, jobs: Arc<JobQueue>, keys: Arc<ServerKeyStore>) -> Self {
+    pub fn new(db: Db, settings: &Settings, names: NameKey, jobs: Arc<JobQueue>, keys: Arc<ServerKeyStore>) -> Self {
         let Db { pool, backend } = db;
         let limits = Limits {
             guesses_per_user: settings.login_attempts_per_user,
@@ -96,7 +96,7 @@ impl Accounts {
         };
         Self {
             passwords: PasswordWork::new(settings.password_hashers(), password::MAX_WAIT),
-            throttle: Throttle::new(pool.clone(), limits),
+            throttle: Throttle::new(pool.clone(), limits, names),
             sessions: Sessions::new(
                 pool.clone(),
                 settings.session_idle(),

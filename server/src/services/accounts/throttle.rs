@@ -13,6 +13,8 @@
 //!   guess counts) cannot take every password hasher; a wrong guess gives its count back, so
 //!   someone guessing cannot use up the owner's allowance.
 //!
+//! Usernames are kept keyed ([`NameKey`]): the table holds no name anyone typed.
+//!
 //! Every attempt is counted *before* it is tried, in the one statement that checks the limit,
 //! so parallel attempts cannot all pass a check that none of them has counted yet: once a
 //! subject is blocked, no attempt of it reaches the password hash. A successful attempt then
@@ -20,7 +22,12 @@
 //! registration does not use up the address's allowance).
 
 use std::net::IpAddr;
+use std::path::Path;
 
+use anyhow::Context;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
 use sqlx::AnyPool;
 
 use crate::db::{self, Backend, now_ms};
@@ -57,7 +64,59 @@ pub struct Limits {
 pub struct Throttle {
     pool: AnyPool,
     limits: Limits,
+    names: NameKey,
 }
+
+/// Keys the usernames the throttle counts: a subject holds `HMAC-SHA-256(key, name)`, never
+/// the name typed, which may be someone's password typed into the wrong field or the name of
+/// an account that does not exist. Every process of a deployment must hold the same key, or
+/// each would count a name apart.
+#[derive(Clone)]
+pub struct NameKey(Vec<u8>);
+
+impl NameKey {
+    /// Shortest key file.
+    pub const MIN_FILE_BYTES: usize = 32;
+
+    /// The key from `file`, or without one the deployment's own, made at its first start and
+    /// kept in the database (table `server_secrets`).
+    pub async fn load(pool: &AnyPool, file: Option<&Path>) -> anyhow::Result<Self> {
+        if let Some(file) = file {
+            let bytes = std::fs::read(file).with_context(|| format!("reading the secret file {}", file.display()))?;
+            anyhow::ensure!(
+                bytes.len() >= Self::MIN_FILE_BYTES,
+                "the secret file {} holds {} bytes; it needs at least {} random bytes",
+                file.display(),
+                bytes.len(),
+                Self::MIN_FILE_BYTES
+            );
+            return Ok(Self(bytes));
+        }
+        let mut fresh = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut fresh);
+        // Processes starting together each offer one; the first stored is everyone's.
+        sqlx::query("INSERT INTO server_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(THROTTLE_SECRET)
+            .bind(hex::encode(fresh))
+            .execute(pool)
+            .await?;
+        let stored: String = sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
+            .bind(THROTTLE_SECRET)
+            .fetch_one(pool)
+            .await?;
+        Ok(Self(hex::decode(stored).context("the stored throttle secret")?))
+    }
+
+    /// What the throttle keeps for the username `name_key`.
+    pub fn subject(&self, name_key: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(name_key.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// The row of `server_secrets` holding the [`NameKey`] made by the server.
+const THROTTLE_SECRET: &str = "throttle_names";
 
 /// A counted password guess, to be settled with [`Throttle::guess_succeeded`] when right.
 #[derive(Debug)]
@@ -119,8 +178,8 @@ fn guess_block(hits: &str, free: &str) -> String {
 }
 
 impl Throttle {
-    pub fn new(pool: AnyPool, limits: Limits) -> Self {
-        Self { pool, limits }
+    pub fn new(pool: AnyPool, limits: Limits, names: NameKey) -> Self {
+        Self { pool, limits, names }
     }
 
     /// Counts a password guess for `username_key` from `address`, or refuses it with
@@ -128,7 +187,7 @@ impl Throttle {
     pub async fn begin_guess(&self, address: IpAddr, username_key: &str) -> ServiceResult<Guess> {
         let address_subject = address_subject(address);
         let guess = Guess {
-            user_subject: format!("{address_subject} {username_key}"),
+            user_subject: format!("{address_subject} {}", self.names.subject(username_key)),
             address_subject,
         };
         // Both rows are counted, or neither: the NOT EXISTS reads the table before the insert
@@ -226,7 +285,7 @@ impl Throttle {
     /// Counts a login of the account `username_key`, or refuses it with
     /// [`ServiceError::RateLimited`] before its password is hashed.
     pub async fn begin_account_login(&self, username_key: &str) -> ServiceResult<AccountLogin> {
-        let subject = username_key.to_owned();
+        let subject = self.names.subject(username_key);
         let limit = self.limits.logins_per_account_per_hour;
         self.count_in_period(LOGIN_ACCOUNT, &subject, limit)
             .await
@@ -357,13 +416,19 @@ mod tests {
 
     const ALICE: &str = "alice";
 
+    /// The subject of Alice's guesses from `address`.
+    fn alice_from(t: &Throttle, address: &str) -> String {
+        format!("{address} {}", t.names.subject(ALICE))
+    }
+
     async fn throttle(limits: Limits) -> (Throttle, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 4)
             .await
             .unwrap()
             .pool;
-        (Throttle::new(pool, limits), dir)
+        let names = NameKey::load(&pool, None).await.unwrap();
+        (Throttle::new(pool, limits, names), dir)
     }
 
     fn limits() -> Limits {
@@ -419,7 +484,7 @@ mod tests {
             t.begin_guess(from, ALICE).await.unwrap();
         }
         // The third counted guess reached the allowance: 1 s until the next.
-        let (hits, until) = row(&t, LOGIN, "192.0.2.1 alice").await.unwrap();
+        let (hits, until) = row(&t, LOGIN, &alice_from(&t, "192.0.2.1")).await.unwrap();
         assert_eq!(hits, 3);
         let wait = until - now_ms();
         assert!((900..=1000).contains(&wait), "{wait}");
@@ -439,7 +504,7 @@ mod tests {
             .await
             .unwrap();
         t.begin_guess(from, ALICE).await.unwrap();
-        let (_, until) = row(&t, LOGIN, "192.0.2.1 alice").await.unwrap();
+        let (_, until) = row(&t, LOGIN, &alice_from(&t, "192.0.2.1")).await.unwrap();
         assert!((1900..=2000).contains(&(until - now_ms())));
 
         // Another address is not affected, nor another username from this one.
@@ -458,7 +523,7 @@ mod tests {
         t.begin_guess(from, ALICE).await.unwrap();
         let right = t.begin_guess(from, ALICE).await.unwrap();
         t.guess_succeeded(right).await.unwrap();
-        assert_eq!(row(&t, LOGIN, "192.0.2.1 alice").await, None);
+        assert_eq!(row(&t, LOGIN, &alice_from(&t, "192.0.2.1")).await, None);
         assert_eq!(row(&t, LOGIN_ADDRESS, "192.0.2.1").await, Some((1, 0)));
     }
 
@@ -471,14 +536,15 @@ mod tests {
         .await;
         let from = ip("192.0.2.1");
         sqlx::query(
-            "INSERT INTO throttles VALUES ('login', '192.0.2.1 alice', 40, 0, $1, 0), ('login_address', '192.0.2.1', 0, 0, $1, 0)",
+            "INSERT INTO throttles VALUES ('login', $2, 40, 0, $1, 0), ('login_address', '192.0.2.1', 0, 0, $1, 0)",
         )
         .bind(now_ms())
+        .bind(alice_from(&t, "192.0.2.1"))
         .execute(&t.pool)
         .await
         .unwrap();
         t.begin_guess(from, ALICE).await.unwrap();
-        let (hits, until) = row(&t, LOGIN, "192.0.2.1 alice").await.unwrap();
+        let (hits, until) = row(&t, LOGIN, &alice_from(&t, "192.0.2.1")).await.unwrap();
         assert_eq!(hits, 41);
         assert!(until - now_ms() <= 4000, "capped");
 
@@ -488,7 +554,7 @@ mod tests {
             .await
             .unwrap();
         t.begin_guess(from, ALICE).await.unwrap();
-        assert_eq!(row(&t, LOGIN, "192.0.2.1 alice").await, Some((1, 0)));
+        assert_eq!(row(&t, LOGIN, &alice_from(&t, "192.0.2.1")).await, Some((1, 0)));
     }
 
     #[tokio::test]
