@@ -110,10 +110,22 @@ pub fn open_file_limit() -> u64 {
     }
 }
 
+/// Where connections come from: a TCP listener (and, in tests, one that fails as a process
+/// out of descriptors does).
+pub trait Accept: Send + 'static {
+    fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send;
+}
+
+impl Accept for TcpListener {
+    fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
+        TcpListener::accept(self)
+    }
+}
+
 /// Serves `router` on `listener` within `limits` until `shutdown` completes; then stops
 /// accepting, lets the open requests finish (idle connections close at once) and returns.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Accept,
     router: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -273,6 +285,70 @@ mod tests {
         drop(held);
         assert_eq!(counts.held(ip("192.0.2.1")), 0);
         assert_eq!(counts.0.holders(), 0, "no entry outlives its connections");
+    }
+
+    /// A listener that fails every accept as a process out of descriptors does (`EMFILE`)
+    /// until `failing_until`, counting the attempts.
+    struct OutOfDescriptors {
+        listener: TcpListener,
+        failing_until: std::time::Instant,
+        attempts: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Accept for OutOfDescriptors {
+        async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+            if std::time::Instant::now() < self.failing_until {
+                self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(io::Error::from_raw_os_error(24)); // EMFILE
+            }
+            self.listener.accept().await
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_accepts_pause_doubling_and_serving_resumes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let failing = Duration::from_millis(700);
+        let started = std::time::Instant::now();
+        let listener = OutOfDescriptors {
+            listener,
+            failing_until: started + failing,
+            attempts: attempts.clone(),
+        };
+        let limits = ConnectionLimits {
+            max_connections: 4,
+            per_address: 4,
+            exempt: Vec::new(),
+            header_timeout: Duration::from_secs(5),
+            pace: BodyPace {
+                grace: Duration::from_secs(5),
+                min_rate: 1,
+            },
+        };
+        let router = Router::new().route("/", axum::routing::get(|| async { "up" }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, router, limits, async move {
+            let _ = stopped.await;
+        }));
+        // A client waiting meanwhile is served once accepting works again.
+        let mut client = TcpStream::connect(address).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut client, &mut answer)
+            .await
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("up"), "{answer}");
+        assert!(started.elapsed() >= failing);
+        // 10, 20, 40, 80, 160, 320 ms: a handful of attempts in 0.7 s, not a spin.
+        let tried = attempts.load(std::sync::atomic::Ordering::Relaxed);
+        assert!((5..=8).contains(&tried), "{tried} accepts in {failing:?}");
+        stop.send(()).unwrap();
+        server.await.unwrap();
     }
 
     #[test]

@@ -559,3 +559,85 @@ fn adopt_per_model_files(referenced: &HashSet<PathBuf>) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use blindfold_model::ClientKey;
+    use blindfold_model::params::PARAMETER_SET_NAME;
+
+    use super::*;
+
+    async fn store(dir: &std::path::Path, preloads: usize) -> Arc<ServerKeyStore> {
+        let db = crate::db::connect(&format!("sqlite://{}", dir.join("k.db").display()), 4)
+            .await
+            .unwrap();
+        for user in [1, 2] {
+            sqlx::query(
+                "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES ($1, $2, $2, '', 0)",
+            )
+            .bind(user)
+            .bind(format!("user{user}"))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+        let quota = KeyQuota {
+            max_keys: 8,
+            max_bytes: 1 << 30,
+            max_total_bytes: 1 << 32,
+        };
+        Arc::new(ServerKeyStore::new(
+            db,
+            Placement::Files(dir.join("keys")),
+            quota,
+            1 << 33,
+            preloads,
+            None,
+        ))
+    }
+
+    /// Waits (at most 60 s) until the cache holds exactly `count` keys.
+    async fn held(keys: &ServerKeyStore, count: usize) -> String {
+        for _ in 0..600 {
+            let held = keys.held_keys();
+            if held.matches(':').count() == count {
+                return held;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the cache holds {} keys, not {count}", keys.held_keys());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn preloads_are_bounded_and_a_replaced_key_leaves_memory_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = store(dir.path(), 1).await;
+        let (a, b) = (ClientKey::generate(), ClientKey::generate());
+        let (a, b) = (
+            a.compressed_server_key().to_bytes(),
+            b.compressed_server_key().to_bytes(),
+        );
+
+        // Two fresh uploads at once, one preload allowed: the second is left to its first job.
+        let first = keys.put(1, PARAMETER_SET_NAME, a.clone()).await.unwrap();
+        let second = keys.put(2, PARAMETER_SET_NAME, a).await.unwrap();
+        keys.preload(1, PARAMETER_SET_NAME, &first.fingerprint);
+        keys.preload(2, PARAMETER_SET_NAME, &second.fingerprint);
+        let holding = held(&keys, 1).await;
+        assert_eq!(holding, format!(",1:{},", first.fingerprint));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(keys.held_keys(), holding, "the second preload was not run");
+        let one_key = keys.cached_bytes();
+        assert!(one_key > 50_000_000, "{one_key}");
+
+        // User 1 replaces their key: the old one leaves the cache at once, before any budget
+        // would push it out.
+        let replaced = keys.put(1, PARAMETER_SET_NAME, b).await.unwrap();
+        assert_ne!(replaced.fingerprint, first.fingerprint);
+        assert_eq!(keys.held_keys(), ",,");
+        assert_eq!(keys.cached_bytes(), 0);
+        // And a job still naming it is refused, not served the old key.
+        let stale = keys.load(1, PARAMETER_SET_NAME, &first.fingerprint).await;
+        assert!(format!("{:#}", stale.err().unwrap()).contains("replaced"));
+    }
+}
