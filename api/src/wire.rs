@@ -136,8 +136,11 @@ pub struct ModelSummary {
 }
 
 /// One input of a model as people see it. `name` is the column name the model was calibrated
-/// with (the CSV header), fixed; `description` and `unit` are the owner's words, possibly empty.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// with (the CSV header), fixed; `description` and `unit` are the owner's words, possibly empty;
+/// `valid_min` and `valid_max` the values the owner declares possible (an age from 0 to 120,
+/// say): clients refuse a row with a value beyond them, and only those (any other finite value
+/// gets a prediction).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeatureInfo {
     pub name: String,
@@ -145,6 +148,35 @@ pub struct FeatureInfo {
     pub description: String,
     #[serde(default)]
     pub unit: String,
+    #[serde(default)]
+    pub valid_min: Option<f64>,
+    #[serde(default)]
+    pub valid_max: Option<f64>,
+}
+
+impl FeatureInfo {
+    /// Refuses `value` when it is not finite or lies beyond the owner's valid range, saying so
+    /// with the feature, the value and the range.
+    pub fn check(&self, value: f64) -> Result<(), String> {
+        if !value.is_finite() {
+            return Err(format!("`{}` is {value}: give a number", self.name));
+        }
+        let below = self.valid_min.is_some_and(|min| value < min);
+        let above = self.valid_max.is_some_and(|max| value > max);
+        if below || above {
+            let range = match (self.valid_min, self.valid_max) {
+                (Some(min), Some(max)) => format!("from {min} to {max}"),
+                (Some(min), None) => format!("at least {min}"),
+                (None, Some(max)) => format!("at most {max}"),
+                (None, None) => unreachable!("a bound was crossed"),
+            };
+            return Err(format!(
+                "`{}` = {value} is outside its valid range ({range})",
+                self.name
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What a [`ModelQuality`] measures.
@@ -261,7 +293,7 @@ pub struct CompileProgress {
 /// The `metadata` part (JSON) of `POST /api/owner/models` (multipart/form-data, with the parts
 /// `model`: the model file, `calibration`: a CSV of rows like the ones users will send, with an
 /// optional `target` column, and optionally `test`: a labelled CSV the report is measured on).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelUpload {
     /// The model's id in URLs: lower-case letters, digits and dashes.
@@ -278,7 +310,7 @@ pub struct ModelUpload {
 }
 
 /// The body of `PATCH /api/owner/models/{id}`: the details users see, changed at any time.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelDetails {
     pub name: String,
@@ -549,6 +581,36 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Objective::BinaryLogistic).unwrap(),
             "\"binary_logistic\""
+        );
+    }
+
+    #[test]
+    fn only_the_owners_valid_range_and_non_finite_values_refuse_a_value() {
+        let age = FeatureInfo {
+            name: "age".into(),
+            valid_min: Some(0.0),
+            valid_max: Some(120.0),
+            ..FeatureInfo::default()
+        };
+        assert_eq!(age.check(37.0), Ok(()));
+        assert_eq!(age.check(120.0), Ok(()));
+        assert_eq!(
+            age.check(150.0),
+            Err("`age` = 150 is outside its valid range (from 0 to 120)".into())
+        );
+        assert!(age.check(f64::NAN).unwrap_err().contains("give a number"));
+        let open = FeatureInfo {
+            name: "x".into(),
+            ..FeatureInfo::default()
+        };
+        assert_eq!(open.check(-1e300), Ok(()));
+        let floor = FeatureInfo {
+            valid_min: Some(1.0),
+            ..open
+        };
+        assert_eq!(
+            floor.check(0.5),
+            Err("`x` = 0.5 is outside its valid range (at least 1)".into())
         );
     }
 

@@ -315,30 +315,40 @@ pub fn FormField(
     .into_any()
 }
 
-/// One model input as a form edits it: its name is fixed, its description and unit are the
-/// owner's words. A signal each, so that typing in one re-renders nothing else.
+/// One model input as a form edits it: its name is fixed, its description, unit and valid
+/// range are the owner's. A signal each, so that typing in one re-renders nothing else.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputDetails {
     pub name: String,
     pub description: RwSignal<String>,
     pub unit: RwSignal<String>,
+    /// The valid range's ends as typed (empty: none).
+    pub valid_min: RwSignal<String>,
+    pub valid_max: RwSignal<String>,
 }
 
 impl InputDetails {
     pub fn new(info: FeatureInfo) -> Self {
+        let bound = |b: Option<f64>| RwSignal::new(b.map(|b| b.to_string()).unwrap_or_default());
         Self {
             name: info.name,
             description: RwSignal::new(info.description),
             unit: RwSignal::new(info.unit),
+            valid_min: bound(info.valid_min),
+            valid_max: bound(info.valid_max),
         }
     }
 
-    /// What the form holds, as the API takes it.
+    /// What the form holds, as the API takes it (a range end that is not a number is none: the
+    /// number inputs hold only numbers).
     pub fn info_untracked(&self) -> FeatureInfo {
+        let bound = |text: RwSignal<String>| text.get_untracked().trim().parse::<f64>().ok();
         FeatureInfo {
             name: self.name.clone(),
             description: self.description.get_untracked().trim().to_owned(),
             unit: self.unit.get_untracked().trim().to_owned(),
+            valid_min: bound(self.valid_min),
+            valid_max: bound(self.valid_max),
         }
     }
 }
@@ -355,6 +365,7 @@ pub fn InputDetailsTable(prefix: &'static str, #[prop(into)] inputs: Signal<Vec<
             .enumerate()
             .map(|(i, input)| {
                 let (description_id, unit_id) = (format!("{prefix}-{i}-description"), format!("{prefix}-{i}-unit"));
+                let (min_id, max_id) = (format!("{prefix}-{i}-min"), format!("{prefix}-{i}-max"));
                 let name = input.name.clone();
                 view! {
                     <tr data-testid="input-details">
@@ -366,6 +377,14 @@ pub fn InputDetailsTable(prefix: &'static str, #[prop(into)] inputs: Signal<Vec<
                         <td>
                             <label class="visually-hidden" for=unit_id.clone()>{format!("Unit of {name}")}</label>
                             <input id=unit_id type="text" class="form-control form-control-sm input-unit" bind:value=input.unit />
+                        </td>
+                        <td>
+                            <label class="visually-hidden" for=min_id.clone()>{format!("Lowest valid value of {name}")}</label>
+                            <input id=min_id type="number" step="any" class="form-control form-control-sm input-bound" bind:value=input.valid_min />
+                        </td>
+                        <td>
+                            <label class="visually-hidden" for=max_id.clone()>{format!("Highest valid value of {name}")}</label>
+                            <input id=max_id type="number" step="any" class="form-control form-control-sm input-bound" bind:value=input.valid_max />
                         </td>
                     </tr>
                 }
@@ -380,6 +399,9 @@ pub fn InputDetailsTable(prefix: &'static str, #[prop(into)] inputs: Signal<Vec<
                         <th scope="col">"Input"</th>
                         <th scope="col">"Description"</th>
                         <th scope="col">"Unit"</th>
+                        <th scope="col" colspan="2" title="Values outside this range refuse a row; empty: any value">
+                            "Valid range (optional)"
+                        </th>
                     </tr>
                 </thead>
                 <tbody>{rows}</tbody>

@@ -160,6 +160,78 @@ async fn one_key_from_the_command_line_serves_every_model() {
     ));
     assert_exact(&stdout, &breast_cancer, &rows);
 
+    // Honest values beyond the calibration data are predicted (as the nearest calibrated value,
+    // and said so); a row beyond the owner's valid range (sizes are never negative) or with a
+    // value that is not a number is reported, and the others are still predicted.
+    let spec = &breast_cancer.spec;
+    let names = spec.feature_names();
+    let mut beyond = rows[0].clone();
+    beyond[0] = spec.features[0].calibration_max * 3.0;
+    let mut negative = rows[0].clone();
+    negative[1] = -1.0;
+    let text = |row: &[f64]| row.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
+    let mut not_a_number = text(&rows[1]).split(',').map(str::to_owned).collect::<Vec<_>>();
+    not_a_number[2] = "n/a".to_owned();
+    let mixed = home.path().join("mixed.csv");
+    std::fs::write(
+        &mixed,
+        [
+            names.join(","),
+            text(&beyond),
+            text(&negative),
+            not_a_number.join(","),
+            text(&rows[1]),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let output = blindfold(
+        &server,
+        &home,
+        &["predict", "--features", mixed.to_str().unwrap(), "--json"],
+    );
+    assert!(!output.status.success(), "a refused row makes the exit status non-zero");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("2 of 4 rows not predicted"), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        lines[0]["class"],
+        serde_json::json!(clear(&breast_cancer, &beyond).class)
+    );
+    assert_eq!(
+        lines[0]["probabilities"],
+        serde_json::json!(clear(&breast_cancer, &beyond).probabilities)
+    );
+    let outside = &lines[0]["outside_calibration"][0];
+    assert_eq!(outside["feature"], serde_json::json!(names[0]));
+    assert_eq!(
+        outside["treated_as"],
+        serde_json::json!(spec.features[0].calibration_max)
+    );
+    let why = lines[1]["error"].as_str().unwrap();
+    assert!(
+        why.contains(&format!("`{}` = -1 is outside its valid range (at least 0)", names[1])),
+        "{why}"
+    );
+    assert!(
+        lines[2]["error"].as_str().unwrap().contains("not a finite number"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[3]["class"],
+        serde_json::json!(clear(&breast_cancer, &rows[1]).class)
+    );
+    // In text, the note is on the row's answer.
+    let output = blindfold(&server, &home, &["predict", "--features", mixed.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("lies outside the calibration data"), "{stdout}");
+    assert!(stdout.contains("row 2 (line 3): not predicted"), "{stdout}");
+
     let wine_csv = home.path().join("wine.csv");
     let wine_rows = one_row_per_class(&WINE, &wine, &wine_csv);
     assert_eq!(wine_rows.len(), 3);

@@ -48,6 +48,9 @@ test('an owner publishes a LightGBM model and a user predicts with it under thei
   await expect(page.getByTestId('input-details')).toHaveCount(exported.spec.features.length);
   await page.getByLabel('Description of mean radius', { exact: true }).fill('Mean distance from the centre to the perimeter');
   await page.getByLabel('Unit of mean radius', { exact: true }).fill('px');
+  // A valid range: values beyond it refuse a row (the calibration range does not).
+  await page.getByLabel('Lowest valid value of mean radius', { exact: true }).fill('0');
+  await page.getByLabel('Highest valid value of mean radius', { exact: true }).fill('100');
   await page.getByRole('button', { name: 'Upload and compile' }).click();
 
   // Compilation, then the report.
@@ -70,6 +73,8 @@ test('an owner publishes a LightGBM model and a user predicts with it under thei
     name: 'mean radius',
     description: 'Mean distance from the centre to the perimeter',
     unit: 'px',
+    valid_min: 0,
+    valid_max: 100,
   });
   // Nobody else sees a draft.
   expect((await (await page.request.get('/api/models')).json()).map((m) => m.id)).not.toContain(MODEL_ID);
@@ -102,6 +107,23 @@ test('an owner publishes a LightGBM model and a user predicts with it under thei
   await predict(page, exported, exported.malignant);
   await predict(page, exported, exported.benign);
   await page.screenshot({ path: `${shots}/predict-owner-model.png`, fullPage: true });
+
+  // Beyond the owner's range: refused, saying which value and range. Beyond the calibration
+  // data only: predicted, with a note by the field and above the answer.
+  const radius = page.getByLabel('mean radius', { exact: true });
+  const calibrated = exported.spec.features.find((f) => f.name === 'mean radius');
+  await radius.fill('150');
+  await page.getByRole('button', { name: 'Predict privately' }).click();
+  await expect(page.getByText('`mean radius` = 150 is outside its valid range (from 0 to 100)')).toBeVisible();
+  await expect(page.getByTestId('prediction-class')).toHaveCount(0);
+  const beyond = Math.min(100, Math.ceil(calibrated.calibration_max) + 5);
+  await radius.fill(String(beyond));
+  await page.getByRole('button', { name: 'Predict privately' }).click();
+  await expect(page.getByTestId('prediction-class')).toBeVisible({ timeout: 180_000 });
+  await expect(page.getByTestId('prediction-class')).toHaveText(/^(Malignant|Benign)$/);
+  await expect(page.getByTestId('outside-calibration')).toContainText('1 value lies beyond the data the model was calibrated on');
+  await expect(page.getByTestId('calibration-note')).toContainText('Beyond the calibration data');
+  await page.screenshot({ path: `${shots}/predict-beyond-calibration.png`, fullPage: true });
   expect((await (await page.request.get('/api/key')).json()).fingerprint, 'no new key').toBe(key.fingerprint);
 
   expect(problems).toEqual([]);

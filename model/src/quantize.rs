@@ -10,23 +10,57 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ModelError, Result};
 
 /// The quantizer of one feature, part of the public client spec.
+///
+/// Every finite value has a level: one below the first edge is level 0, one at or above the
+/// last edge the top level, wherever it lies. So a value outside the calibration data is
+/// predicted as the nearest calibrated value would be, which is what the trees do with it
+/// anyway: their thresholds were learnt inside the data, so beyond its extremes every
+/// comparison already goes one way. [`FeatureQuantizer::outside_calibration`] says when a value
+/// lies there, so that clients can tell their users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureQuantizer {
     /// Column name, as in the calibration CSV's header.
     pub name: String,
     /// Non-decreasing edges; `edges.len() + 1` levels.
     pub edges: Vec<f64>,
-    /// Smallest and largest values accepted for encryption.
-    pub valid_min: f64,
-    pub valid_max: f64,
+    /// The smallest and largest value of the feature in the owner's calibration rows.
+    pub calibration_min: f64,
+    pub calibration_max: f64,
+}
+
+/// A value outside its feature's calibration range, and what the prediction takes it for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutsideCalibration {
+    pub feature: String,
+    pub value: f64,
+    pub calibration_min: f64,
+    pub calibration_max: f64,
+}
+
+impl OutsideCalibration {
+    /// The calibrated value the prediction treats it as: the nearer end of the range.
+    pub fn treated_as(&self) -> f64 {
+        self.value.clamp(self.calibration_min, self.calibration_max)
+    }
+}
+
+impl std::fmt::Display for OutsideCalibration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` = {} lies outside the calibration data ({} to {}): predicted as {}",
+            self.feature,
+            self.value,
+            self.calibration_min,
+            self.calibration_max,
+            self.treated_as()
+        )
+    }
 }
 
 impl FeatureQuantizer {
     /// Builds a quantizer with at most `levels` levels from calibration values (equal-frequency
     /// bins; fewer when the calibration values repeat).
-    ///
-    /// The valid range is the calibration range widened by its own width on both sides, and
-    /// kept non-negative for features that never were negative.
     pub fn from_calibration(name: &str, values: &[f64], levels: usize) -> Result<Self> {
         if values.is_empty() {
             return Err(ModelError::InvalidData("the calibration set has no rows".into()));
@@ -40,18 +74,11 @@ impl FeatureQuantizer {
         // An edge at the minimum splits nothing; a constant feature keeps no edge (one level).
         edges.dedup();
         edges.retain(|&e| e > sorted[0]);
-        let (min, max) = (sorted[0], sorted[n - 1]);
-        let width = (max - min).max(f64::EPSILON);
-        let valid_min = if min >= 0.0 {
-            (min - width).max(0.0)
-        } else {
-            min - width
-        };
         Ok(Self {
             name: name.to_owned(),
             edges,
-            valid_min,
-            valid_max: max + width,
+            calibration_min: sorted[0],
+            calibration_max: sorted[n - 1],
         })
     }
 
@@ -59,12 +86,13 @@ impl FeatureQuantizer {
         self.edges.len() + 1
     }
 
-    /// The level of `x`. The caller has checked that `x` is finite.
+    /// The level of `x` (clamped to the end levels beyond the edges). The caller has checked
+    /// that `x` is finite.
     pub fn quantize(&self, x: f64) -> usize {
         self.edges.iter().take_while(|&&e| x >= e).count()
     }
 
-    /// Checks that `x` may be encrypted for this feature.
+    /// Checks that `x` may be encrypted for this feature: any finite value may.
     pub fn validate(&self, x: f64) -> Result<()> {
         if !x.is_finite() {
             return Err(ModelError::InvalidInput(format!(
@@ -72,13 +100,17 @@ impl FeatureQuantizer {
                 self.name
             )));
         }
-        if x < self.valid_min || x > self.valid_max {
-            return Err(ModelError::InvalidInput(format!(
-                "`{}` = {x} is outside the valid range {} to {}",
-                self.name, self.valid_min, self.valid_max
-            )));
-        }
         Ok(())
+    }
+
+    /// `x` when it lies outside the calibration range (and is finite).
+    pub fn outside_calibration(&self, x: f64) -> Option<OutsideCalibration> {
+        (x.is_finite() && (x < self.calibration_min || x > self.calibration_max)).then(|| OutsideCalibration {
+            feature: self.name.clone(),
+            value: x,
+            calibration_min: self.calibration_min,
+            calibration_max: self.calibration_max,
+        })
     }
 }
 
@@ -95,10 +127,32 @@ mod tests {
         assert_eq!(q.quantize(25.0), 1);
         assert_eq!(q.quantize(74.9), 2);
         assert_eq!(q.quantize(1000.0), 3);
-        assert_eq!(q.valid_min, 0.0);
+        assert_eq!((q.calibration_min, q.calibration_max), (0.0, 99.0));
         assert!(q.validate(f64::NAN).is_err());
-        assert!(q.validate(500.0).is_err());
-        assert!(q.validate(150.0).is_ok());
+        assert!(q.validate(f64::INFINITY).is_err());
+        // Far outside the calibration data: still a value, at the end level.
+        assert!(q.validate(1e12).is_ok());
+        assert!(q.validate(-1e12).is_ok());
+        assert_eq!(q.quantize(1e12), q.quantize(99.0));
+        assert_eq!(q.quantize(-1e12), q.quantize(0.0));
+    }
+
+    #[test]
+    fn values_outside_the_calibration_range_are_named_with_what_they_are_taken_for() {
+        let values: Vec<f64> = (0..100).map(f64::from).collect();
+        let q = FeatureQuantizer::from_calibration("x", &values, 4).unwrap();
+        assert_eq!(q.outside_calibration(50.0), None);
+        assert_eq!(q.outside_calibration(99.0), None);
+        assert_eq!(q.outside_calibration(f64::NAN), None);
+        let high = q.outside_calibration(120.5).unwrap();
+        assert_eq!(high.treated_as(), 99.0);
+        assert_eq!(
+            high.to_string(),
+            "`x` = 120.5 lies outside the calibration data (0 to 99): predicted as 99"
+        );
+        assert_eq!(q.outside_calibration(-3.0).unwrap().treated_as(), 0.0);
+        // Taken for the end value exactly: the same level.
+        assert_eq!(q.quantize(high.value), q.quantize(high.treated_as()));
     }
 
     #[test]

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ModelError, Result};
 use crate::objective::Objective;
 use crate::params::{BLOCK_MODULUS, InputEncoding, place};
-use crate::quantize::FeatureQuantizer;
+use crate::quantize::{FeatureQuantizer, OutsideCalibration};
 
 /// Version of the [`ClientSpec`] JSON format.
-pub const SPEC_FORMAT_VERSION: u32 = 1;
+pub const SPEC_FORMAT_VERSION: u32 = 2;
 
 /// Most blocks an output may have: far more than any model needs (16 blocks hold 34 bits), and
 /// low enough that [`top_capacity`] cannot overflow.
@@ -123,7 +123,17 @@ impl ClientSpec {
         self.features.iter().map(|f| f.name.clone()).collect()
     }
 
-    /// Validates a row of features and maps it to levels.
+    /// The values of `row` (in the spec's feature order) outside their feature's calibration
+    /// range: each is predicted as the nearest calibrated value.
+    pub fn outside_calibration(&self, row: &[f64]) -> Vec<OutsideCalibration> {
+        self.features
+            .iter()
+            .zip(row)
+            .filter_map(|(q, &x)| q.outside_calibration(x))
+            .collect()
+    }
+
+    /// Validates a row of features (any finite values) and maps it to levels.
     pub fn quantize_row(&self, row: &[f64]) -> Result<Vec<usize>> {
         if row.len() != self.features.len() {
             return Err(ModelError::InvalidInput(format!(

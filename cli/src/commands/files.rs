@@ -26,8 +26,16 @@ pub struct Encrypt {
 impl Encrypt {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
         let (served, key, keys) = context.spec_and_key(&self.model).await?;
-        let rows = read_rows(&self.features, &served.spec)?;
-        let bytes = encrypt_row(&served.spec, &key, &rows[0])?.to_bytes();
+        let inputs = context.inputs(&self.model).await?;
+        let rows = read_rows(&self.features, &served.spec, &inputs)?;
+        let first = rows[0]
+            .values
+            .as_ref()
+            .map_err(|why| anyhow::anyhow!("line {}: {why}", rows[0].line))?;
+        for note in served.spec.outside_calibration(first) {
+            eprintln!("note: {note}");
+        }
+        let bytes = encrypt_row(&served.spec, &key, first)?.to_bytes();
         write_private(&self.output, &bytes)?;
         println!("wrote {} ({} bytes)", self.output.display(), bytes.len());
         // The server takes the row only bound to the key and spec it was made with.

@@ -13,8 +13,8 @@ use blindfold_api::client::ClientOptions;
 use blindfold_cli::ApiClient;
 use blindfold_cli::predict::{ServedSpec, fetch_spec};
 use blindfold_cli::store::{KeyPaths, LocalStore, file_fingerprint};
+use blindfold_model::ClientKey;
 use blindfold_model::params::PARAMETER_SET_NAME;
-use blindfold_model::{ClientKey, Dataset};
 
 /// What every command needs: the API client (with the saved session) and the local store.
 pub struct Context {
@@ -98,6 +98,17 @@ impl Context {
         Ok((spec, ClientKey::from_bytes(&bytes)?, keys))
     }
 
+    /// The owner's words and valid ranges for `model`'s inputs, from the catalogue (none for a
+    /// model it does not list).
+    pub async fn inputs(&self, model: &str) -> anyhow::Result<Vec<blindfold_api::FeatureInfo>> {
+        let models = self.client.models().await.context("reading the catalogue")?;
+        Ok(models
+            .into_iter()
+            .find(|m| m.id == model)
+            .map(|m| m.inputs)
+            .unwrap_or_default())
+    }
+
     /// Refuses to go on unless the server holds this machine's server key for `parameter_set`:
     /// results evaluated under another key (one a browser uploaded, say) would not decrypt.
     /// Returns the key's fingerprint, which rows encrypted here are bound to.
@@ -138,10 +149,71 @@ pub fn password(prompt: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Rows of a CSV whose header names the spec's features (any order, extra columns ignored).
-pub fn read_rows(path: &std::path::Path, spec: &blindfold_model::ClientSpec) -> anyhow::Result<Vec<Vec<f64>>> {
+/// One line of a features CSV: its number in the file (the header is line 1) and its values in
+/// the spec's order, or why it cannot be predicted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvRow {
+    pub line: usize,
+    pub values: Result<Vec<f64>, String>,
+}
+
+/// The rows of a CSV whose header names the spec's features (any order, extra columns
+/// ignored), each read on its own: a cell that is not a finite number, or lies beyond the
+/// owner's valid range of its feature (`inputs`, by name), refuses its row only. Any other
+/// value is kept, beyond the calibration data too. Fails as a whole only when the file cannot
+/// be read, its header lacks a feature, or it has no rows.
+pub fn read_rows(
+    path: &std::path::Path,
+    spec: &blindfold_model::ClientSpec,
+    inputs: &[blindfold_api::FeatureInfo],
+) -> anyhow::Result<Vec<CsvRow>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let rows = Dataset::from_csv(&text)?.select(&spec.feature_names())?;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .with_context(|| format!("reading the header of {}", path.display()))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let columns = spec
+        .features
+        .iter()
+        .map(|feature| {
+            header
+                .iter()
+                .position(|column| *column == feature.name)
+                .with_context(|| format!("{} has no column `{}`", path.display(), feature.name))
+        })
+        .collect::<anyhow::Result<Vec<usize>>>()?;
+    let rows: Vec<CsvRow> = reader
+        .records()
+        .enumerate()
+        .map(|(i, record)| {
+            let line = i + 2;
+            let values = record.map_err(|e| e.to_string()).and_then(|record| {
+                spec.features
+                    .iter()
+                    .zip(&columns)
+                    .map(|(feature, &column)| {
+                        let cell = record.get(column).unwrap_or("");
+                        let value = cell
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|v| v.is_finite())
+                            .ok_or_else(|| format!("`{}` is `{cell}`, not a finite number", feature.name))?;
+                        match inputs.iter().find(|info| info.name == feature.name) {
+                            Some(info) => info.check(value).map(|()| value),
+                            None => Ok(value),
+                        }
+                    })
+                    .collect()
+            });
+            CsvRow { line, values }
+        })
+        .collect();
     anyhow::ensure!(!rows.is_empty(), "{} has no rows", path.display());
     Ok(rows)
 }
@@ -154,15 +226,15 @@ mod tests {
     use blindfold_model::{ClientSpec, Objective};
     use proptest::prelude::*;
 
-    use super::read_rows;
+    use super::{CsvRow, read_rows};
 
     /// A spec with features `a` and `b`.
     fn spec() -> ClientSpec {
         let feature = |name: &str| FeatureQuantizer {
             name: name.into(),
             edges: vec![0.0],
-            valid_min: -1.0,
-            valid_max: 1.0,
+            calibration_min: -1.0,
+            calibration_max: 1.0,
         };
         ClientSpec {
             format_version: SPEC_FORMAT_VERSION,
@@ -231,6 +303,42 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn one_bad_row_refuses_itself_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        std::fs::write(&path, "x,b,a\n1,0.5,0.25\n2,NaN,1\n3,99,1\n4,-50,1e6\n").unwrap();
+        let inputs = [blindfold_api::FeatureInfo {
+            name: "b".into(),
+            valid_max: Some(10.0),
+            ..Default::default()
+        }];
+        let rows = read_rows(&path, &spec(), &inputs).unwrap();
+        assert_eq!(
+            rows[0],
+            CsvRow {
+                line: 2,
+                values: Ok(vec![0.25, 0.5])
+            }
+        );
+        assert_eq!(rows[1].values, Err("`b` is `NaN`, not a finite number".into()));
+        assert_eq!(
+            rows[2].values,
+            Err("`b` = 99 is outside its valid range (at most 10)".into())
+        );
+        // Far beyond the calibration data (-1 to 1), within the owner's range: kept.
+        assert_eq!(
+            rows[3],
+            CsvRow {
+                line: 5,
+                values: Ok(vec![1e6, -50.0])
+            }
+        );
+        std::fs::write(&path, "x,a\n1,2\n").unwrap();
+        let missing = read_rows(&path, &spec(), &inputs).unwrap_err();
+        assert!(missing.to_string().contains("no column `b`"), "{missing}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -242,11 +350,21 @@ mod tests {
             let path = dir.path().join("rows.csv");
             std::fs::write(&path, &bytes).unwrap();
             let spec = spec();
-            if let Ok(rows) = read_rows(&path, &spec) {
+            let inputs = [blindfold_api::FeatureInfo {
+                name: "b".into(),
+                valid_min: Some(-10.0),
+                valid_max: Some(10.0),
+                ..Default::default()
+            }];
+            if let Ok(rows) = read_rows(&path, &spec, &inputs) {
                 prop_assert!(!rows.is_empty());
+                prop_assert!(rows.windows(2).all(|w| w[0].line < w[1].line));
                 for row in rows {
-                    prop_assert_eq!(row.len(), spec.features.len());
-                    prop_assert!(row.iter().all(|v| v.is_finite()));
+                    if let Ok(values) = row.values {
+                        prop_assert_eq!(values.len(), spec.features.len());
+                        prop_assert!(values.iter().all(|v| v.is_finite()));
+                        prop_assert!((-10.0..=10.0).contains(&values[1]));
+                    }
                 }
             }
         }

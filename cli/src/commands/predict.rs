@@ -27,7 +27,8 @@ impl Predict {
         context.require_login()?;
         let (served, key, keys) = context.spec_and_key(&self.model).await?;
         let spec = &served.spec;
-        let rows = read_rows(&self.features, spec)?;
+        let inputs = context.inputs(&self.model).await?;
+        let rows = read_rows(&self.features, spec, &inputs)?;
         let fingerprint = context.check_server_key(&keys, &spec.encryption.parameter_set).await?;
         let binding = served.binding(&fingerprint);
         let bar = ProgressBar::new(rows.len() as u64);
@@ -35,15 +36,33 @@ impl Predict {
         if self.json {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
+        let mut refused = 0;
         for (i, row) in rows.iter().enumerate() {
-            let (prediction, job) = predict_row(&context.client, &self.model, spec, &binding, &key, row, |stage| {
-                bar.set_message(format!("row {}: {stage}", i + 1))
+            let number = i + 1;
+            let values = match &row.values {
+                Ok(values) => values,
+                // A bad row is reported and skipped: the others are predicted.
+                Err(why) => {
+                    refused += 1;
+                    bar.inc(1);
+                    let line = if self.json {
+                        serde_json::json!({ "row": number, "line": row.line, "error": why }).to_string()
+                    } else {
+                        format!("row {number} (line {}): not predicted: {why}", row.line)
+                    };
+                    bar.suspend(|| println!("{line}"));
+                    continue;
+                }
+            };
+            let (prediction, job) = predict_row(&context.client, &self.model, spec, &binding, &key, values, |stage| {
+                bar.set_message(format!("row {number}: {stage}"))
             })
             .await?;
             bar.inc(1);
+            let outside = spec.outside_calibration(values);
             let line = if self.json {
                 // The prediction's id: `blindfold decrypt --prediction ID` reads it again.
-                let mut object = serde_json::json!({ "row": i + 1, "prediction": job.id });
+                let mut object = serde_json::json!({ "row": number, "prediction": job.id });
                 match (&prediction.class, prediction.value) {
                     (Some(class), _) => {
                         object["class"] = serde_json::json!(class);
@@ -51,13 +70,36 @@ impl Predict {
                     }
                     (None, value) => object["value"] = serde_json::json!(value),
                 }
+                if !outside.is_empty() {
+                    object["outside_calibration"] = outside
+                        .iter()
+                        .map(|o| {
+                            serde_json::json!({
+                                "feature": o.feature,
+                                "value": o.value,
+                                "calibration_min": o.calibration_min,
+                                "calibration_max": o.calibration_max,
+                                "treated_as": o.treated_as(),
+                            })
+                        })
+                        .collect();
+                }
                 object.to_string()
             } else {
-                describe(&spec.labels, &prediction, i + 1)
+                let mut text = describe(&spec.labels, &prediction, number);
+                for note in &outside {
+                    text.push_str(&format!("\n  note: {note}"));
+                }
+                text
             };
             bar.suspend(|| println!("{line}"));
         }
         bar.finish_and_clear();
+        anyhow::ensure!(
+            refused == 0,
+            "{refused} of {} rows not predicted (each said why above)",
+            rows.len()
+        );
         Ok(())
     }
 }

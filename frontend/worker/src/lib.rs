@@ -88,7 +88,7 @@ pub fn warm_up(spec_json: &str) -> Result<(), JsError> {
     let row: Vec<f64> = spec
         .features
         .iter()
-        .map(|f| (f.valid_min + f.valid_max) / 2.0)
+        .map(|f| (f.calibration_min + f.calibration_max) / 2.0)
         .collect();
     encrypt_row(&spec, &ClientKey::generate(), &row)
         .map(drop)
@@ -145,6 +145,31 @@ mod tests {
             .quantized
             .raw_outputs(&compiled.spec.quantize_row(&rows[0]).unwrap());
         assert_eq!(prediction["raw"], serde_json::json!(expected));
+
+        // Values far outside the calibration data are encrypted too, and the answer is the clear
+        // quantized model's on the same row, which is its answer on the nearest calibrated
+        // values.
+        let mut outside = rows[0].clone();
+        outside[0] = compiled.spec.features[0].calibration_max * 1000.0 + 1.0;
+        outside[1] = compiled.spec.features[1].calibration_min - 1e6;
+        assert_eq!(compiled.spec.outside_calibration(&outside).len(), 2);
+        let clamped: Vec<f64> = outside
+            .iter()
+            .zip(&compiled.spec.features)
+            .map(|(&x, f)| x.clamp(f.calibration_min, f.calibration_max))
+            .collect();
+        let upload = encrypt(&spec_json, &keys.client_key(), &outside).unwrap();
+        let row = EncryptedRow::from_bytes(&upload, compiled.plan.input.ciphertexts()).unwrap();
+        let (output, _) = evaluate(&compiled.plan, &server, &row).unwrap();
+        let prediction: serde_json::Value =
+            serde_json::from_str(&decrypt(&spec_json, &keys.client_key(), &output.to_bytes()).unwrap()).unwrap();
+        let levels = compiled.spec.quantize_row(&outside).unwrap();
+        assert_eq!(levels, compiled.spec.quantize_row(&clamped).unwrap());
+        assert_eq!(
+            prediction["raw"],
+            serde_json::json!(compiled.quantized.raw_outputs(&levels))
+        );
+        assert!(encrypt(&spec_json, &keys.client_key(), &[f64::NAN; 30]).is_err());
 
         assert!(
             encrypt(&spec_json, &keys.client_key(), &rows[0][..3])

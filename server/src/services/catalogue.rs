@@ -434,10 +434,13 @@ fn breast_cancer_inputs(spec: &ClientSpec) -> Vec<FeatureInfo> {
                 .filter(|_| !statistic.is_empty())
                 .map(|(_, what)| format!("{statistic} over the cell nuclei of the {what}"))
                 .unwrap_or_default();
+            // Sizes, counts and ratios of cells: never below zero, with no upper bound.
             FeatureInfo {
                 name: name.to_owned(),
                 description,
                 unit: String::new(),
+                valid_min: Some(0.0),
+                valid_max: None,
             }
         })
         .collect()
@@ -506,6 +509,7 @@ mod tests {
             name: "b".into(),
             description: "the b".into(),
             unit: "cm".into(),
+            ..FeatureInfo::default()
         }];
         let inputs = describe_inputs(["a", "b"].into_iter(), &given);
         assert_eq!(

@@ -931,6 +931,17 @@ fn check_details(
                 input.name
             ));
         }
+        let bounds = [input.valid_min, input.valid_max];
+        if bounds.iter().flatten().any(|bound| !bound.is_finite()) {
+            input_problems.insert(format!("The valid range of `{}` must be finite numbers.", input.name));
+        } else if let (Some(min), Some(max)) = (input.valid_min, input.valid_max)
+            && min > max
+        {
+            input_problems.insert(format!(
+                "The valid range of `{}` runs from {min} to {max}: its minimum must not exceed its maximum.",
+                input.name
+            ));
+        }
     }
     if !input_problems.is_empty() {
         problems.entry("inputs").or_default().extend(input_problems);
@@ -1145,11 +1156,13 @@ mod tests {
                 name: "a".into(),
                 description: "x".repeat(MAX_INPUT_DESCRIPTION_CHARS + 1),
                 unit: String::new(),
+                ..FeatureInfo::default()
             },
             FeatureInfo {
                 name: "a".into(),
                 description: String::new(),
                 unit: "u".repeat(MAX_UNIT_CHARS + 1),
+                ..FeatureInfo::default()
             },
         ];
         check_details(&mut problems, " ", &"d".repeat(MAX_DESCRIPTION_CHARS + 1), &inputs);

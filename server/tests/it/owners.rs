@@ -68,11 +68,13 @@ fn wine_upload(id: &str) -> ModelUpload {
                 name: "alcohol".to_owned(),
                 description: "Alcohol content".to_owned(),
                 unit: "% vol".to_owned(),
+                ..FeatureInfo::default()
             },
             FeatureInfo {
                 name: "proline".to_owned(),
                 description: "Proline".to_owned(),
                 unit: "mg/L".to_owned(),
+                ..FeatureInfo::default()
             },
         ],
     }
@@ -332,6 +334,7 @@ async fn an_owner_publishes_a_model_that_users_predict_with_exactly() {
             name: "hue".to_owned(),
             description: "Hue of the wine".to_owned(),
             unit: String::new(),
+            ..FeatureInfo::default()
         }],
     };
     let patched = alice.update_owner_model(id, &details).await.unwrap();
@@ -968,5 +971,66 @@ async fn compilations_are_bounded_in_work_bootstraps_and_time_and_stop_when_thei
     let again = alice.wait_compiled("first", Duration::from_secs(120)).await.unwrap();
     assert_eq!(again.state, ModelState::Draft, "{:?}", again.error);
     assert!(alice.owner_model("second").await.is_err());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn owners_declare_valid_ranges_that_users_see_and_the_spec_stays_the_same() {
+    let dir = TempDir::new().unwrap();
+    let app = TestApp::spawn_with(dir.path(), |s| s.first_account_owner = true).await;
+    let alice = app.user("alice").await;
+    let fixture = LIGHTGBM_WINE;
+    alice
+        .upload_owner_model(
+            &wine_upload("wine"),
+            fixture.model.to_vec(),
+            fixture.train_csv.to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    alice.wait_compiled("wine", Duration::from_secs(120)).await.unwrap();
+    alice.publish_model("wine").await.unwrap();
+    let spec_before = alice.spec_json("wine").await.unwrap();
+
+    let ranged = |valid_min, valid_max| ModelDetails {
+        name: "Wine cultivars".to_owned(),
+        description: String::new(),
+        inputs: vec![FeatureInfo {
+            name: "alcohol".to_owned(),
+            unit: "% vol".to_owned(),
+            valid_min,
+            valid_max,
+            ..FeatureInfo::default()
+        }],
+    };
+    let saved = alice
+        .update_owner_model("wine", &ranged(Some(0.0), Some(100.0)))
+        .await
+        .unwrap();
+    let alcohol = saved.inputs.iter().find(|i| i.name == "alcohol").unwrap();
+    assert_eq!((alcohol.valid_min, alcohol.valid_max), (Some(0.0), Some(100.0)));
+    // Users see it in the catalogue; the spec rows are bound to is unchanged.
+    let listed = app.client().models().await.unwrap();
+    let wine = listed.iter().find(|m| m.id == "wine").unwrap();
+    let alcohol = wine.inputs.iter().find(|i| i.name == "alcohol").unwrap();
+    assert_eq!((alcohol.valid_min, alcohol.valid_max), (Some(0.0), Some(100.0)));
+    assert!(alcohol.check(150.0).unwrap_err().contains("from 0 to 100"));
+    assert_eq!(alice.spec_json("wine").await.unwrap(), spec_before);
+    // One end only is a range too; an empty one is refused with the field.
+    alice
+        .update_owner_model("wine", &ranged(Some(0.0), None))
+        .await
+        .unwrap();
+    let (status, body) = api_error(alice.update_owner_model("wine", &ranged(Some(20.0), Some(10.0))).await);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body.error, "validation");
+    let problems = body.fields.get("inputs").cloned().unwrap_or_default();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`alcohol`") && p.contains("minimum")),
+        "{problems:?}"
+    );
     app.stop().await;
 }

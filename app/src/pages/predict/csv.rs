@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use blindfold_model::quantize::FeatureQuantizer;
 
 use super::spec::{LoadedModel, validate};
-use crate::api::SessionInfo;
+use crate::api::{FeatureInfo, SessionInfo};
 use crate::components::{ProgressView, chosen_file, local_action, read_text};
 use crate::flow::{self, Prediction, PredictionExt, Progress};
 use crate::use_auth;
@@ -20,7 +20,8 @@ type CsvRow = (usize, Result<Vec<f64>, String>);
 pub fn CsvRows(model: LoadedModel) -> impl IntoView {
     let auth = use_auth();
     let text = RwSignal::new(String::new());
-    let answers = RwSignal::new(Vec::<(usize, Result<Prediction, String>)>::new());
+    // Each line's answer, and what it says of values beyond the calibration data.
+    let answers = RwSignal::new(Vec::<(usize, Result<(Prediction, String), String>)>::new());
     let progress = RwSignal::new(None::<Progress>);
     let labels = model.spec.labels.clone();
 
@@ -32,9 +33,17 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
                 for (line, row) in rows {
                     let report: flow::Reporter = Rc::new(move |p| progress.set(Some(p)));
                     let answer = match row {
-                        Ok(features) => flow::predict(&session, &model.id, &model.spec_json, &features, report)
-                            .await
-                            .map(|o| o.prediction),
+                        Ok(features) => {
+                            let outside: Vec<String> = model
+                                .spec
+                                .outside_calibration(&features)
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect();
+                            flow::predict(&session, &model.id, &model.spec_json, &features, report)
+                                .await
+                                .map(|o| (o.prediction, outside.join("; ")))
+                        }
                         Err(message) => Err(message),
                     };
                     answers.update(|a| a.push((line, answer)));
@@ -56,7 +65,7 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
     let columns = model.spec.features.len();
     let on_predict = move |_| {
         let Some(session) = auth.get_untracked() else { return };
-        let rows = parse_csv(&model.spec.features, &text.get_untracked());
+        let rows = parse_csv(&model.spec.features, &model.inputs, &text.get_untracked());
         answers.set(Vec::new());
         predict_rows.dispatch_local((session, model.clone(), rows));
     };
@@ -91,7 +100,8 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
                             let labels = labels.clone();
                             move || answers.get().into_iter().map(|(line, answer)| {
                                 let cell = match answer {
-                                    Ok(p) => p.describe(&labels),
+                                    Ok((p, outside)) if outside.is_empty() => p.describe(&labels),
+                                    Ok((p, outside)) => format!("{} ({outside})", p.describe(&labels)),
                                     Err(message) => message,
                                 };
                                 view! { <tr><td>{line}</td><td>{cell}</td></tr> }
@@ -106,7 +116,7 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
 }
 
 /// CSV rows with their line numbers, each parsed and validated.
-fn parse_csv(features: &[FeatureQuantizer], text: &str) -> Vec<CsvRow> {
+fn parse_csv(features: &[FeatureQuantizer], inputs: &[FeatureInfo], text: &str) -> Vec<CsvRow> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
@@ -119,7 +129,7 @@ fn parse_csv(features: &[FeatureQuantizer], text: &str) -> Vec<CsvRow> {
                     Err(format!("{} values, expected {}", cells.len(), features.len())),
                 );
             }
-            let checked = validate(features, &cells);
+            let checked = validate(features, inputs, &cells);
             let row = checked
                 .into_iter()
                 .enumerate()
@@ -132,17 +142,23 @@ fn parse_csv(features: &[FeatureQuantizer], text: &str) -> Vec<CsvRow> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::spec::tests::features;
+    use super::super::spec::tests::{features, inputs};
     use super::*;
     use proptest::prelude::*;
 
     #[test]
     fn csv_rows_skip_a_header_and_report_bad_lines() {
-        let rows = parse_csv(&features(), "a,b\n1,0.5\n\n2e0,3\n1\n");
-        assert_eq!(rows.len(), 3);
+        let rows = parse_csv(&features(), &inputs(), "a,b\n1,0.5\n\n2e0,3\n1\n9,7\nx,1\n");
+        assert_eq!(rows.len(), 5);
         assert_eq!(rows[0], (2, Ok(vec![1.0, 0.5])));
-        assert_eq!(rows[1], (4, Err("b: Must be between -1 and 1.".into())));
+        // Beyond the calibration data of `b` (-1 to 1) but within its owner's range: a row.
+        assert_eq!(rows[1], (4, Ok(vec![2.0, 3.0])));
         assert_eq!(rows[2], (5, Err("1 values, expected 2".into())));
+        assert_eq!(
+            rows[3],
+            (6, Err("b: `b` = 7 is outside its valid range (from -5 to 5)".into()))
+        );
+        assert_eq!(rows[4], (7, Err("a: \"x\" is not a number.".into())));
     }
 
     /// Cells a user might paste: numbers, non-finite spellings, words, quotes, unicode.
@@ -191,22 +207,22 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
 
         /// Whatever is pasted: no panic, line numbers that exist, in order, and every accepted
-        /// row as wide as the model with each value finite and in its feature's valid range.
+        /// row as wide as the model with each value finite and within the owner's ranges.
         #[test]
         fn pasted_csv_never_panics_and_accepts_only_valid_rows(text in text()) {
             let features = features();
             let lines = text.lines().count();
-            let rows = parse_csv(&features, &text);
+            let rows = parse_csv(&features, &inputs(), &text);
             prop_assert!(rows.len() <= lines);
             prop_assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
             for (line, row) in rows {
                 prop_assert!((1..=lines).contains(&line));
                 if let Ok(values) = row {
                     prop_assert_eq!(values.len(), features.len());
-                    for (value, feature) in values.iter().zip(&features) {
+                    for value in &values {
                         prop_assert!(value.is_finite());
-                        prop_assert!(feature.valid_min <= *value && *value <= feature.valid_max);
                     }
+                    prop_assert!((-5.0..=5.0).contains(&values[1]), "the owner's range of `b`");
                 }
             }
         }

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use super::result::{Answer, ResultCard};
 use blindfold_model::quantize::FeatureQuantizer;
 
-use super::spec::{LoadedModel, short, validate};
+use super::spec::{LoadedModel, calibration_notes, short, validate};
 use crate::api::{FeatureInfo, ModelExample, SessionInfo};
 use crate::components::{ErrorAlert, ProgressView, local_action};
 use crate::flow::{self, Progress};
@@ -32,6 +32,8 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
     let count = model.spec.features.len();
     let values = RwSignal::new(vec![String::new(); count]);
     let problems = RwSignal::new(vec![None::<String>; count]);
+    // Per field, once checked: its value lies beyond the calibration data.
+    let notes = RwSignal::new(vec![None::<String>; count]);
     // Whether the last click found values missing or out of range.
     let invalid = RwSignal::new(false);
     let progress = RwSignal::new(None::<Progress>);
@@ -52,7 +54,7 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
     let (pending, answer) = (predict.pending(), predict.value());
     let error = Signal::derive(move || {
         if invalid.get() {
-            Some("Some values are missing or out of range.".to_owned())
+            Some("Some values are missing, not numbers, or outside the valid range the model's owner gives.".to_owned())
         } else {
             answer.with(|a| a.as_ref().and_then(|a| a.as_ref().err()).cloned())
         }
@@ -70,12 +72,14 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
             return;
         }
         let Some(session) = auth.get_untracked() else { return };
-        let checked = values.with_untracked(|v| validate(&model.spec.features, v));
+        let checked = values.with_untracked(|v| validate(&model.spec.features, &model.inputs, v));
         problems.set(checked.iter().map(|c| c.as_ref().err().cloned()).collect());
         let Ok(features) = checked.into_iter().collect::<Result<Vec<f64>, String>>() else {
+            notes.set(vec![None; count]);
             invalid.set(true);
             return;
         };
+        notes.set(calibration_notes(&model.spec.features, &features));
         invalid.set(false);
         // The last answer (or failure) goes away while the next is on its way.
         predict.clear();
@@ -92,7 +96,7 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
     view! {
         <form on:submit=submit novalidate>
             <SampleButtons examples values problems />
-            <FeatureInputs features=fields details values problems />
+            <FeatureInputs features=fields details values problems notes />
             <div class="d-flex flex-wrap align-items-center gap-3">
                 <button type="submit" class="btn btn-primary btn-lg" disabled=move || pending.get()>"Predict privately"</button>
                 <WorkerStatus spec_json />
@@ -100,12 +104,36 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
         </form>
         <ProgressView progress />
         <ErrorAlert error />
+        <CalibrationNotice notes />
         {move || {
             let labels = labels.clone();
             answer.get().and_then(Result::ok).map(|answer| view! { <ResultCard answer labels /> })
         }}
     }
     .into_any()
+}
+
+/// Says, once a row is sent, how many of its values lie beyond the model's calibration data
+/// (each field says which and what it is taken for): honest values, predicted all the same.
+#[component]
+fn CalibrationNotice(notes: RwSignal<Vec<Option<String>>>) -> impl IntoView {
+    move || {
+        let outside = notes.with(|n| n.iter().flatten().count());
+        (outside > 0).then(|| {
+            let values = if outside == 1 { "1 value lies" } else { "values lie" };
+            let text = format!(
+                "{}{values} beyond the data the model was calibrated on: the prediction treats {} as the nearest \
+                 calibrated value.",
+                if outside == 1 {
+                    String::new()
+                } else {
+                    format!("{outside} ")
+                },
+                if outside == 1 { "it" } else { "each" }
+            );
+            view! { <div class="alert alert-warning" role="status" data-testid="outside-calibration">{text}</div> }
+        })
+    }
 }
 
 /// A button per sample row the catalogue offers, which fills the form with it.
@@ -133,8 +161,9 @@ fn SampleButtons(
     view! { <div class="d-flex flex-wrap gap-2 mb-3">{buttons}</div> }
 }
 
-/// A number input per feature, labelled with exactly its name, its valid range as placeholder
-/// and, once checked, what is wrong with its value; the catalogue's unit (`details`, by
+/// A number input per feature, labelled with exactly its name, its range as placeholder (the
+/// owner's valid range, else the calibration data's) and, once checked, what is wrong with its
+/// value or that it lies beyond the calibration data; the catalogue's unit (`details`, by
 /// name) beside it and description below it, where the owner gave them.
 #[component]
 fn FeatureInputs(
@@ -142,6 +171,7 @@ fn FeatureInputs(
     details: Vec<FeatureInfo>,
     values: RwSignal<Vec<String>>,
     problems: RwSignal<Vec<Option<String>>>,
+    notes: RwSignal<Vec<Option<String>>>,
 ) -> impl IntoView {
     let inputs = features
         .into_iter()
@@ -150,8 +180,12 @@ fn FeatureInputs(
             let info = details.iter().find(|d| d.name == feature.name);
             let unit = info.map(|d| d.unit.clone()).filter(|u| !u.is_empty());
             let description = info.map(|d| d.description.clone()).filter(|d| !d.is_empty());
+            let range = info.and_then(|d| match (d.valid_min, d.valid_max) {
+                (None, None) => None,
+                (min, max) => Some((min, max)),
+            });
             view! {
-                <FeatureInput index=i feature unit description values problems />
+                <FeatureInput index=i feature unit description range values problems notes />
             }
         })
         .collect_view();
@@ -165,13 +199,28 @@ fn FeatureInput(
     feature: FeatureQuantizer,
     unit: Option<String>,
     description: Option<String>,
+    /// The owner's valid range, where given.
+    range: Option<(Option<f64>, Option<f64>)>,
     values: RwSignal<Vec<String>>,
     problems: RwSignal<Vec<Option<String>>>,
+    notes: RwSignal<Vec<Option<String>>>,
 ) -> impl IntoView {
     let i = index;
     let id = format!("feature-{i}");
     let description_id = description.as_ref().map(|_| format!("feature-{i}-description"));
-    let hint = format!("{} to {}", short(feature.valid_min), short(feature.valid_max));
+    // The owner's range where given, else the calibration data's (any value is taken).
+    let hint = match range {
+        Some((min, max)) => format!(
+            "{} to {}",
+            min.map_or("…".to_owned(), short),
+            max.map_or("…".to_owned(), short)
+        ),
+        None => format!(
+            "e.g. {} to {}",
+            short(feature.calibration_min),
+            short(feature.calibration_max)
+        ),
+    };
     let input = view! {
         <input
             id=id.clone()
@@ -205,6 +254,9 @@ fn FeatureInput(
             <label class="form-label small mb-1" for=id>{feature.name}</label>
             {field}
             {description.zip(description_id).map(|(text, id)| view! { <div id=id class="form-text mt-0">{text}</div> })}
+            {move || notes.with(|n| n[i].clone()).map(|note| view! {
+                <div class="form-text mt-0 text-warning-emphasis" data-testid="calibration-note">{note}</div>
+            })}
         </div>
     }
     .into_any()

@@ -27,8 +27,10 @@ pub async fn load_spec(id: &str) -> Result<(Arc<str>, Arc<ClientSpec>), String> 
     Ok((Arc::from(spec_json), Arc::new(spec)))
 }
 
-/// Each value parsed and checked against the feature's valid range.
-pub fn validate(features: &[FeatureQuantizer], values: &[String]) -> Vec<Result<f64, String>> {
+/// Each value parsed and checked: a finite number, within the owner's valid range of its
+/// feature where `inputs` gives one (the catalogue's, by name). Any other value is accepted,
+/// beyond the calibration data too ([`calibration_notes`] says which).
+pub fn validate(features: &[FeatureQuantizer], inputs: &[FeatureInfo], values: &[String]) -> Vec<Result<f64, String>> {
     features
         .iter()
         .zip(values)
@@ -38,14 +40,32 @@ pub fn validate(features: &[FeatureQuantizer], values: &[String]) -> Vec<Result<
                 return Err("Enter a number.".into());
             }
             let value: f64 = text.parse().map_err(|_| format!("\"{text}\" is not a number."))?;
-            if !value.is_finite() || value < feature.valid_min || value > feature.valid_max {
-                return Err(format!(
-                    "Must be between {} and {}.",
-                    short(feature.valid_min),
-                    short(feature.valid_max)
-                ));
+            if !value.is_finite() {
+                return Err(format!("\"{text}\" is not a finite number."));
+            }
+            if let Some(info) = inputs.iter().find(|info| info.name == feature.name) {
+                info.check(value)?;
             }
             Ok(value)
+        })
+        .collect()
+}
+
+/// For each value of a checked row, a note when it lies beyond its feature's calibration data:
+/// the prediction treats it as the nearest calibrated value.
+pub fn calibration_notes(features: &[FeatureQuantizer], values: &[f64]) -> Vec<Option<String>> {
+    features
+        .iter()
+        .zip(values)
+        .map(|(feature, &value)| {
+            feature.outside_calibration(value).map(|outside| {
+                format!(
+                    "Beyond the calibration data ({} to {}): predicted as {}.",
+                    short(outside.calibration_min),
+                    short(outside.calibration_max),
+                    short(outside.treated_as())
+                )
+            })
         })
         .collect()
 }
@@ -60,27 +80,49 @@ pub fn short(value: f64) -> String {
 pub(super) mod tests {
     use super::*;
 
-    /// Two features: `a` in [0, 10] and `b` in [-1, 1].
+    /// Two features: `a` calibrated on [0, 10] and `b` on [-1, 1].
     pub fn features() -> Vec<FeatureQuantizer> {
-        let feature = |name: &str, valid_min, valid_max| FeatureQuantizer {
+        let feature = |name: &str, calibration_min, calibration_max| FeatureQuantizer {
             name: name.into(),
-            edges: vec![valid_min / 2.0 + valid_max / 2.0],
-            valid_min,
-            valid_max,
+            edges: vec![calibration_min / 2.0 + calibration_max / 2.0],
+            calibration_min,
+            calibration_max,
         };
         vec![feature("a", 0.0, 10.0), feature("b", -1.0, 1.0)]
     }
 
+    /// The owner's range of `b`: from -5 to 5.
+    pub fn inputs() -> Vec<FeatureInfo> {
+        vec![FeatureInfo {
+            name: "b".into(),
+            valid_min: Some(-5.0),
+            valid_max: Some(5.0),
+            ..FeatureInfo::default()
+        }]
+    }
+
     #[test]
-    fn values_are_checked_against_the_valid_range() {
-        let checked = validate(&features(), &["5".into(), "2".into()]);
-        assert_eq!(checked[0], Ok(5.0));
-        assert_eq!(checked[1], Err("Must be between -1 and 1.".into()));
-        let checked = validate(&features(), &["".into(), "x".into()]);
+    fn any_finite_value_is_accepted_within_the_owners_range() {
+        let checked = validate(&features(), &inputs(), &["500".into(), "2".into()]);
+        assert_eq!(checked, vec![Ok(500.0), Ok(2.0)]);
+        assert_eq!(
+            calibration_notes(&features(), &[500.0, 2.0]),
+            vec![
+                Some("Beyond the calibration data (0 to 10): predicted as 10.".into()),
+                Some("Beyond the calibration data (-1 to 1): predicted as 1.".into()),
+            ]
+        );
+        assert_eq!(calibration_notes(&features(), &[5.0, 0.0]), vec![None, None]);
+        let checked = validate(&features(), &inputs(), &["1".into(), "6".into()]);
+        assert_eq!(
+            checked[1],
+            Err("`b` = 6 is outside its valid range (from -5 to 5)".into())
+        );
+        let checked = validate(&features(), &inputs(), &["".into(), "x".into()]);
         assert_eq!(checked[0], Err("Enter a number.".into()));
         assert_eq!(checked[1], Err("\"x\" is not a number.".into()));
         assert!(
-            validate(&features(), &["NaN".into(), "inf".into()])
+            validate(&features(), &[], &["NaN".into(), "inf".into()])
                 .iter()
                 .all(Result::is_err)
         );
