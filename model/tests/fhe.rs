@@ -162,7 +162,7 @@ fn malformed_and_mismatched_ciphertexts_are_errors() {
 }
 
 #[test]
-fn invalid_rows_are_refused_before_encryption() {
+fn non_finite_and_misshapen_rows_are_refused_before_encryption() {
     let keys = &*KEYS;
     let compiled = BREAST_CANCER.compile().unwrap();
     let (rows, _) = BREAST_CANCER.test_rows().unwrap();
@@ -172,12 +172,16 @@ fn invalid_rows_are_refused_before_encryption() {
         encrypt_row(&compiled.spec, &keys.client, &nan),
         Err(ModelError::InvalidInput(_))
     ));
-    let mut huge = rows[0].clone();
-    huge[0] = 1e9;
+    let mut infinite = rows[0].clone();
+    infinite[0] = f64::INFINITY;
     assert!(matches!(
-        encrypt_row(&compiled.spec, &keys.client, &huge),
+        encrypt_row(&compiled.spec, &keys.client, &infinite),
         Err(ModelError::InvalidInput(_))
     ));
+    // A finite value however far beyond the calibration data is a row like any other.
+    let mut huge = rows[0].clone();
+    huge[0] = 1e9;
+    assert!(encrypt_row(&compiled.spec, &keys.client, &huge).is_ok());
     assert!(matches!(
         encrypt_row(&compiled.spec, &keys.client, &rows[0][..29]),
         Err(ModelError::InvalidInput(_))

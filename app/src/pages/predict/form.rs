@@ -72,6 +72,9 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
             return;
         }
         let Some(session) = auth.get_untracked() else { return };
+        // The last answer (or failure) goes away: it was for other values than those now sent
+        // or refused.
+        predict.clear();
         let checked = values.with_untracked(|v| validate(&model.spec.features, &model.inputs, v));
         problems.set(checked.iter().map(|c| c.as_ref().err().cloned()).collect());
         let Ok(features) = checked.into_iter().collect::<Result<Vec<f64>, String>>() else {
@@ -81,8 +84,6 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
         };
         notes.set(calibration_notes(&model.spec.features, &features));
         invalid.set(false);
-        // The last answer (or failure) goes away while the next is on its way.
-        predict.clear();
         predict.dispatch_local(RowRequest {
             session,
             model: model.clone(),
