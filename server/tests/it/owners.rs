@@ -80,6 +80,19 @@ fn wine_upload(id: &str) -> ModelUpload {
     }
 }
 
+/// Uploads the LightGBM wine model as `id`, calibrated on its training rows.
+async fn upload_wine(owner: &ApiClient, id: &str) -> Result<OwnedModel, ClientError> {
+    let fixture = LIGHTGBM_WINE;
+    owner
+        .upload_owner_model(
+            &wine_upload(id),
+            fixture.model.to_vec(),
+            fixture.train_csv.to_owned(),
+            None,
+        )
+        .await
+}
+
 /// An upload as multipart/form-data with exactly these parts: its status and JSON body.
 async fn upload_parts(app: &TestApp, owner: &ApiClient, parts: &[(&str, &[u8])]) -> (StatusCode, serde_json::Value) {
     let session = owner.session().unwrap();
@@ -923,15 +936,7 @@ async fn compilations_are_bounded_in_work_bootstraps_and_time_and_stop_when_thei
     .await;
     let mut alice = app.client();
     alice.login("alice", PASSWORD).await.unwrap();
-    alice
-        .upload_owner_model(
-            &wine_upload("slow"),
-            fixture.model.to_vec(),
-            fixture.train_csv.to_owned(),
-            None,
-        )
-        .await
-        .unwrap();
+    upload_wine(&alice, "slow").await.unwrap();
     let slow = alice.wait_compiled("slow", Duration::from_secs(120)).await.unwrap();
     assert_eq!(slow.state, ModelState::Failed);
     let error = slow.error.unwrap_or_default();
@@ -942,15 +947,7 @@ async fn compilations_are_bounded_in_work_bootstraps_and_time_and_stop_when_thei
     let mut alice = app.client();
     alice.login("alice", PASSWORD).await.unwrap();
     for id in ["first", "second"] {
-        let model = alice
-            .upload_owner_model(
-                &wine_upload(id),
-                fixture.model.to_vec(),
-                fixture.train_csv.to_owned(),
-                None,
-            )
-            .await
-            .unwrap();
+        let model = upload_wine(&alice, id).await.unwrap();
         assert_eq!(model.state, ModelState::Compiling);
     }
     // `second` waits for `first` (one compilation at a time): both deleted while compiling.
@@ -959,15 +956,7 @@ async fn compilations_are_bounded_in_work_bootstraps_and_time_and_stop_when_thei
     let left: Vec<String> = alice.owner_models().await.unwrap().into_iter().map(|m| m.id).collect();
     assert!(!left.iter().any(|id| id == "first" || id == "second"), "{left:?}");
     // The same id again compiles into a draft of its own, untouched by the stopped one.
-    alice
-        .upload_owner_model(
-            &wine_upload("first"),
-            fixture.model.to_vec(),
-            fixture.train_csv.to_owned(),
-            None,
-        )
-        .await
-        .unwrap();
+    upload_wine(&alice, "first").await.unwrap();
     let again = alice.wait_compiled("first", Duration::from_secs(120)).await.unwrap();
     assert_eq!(again.state, ModelState::Draft, "{:?}", again.error);
     assert!(alice.owner_model("second").await.is_err());
@@ -979,16 +968,7 @@ async fn owners_declare_valid_ranges_that_users_see_and_the_spec_stays_the_same(
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn_with(dir.path(), |s| s.first_account_owner = true).await;
     let alice = app.user("alice").await;
-    let fixture = LIGHTGBM_WINE;
-    alice
-        .upload_owner_model(
-            &wine_upload("wine"),
-            fixture.model.to_vec(),
-            fixture.train_csv.to_owned(),
-            None,
-        )
-        .await
-        .unwrap();
+    upload_wine(&alice, "wine").await.unwrap();
     alice.wait_compiled("wine", Duration::from_secs(120)).await.unwrap();
     alice.publish_model("wine").await.unwrap();
     let spec_before = alice.spec_json("wine").await.unwrap();
