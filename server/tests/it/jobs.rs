@@ -496,8 +496,8 @@ async fn the_data_directory_is_the_servers_alone() {
 #[tokio::test]
 async fn a_key_no_prediction_uses_is_deleted_after_its_retention_and_use_extends_it() {
     let dir = TempDir::new().unwrap();
-    // About 3 s.
-    let retention_days = 3.0 / 86_400.0;
+    // About 6 s.
+    let retention_days = 6.0 / 86_400.0;
     let app = TestApp::spawn_with(dir.path(), |s| {
         s.workers = 0;
         s.key_retention_days = retention_days;
@@ -506,14 +506,16 @@ async fn a_key_no_prediction_uses_is_deleted_after_its_retention_and_use_extends
     let (alice, bob) = (app.user("alice").await, app.user("bob").await);
     let uploaded = alice.upload_key(KEYS.server.clone()).await.unwrap();
     let expires_at = uploaded.expires_at.expect("a retention is set");
-    assert!((expires_at - uploaded.uploaded_at - 3000).abs() < 5, "{uploaded:?}");
+    assert!((expires_at - uploaded.uploaded_at - 6000).abs() < 5, "{uploaded:?}");
     assert_eq!(alice.key_info().await.unwrap().expires_at, Some(expires_at));
     bob.upload_key(KEYS.server.clone()).await.unwrap();
-    // Bob uses his key two seconds on; Alice does not.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Bob uses his key three seconds on (the row made before, so that only the submission
+    // falls in the wait); Alice does not.
     let row = encrypted_row(&bob).await;
-    submit_row(&bob, MODEL, row).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let binding = crate::binding(&bob, MODEL).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bob.submit(MODEL, &binding, row).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     assert_eq!(status(alice.key_info().await), StatusCode::NOT_FOUND);
     let kept = bob.key_info().await.unwrap();
     assert!(kept.expires_at.unwrap() > expires_at + 1500, "{kept:?}");
