@@ -115,6 +115,14 @@ impl ClientSpec {
                     feature.name
                 )));
             }
+            // Clients clamp to this range when they say what a value is taken for.
+            let (min, max) = (feature.calibration_min, feature.calibration_max);
+            if !(min.is_finite() && max.is_finite() && min <= max) {
+                return Err(ModelError::Format(format!(
+                    "client spec: feature `{}` has an invalid calibration range",
+                    feature.name
+                )));
+            }
         }
         Ok(())
     }

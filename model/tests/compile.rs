@@ -194,6 +194,15 @@ fn bad_plans_and_specs_are_refused() {
     let mut spec = compiled.spec;
     spec.format_version = 99;
     assert!(ClientSpec::from_json(&spec.to_json()).is_err());
+    // A calibration range clients could not clamp to.
+    spec.format_version = blindfold_model::spec::SPEC_FORMAT_VERSION;
+    assert!(ClientSpec::from_json(&spec.to_json()).is_ok());
+    let feature = &mut spec.features[0];
+    (feature.calibration_min, feature.calibration_max) = (feature.calibration_max + 1.0, feature.calibration_min);
+    assert!(matches!(
+        ClientSpec::from_json(&spec.to_json()),
+        Err(ModelError::Format(_))
+    ));
 }
 
 #[test]

@@ -761,6 +761,12 @@ fn exercise_spec(spec: &ClientSpec, row: &[f64], raw: &[u64]) -> TestCaseResult 
         Err(ModelError::InvalidInput(_)) => {}
         Err(error) => prop_assert!(false, "quantize_row: {error:?}"),
     }
+    // What clients say of values beyond the calibration data: never a panic, each within it.
+    for outside in spec.outside_calibration(row) {
+        let taken = outside.treated_as();
+        prop_assert!(outside.calibration_min <= taken && taken <= outside.calibration_max);
+        let _ = outside.to_string();
+    }
     for raw in [
         raw,
         &vec![0; spec.outputs.len()][..],
@@ -820,11 +826,14 @@ fn built_spec() -> impl Strategy<Value = ClientSpec> {
         finite_f64(),
         finite_f64(),
     )
-        .prop_map(|(name, mut edges, sorted, calibration_min, calibration_max)| {
+        .prop_map(|(name, mut edges, sorted, mut calibration_min, mut calibration_max)| {
             if sorted {
                 edges.retain(|e| !e.is_nan());
                 edges.sort_by(f64::total_cmp);
                 edges.dedup();
+                if calibration_min > calibration_max {
+                    std::mem::swap(&mut calibration_min, &mut calibration_max);
+                }
             }
             FeatureQuantizer {
                 name,
