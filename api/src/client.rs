@@ -317,12 +317,6 @@ impl ApiClient {
         Ok(())
     }
 
-    /// The key through a model's route (what clients of per-model keys call): the same key.
-    pub async fn upload_model_key(&self, model: &str, compressed_server_key: Vec<u8>) -> ClientResult<KeyInfo> {
-        self.send_bytes(Method::PUT, &paths::model_key(model), compressed_server_key)
-            .await
-    }
-
     /// Submits a row encrypted for `binding`'s server key and spec; the server answers at once
     /// with a queued job (409 `key_mismatch` or `spec_mismatch` when it holds another).
     pub async fn submit(

@@ -32,7 +32,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
                        spec says how to make them.",
     ),
     paths(
-        register, login, logout, session, change_password, log_out_everywhere, delete_account, models, model_spec, get_key, put_key, delete_key, get_model_key, put_model_key, delete_model_key, submit,
+        register, login, logout, session, change_password, log_out_everywhere, delete_account, models, model_spec, get_key, put_key, delete_key, submit,
         predictions, prediction, prediction_result, delete_prediction, clear_predictions, owner_models, upload_model,
         owner_model, update_owner_model, delete_owner_model, publish_model, unpublish_model, openapi_json
     ),
@@ -206,48 +206,6 @@ fn put_key() {}
         (status = 404, body = ErrorBody),
     ))]
 fn delete_key() {}
-
-/// The user's key through a model's route (GET, PUT and DELETE as on `/api/key`), for clients
-/// of earlier versions, whose keys were per model: the same one key.
-#[utoipa::path(put, path = paths::MODEL_KEY, tag = "keys", security(("session" = [], "csrf" = [])),
-    params(("id" = String, Path, description = "Model id")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses(
-        (status = 200, description = "Validated and stored as the user's key", body = KeyInfo),
-        (status = 400, description = "Not a key", body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, description = "No such model", body = ErrorBody),
-        (status = 408, description = "The key did not arrive in time, or fell behind the least body rate", body = ErrorBody),
-        (status = 409, description = "Over the user's quota of key bytes", body = ErrorBody),
-        (status = 413, description = "Over the size limit", body = ErrorBody),
-        (status = 422, description = "A key of other parameters", body = ErrorBody),
-        (status = 429, description = "This user's key upload is in progress already; see Retry-After", body = ErrorBody),
-        (status = 503, description = "Too many key uploads at once; see Retry-After", body = ErrorBody),
-        (status = 507, description = "The deployment's storage for keys is full", body = ErrorBody),
-    ))]
-fn put_model_key() {}
-
-/// The user's key through a model's route: the same as `GET /api/key`.
-#[utoipa::path(get, path = paths::MODEL_KEY, tag = "keys", security(("session" = [])),
-    params(("id" = String, Path, description = "Model id")),
-    responses(
-        (status = 200, body = KeyInfo),
-        (status = 401, body = ErrorBody),
-        (status = 404, description = "No such model, or no key yet", body = ErrorBody),
-    ))]
-fn get_model_key() {}
-
-/// Remove the user's key through a model's route: the same as `DELETE /api/key`.
-#[utoipa::path(delete, path = paths::MODEL_KEY, tag = "keys", security(("session" = [], "csrf" = [])),
-    params(("id" = String, Path, description = "Model id")),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-    ))]
-fn delete_model_key() {}
 
 /// Submit an encrypted row for evaluation; the job is queued.
 #[utoipa::path(post, path = paths::MODEL_PREDICTIONS, tag = "predictions", security(("session" = [], "csrf" = [])),
@@ -452,13 +410,12 @@ mod tests {
         let json = serde_json::to_value(super::document()).unwrap();
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
         let paths = json["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 19);
+        assert_eq!(paths.len(), 18);
         assert!(paths[crate::paths::OWNER_MODELS].get("post").is_some());
         assert!(paths[crate::paths::OWNER_MODEL].get("patch").is_some());
         assert!(json["components"]["schemas"]["OwnedModel"].is_object());
         assert!(json["components"]["schemas"]["ModelUploadForm"].is_object());
         assert!(paths[crate::paths::KEY].get("put").is_some());
-        assert!(paths[crate::paths::MODEL_KEY].get("put").is_some());
         assert!(json["components"]["schemas"]["JobStatus"].is_object());
     }
 }

@@ -21,9 +21,6 @@ pub const MODELS: &str = "/api/models";
 pub const MODEL_SPEC: &str = "/api/models/{id}/spec";
 /// The user's server key: one serves every model of its parameter set (all models today).
 pub const KEY: &str = "/api/key";
-/// The same key as [`KEY`], addressed through a model (the route of the per-model keys of
-/// earlier versions, kept for their clients).
-pub const MODEL_KEY: &str = "/api/models/{id}/key";
 pub const MODEL_PREDICTIONS: &str = "/api/models/{id}/predictions";
 pub const PREDICTIONS: &str = "/api/predictions";
 pub const PREDICTION: &str = "/api/predictions/{id}";
@@ -46,10 +43,6 @@ pub fn with_id(template: &str, id: &str) -> String {
 
 pub fn model_spec(model_id: &str) -> String {
     with_id(MODEL_SPEC, model_id)
-}
-
-pub fn model_key(model_id: &str) -> String {
-    with_id(MODEL_KEY, model_id)
 }
 
 pub fn model_predictions(model_id: &str) -> String {
@@ -92,7 +85,6 @@ pub fn prediction_result(job_id: &str) -> String {
 mod tests {
     #[test]
     fn templates_fill_in() {
-        assert_eq!(super::model_key("breast-cancer"), "/api/models/breast-cancer/key");
         assert_eq!(super::prediction_waiting("abc", 10), "/api/predictions/abc?wait=10");
     }
 }

@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 pub struct SessionInfo {
     pub username: String,
     pub csrf_token: String,
-    /// What the user may do besides predicting (absent in answers of earlier versions: a user).
-    #[serde(default)]
+    /// What the user may do besides predicting.
     pub role: Role,
 }
 
@@ -120,8 +119,7 @@ pub struct ModelSummary {
     #[serde(default)]
     pub description: String,
     /// The inputs in the model's order, with what they mean and their units (the Predict form's
-    /// labels). Empty in answers of earlier versions.
-    #[serde(default)]
+    /// labels).
     pub inputs: Vec<FeatureInfo>,
     /// How well the model predicts, as its owner's report measured it; absent for models
     /// imported without labelled rows.

@@ -18,8 +18,6 @@ use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use crate::api::KeyInfo;
-
 type Reply = Result<JsValue, String>;
 
 struct Pending {
@@ -239,16 +237,9 @@ pub async fn generate_keys(
     })
 }
 
-/// The key this browser holds for `owner`, if any. Given the server's key, a client key that
-/// an earlier version kept for one model is taken over as the user's key when it belongs to
-/// that server key (the server kept the user's last uploaded key when keys became per user).
-pub async fn local_key(owner: &KeyOwner, server: Option<&KeyInfo>) -> Result<Option<LocalKey>, String> {
-    let mut args = owner.args();
-    if let Some(server) = server {
-        args.push(("serverKeyFingerprint", server.fingerprint.clone().into()));
-        args.push(("parameterSet", server.parameter_set.clone().into()));
-    }
-    let result = worker()?.call("status", &args, &[]).await?;
+/// The key this browser holds for `owner`, if any.
+pub async fn local_key(owner: &KeyOwner) -> Result<Option<LocalKey>, String> {
+    let result = worker()?.call("status", &owner.args(), &[]).await?;
     if result.is_null() || result.is_undefined() {
         return Ok(None);
     }
@@ -311,7 +302,7 @@ pub async fn warm_up(spec_json: &str) -> Result<(), String> {
         .map(drop)
 }
 
-/// Deletes the user's client key from this browser (and any an earlier version kept per model).
+/// Deletes the user's client key from this browser.
 pub async fn forget(owner: &KeyOwner) -> Result<(), String> {
     worker()?.call("forget", &owner.args(), &[]).await.map(drop)
 }
@@ -324,8 +315,7 @@ pub async fn export_key(owner: &KeyOwner) -> Result<String, String> {
 
 /// Stores an exported key file's text as `owner`'s key; the worker checks it first.
 /// `parameter_set` is the one of this server's models, when known: a file that names another
-/// is refused, and a file of an earlier version (made per model, naming no parameter set) is
-/// taken to be of it.
+/// is refused.
 pub async fn import_key(owner: &KeyOwner, file_text: String, parameter_set: Option<&str>) -> Result<LocalKey, String> {
     let mut args = owner.args();
     args.push(("file", file_text.into()));
@@ -333,7 +323,5 @@ pub async fn import_key(owner: &KeyOwner, file_text: String, parameter_set: Opti
         args.push(("parameterSet", parameter_set.into()));
     }
     worker()?.call("import", &args, &[]).await?;
-    local_key(owner, None)
-        .await?
-        .ok_or_else(|| "the key was not stored".into())
+    local_key(owner).await?.ok_or_else(|| "the key was not stored".into())
 }

@@ -115,13 +115,12 @@ pub fn parameter_set(spec_json: &str) -> Result<String, String> {
         .ok_or_else(|| "the model spec names no parameter set".into())
 }
 
-/// The user's server key, when this browser holds the client key that belongs to it (a
-/// client key an earlier version kept for one model is taken over when it does).
+/// The user's server key, when this browser holds the client key that belongs to it.
 pub async fn ready_key(session: &SessionInfo) -> Result<Option<KeyInfo>, String> {
     let Some(server) = client::key_info().await.map_err(|e| e.message())? else {
         return Ok(None);
     };
-    let local = crypto::local_key(&owner(session), Some(&server)).await?;
+    let local = crypto::local_key(&owner(session)).await?;
     Ok(local
         .filter(|l| l.server_key_fingerprint == server.fingerprint)
         .map(|_| server))
@@ -239,8 +238,8 @@ pub async fn predict(
         {
             (row.ciphertext, row.server_key_fingerprint, None, checked_ms)
         }
-        // No key here, another one, or one the server does not hold: the full check, which
-        // also takes over a key an earlier version kept per model, then keys made if needed.
+        // No key here, another one, or one the server does not hold: the full check, then keys
+        // made if needed.
         _ => {
             let checking = now_ms();
             let (server, keys) = match key_ready_for(session, &wanted).await? {

@@ -1,6 +1,6 @@
 //! What the CLI keeps on disk, per server: the session, and the user's keys — one pair per TFHE
 //! parameter set, which serves every model of that set (every model today: this build knows one
-//! set, [`PARAMETER_SET_NAME`]). Files are created with mode 0600 in directories of mode 0700;
+//! set, [`PARAMETER_SET_NAME`](blindfold_model::params::PARAMETER_SET_NAME)). Files are created with mode 0600 in directories of mode 0700;
 //! the secret key never leaves this directory.
 //!
 //! Layout, under the server's data directory (`~/.local/share/blindfold/<host_port>/`):
@@ -9,24 +9,15 @@
 //! keys/<parameter_set>/client.key   the secret client key
 //! keys/<parameter_set>/server.key   the compressed server key (what `upload-key` sends)
 //! ```
-//!
-//! Earlier versions kept one pair per model, `models/<model>/client.key` and `server.key`.
-//! When a parameter set's pair is missing, [`LocalStore::adopt_legacy`] copies one of those
-//! (they are all of [`PARAMETER_SET_NAME`]) into its place: the pair whose `server.key` has the
-//! fingerprint of the key the server holds for the user (the server kept the key the user
-//! uploaded last), or, when the server's fingerprint is unknown or no pair has it, the most
-//! recently modified pair. The legacy files are left where they are.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use blindfold_api::client::Session;
-use blindfold_model::params::PARAMETER_SET_NAME;
 
 /// Where one key pair lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,35 +39,6 @@ impl KeyPaths {
     /// Whether the pair is there (the client key is written last, so it marks a whole pair).
     pub fn exist(&self) -> bool {
         self.client.is_file() && self.server.is_file()
-    }
-}
-
-/// A legacy per-model pair adopted as a parameter set's keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Adoption {
-    /// The model whose directory the pair came from.
-    pub model: String,
-    pub from: KeyPaths,
-    pub to: KeyPaths,
-    /// Why this pair: its server key is the one the server holds (`true`), or it is the most
-    /// recently modified pair (`false`).
-    pub matches_server: bool,
-}
-
-impl std::fmt::Display for Adoption {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let why = if self.matches_server {
-            "its server key is the one the server holds for you"
-        } else {
-            "the most recently modified pair; if the server holds another key, run `blindfold upload-key`"
-        };
-        write!(
-            f,
-            "using the keys made for model `{}` ({}) for every model: {why}; copied to {}",
-            self.model,
-            self.from.client.parent().unwrap_or(Path::new("")).display(),
-            self.to.client.parent().unwrap_or(Path::new("")).display(),
-        )
     }
 }
 
@@ -155,78 +117,6 @@ impl LocalStore {
         Ok(KeyPaths::in_dir(&self.root.join("keys").join(parameter_set)))
     }
 
-    /// The pairs of earlier versions, `models/<model>/{client,server}.key`, with the model's
-    /// name and when the pair was last modified (the later of its two files).
-    pub fn legacy_keys(&self) -> anyhow::Result<Vec<(String, KeyPaths, SystemTime)>> {
-        let dir = self.root.join("models");
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-        };
-        let mut pairs = Vec::new();
-        for entry in entries {
-            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
-            let Some(model) = entry.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            let paths = KeyPaths::in_dir(&entry.path());
-            let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
-            if let (Some(client), Some(server)) = (modified(&paths.client), modified(&paths.server)) {
-                pairs.push((model, paths, client.max(server)));
-            }
-        }
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(pairs)
-    }
-
-    /// When `parameter_set` has no keys here yet, copies a legacy per-model pair into its place
-    /// (see the module's documentation for which one) and says which; `None` when the set has
-    /// keys already, is not the one legacy keys are of, or there is no legacy pair.
-    /// `server_fingerprint` is the fingerprint of the key the server holds, when known.
-    pub fn adopt_legacy(
-        &self,
-        parameter_set: &str,
-        server_fingerprint: Option<&str>,
-    ) -> anyhow::Result<Option<Adoption>> {
-        let to = self.keys(parameter_set)?;
-        if to.exist() || parameter_set != PARAMETER_SET_NAME {
-            return Ok(None);
-        }
-        let pairs = self.legacy_keys()?;
-        let mut matching = None;
-        if let Some(wanted) = server_fingerprint {
-            for (model, paths, _) in &pairs {
-                if file_fingerprint(&paths.server)?.eq_ignore_ascii_case(wanted) {
-                    matching = Some((model, paths));
-                    break;
-                }
-            }
-        }
-        let matches_server = matching.is_some();
-        // The newest pair; of pairs modified at the same instant, the first by model name.
-        let newest = || {
-            pairs
-                .iter()
-                .rev()
-                .max_by_key(|(_, _, modified)| *modified)
-                .map(|(model, paths, _)| (model, paths))
-        };
-        let Some((model, from)) = matching.or_else(newest) else {
-            return Ok(None);
-        };
-        // The server key first: a client key marks a complete pair.
-        let read = |path: &Path| fs::read(path).with_context(|| format!("reading {}", path.display()));
-        write_private(&to.server, &read(&from.server)?)?;
-        write_private(&to.client, &read(&from.client)?)?;
-        Ok(Some(Adoption {
-            model: model.clone(),
-            from: from.clone(),
-            to,
-            matches_server,
-        }))
-    }
-
     fn session_path(&self) -> PathBuf {
         self.config.join("session.json")
     }
@@ -281,37 +171,12 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
-
     use blindfold_model::params::PARAMETER_SET_NAME;
 
-    use super::{LocalStore, fingerprint};
+    use super::{LocalStore, file_fingerprint, fingerprint, write_private};
 
     fn store(dir: &tempfile::TempDir) -> LocalStore {
         LocalStore::in_dirs(dir.path().join("data"), dir.path().join("config"))
-    }
-
-    /// A legacy pair for `model` whose files hold `name` and were modified `age` ago.
-    fn legacy(store: &LocalStore, model: &str, name: &str, age: Duration) {
-        let dir = store.root.join("models").join(model);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (file, bytes) in [
-            ("client.key", format!("client {name}")),
-            ("server.key", format!("server {name}")),
-        ] {
-            let path = dir.join(file);
-            std::fs::write(&path, bytes).unwrap();
-            let file = std::fs::File::options().write(true).open(&path).unwrap();
-            file.set_modified(SystemTime::now() - age).unwrap();
-        }
-    }
-
-    fn adopted(store: &LocalStore) -> (String, String) {
-        let keys = store.keys(PARAMETER_SET_NAME).unwrap();
-        (
-            std::fs::read_to_string(keys.client).unwrap(),
-            std::fs::read_to_string(keys.server).unwrap(),
-        )
     }
 
     #[test]
@@ -329,63 +194,21 @@ mod tests {
     }
 
     #[test]
-    fn the_pair_the_server_holds_is_adopted() {
+    fn a_pair_exists_once_both_files_are_written_only_their_owner_can_read() {
         let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir);
-        legacy(&store, "breast-cancer", "a", Duration::from_secs(3600));
-        legacy(&store, "wine", "b", Duration::from_secs(60));
-        let adoption = store
-            .adopt_legacy(PARAMETER_SET_NAME, Some(&fingerprint(b"server a")))
-            .unwrap()
-            .unwrap();
-        assert_eq!(adoption.model, "breast-cancer");
-        assert!(adoption.matches_server);
-        assert!(adoption.to_string().contains("the one the server holds"));
-        assert_eq!(adopted(&store), ("client a".into(), "server a".into()));
-        // Adopted once: the set has keys now.
-        assert_eq!(store.adopt_legacy(PARAMETER_SET_NAME, None).unwrap(), None);
-        // The legacy files stay.
-        assert!(store.root.join("models/wine/client.key").exists());
-    }
-
-    #[test]
-    fn otherwise_the_most_recently_modified_pair_is_adopted() {
-        for server in [None, Some(fingerprint(b"server of a browser"))] {
-            let dir = tempfile::tempdir().unwrap();
-            let store = store(&dir);
-            legacy(&store, "breast-cancer", "a", Duration::from_secs(3600));
-            legacy(&store, "wine", "b", Duration::from_secs(60));
-            legacy(&store, "iris", "c", Duration::from_secs(7200));
-            let adoption = store
-                .adopt_legacy(PARAMETER_SET_NAME, server.as_deref())
-                .unwrap()
-                .unwrap();
-            assert_eq!(adoption.model, "wine");
-            assert!(!adoption.matches_server);
-            assert!(adoption.to_string().contains("most recently modified"));
-            assert_eq!(adopted(&store), ("client b".into(), "server b".into()));
+        let keys = store(&dir).keys(PARAMETER_SET_NAME).unwrap();
+        assert!(!keys.exist());
+        write_private(&keys.server, b"server").unwrap();
+        assert!(!keys.exist(), "a server key alone is not a pair");
+        write_private(&keys.client, b"client").unwrap();
+        assert!(keys.exist());
+        assert_eq!(file_fingerprint(&keys.server).unwrap(), fingerprint(b"server"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&keys.client), 0o600);
+            assert_eq!(mode(keys.client.parent().unwrap()), 0o700);
         }
-    }
-
-    #[test]
-    fn nothing_is_adopted_without_a_whole_legacy_pair_or_over_existing_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir);
-        assert_eq!(store.adopt_legacy(PARAMETER_SET_NAME, None).unwrap(), None);
-        let half = store.root.join("models/wine");
-        std::fs::create_dir_all(&half).unwrap();
-        std::fs::write(half.join("server.key"), "server").unwrap();
-        assert_eq!(store.adopt_legacy(PARAMETER_SET_NAME, None).unwrap(), None);
-        assert!(!store.keys(PARAMETER_SET_NAME).unwrap().exist());
-
-        // Legacy keys are of this build's one set: another set adopts nothing.
-        legacy(&store, "breast-cancer", "a", Duration::ZERO);
-        assert_eq!(store.adopt_legacy("ANOTHER_SET", None).unwrap(), None);
-
-        let keys = store.keys(PARAMETER_SET_NAME).unwrap();
-        super::write_private(&keys.server, b"new server").unwrap();
-        super::write_private(&keys.client, b"new client").unwrap();
-        assert_eq!(store.adopt_legacy(PARAMETER_SET_NAME, None).unwrap(), None);
-        assert_eq!(adopted(&store), ("new client".into(), "new server".into()));
     }
 }

@@ -1,9 +1,8 @@
 // One key pair per user serves every model: keys made on the Keys page (with the default model,
 // breast-cancer) predict with a second model (the LightGBM breast cancer classifier that
 // scripts/e2e.sh imports) without new keys, and the browser shows what the clear quantized
-// model says. Then what earlier versions left behind: a client key kept per model in
-// IndexedDB is taken over when it belongs to the server's key (and only then), and a key file
-// of an earlier version (it names a model) still imports.
+// model says. A key file exported from the Keys page names its parameter set and imports back
+// into a browser that has lost its key.
 //
 // Expected answers come from `bench --export` for each model.
 import { test, expect } from '@playwright/test';
@@ -57,35 +56,17 @@ async function storedKeys(page) {
   );
 }
 
-// Replaces what the worker keeps with records as an earlier version kept them, one per model:
-// `legacy` maps a model id to the server key fingerprint its record claims (`null`: the real
-// one), each with the user's real client key.
-async function makeLegacy(page, user, legacy) {
+// Deletes the user's record from the worker's IndexedDB, as a browser that lost its data would.
+async function loseKey(page, user) {
   await page.evaluate(
-    ({ user, legacy }) =>
+    (user) =>
       new Promise((resolve, reject) => {
         const open = indexedDB.open('blindfold', 1);
         open.onerror = () => reject(open.error);
         open.onsuccess = () => {
           const db = open.result;
           const tx = db.transaction('client-keys', 'readwrite');
-          const store = tx.objectStore('client-keys');
-          const own = store.get(`${user}\u0000:key`);
-          own.onsuccess = () => {
-            const record = own.result;
-            store.delete(`${user}\u0000:key`);
-            for (const [model, fingerprint] of Object.entries(legacy)) {
-              store.put(
-                {
-                  clientKey: record.clientKey,
-                  serverKeyFingerprint: fingerprint ?? record.serverKeyFingerprint,
-                  specFingerprint: '0'.repeat(32),
-                  createdAt: record.createdAt,
-                },
-                `${user}\u0000${model}`,
-              );
-            }
-          };
+          tx.objectStore('client-keys').delete(`${user}\u0000:key`);
           tx.oncomplete = () => {
             db.close();
             resolve();
@@ -93,11 +74,11 @@ async function makeLegacy(page, user, legacy) {
           tx.onerror = () => reject(tx.error);
         };
       }),
-    { user, legacy },
+    user,
   );
 }
 
-test('one key serves every model, and keys of earlier versions carry over', async ({ page }) => {
+test('one key serves every model, and its exported file imports back', async ({ page }) => {
   const problems = watchProblems(page);
   const username = await signUp(page, 'onekey');
 
@@ -152,45 +133,30 @@ test('one key serves every model, and keys of earlier versions carry over', asyn
   expect(exported.parameterSet).toBe(key.parameter_set);
   expect(exported.serverKeyFingerprint).toBe(key.fingerprint);
 
-  // An earlier version's per-model records: the one whose server key is the server's is
-  // taken over as the user's key, and the others go.
+  // A browser that lost its key has none, until the exported file is imported: then the
+  // same key predicts again.
   const user = username.toLowerCase();
-  await makeLegacy(page, user, { 'breast-cancer': 'f'.repeat(64), wine: null });
-  expect((await storedKeys(page)).map((r) => r.id).sort()).toEqual([
-    `${user}\u0000breast-cancer`,
-    `${user}\u0000wine`,
-  ]);
-  await page.reload();
-  await expect(page.getByText(/Client key present/)).toBeVisible();
-  await expect(page.getByTestId('key-scope')).toContainText('Your key serves every model');
-  expect(await storedKeys(page)).toEqual([{ id: `${user}\u0000:key`, parameterSet: key.parameter_set }]);
-  await page.getByRole('link', { name: 'Predict' }).click();
-  await chooseSecondModel(page);
-  await predict(page, second, second.benign);
-
-  // No record of the server's key among them: no key in this browser, and nothing adopted.
-  await page.getByRole('link', { name: 'Keys' }).click();
-  await makeLegacy(page, user, { 'breast-cancer': 'f'.repeat(64) });
+  await loseKey(page, user);
   await page.reload();
   await expect(page.getByText('No client key')).toBeVisible();
-  expect((await storedKeys(page)).map((r) => r.id)).toEqual([`${user}\u0000breast-cancer`]);
-
-  // A key file of an earlier version names a model and no parameter set: it still imports,
-  // as the user's key, and the per-model records go.
-  const legacyFile = 'target/e2e/legacy-key.json';
-  const { parameterSet, ...rest } = exported;
-  writeFileSync(
-    legacyFile,
-    JSON.stringify({ ...rest, format: 'blindfold-client-key-v1', model: 'breast-cancer', specFingerprint: '0'.repeat(32) }),
-  );
-  expect(parameterSet).toBe(key.parameter_set);
-  await page.getByLabel('Import key').setInputFiles(legacyFile);
+  expect(await storedKeys(page)).toEqual([]);
+  const keyFile = 'target/e2e/one-key.json';
+  writeFileSync(keyFile, JSON.stringify(exported));
+  await page.getByLabel('Import key').setInputFiles(keyFile);
   await expect(page.getByText(/Client key present/)).toBeVisible();
   await expect(page.getByTestId('key-scope')).toContainText('Your key serves every model');
   expect(await storedKeys(page)).toEqual([{ id: `${user}\u0000:key`, parameterSet: key.parameter_set }]);
   await page.getByRole('link', { name: 'Predict' }).click();
   await chooseSecondModel(page);
   await predict(page, second, second.malignant);
+
+  // A file of another format is refused.
+  const { parameterSet, ...unnamed } = exported;
+  expect(parameterSet).toBe(key.parameter_set);
+  writeFileSync(keyFile, JSON.stringify(unnamed));
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await page.getByLabel('Import key').setInputFiles(keyFile);
+  await expect(page.getByText('This file is not a Blindfold key file.')).toBeVisible();
 
   // Forget keys: gone from this browser and from the server, for every model.
   await page.getByRole('link', { name: 'Keys' }).click();

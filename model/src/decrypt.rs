@@ -2,7 +2,7 @@
 
 use tfhe::core_crypto::prelude::{CompressedModulusSwitchedLweCiphertext, ModulusSwitchedLweCiphertext};
 
-use crate::ciphertexts::{EncryptedOutput, OutputBlocks};
+use crate::ciphertexts::EncryptedOutput;
 use crate::error::{ModelError, Result};
 use crate::keys::ClientKey;
 use crate::params::{BLOCK_BITS, BLOCK_MODULUS, DIGIT_MAX, place};
@@ -20,24 +20,11 @@ use crate::spec::{ClientSpec, Prediction};
 /// zero mask of `n` coefficients has probability `2^-(n * 12)` or less), so one means the
 /// result was forged, and is refused rather than shown as the model's answer.
 pub fn decrypt_raw(spec: &ClientSpec, key: &ClientKey, output: &EncryptedOutput) -> Result<Vec<u64>> {
-    let digits: Vec<Vec<u64>> = match &output.blocks {
-        OutputBlocks::Compact(outputs) => outputs
-            .iter()
-            .map(|blocks| blocks.iter().map(|b| decrypt_compact(key, b)).collect())
-            .collect::<Result<_>>()?,
-        OutputBlocks::Big(outputs) => outputs
-            .iter()
-            .map(|blocks| {
-                blocks
-                    .iter()
-                    .map(|b| {
-                        refuse_trivial(b.ct.get_mask().as_ref().iter().all(|&a| a == 0))?;
-                        Ok(key.inner.decrypt_message_and_carry(b))
-                    })
-                    .collect()
-            })
-            .collect::<Result<_>>()?,
-    };
+    let digits: Vec<Vec<u64>> = output
+        .outputs
+        .iter()
+        .map(|blocks| blocks.iter().map(|b| decrypt_compact(key, b)).collect())
+        .collect::<Result<_>>()?;
     digits
         .iter()
         .zip(&spec.outputs)
@@ -137,14 +124,11 @@ mod tests {
         let blocks = spec.outputs[0].blocks;
         let forged = |digit: u64| Trivial(digit).compress::<u64>();
         let output = EncryptedOutput {
-            blocks: OutputBlocks::Compact(vec![digits[..blocks].iter().map(|&d| forged(d)).collect()]),
+            outputs: vec![digits[..blocks].iter().map(|&d| forged(d)).collect()],
         };
         // Well-formed: it reads as a result of the model's shape, holding a value it could give.
         let output = EncryptedOutput::from_bytes(&output.to_bytes(), &spec).unwrap();
-        let OutputBlocks::Compact(outputs) = &output.blocks else {
-            unreachable!()
-        };
-        let block = outputs[0][0].extract();
+        let block = output.outputs[0][0].extract();
         assert!(block.mask().all(|a| a == 0));
         let chosen = from_digits(digits[..blocks].iter().copied());
         assert!(chosen <= spec.outputs[0].max_value);

@@ -31,7 +31,7 @@ use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
 use tfhe::shortint::server_key::{ModulusSwitchConfiguration, ShortintBootstrappingKey};
 
 use crate::accumulate::{BlockOps, LookupRequest, check_add, check_bootstrap_input, check_bounded_add, fits_many_lut};
-use crate::ciphertexts::{EncryptedOutput, EncryptedRow, OutputBlocks};
+use crate::ciphertexts::{EncryptedOutput, EncryptedRow};
 use crate::circuit::run_plan;
 use crate::error::{ModelError, Result};
 use crate::keys::ServerKey;
@@ -105,12 +105,7 @@ pub fn evaluate_until(
         bootstraps: ops.bootstraps.load(Ordering::Relaxed),
         seconds: start.elapsed().as_secs_f64(),
     };
-    Ok((
-        EncryptedOutput {
-            blocks: OutputBlocks::Compact(outputs),
-        },
-        stats,
-    ))
+    Ok((EncryptedOutput { outputs }, stats))
 }
 
 /// Decompresses the ciphertexts of `bits` at the indices in `read` (ascending, in range), and

@@ -102,11 +102,6 @@ pub fn from_digits(digits: impl IntoIterator<Item = u64>) -> u64 {
 /// Name of the input encoding (see [`InputEncoding`]).
 pub const INPUT_SCHEME: &str = "small-key-thermometer-v2";
 
-/// The encoding of specs and plans compiled before [`INPUT_SCHEME`]: each bit encrypted once
-/// per weight under the big key. Such documents are read as the current encoding (see
-/// [`InputEncoding::upgrade`]).
-pub const LEGACY_INPUT_SCHEME: &str = "weighted-thermometer-v1";
-
 /// The weights a thermometer bit may carry in a lookup index: one per bit of a lookup index.
 /// The server applies them; the client encrypts each bit once.
 pub const THERMOMETER_WEIGHTS: [u64; BLOCK_BITS as usize] = [1, 2, 4, 8];
@@ -134,19 +129,6 @@ impl InputEncoding {
             parameter_set: PARAMETER_SET_NAME.to_owned(),
             scheme: INPUT_SCHEME.to_owned(),
             weights: THERMOMETER_WEIGHTS.to_vec(),
-        }
-    }
-
-    /// Reads a document of the legacy encoding as the current one. Sound because the two differ
-    /// only in what the client sends: the plan's lookups (which bits, which weights, which
-    /// tables) and their noise accounting are the same, and every current bootstrap input is
-    /// at most as noisy as its legacy counterpart (module docs).
-    pub fn upgrade(&mut self) {
-        if self.parameter_set == PARAMETER_SET_NAME
-            && self.scheme == LEGACY_INPUT_SCHEME
-            && self.weights == THERMOMETER_WEIGHTS
-        {
-            self.scheme = INPUT_SCHEME.to_owned();
         }
     }
 

@@ -139,8 +139,7 @@ impl Lookup {
 impl ServerPlan {
     /// Parses and validates a plan.
     pub fn from_json(json: &str) -> Result<Self> {
-        let mut plan: Self = serde_json::from_str(json).map_err(|e| ModelError::Format(format!("server plan: {e}")))?;
-        plan.encryption.upgrade();
+        let plan: Self = serde_json::from_str(json).map_err(|e| ModelError::Format(format!("server plan: {e}")))?;
         plan.validate()?;
         Ok(plan)
     }

@@ -67,8 +67,7 @@ pub struct Prediction {
 impl ClientSpec {
     /// Parses and checks a spec.
     pub fn from_json(json: &str) -> Result<Self> {
-        let mut spec: Self = serde_json::from_str(json).map_err(|e| ModelError::Format(format!("client spec: {e}")))?;
-        spec.encryption.upgrade();
+        let spec: Self = serde_json::from_str(json).map_err(|e| ModelError::Format(format!("client spec: {e}")))?;
         spec.check()?;
         Ok(spec)
     }

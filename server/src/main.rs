@@ -36,8 +36,8 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
         /// The model file as its library saved it; the format is read from the content (see
-        /// the README's "Model formats"). `--xgboost` is the same flag's old name.
-        #[arg(long, alias = "xgboost")]
+        /// the book's "Publishing models").
+        #[arg(long)]
         model: PathBuf,
         /// Calibration rows: CSV with the feature names as header (the training rows).
         #[arg(long)]

@@ -64,9 +64,8 @@ pub fn AccountPage() -> impl IntoView {
         let (session, password) = (session.clone(), password.clone());
         async move {
             client::delete_account(&session, &password).await?;
-            // The client key this browser holds for the account (and any an earlier version
-            // kept per model) is useless now: forgotten too, as far as the crypto worker can
-            // (the account is gone either way).
+            // The client key this browser holds for the account is useless now: forgotten too,
+            // as far as the crypto worker can (the account is gone either way).
             if let Err(message) = crypto::forget(&KeyOwner::new(&session.username)).await {
                 leptos::logging::warn!("forgetting the client key: {message}");
             }

@@ -71,7 +71,7 @@ pub fn KeysPage() -> impl IntoView {
     let import = local_action(move |(owner, model, file): &(KeyOwner, String, web_sys::File)| {
         let (owner, model, file) = (owner.clone(), model.clone(), file.clone());
         async move {
-            // The models' parameter set, which a key file of an earlier version does not name.
+            // The models' parameter set: a key file of another is refused.
             let parameter_set = model_spec(&model)
                 .await
                 .and_then(|spec| flow::parameter_set(&spec))
@@ -97,9 +97,7 @@ pub fn KeysPage() -> impl IntoView {
         async move {
             let owner = KeyOwner::new(&username.unwrap_or_default());
             let server = client::key_info().await.map_err(|e| e.message())?;
-            // Given the server's key, a client key kept per model by an earlier version is
-            // taken over when it belongs to it.
-            let browser = crypto::local_key(&owner, server.as_ref()).await?;
+            let browser = crypto::local_key(&owner).await?;
             Ok::<_, String>(KeyStatus { server, browser })
         }
     });

@@ -33,12 +33,7 @@ impl Keygen {
              `{PARAMETER_SET_NAME}` only",
             self.model.as_deref().unwrap_or_default()
         );
-        let keys = if self.force {
-            context.store.keys(&parameter_set)?
-        } else {
-            // Keys of an earlier version are adopted, not silently replaced.
-            context.keys(&parameter_set).await?
-        };
+        let keys = context.store.keys(&parameter_set)?;
         anyhow::ensure!(
             self.force || !keys.exist(),
             "you have keys already at {}, for every model (use --force to replace them)",
@@ -79,7 +74,7 @@ impl UploadKey {
     pub async fn run(self, context: &Context) -> anyhow::Result<()> {
         context.require_login()?;
         let parameter_set = context.parameter_set(self.model.as_deref()).await?;
-        let keys = context.keys(&parameter_set).await?;
+        let keys = context.store.keys(&parameter_set)?;
         let bytes = std::fs::read(&keys.server)
             .map_err(|_| anyhow::anyhow!("no server key at {}: run `blindfold keygen`", keys.server.display()))?;
         if let Some(held) = context.server_key().await?

@@ -55,22 +55,6 @@ impl Context {
         })
     }
 
-    /// Where this machine's keys for `parameter_set` are. When it has none yet, a pair of an
-    /// earlier version (one per model) is adopted: the one whose server key the server holds
-    /// for the user when that is known, else the most recently modified (see `store`).
-    pub async fn keys(&self, parameter_set: &str) -> anyhow::Result<KeyPaths> {
-        let keys = self.store.keys(parameter_set)?;
-        if keys.exist() || parameter_set != PARAMETER_SET_NAME || self.store.legacy_keys()?.is_empty() {
-            return Ok(keys);
-        }
-        // Unknown when logged out, or when the server cannot say: the newest pair then.
-        let server = self.server_key().await.ok().flatten().map(|info| info.fingerprint);
-        if let Some(adoption) = self.store.adopt_legacy(parameter_set, server.as_deref())? {
-            eprintln!("blindfold: {adoption}");
-        }
-        Ok(keys)
-    }
-
     /// The key the server holds for the logged-in user, if any (`None` when logged out).
     pub async fn server_key(&self) -> anyhow::Result<Option<KeyInfo>> {
         if self.client.session().is_none() {
@@ -88,7 +72,7 @@ impl Context {
     pub async fn spec_and_key(&self, model: &str) -> anyhow::Result<(ServedSpec, ClientKey, KeyPaths)> {
         let spec = fetch_spec(&self.client, model).await?;
         let parameter_set = &spec.spec.encryption.parameter_set;
-        let keys = self.keys(parameter_set).await?;
+        let keys = self.store.keys(parameter_set)?;
         let bytes = std::fs::read(&keys.client).with_context(|| {
             format!(
                 "no key for parameter set `{parameter_set}` (used by `{model}`) at {}: run `blindfold keygen`",

@@ -46,10 +46,8 @@ const ready = start();
 
 const DB_NAME = 'blindfold';
 const STORE = 'client-keys';
-// Key files: v2 holds the user's one key and names its parameter set; v1 (earlier versions)
-// held a key per model and names the model.
+// Key files hold the user's one key and name its parameter set.
 const EXPORT_FORMAT = 'blindfold-client-key-v2';
-const IMPORT_FORMATS = [EXPORT_FORMAT, 'blindfold-client-key-v1'];
 
 function openDb() {
   return new Promise((resolve, reject) => {
@@ -77,64 +75,12 @@ async function withStore(mode, action) {
 
 // One record per user: the user's one key pair serves every model of its TFHE parameter set
 // (all models share one), which the record names (`parameterSet`). Usernames are
-// case-insensitive on the server; the page passes them lower-cased. Model ids are lower-case
-// letters, digits and dashes, so the record's id (`:key`) never collides with the per-model
-// records (`${user}\u0000${model}`) that earlier versions kept: those are "legacy" records,
-// adopted by `status` when one of them belongs to the server's key, and deleted whenever the
-// user's record is written or forgotten.
+// case-insensitive on the server; the page passes them lower-cased.
 const recordId = (user) => `${user}\u0000:key`;
-// Every record id of a user: the user's own and the legacy ones.
-const userRange = (user) => IDBKeyRange.bound(`${user}\u0000`, `${user}\u0001`, false, true);
 
 const load = (user) => withStore('readonly', (s) => s.get(recordId(user)));
-
-// Writes the user's record and deletes the user's legacy records, in one transaction.
-function save(user, record) {
-  return withStore('readwrite', (s) => {
-    s.delete(userRange(user));
-    return s.put(record, recordId(user));
-  });
-}
-
-// Deletes the user's record and any legacy ones.
-const remove = (user) => withStore('readwrite', (s) => s.delete(userRange(user)));
-
-// With no record of the user's own yet, the legacy record whose server key is the one the
-// server holds (`serverKeyFingerprint`) becomes the user's record, and the user's legacy
-// records are deleted (their server keys are gone from the server); without such a record
-// nothing changes. All in one transaction, so two tabs adopting at once agree.
-function adopt(user, serverKeyFingerprint, parameterSet) {
-  return withStore('readwrite', (s) => {
-    const own = s.get(recordId(user));
-    own.onsuccess = () => {
-      if (own.result) return;
-      const all = s.openCursor(userRange(user));
-      let found = null;
-      all.onsuccess = () => {
-        const cursor = all.result;
-        if (cursor) {
-          if (!found && cursor.key !== recordId(user) && cursor.value?.serverKeyFingerprint === serverKeyFingerprint) {
-            found = cursor.value;
-          }
-          cursor.continue();
-          return;
-        }
-        if (!found) return;
-        s.delete(userRange(user));
-        s.put(
-          {
-            clientKey: found.clientKey,
-            serverKeyFingerprint: found.serverKeyFingerprint,
-            parameterSet: parameterSet || found.parameterSet || '',
-            createdAt: found.createdAt,
-          },
-          recordId(user),
-        );
-      };
-    };
-    return own;
-  });
-}
+const save = (user, record) => withStore('readwrite', (s) => s.put(record, recordId(user)));
+const remove = (user) => withStore('readwrite', (s) => s.delete(recordId(user)));
 
 async function sha256Hex(bytes) {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
@@ -230,16 +176,9 @@ const operations = {
     };
   },
 
-  // What this browser holds for the user. Given the server key's fingerprint (and parameter
-  // set), a legacy per-model record of that server key is adopted first when the user has no
-  // record yet.
-  async status({ user, serverKeyFingerprint, parameterSet }) {
-    let record = await load(user);
-    if (!record && serverKeyFingerprint) {
-      await adopt(user, serverKeyFingerprint, parameterSet);
-      record = await load(user);
-    }
-    return { value: summary(record) ?? null };
+  // What this browser holds for the user.
+  async status({ user }) {
+    return { value: summary(await load(user)) ?? null };
   },
 
   // The encrypted row, and the fingerprint of the server key that belongs to the client key
@@ -283,8 +222,8 @@ const operations = {
     return { value: JSON.stringify(file) };
   },
 
-  // A key file of this version (it names the parameter set) or of earlier ones (per model:
-  // they name the model instead, whose parameter set the page passes as `parameterSet`).
+  // A key file that `export` wrote. It names its parameter set, which must be the one of this
+  // server's models (`parameterSet`, when the page knows it).
   async import({ user, file, parameterSet }, { wasm }) {
     let parsed;
     try {
@@ -292,11 +231,16 @@ const operations = {
     } catch {
       throw new Error('This file is not a Blindfold key file.');
     }
-    if (!IMPORT_FORMATS.includes(parsed?.format) || typeof parsed.clientKey !== 'string') {
+    if (
+      parsed?.format !== EXPORT_FORMAT ||
+      typeof parsed.clientKey !== 'string' ||
+      typeof parsed.parameterSet !== 'string' ||
+      !parsed.parameterSet
+    ) {
       throw new Error('This file is not a Blindfold key file.');
     }
-    const named = typeof parsed.parameterSet === 'string' && parsed.parameterSet ? parsed.parameterSet : null;
-    if (named && parameterSet && named !== parameterSet) {
+    const named = parsed.parameterSet;
+    if (parameterSet && named !== parameterSet) {
       throw new Error(`This key file is of the parameter set ${named}, not ${parameterSet} as the models here.`);
     }
     const clientKey = fromBase64(parsed.clientKey);
@@ -304,7 +248,7 @@ const operations = {
     await save(user, {
       clientKey,
       serverKeyFingerprint: String(parsed.serverKeyFingerprint ?? ''),
-      parameterSet: named ?? parameterSet ?? '',
+      parameterSet: named,
       createdAt: Number(parsed.createdAt) || Date.now(),
     });
     return { value: null };

@@ -1,10 +1,9 @@
 //! A user's server key: upload (replace), status, removal. One key serves every model of its
-//! parameter set (all models share one today), at `/api/key`; the per-model routes of earlier
-//! versions act on that same key, after checking that the model exists.
+//! parameter set (all models share one today), at `/api/key`.
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use blindfold_api::KeyInfo;
@@ -30,35 +29,6 @@ pub async fn get(State(state): State<AppState>, user: CurrentUser) -> ApiResult<
 
 pub async fn delete(State(state): State<AppState>, user: CurrentUser) -> ApiResult<impl IntoResponse> {
     remove(&state, &user, PARAMETER_SET_NAME).await
-}
-
-pub async fn put_for_model(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Json<KeyInfo>> {
-    let model = state.models.get(&id).await?;
-    store(&state, &user, &model.spec.encryption.parameter_set, headers, body).await
-}
-
-pub async fn get_for_model(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<String>,
-) -> ApiResult<Json<KeyInfo>> {
-    let model = state.models.get(&id).await?;
-    info(&state, &user, &model.spec.encryption.parameter_set).await
-}
-
-pub async fn delete_for_model(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
-    let model = state.models.get(&id).await?;
-    remove(&state, &user, &model.spec.encryption.parameter_set).await
 }
 
 async fn store(

@@ -71,12 +71,6 @@ fn api(settings: &Settings) -> Router<AppState> {
         .route(paths::MODELS, get(models::list).layer(public_compression()))
         .route(paths::MODEL_SPEC, get(models::spec).layer(public_compression()))
         .route(paths::KEY, get(keys::get).put(keys::put).delete(keys::delete))
-        .route(
-            paths::MODEL_KEY,
-            get(keys::get_for_model)
-                .put(keys::put_for_model)
-                .delete(keys::delete_for_model),
-        )
         .route(paths::MODEL_PREDICTIONS, post(models::predict))
         .route(paths::PREDICTIONS, get(predictions::list).delete(predictions::clear))
         .route(paths::PREDICTION, get(predictions::get).delete(predictions::delete))

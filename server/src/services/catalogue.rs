@@ -172,17 +172,10 @@ impl ModelCatalogue {
     /// Installs the shipped breast cancer model unless it is there already, with its card:
     /// description, inputs and a report on the fixture's test rows.
     pub async fn install_default(&self) -> anyhow::Result<()> {
-        // Installed again over a database from before sample rows or reports, which lacks them,
-        // or from before the small-key input encoding (its legacy spec still works, but its
-        // report counts four ciphertexts per thermometer bit).
-        let exists: Option<(String,)> = sqlx::query_as(
-            "SELECT id FROM models WHERE id = $1 AND examples_json != '[]' AND report_json IS NOT NULL
-             AND spec_json NOT LIKE $2",
-        )
-        .bind(DEFAULT_MODEL_ID)
-        .bind(format!("%\"{}\"%", blindfold_model::params::LEGACY_INPUT_SCHEME))
-        .fetch_optional(&self.pool)
-        .await?;
+        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM models WHERE id = $1")
+            .bind(DEFAULT_MODEL_ID)
+            .fetch_optional(&self.pool)
+            .await?;
         if exists.is_none() {
             let fixture = blindfold_model::fixtures::BREAST_CANCER;
             let (compiled, examples, report) = tokio::task::spawn_blocking(move || {

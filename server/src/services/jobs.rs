@@ -189,45 +189,9 @@ impl JobQueue {
             tracing::info!(reaped, "jobs interrupted by a restart: queued again or failed");
         }
         if self.dir().is_some() {
-            self.adopt_legacy_results().await?;
             let removed = self.sweep_orphans().await?;
             if removed > 0 {
                 tracing::info!(removed, "removed job files no job refers to");
-            }
-        }
-        Ok(())
-    }
-
-    /// Results stored before results had digests and per-attempt names (`<id>.result`, no
-    /// `result_sha256`): renamed and given the digest of their bytes as they are now.
-    async fn adopt_legacy_results(&self) -> anyhow::Result<()> {
-        let Some(dir) = self.dir() else {
-            return Ok(());
-        };
-        let legacy: Vec<(String, i64)> =
-            sqlx::query_as("SELECT id, attempts FROM jobs WHERE status = $1 AND result_sha256 IS NULL")
-                .bind(JobStatus::Done)
-                .fetch_all(&self.db.pool)
-                .await?;
-        for (id, attempt) in legacy {
-            let (old, new) = (dir.join(format!("{id}.result")), Self::output_path(dir, &id, attempt));
-            let digest = tokio::task::spawn_blocking(move || -> std::io::Result<Option<String>> {
-                match std::fs::read(&old) {
-                    Ok(bytes) => {
-                        std::fs::rename(&old, &new)?;
-                        Ok(Some(hex::encode(Sha256::digest(&bytes))))
-                    }
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(error) => Err(error),
-                }
-            })
-            .await??;
-            if let Some(digest) = digest {
-                sqlx::query("UPDATE jobs SET result_sha256 = $1 WHERE id = $2")
-                    .bind(digest)
-                    .bind(&id)
-                    .execute(&self.db.pool)
-                    .await?;
             }
         }
         Ok(())

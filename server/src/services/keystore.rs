@@ -304,7 +304,6 @@ impl ServerKeyStore {
             .collect();
         tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
             storage::private_dir(&dir).context("key directory")?;
-            adopt_per_model_files(&referenced)?;
             let mut removed = 0;
             for user_dir in std::fs::read_dir(&dir)? {
                 let user_dir = user_dir?.path();
@@ -525,39 +524,6 @@ impl ServerKeyStore {
         self.cache.run_pending_tasks();
         self.cache.weighted_size()
     }
-}
-
-/// Keys of the per-model era that the migration to one key per user kept
-/// (`20261127000001_user_keys.sql`) are still named `<model>-<fingerprint>.key`: each referenced
-/// file that is missing takes the name of its user's file with the same fingerprint, durably
-/// (rename, then the directory's fsync). The files it leaves unreferenced go in the sweep.
-fn adopt_per_model_files(referenced: &HashSet<PathBuf>) -> anyhow::Result<()> {
-    for wanted in referenced {
-        if wanted.exists() {
-            continue;
-        }
-        let (Some(user_dir), Some(name)) = (wanted.parent(), wanted.file_name().and_then(|n| n.to_str())) else {
-            continue;
-        };
-        // `<parameter set>-<fingerprint>.key`: the fingerprint is the part after the last dash.
-        let Some((_, suffix)) = name.rsplit_once('-') else {
-            continue;
-        };
-        let Ok(entries) = std::fs::read_dir(user_dir) else {
-            continue;
-        };
-        let legacy = entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(&format!("-{suffix}")))
-        });
-        if let Some(legacy) = legacy {
-            std::fs::rename(&legacy, wanted).with_context(|| format!("adopting {}", legacy.display()))?;
-            storage::sync_dir(user_dir)?;
-            tracing::info!(from = %legacy.display(), to = %wanted.display(), "adopted a per-model key as the user's key");
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -163,10 +163,6 @@ async fn keys_jobs_and_results_are_private_and_inputs_checked() {
         status(alice.upload_key(KEYS.client.to_bytes()).await),
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        status(alice.upload_model_key("no-such-model", KEYS.server.clone()).await),
-        StatusCode::NOT_FOUND
-    );
     alice.upload_key(KEYS.server.clone()).await.unwrap();
 
     // Bad rows.

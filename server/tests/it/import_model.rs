@@ -8,13 +8,13 @@ use blindfold_model::fixtures::{Fixture, LIGHTGBM_BREAST_CANCER, SKLEARN_RANDOM_
 use blindfold_server::testing::{TestApp, database_url};
 use tempfile::TempDir;
 
-/// Runs `import-model` with `model_flag` (`--model`, or the old `--xgboost`) on `model`.
-async fn import(data_dir: &Path, model_flag: &str, model: &Path, calibration: &Path, id: &str, labels: &str) -> Output {
+/// Runs `import-model` on `model`.
+async fn import(data_dir: &Path, model: &Path, calibration: &Path, id: &str, labels: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_blindfold-server"))
         .arg("import-model")
         .args(["--data-dir", data_dir.to_str().unwrap()])
         .args(["--database-url", &database_url(data_dir).await])
-        .args([model_flag, model.to_str().unwrap()])
+        .args(["--model", model.to_str().unwrap()])
         .args(["--calibration", calibration.to_str().unwrap()])
         .args(["--id", id, "--name", id])
         .args(
@@ -41,13 +41,13 @@ async fn an_operator_imports_models_of_every_format() {
     let data_dir = data.path().join("data");
     // The file names say nothing: the format is read from the content.
     let imports = [
-        (WINE, "--xgboost", "barolo,grignolino,barbera"),
-        (LIGHTGBM_BREAST_CANCER, "--model", "malignant,benign"),
-        (SKLEARN_RANDOM_FOREST, "--model", ""),
+        (WINE, "barolo,grignolino,barbera"),
+        (LIGHTGBM_BREAST_CANCER, "malignant,benign"),
+        (SKLEARN_RANDOM_FOREST, ""),
     ];
-    for (fixture, flag, labels) in imports {
+    for (fixture, labels) in imports {
         let (model, calibration) = write_fixture(data.path(), &fixture, &format!("{}.bin", fixture.id));
-        let output = import(&data_dir, flag, &model, &calibration, fixture.id, labels).await;
+        let output = import(&data_dir, &model, &calibration, fixture.id, labels).await;
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
 
@@ -71,7 +71,7 @@ async fn an_operator_imports_models_of_every_format() {
         ),
     ];
     for (model, needle) in refusals {
-        let bad = import(&data_dir, "--model", &model, &calibration, "broken", "").await;
+        let bad = import(&data_dir, &model, &calibration, "broken", "").await;
         assert!(!bad.status.success());
         let stderr = String::from_utf8_lossy(&bad.stderr);
         assert!(stderr.contains(needle), "expected `{needle}` in `{stderr}`");

@@ -13,7 +13,6 @@ use blindfold_api::{
 };
 use blindfold_model::fixtures::{BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_RANDOM_FOREST};
 use blindfold_model::{CompileOptions, Dataset, compile, decrypt_prediction, encrypt_row};
-use blindfold_server::db;
 use blindfold_server::services::catalogue::DEFAULT_MODEL_DESCRIPTION;
 use blindfold_server::services::owned_models::INTERRUPTED;
 use blindfold_server::testing::{PASSWORD, TestApp, database, database_url};
@@ -22,9 +21,6 @@ use reqwest::header::COOKIE;
 use tempfile::TempDir;
 
 use crate::{KEYS, MODEL, fetch_spec, status, stored, submit_row};
-
-/// The migration that brought owners.
-const OWNERS_MIGRATION: i64 = 20261128000001;
 
 const WINE_LABELS: [&str; 3] = ["barolo", "grignolino", "barbera"];
 
@@ -241,9 +237,9 @@ async fn an_owner_publishes_a_model_that_users_predict_with_exactly() {
     .await;
     let alice = app.user("alice").await;
     assert_eq!(role(&alice).await, Role::Owner);
-    // Bob's key, uploaded for the default model, serves the new one too.
+    // Bob's key, uploaded before the model exists, serves it too.
     let bob = app.user("bob").await;
-    bob.upload_model_key(MODEL, KEYS.server.clone()).await.unwrap();
+    bob.upload_key(KEYS.server.clone()).await.unwrap();
 
     let fixture = LIGHTGBM_WINE;
     let id = "wine-cultivars";
@@ -765,113 +761,6 @@ async fn the_default_model_has_a_card() {
     assert!(quality.float > 0.9, "{quality:?}");
     assert_eq!(default.cost.unwrap().bootstraps, crate::COMPILED.report.bootstraps);
     assert!(default.version >= 1);
-    app.stop().await;
-}
-
-/// A database from before owners: its models stay published and ownerless, its users are
-/// users, and the default model is installed again with its card.
-#[tokio::test]
-async fn models_and_users_from_before_owners_are_kept() {
-    let dir = TempDir::new().unwrap();
-    let old = db::connect_as_of(&database_url(dir.path()).await, OWNERS_MIGRATION)
-        .await
-        .unwrap();
-    let compiled = &*crate::COMPILED;
-    for (id, examples) in [
-        (MODEL, "[{\"label\":\"Malignant\",\"features\":[]}]"),
-        ("imported", "[]"),
-    ] {
-        sqlx::query(
-            "INSERT INTO models (id, name, spec_json, plan_json, examples_json, created_at) VALUES ($1, $2, $3, $4, $5, 1)",
-        )
-        .bind(id)
-        .bind(id)
-        .bind(compiled.spec.to_json())
-        .bind(compiled.plan.to_json())
-        .bind(examples)
-        .execute(&old.pool)
-        .await
-        .unwrap();
-    }
-    let hash = blindfold_server::services::accounts::password::hash(PASSWORD).unwrap();
-    sqlx::query("INSERT INTO users (username, username_key, password_hash, created_at) VALUES ('vera', 'vera', $1, 0)")
-        .bind(hash)
-        .execute(&old.pool)
-        .await
-        .unwrap();
-    old.pool.close().await;
-
-    let app = TestApp::spawn(dir.path(), 0).await;
-    let mut vera = app.client();
-    vera.login("vera", PASSWORD).await.unwrap();
-    assert_eq!(role(&vera).await, Role::User);
-    let models = vera.models().await.unwrap();
-    let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
-    assert_eq!(ids, [MODEL, "imported"]);
-    assert_eq!(
-        models[0].description, DEFAULT_MODEL_DESCRIPTION,
-        "installed again, with its card"
-    );
-    assert!(models[0].quality.is_some() && models[0].version > 1);
-    let imported = &models[1];
-    assert_eq!((imported.quality, imported.cost, imported.version), (None, None, 1));
-    assert_eq!(imported.inputs.len(), 30, "the spec's inputs, undescribed");
-    assert!(imported.inputs.iter().all(|input| input.description.is_empty()));
-    app.stop().await;
-}
-
-/// Models stored before the small-key input encoding: an imported one is read as the current
-/// encoding (its plan is unchanged) and still predicts exactly; the default model is installed
-/// again with the current encoding and a report that counts its ciphertexts as they are now.
-#[tokio::test]
-async fn models_of_the_legacy_input_encoding_still_predict_exactly() {
-    use blindfold_model::params::{INPUT_SCHEME, LEGACY_INPUT_SCHEME};
-
-    let dir = TempDir::new().unwrap();
-    TestApp::spawn(dir.path(), 0).await.stop().await;
-    let legacy = |json: String| json.replace(INPUT_SCHEME, LEGACY_INPUT_SCHEME);
-    let compiled = &*crate::COMPILED;
-    let pool = database(dir.path()).await;
-    sqlx::query("UPDATE models SET spec_json = $1, plan_json = $2 WHERE id = $3")
-        .bind(legacy(compiled.spec.to_json()))
-        .bind(legacy(compiled.plan.to_json()))
-        .bind(MODEL)
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO models (id, name, spec_json, plan_json, examples_json, created_at) VALUES ('legacy', 'Legacy', $1, $2, '[]', 1)",
-    )
-    .bind(legacy(compiled.spec.to_json()))
-    .bind(legacy(compiled.plan.to_json()))
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
-
-    let app = TestApp::spawn(dir.path(), 1).await;
-    let bob = app.user("bob").await;
-    bob.upload_key(KEYS.server.clone()).await.unwrap();
-    let default_spec = bob.spec_json(MODEL).await.unwrap();
-    assert!(default_spec.contains(INPUT_SCHEME) && !default_spec.contains(LEGACY_INPUT_SCHEME));
-    let card = bob.models().await.unwrap().into_iter().find(|m| m.id == MODEL).unwrap();
-    assert_eq!(card.cost.unwrap().ciphertexts, compiled.spec.input_ciphertexts());
-
-    let served = bob.spec_json("legacy").await.unwrap();
-    assert!(served.contains(LEGACY_INPUT_SCHEME), "served as stored");
-    let spec = fetch_spec(&bob, "legacy").await;
-    assert_eq!(spec, compiled.spec, "read as the current encoding");
-    let (rows, _) = BREAST_CANCER.test_rows().unwrap();
-    for row in &rows[..2] {
-        let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
-        let job = submit_row(&bob, "legacy", encrypted).await.unwrap();
-        let job = bob.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
-        assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
-        let result = bob.result(&job.id).await.unwrap();
-        let prediction = decrypt_prediction(&spec, &KEYS.client, &result).unwrap();
-        let expected = compiled.quantized.raw_outputs(&spec.quantize_row(row).unwrap());
-        assert_eq!(prediction.raw, expected);
-    }
     app.stop().await;
 }
 
