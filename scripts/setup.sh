@@ -5,8 +5,9 @@
 # Playwright). With --browser, also Debian's Chromium for the browser tests; with --postgres,
 # Debian's PostgreSQL server for the tests against PostgreSQL (scripts/with-postgres.sh); with
 # --slow-dos, Debian's slowhttptest (scripts/slow-dos.sh); with --tls-proxy, Debian's nginx (the
-# CLI's test through a TLS-terminating proxy).
-# Running the app needs neither. Idempotent: each step is skipped when what it installs is
+# CLI's test through a TLS-terminating proxy); with --book, mdbook and mdbook-linkcheck at pinned
+# versions (scripts/book.sh).
+# Running the app needs none of them. Idempotent: each step is skipped when what it installs is
 # already there, so a warm machine pays nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,8 +50,10 @@ if ! npm ls --silent >/dev/null 2>&1; then
 fi
 
 packages=()
+book=false
 for flag in "$@"; do
   case "$flag" in
+    --book) book=true ;;
     --browser) [ -x /usr/bin/chromium ] || packages+=(chromium) ;;
     --postgres) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql) ;;
     --slow-dos) command -v slowhttptest >/dev/null || packages+=(slowhttptest) ;;
@@ -63,4 +66,16 @@ if [ "${#packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
   $sudo_cmd apt-get update
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${packages[@]}"
+fi
+
+# The book's tools (scripts/book.sh): mdbook-linkcheck 0.7.7 is the newest, and works with mdbook
+# 0.4.x only (its renderer protocol); mdbook 0.4.52 is the last 0.4. About 2.5 and 4 minutes to
+# compile on two cores, once.
+if $book; then
+  if [ "$(mdbook --version 2>/dev/null)" != "mdbook v0.4.52" ]; then
+    cargo install mdbook --version 0.4.52 --locked
+  fi
+  if [ "$(mdbook-linkcheck --version 2>/dev/null)" != "mdbook-linkcheck 0.7.7" ]; then
+    cargo install mdbook-linkcheck --version 0.7.7 --locked
+  fi
 fi
