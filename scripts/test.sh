@@ -21,9 +21,9 @@ cargo clippy --target wasm32-unknown-unknown -p blindfold-frontend -p blindfold-
 echo "== cargo test"
 cargo test --workspace --release
 echo "== integration tests against PostgreSQL (and the multi-process cluster test, the CLI through nginx over TLS)"
-# The same test binaries, already built: only the database differs.
-bash scripts/with-postgres.sh cargo test --release -p blindfold-server --test it -p blindfold-cli --test cli \
-  -- --include-ignored
+# The same test binaries, already built: only the database differs. `--workspace` keeps the
+# feature set of the build above (`-p` would resolve the crates' features anew and recompile).
+bash scripts/with-postgres.sh cargo test --workspace --release --test it --test cli -- --include-ignored
 echo "== slow denial of service (slowhttptest against the release server under ulimit -n 1024)"
 bash scripts/slow-dos.sh
 echo "== browser end-to-end tests"

@@ -3,7 +3,7 @@
 # listening on a free loopback port only, removed afterwards. The command finds the server's
 # URL in BLINDFOLD_TEST_POSTGRES (the test harness then gives each test a database of its own).
 #
-#   bash scripts/with-postgres.sh cargo test -p blindfold-server --test it
+#   bash scripts/with-postgres.sh cargo test --workspace --release --test it
 #
 # Needs Debian's postgresql package (scripts/setup.sh --postgres installs it). As root (CI), the
 # cluster runs as the `postgres` user, since PostgreSQL refuses to run as root.

@@ -54,7 +54,7 @@ enum Command {
         /// Class labels, comma-separated, in class order (classifiers).
         #[arg(long, value_delimiter = ',')]
         labels: Vec<String>,
-        /// Bits per input feature (at most 2^bits levels; each level costs the client 4 ciphertexts);
+        /// Bits per input feature (at most 2^bits levels; each level step costs the client one ciphertext);
         /// by default the compiler picks the cheapest that meets the accuracy target.
         #[arg(long)]
         input_bits: Option<u32>,

@@ -119,7 +119,7 @@ async fn state_changes_need_the_csrf_token() {
     let http = reqwest::Client::new();
     for token in [None, Some("forged")] {
         let mut request = http
-            .delete(format!("{}/api/models/{MODEL}/key", app.base))
+            .delete(format!("{}/api/key", app.base))
             .header("cookie", format!("blindfold_session={}", session.token));
         if let Some(token) = token {
             request = request.header("x-csrf-token", token);

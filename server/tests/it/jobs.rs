@@ -424,43 +424,6 @@ async fn abandoned_jobs_are_queued_again_or_failed_without_a_restart() {
 }
 
 #[tokio::test]
-async fn results_stored_before_digests_existed_are_still_served() {
-    // Results without digests were only ever stored as files, by SQLite deployments.
-    if blindfold_server::testing::backend() != blindfold_server::db::Backend::Sqlite {
-        return;
-    }
-    let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn(dir.path(), 1).await;
-    let client = app.user("alice").await;
-    client.upload_key(KEYS.server.clone()).await.unwrap();
-    let job = submit_row(&client, MODEL, encrypted_row(&client).await).await.unwrap();
-    client.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
-    let expected = client.result(&job.id).await.unwrap();
-    let session = client.session().cloned();
-    app.stop().await;
-
-    // As the previous version left it: `<id>.result`, no digest, no attempt count.
-    let jobs_dir = dir.path().join("jobs");
-    std::fs::rename(
-        jobs_dir.join(format!("{}.1.result", job.id)),
-        jobs_dir.join(format!("{}.result", job.id)),
-    )
-    .unwrap();
-    let db = crate::database(dir.path()).await;
-    sqlx::query("UPDATE jobs SET result_sha256 = NULL, attempts = 0")
-        .execute(&db)
-        .await
-        .unwrap();
-    db.close().await;
-
-    let app = TestApp::spawn(dir.path(), 1).await;
-    let client = app.client().with_session(session);
-    assert_eq!(client.result(&job.id).await.unwrap(), expected);
-    assert_eq!(stored(dir.path(), "jobs/").await, [format!("jobs/{}.0.result", job.id)]);
-    app.stop().await;
-}
-
-#[tokio::test]
 async fn the_data_directory_is_the_servers_alone() {
     if blindfold_server::testing::backend() != blindfold_server::db::Backend::Sqlite {
         return; // With PostgreSQL nothing is stored in files.
