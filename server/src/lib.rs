@@ -18,6 +18,7 @@ pub mod shares;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod store;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;

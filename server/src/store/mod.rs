@@ -1,0 +1,6 @@
+//! Storage: every SQL string, every SQLite/PostgreSQL difference and every file or `bytea`
+//! the server keeps, one module per table family, each exposing typed operations. Services
+//! ([`crate::services`]) hold the policy (quotas, fairness, retries) and call these.
+
+pub mod jobs;
+pub mod keys;
