@@ -436,8 +436,9 @@ impl std::str::FromStr for JobStatus {
     }
 }
 
-/// Stored as its lower-case text through sqlx's `Any` driver, which the server uses for both of
-/// its databases (SQLite and PostgreSQL).
+/// [`JobStatus`], [`ModelState`] and [`Role`] are stored as their lower-case text (`as_str`)
+/// through sqlx's `Any` driver, which the server uses for both of its databases (SQLite and
+/// PostgreSQL).
 #[cfg(feature = "sqlx")]
 mod sql {
     use sqlx::any::{Any, AnyTypeInfo};
@@ -445,29 +446,35 @@ mod sql {
     use sqlx::error::BoxDynError;
     use sqlx::{Database, Decode, Encode, Type};
 
-    use super::JobStatus;
+    use super::{JobStatus, ModelState, Role};
 
-    impl Type<Any> for JobStatus {
-        fn type_info() -> AnyTypeInfo {
-            <str as Type<Any>>::type_info()
-        }
+    macro_rules! stored_as_text {
+        ($($kind:ty),*) => {$(
+            impl Type<Any> for $kind {
+                fn type_info() -> AnyTypeInfo {
+                    <str as Type<Any>>::type_info()
+                }
 
-        fn compatible(ty: &AnyTypeInfo) -> bool {
-            <str as Type<Any>>::compatible(ty)
-        }
+                fn compatible(ty: &AnyTypeInfo) -> bool {
+                    <str as Type<Any>>::compatible(ty)
+                }
+            }
+
+            impl<'q> Encode<'q, Any> for $kind {
+                fn encode_by_ref(&self, buf: &mut <Any as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+                    <&str as Encode<'q, Any>>::encode(self.as_str(), buf)
+                }
+            }
+
+            impl<'r> Decode<'r, Any> for $kind {
+                fn decode(value: <Any as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                    Ok(<&str as Decode<'r, Any>>::decode(value)?.parse::<$kind>()?)
+                }
+            }
+        )*};
     }
 
-    impl<'q> Encode<'q, Any> for JobStatus {
-        fn encode_by_ref(&self, buf: &mut <Any as Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
-            <&str as Encode<'q, Any>>::encode(self.as_str(), buf)
-        }
-    }
-
-    impl<'r> Decode<'r, Any> for JobStatus {
-        fn decode(value: <Any as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
-            Ok(<&str as Decode<'r, Any>>::decode(value)?.parse::<JobStatus>()?)
-        }
-    }
+    stored_as_text!(JobStatus, ModelState, Role);
 }
 
 impl fmt::Display for JobStatus {

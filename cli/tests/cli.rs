@@ -56,7 +56,7 @@ async fn install(data_dir: &Path, id: &str, fixture: Fixture) -> CompiledModel {
     let db = blindfold_server::db::connect(&database_url(data_dir).await, 1)
         .await
         .unwrap();
-    ModelCatalogue::new(db.pool.clone())
+    ModelCatalogue::new(db.clone())
         .install(id, fixture.name, &compiled, &[])
         .await
         .unwrap();

@@ -1,17 +1,18 @@
 //! `blindfold-server serve`, `blindfold-server worker`, `blindfold-server import-model` and
 //! `blindfold-server grant-owner`.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use blindfold_api::{QualityRows, Role};
+use blindfold_api::Role;
 use blindfold_model::import::MAX_MODEL_BYTES;
-use blindfold_model::report::evaluate_rows;
-use blindfold_model::{CompileOptions, Dataset, compile, import_model};
+use blindfold_model::{CompileOptions, Dataset, import_model};
 use blindfold_server::db::{Backend, Db};
 use blindfold_server::services::accounts;
-use blindfold_server::services::catalogue::{Installation, ModelCatalogue, model_report};
+use blindfold_server::services::catalogue::{Installation, ModelCatalogue};
+use blindfold_server::services::compile::{Reported, compile_and_report};
 use blindfold_server::{Application, Settings};
 use clap::{Parser, Subcommand};
 
@@ -143,18 +144,17 @@ async fn run() -> anyhow::Result<()> {
                 ..Default::default()
             };
             let calibration = Dataset::from_csv(&csv)?;
-            let compiled = compile(&ensemble, &calibration, &options)?;
             // The report users see: quality measured on the calibration rows themselves.
-            let evaluation = evaluate_rows(&ensemble, &compiled, &calibration, "calibration", options.target)?;
-            let report = model_report(
+            let Reported { compiled, report } = compile_and_report(
                 &format.to_string(),
-                &compiled,
-                calibration.rows.len(),
-                &evaluation,
-                QualityRows::Calibration,
-            );
+                &ensemble,
+                &calibration,
+                None,
+                &options,
+                &mut |_| ControlFlow::Continue(()),
+            )?;
             let db = open_database(&settings).await?;
-            ModelCatalogue::new(db.pool)
+            ModelCatalogue::new(db)
                 .install_with(&Installation {
                     id: &id,
                     name: &name,
@@ -180,8 +180,9 @@ async fn run() -> anyhow::Result<()> {
         } => {
             let role = if revoke { Role::User } else { Role::Owner };
             let db = open_database(&settings).await?;
-            let updated = accounts::set_role(&db.pool, &username, role).await;
-            db.pool.close().await;
+            let pool = db.pool.clone();
+            let updated = accounts::set_role(db, &username, role).await;
+            pool.close().await;
             match updated? {
                 Some(name) if revoke => println!("`{name}` is no longer a model owner"),
                 Some(name) => println!("`{name}` is a model owner now"),

@@ -71,7 +71,7 @@ impl AppState {
             Backend::Postgres => (Placement::Database, Placement::Database),
         };
         let db = crate::db::connect(&url, settings.database_connections).await?;
-        let models = Arc::new(ModelCatalogue::new(db.pool.clone()));
+        let models = Arc::new(ModelCatalogue::new(db.clone()));
         models.install_default().await?;
         let key_quota = KeyQuota {
             max_keys: settings.max_keys_per_user,
@@ -115,12 +115,8 @@ impl AppState {
             },
         ));
         owned_models.recover().await?;
-        let names = NameKey::load(&db.pool, settings.secret_file.as_deref()).await?;
+        let names = NameKey::load(&db, settings.secret_file.as_deref()).await?;
         let accounts = Arc::new(Accounts::new(db.clone(), &settings, names, jobs.clone(), keys.clone()));
-        let rekeyed = accounts.rekey_usernames().await?;
-        if rekeyed > 0 {
-            tracing::info!(rekeyed, "usernames keyed by their NFKC form");
-        }
         let key_uploads = Arc::new(UploadSlots::new(
             "key uploads",
             settings.max_key_uploads,

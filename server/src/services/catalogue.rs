@@ -15,18 +15,19 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 
+use std::ops::ControlFlow;
+
 use blindfold_api::{
-    DEFAULT_MODEL_ID, FeatureInfo, ModelCost, ModelExample, ModelQuality, ModelReport, ModelState, ModelSummary,
-    Objective, QualityMeasure, QualityRows, valid_model_id,
+    DEFAULT_MODEL_ID, FeatureInfo, ModelExample, ModelReport, ModelState, ModelSummary, valid_model_id,
 };
 use blindfold_model::compile::bootstraps_per_evaluation;
 use blindfold_model::fixtures::Fixture;
-use blindfold_model::report::{Evaluation, evaluate_rows};
 use blindfold_model::{ClientSpec, CompileOptions, CompiledModel, Dataset, ServerPlan, import_model};
-use sqlx::AnyPool;
 
-use crate::db::now_ms;
+use crate::db::Db;
+use crate::services::compile::{Reported, compile_and_report, describe_inputs, wire_objective};
 use crate::services::{ServiceError, ServiceResult};
+use crate::store::models::{InstalledModel, ModelStore, PublishedRow};
 
 /// One servable model.
 pub struct Model {
@@ -86,27 +87,14 @@ pub const DEFAULT_MODEL_DESCRIPTION: &str = "Predicts whether a breast tumour is
      breast cancer data, as in scikit-learn).";
 
 pub struct ModelCatalogue {
-    pool: AnyPool,
+    store: ModelStore,
     loaded: RwLock<HashMap<String, Arc<Model>>>,
 }
 
-/// A model's row as the catalogue reads it.
-#[derive(sqlx::FromRow)]
-struct ModelRow {
-    name: String,
-    spec_json: String,
-    plan_json: String,
-    examples_json: String,
-    description: String,
-    inputs_json: String,
-    report_json: Option<String>,
-    version: i64,
-}
-
 impl ModelCatalogue {
-    pub fn new(pool: AnyPool) -> Self {
+    pub fn new(db: Db) -> Self {
         Self {
-            pool,
+            store: ModelStore::new(db),
             loaded: RwLock::new(HashMap::new()),
         }
     }
@@ -141,30 +129,18 @@ impl ModelCatalogue {
         );
         let names = model.compiled.spec.features.iter().map(|f| f.name.as_str());
         let inputs = describe_inputs(names, model.inputs);
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO models (id, name, spec_json, plan_json, examples_json, created_at, description, inputs_json,
-                                 report_json, state, owner_id, progress_json, error, version, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL, 1, $11)
-             ON CONFLICT(id) DO UPDATE SET name = excluded.name, spec_json = excluded.spec_json,
-             plan_json = excluded.plan_json, examples_json = excluded.examples_json,
-             description = excluded.description, inputs_json = excluded.inputs_json,
-             report_json = excluded.report_json, state = excluded.state, owner_id = NULL, progress_json = NULL,
-             error = NULL, version = models.version + 1, updated_at = excluded.updated_at",
-        )
-        .bind(id)
-        .bind(model.name)
-        .bind(model.compiled.spec.to_json())
-        .bind(model.compiled.plan.to_json())
-        .bind(serde_json::to_string(model.examples)?)
-        .bind(now)
-        .bind(model.description)
-        .bind(serde_json::to_string(&inputs)?)
-        .bind(model.report.map(serde_json::to_string).transpose()?)
-        .bind(ModelState::Published.as_str())
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        self.store
+            .install(&InstalledModel {
+                id,
+                name: model.name,
+                description: model.description,
+                inputs: &inputs,
+                report: model.report,
+                spec_json: model.compiled.spec.to_json(),
+                plan_json: model.compiled.plan.to_json(),
+                examples: model.examples,
+            })
+            .await?;
         self.forget(id);
         Ok(())
     }
@@ -172,28 +148,26 @@ impl ModelCatalogue {
     /// Installs the shipped breast cancer model unless it is there already, with its card:
     /// description, inputs and a report on the fixture's test rows.
     pub async fn install_default(&self) -> anyhow::Result<()> {
-        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM models WHERE id = $1")
-            .bind(DEFAULT_MODEL_ID)
-            .fetch_optional(&self.pool)
-            .await?;
-        if exists.is_none() {
+        if !self.store.exists(DEFAULT_MODEL_ID).await? {
             let fixture = blindfold_model::fixtures::BREAST_CANCER;
-            let (compiled, examples, report) = tokio::task::spawn_blocking(move || {
+            let (Reported { compiled, report }, examples) = tokio::task::spawn_blocking(move || {
                 let (format, ensemble) = import_model(fixture.model)?;
-                let compiled = fixture.compile()?;
-                let examples = fixture_examples(&fixture, &compiled)?;
-                let calibration_rows = Dataset::from_csv(fixture.train_csv)?.rows.len();
+                let calibration = Dataset::from_csv(fixture.train_csv)?;
                 let test = Dataset::from_csv(fixture.test_csv)?;
-                let target = CompileOptions::default().target;
-                let evaluation = evaluate_rows(&ensemble, &compiled, &test, "test", target)?;
-                let report = model_report(
+                let options = CompileOptions {
+                    labels: Some(fixture.labels.iter().map(|l| l.to_string()).collect()),
+                    ..CompileOptions::default()
+                };
+                let reported = compile_and_report(
                     &format.to_string(),
-                    &compiled,
-                    calibration_rows,
-                    &evaluation,
-                    QualityRows::Test,
-                );
-                Ok::<_, blindfold_model::ModelError>((compiled, examples, report))
+                    &ensemble,
+                    &calibration,
+                    Some(&test),
+                    &options,
+                    &mut |_| ControlFlow::Continue(()),
+                )?;
+                let examples = fixture_examples(&fixture, &reported.compiled)?;
+                Ok::<_, blindfold_model::ModelError>((reported, examples))
             })
             .await??;
             let inputs = breast_cancer_inputs(&compiled.spec);
@@ -218,12 +192,8 @@ impl ModelCatalogue {
         if !valid_model_id(id) {
             return Err(ServiceError::NotFound("model"));
         }
-        let row: Option<(i64, String)> = sqlx::query_as("SELECT version, state FROM models WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some((version, state)) if state == ModelState::Published.as_str() => self.load(id, version).await,
+        match self.store.version(id).await? {
+            Some((version, ModelState::Published)) => self.load(id, version).await,
             _ => {
                 self.forget(id);
                 Err(ServiceError::NotFound("model"))
@@ -239,15 +209,7 @@ impl ModelCatalogue {
         {
             return Ok(model.clone());
         }
-        let row: Option<ModelRow> = sqlx::query_as(
-            "SELECT name, spec_json, plan_json, examples_json, description, inputs_json, report_json, version
-             FROM models WHERE id = $1 AND state = $2",
-        )
-        .bind(id)
-        .bind(ModelState::Published.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
+        let Some(row) = self.store.published(id).await? else {
             self.forget(id);
             return Err(ServiceError::NotFound("model"));
         };
@@ -268,11 +230,7 @@ impl ModelCatalogue {
 
     /// The published models, by id.
     pub async fn list(&self) -> ServiceResult<Vec<ModelSummary>> {
-        let published: Vec<(String, i64)> =
-            sqlx::query_as("SELECT id, version FROM models WHERE state = $1 ORDER BY id")
-                .bind(ModelState::Published.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+        let published = self.store.published_versions().await?;
         let mut summaries = Vec::with_capacity(published.len());
         for (id, version) in published {
             match self.load(&id, version).await {
@@ -288,7 +246,7 @@ impl ModelCatalogue {
 
 /// A stored model, parsed. Stored by the server itself: unreadable means a bug or a damaged
 /// database, not bad input.
-fn parse_model(id: String, row: ModelRow) -> ServiceResult<Model> {
+fn parse_model(id: String, row: PublishedRow) -> ServiceResult<Model> {
     let spec = ClientSpec::from_json(&row.spec_json).context("a stored client spec")?;
     let plan = ServerPlan::from_json(&row.plan_json).context("a stored server plan")?;
     let bootstraps = bootstraps_per_evaluation(&plan, &spec).context("a stored server plan")?;
@@ -315,72 +273,6 @@ fn parse_model(id: String, row: ModelRow) -> ServiceResult<Model> {
         report,
         version: row.version,
     })
-}
-
-/// Every feature of `names` in order, with the description and unit `given` has for it by name
-/// (none for the others).
-pub fn describe_inputs<'a>(names: impl Iterator<Item = &'a str>, given: &[FeatureInfo]) -> Vec<FeatureInfo> {
-    names
-        .map(|name| {
-            given
-                .iter()
-                .find(|info| info.name == name)
-                .cloned()
-                .unwrap_or_else(|| FeatureInfo {
-                    name: name.to_owned(),
-                    ..FeatureInfo::default()
-                })
-        })
-        .collect()
-}
-
-/// The report of a compiled model: its cost, the compiler's own held-out estimate on the
-/// `calibration_rows` calibration rows, and `evaluation` on the `rows` it names.
-pub fn model_report(
-    format: &str,
-    compiled: &CompiledModel,
-    calibration_rows: usize,
-    evaluation: &Evaluation,
-    rows: QualityRows,
-) -> ModelReport {
-    let report = &compiled.report;
-    ModelReport {
-        format: format.to_owned(),
-        cost: ModelCost {
-            input_bits: report.input_bits,
-            leaf_bits: report.leaf_bits,
-            bootstraps: report.bootstraps,
-            ciphertexts: report.ciphertexts,
-            row_bytes: report.row_bytes,
-            predicted_millis: report.predicted_millis,
-        },
-        calibration: wire_quality(&report.quality, QualityRows::HeldOutCalibration, calibration_rows),
-        evaluation: wire_quality(&evaluation.quality, rows, evaluation.rows),
-        confusion: evaluation.confusion.clone(),
-        scatter: evaluation
-            .scatter
-            .iter()
-            .take(blindfold_api::MAX_SCATTER_POINTS)
-            .copied()
-            .collect(),
-    }
-}
-
-fn wire_quality(quality: &blindfold_model::compile::Quality, rows: QualityRows, count: usize) -> ModelQuality {
-    use blindfold_model::compile::QualityMeasure as Measure;
-    ModelQuality {
-        measure: match quality.measure {
-            Measure::Accuracy => QualityMeasure::Accuracy,
-            Measure::Agreement => QualityMeasure::Agreement,
-            Measure::MeanAbsoluteError => QualityMeasure::MeanAbsoluteError,
-            Measure::Deviation => QualityMeasure::Deviation,
-        },
-        float: quality.float,
-        quantized: quality.quantized,
-        rows,
-        count,
-        target_met: quality.target_met,
-    }
 }
 
 /// The default model's inputs: each of its 30 features is the mean, the standard error or the
@@ -461,16 +353,6 @@ fn fixture_examples(fixture: &Fixture, compiled: &CompiledModel) -> blindfold_mo
         }
     }
     Ok(examples)
-}
-
-/// The model crate's objective as the API names it.
-pub fn wire_objective(objective: blindfold_model::Objective) -> Objective {
-    match objective {
-        blindfold_model::Objective::BinaryLogistic => Objective::BinaryLogistic,
-        blindfold_model::Objective::MultiSoftprob { classes } => Objective::MultiSoftprob { classes },
-        blindfold_model::Objective::RegSquaredError => Objective::RegSquaredError,
-        blindfold_model::Objective::AveragedProbabilities { classes } => Objective::AveragedProbabilities { classes },
-    }
 }
 
 #[cfg(test)]

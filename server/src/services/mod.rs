@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod catalogue;
+pub mod compile;
 pub mod jobs;
 pub mod keystore;
 pub mod owned_models;

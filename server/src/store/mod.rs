@@ -2,5 +2,8 @@
 //! the server keeps, one module per table family, each exposing typed operations. Services
 //! ([`crate::services`]) hold the policy (quotas, fairness, retries) and call these.
 
+pub mod accounts;
 pub mod jobs;
 pub mod keys;
+pub mod models;
+pub mod throttles;

@@ -4,7 +4,7 @@ use blindfold_model::fixtures::{BREAST_CANCER, WINE};
 use blindfold_model::params::PARAMETER_SET_NAME;
 use blindfold_model::{decrypt_prediction, encrypt_row};
 use blindfold_server::services::catalogue::ModelCatalogue;
-use blindfold_server::testing::{TestApp, database};
+use blindfold_server::testing::{TestApp, database_url};
 use reqwest::StatusCode;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -16,7 +16,10 @@ async fn one_key_serves_every_model() {
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn(dir.path(), 1).await;
     let wine = WINE.compile().unwrap();
-    ModelCatalogue::new(database(dir.path()).await)
+    let db = blindfold_server::db::connect(&database_url(dir.path()).await, 1)
+        .await
+        .unwrap();
+    ModelCatalogue::new(db)
         .install("wine", "Wine", &wine, &[])
         .await
         .unwrap();
