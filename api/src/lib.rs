@@ -39,14 +39,67 @@ pub const DEFAULT_MODEL_ID: &str = "breast-cancer";
 /// Longest model id.
 pub const MAX_MODEL_ID_LEN: usize = 64;
 
-/// Model ids appear in URLs and file names: 1 to 64 lower-case ASCII letters, digits and
-/// dashes.
-pub fn valid_model_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_MODEL_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+/// A model's id, checked once where it enters: 1 to [`MAX_MODEL_ID_LEN`] lower-case ASCII
+/// letters, digits and dashes, so it is safe in URLs and file names as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ModelId(String);
+
+impl ModelId {
+    /// The id, if `id` is one.
+    pub fn parse(id: &str) -> Option<Self> {
+        let valid = !id.is_empty()
+            && id.len() <= MAX_MODEL_ID_LEN
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        valid.then(|| Self(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What a form says of an id that is not one.
+    pub fn rule() -> String {
+        format!("Use 1 to {MAX_MODEL_ID_LEN} lower-case letters, digits and dashes.")
+    }
+}
+
+impl TryFrom<String> for ModelId {
+    type Error = String;
+
+    fn try_from(id: String) -> Result<Self, Self::Error> {
+        Self::parse(&id).ok_or_else(|| format!("model id {id:?}: {}", Self::rule()))
+    }
+}
+
+impl From<ModelId> for String {
+    fn from(id: ModelId) -> Self {
+        id.0
+    }
+}
+
+impl std::str::FromStr for ModelId {
+    type Err = String;
+
+    fn from_str(id: &str) -> Result<Self, Self::Err> {
+        Self::try_from(id.to_owned())
+    }
+}
+
+impl std::fmt::Display for ModelId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for ModelId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 #[cfg(test)]
@@ -55,10 +108,19 @@ mod tests {
 
     #[test]
     fn model_ids() {
-        assert!(valid_model_id(DEFAULT_MODEL_ID));
-        assert!(valid_model_id(&"a".repeat(MAX_MODEL_ID_LEN)));
+        assert!(ModelId::parse(DEFAULT_MODEL_ID).is_some());
+        assert!(ModelId::parse(&"a".repeat(MAX_MODEL_ID_LEN)).is_some());
         for bad in ["", "Upper", "dot.s", "../x", "a b", &"a".repeat(MAX_MODEL_ID_LEN + 1)] {
-            assert!(!valid_model_id(bad), "{bad:?}");
+            assert!(ModelId::parse(bad).is_none(), "{bad:?}");
+            assert!(
+                serde_json::from_value::<ModelId>(serde_json::json!(bad)).is_err(),
+                "{bad:?}"
+            );
         }
+        let id: ModelId = serde_json::from_value(serde_json::json!("wine")).unwrap();
+        assert_eq!(
+            (id.as_str(), serde_json::to_string(&id).unwrap().as_str()),
+            ("wine", "\"wine\"")
+        );
     }
 }

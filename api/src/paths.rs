@@ -1,7 +1,7 @@
 //! The API's routes, spelled once. The templates (`{id}` placeholders) are what the server
 //! routes and the OpenAPI description documents; the functions fill them in for clients.
 //!
-//! Model ids are [`valid`](crate::valid_model_id) and job ids are UUIDs, so neither needs
+//! Model ids are [`ModelId`](crate::ModelId)s and job ids are UUIDs, so neither needs
 //! escaping in a path.
 
 /// Every API route starts with this.

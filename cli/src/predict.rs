@@ -31,7 +31,7 @@ impl ServedSpec {
 /// The model's client spec from the server, parsed and checked.
 pub async fn fetch_spec(client: &ApiClient, model: &str) -> anyhow::Result<ServedSpec> {
     anyhow::ensure!(
-        blindfold_api::valid_model_id(model),
+        blindfold_api::ModelId::parse(model).is_some(),
         "invalid model id `{model}`: lower-case letters, digits and dashes"
     );
     let json = client.spec_json(model).await?;

@@ -9,7 +9,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use crate::db::{Backend, Db};
-use crate::routes::assets::{self, SiteAssets};
+use crate::site::{self, SiteAssets};
 
 use crate::services::accounts::Accounts;
 use crate::services::accounts::throttle::NameKey;
@@ -137,7 +137,7 @@ impl AppState {
         ));
         let assets = SiteAssets::load(&settings.site_root);
         let mut leptos = LeptosOptions::builder()
-            .output_name(assets::OUTPUT_NAME)
+            .output_name(site::OUTPUT_NAME)
             .site_root(settings.site_root.to_string_lossy().into_owned())
             .site_pkg_dir("pkg")
             .site_addr(settings.addr)

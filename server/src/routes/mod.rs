@@ -8,6 +8,7 @@ pub mod body;
 pub mod client_addr;
 pub mod error;
 pub mod keys;
+pub mod model_path;
 pub mod models;
 pub mod ops;
 pub mod owner_models;

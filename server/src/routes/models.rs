@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use blindfold_api::{ModelSummary, PredictionBinding, is_sha256_hex};
@@ -12,6 +12,7 @@ use blindfold_model::EncryptedRow;
 use crate::routes::auth::CurrentUser;
 use crate::routes::body::read_limited;
 use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::model_path::ModelPath;
 use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ModelSummary>>> {
@@ -19,7 +20,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ModelSumm
 }
 
 /// The client spec: all a client needs to encrypt for this model and read its answers.
-pub async fn spec(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn spec(State(state): State<AppState>, ModelPath(id): ModelPath) -> ApiResult<impl IntoResponse> {
     let model = state.models.get(&id).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], model.spec_json.clone()))
 }
@@ -30,7 +31,7 @@ pub async fn spec(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
 pub async fn predict(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    ModelPath(id): ModelPath,
     binding: Result<Query<PredictionBinding>, QueryRejection>,
     headers: HeaderMap,
     body: Body,

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -20,6 +20,7 @@ use blindfold_api::{ModelDetails, ModelUpload, OwnedModel, paths};
 use crate::routes::auth::CurrentOwner;
 use crate::routes::body::{declared_length, json_body};
 use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::model_path::ModelPath;
 use crate::services::owned_models::UploadFiles;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -72,7 +73,7 @@ pub async fn list(State(state): State<AppState>, owner: CurrentOwner) -> ApiResu
 pub async fn one(
     State(state): State<AppState>,
     owner: CurrentOwner,
-    Path(id): Path<String>,
+    ModelPath(id): ModelPath,
 ) -> ApiResult<Json<OwnedModel>> {
     Ok(Json(state.owned_models.get(owner.user_id, &id).await?))
 }
@@ -203,7 +204,7 @@ fn shown(name: &str) -> String {
 pub async fn update(
     State(state): State<AppState>,
     owner: CurrentOwner,
-    Path(id): Path<String>,
+    ModelPath(id): ModelPath,
     body: Result<Json<ModelDetails>, JsonRejection>,
 ) -> ApiResult<Json<OwnedModel>> {
     let details = json_body(body, DETAILS_LIMIT)?;
@@ -215,7 +216,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     owner: CurrentOwner,
-    Path(id): Path<String>,
+    ModelPath(id): ModelPath,
 ) -> ApiResult<StatusCode> {
     state.owned_models.delete(owner.user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -224,7 +225,7 @@ pub async fn delete(
 pub async fn publish(
     State(state): State<AppState>,
     owner: CurrentOwner,
-    Path(id): Path<String>,
+    ModelPath(id): ModelPath,
 ) -> ApiResult<Json<OwnedModel>> {
     Ok(Json(state.owned_models.publish(owner.user_id, &id).await?))
 }
@@ -232,7 +233,7 @@ pub async fn publish(
 pub async fn unpublish(
     State(state): State<AppState>,
     owner: CurrentOwner,
-    Path(id): Path<String>,
+    ModelPath(id): ModelPath,
 ) -> ApiResult<Json<OwnedModel>> {
     Ok(Json(state.owned_models.unpublish(owner.user_id, &id).await?))
 }

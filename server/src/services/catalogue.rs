@@ -17,9 +17,7 @@ use anyhow::Context;
 
 use std::ops::ControlFlow;
 
-use blindfold_api::{
-    DEFAULT_MODEL_ID, FeatureInfo, ModelExample, ModelReport, ModelState, ModelSummary, valid_model_id,
-};
+use blindfold_api::{DEFAULT_MODEL_ID, FeatureInfo, ModelExample, ModelId, ModelReport, ModelState, ModelSummary};
 use blindfold_model::compile::bootstraps_per_evaluation;
 use blindfold_model::fixtures::Fixture;
 use blindfold_model::{ClientSpec, CompileOptions, CompiledModel, Dataset, ServerPlan, import_model};
@@ -123,10 +121,7 @@ impl ModelCatalogue {
     /// with this id becomes the operator's), its version bumped.
     pub async fn install_with(&self, model: &Installation<'_>) -> anyhow::Result<()> {
         let id = model.id;
-        anyhow::ensure!(
-            valid_model_id(id),
-            "model id `{id}`: use lower-case letters, digits and dashes"
-        );
+        anyhow::ensure!(ModelId::parse(id).is_some(), "model id `{id}`: {}", ModelId::rule());
         let names = model.compiled.spec.features.iter().map(|f| f.name.as_str());
         let inputs = describe_inputs(names, model.inputs);
         self.store
@@ -188,10 +183,7 @@ impl ModelCatalogue {
 
     /// A published model. Reads its version and state (one small query), and the whole model
     /// only when the copy in memory is of another version.
-    pub async fn get(&self, id: &str) -> ServiceResult<Arc<Model>> {
-        if !valid_model_id(id) {
-            return Err(ServiceError::NotFound("model"));
-        }
+    pub async fn get(&self, id: &ModelId) -> ServiceResult<Arc<Model>> {
         match self.store.version(id).await? {
             Some((version, ModelState::Published)) => self.load(id, version).await,
             _ => {
@@ -250,15 +242,9 @@ fn parse_model(id: String, row: PublishedRow) -> ServiceResult<Model> {
     let spec = ClientSpec::from_json(&row.spec_json).context("a stored client spec")?;
     let plan = ServerPlan::from_json(&row.plan_json).context("a stored server plan")?;
     let bootstraps = bootstraps_per_evaluation(&plan, &spec).context("a stored server plan")?;
-    let examples = serde_json::from_str(&row.examples_json).context("stored sample rows")?;
-    let stored: Vec<FeatureInfo> = serde_json::from_str(&row.inputs_json).context("stored inputs")?;
-    let inputs = describe_inputs(spec.features.iter().map(|f| f.name.as_str()), &stored);
-    let report = row
-        .report_json
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .context("a stored report")?;
+    let examples = row.examples()?;
+    let inputs = describe_inputs(spec.features.iter().map(|f| f.name.as_str()), &row.inputs()?);
+    let report = row.report()?;
     Ok(Model {
         id,
         name: row.name,

@@ -110,7 +110,9 @@ impl Evaluator {
 
     /// Evaluates the job's row under its key (the result is stored by [`JobQueue::finish`]).
     async fn execute(&self, job: &ClaimedJob) -> Outcome {
-        let model = match self.models.get(&job.model_id).await {
+        let id = blindfold_api::ModelId::parse(&job.model_id)
+            .ok_or_else(|| anyhow::anyhow!("a stored model id is not one"))?;
+        let model = match self.models.get(&id).await {
             Ok(model) => model,
             // Unpublished (or deleted) by its owner since the job was queued.
             Err(ServiceError::NotFound(_)) => {

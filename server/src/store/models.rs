@@ -45,6 +45,41 @@ pub struct OwnedRow {
     pub updated_at: i64,
 }
 
+/// A JSON column the server wrote, read back: unreadable means a bug or a damaged database.
+fn stored<T: serde::de::DeserializeOwned>(text: Option<&str>, what: &str) -> anyhow::Result<Option<T>> {
+    text.map(serde_json::from_str)
+        .transpose()
+        .with_context(|| format!("a stored {what}"))
+}
+
+impl PublishedRow {
+    pub fn inputs(&self) -> anyhow::Result<Vec<FeatureInfo>> {
+        Ok(stored(Some(&self.inputs_json), "list of inputs")?.unwrap_or_default())
+    }
+
+    pub fn report(&self) -> anyhow::Result<Option<ModelReport>> {
+        stored(self.report_json.as_deref(), "report")
+    }
+
+    pub fn examples(&self) -> anyhow::Result<Vec<ModelExample>> {
+        Ok(stored(Some(&self.examples_json), "list of sample rows")?.unwrap_or_default())
+    }
+}
+
+impl OwnedRow {
+    pub fn inputs(&self) -> anyhow::Result<Vec<FeatureInfo>> {
+        Ok(stored(Some(&self.inputs_json), "list of inputs")?.unwrap_or_default())
+    }
+
+    pub fn report(&self) -> anyhow::Result<Option<ModelReport>> {
+        stored(self.report_json.as_deref(), "report")
+    }
+
+    pub fn progress(&self) -> anyhow::Result<Option<CompileProgress>> {
+        stored(self.progress_json.as_deref(), "compilation progress")
+    }
+}
+
 /// A compiled model to install as the operator's (published, no owner).
 pub struct InstalledModel<'a> {
     pub id: &'a str,

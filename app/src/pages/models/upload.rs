@@ -257,7 +257,7 @@ fn check_upload(upload: &ModelUpload, has_model: bool, has_calibration: bool) ->
     let mut problem = |field: &str, text: &str| problems.insert(field.to_owned(), vec![text.to_owned()]);
     if upload.id.is_empty() {
         problem("id", "Enter the model's id.");
-    } else if !blindfold_api::valid_model_id(&upload.id) {
+    } else if blindfold_api::ModelId::parse(&upload.id).is_none() {
         problem(
             "id",
             &format!(

@@ -15,13 +15,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use blindfold_api::Role;
-use sqlx::AnyPool;
 
-use crate::db::{self, Backend, Db, now_ms};
+use crate::db::{Db, now_ms};
 use crate::services::jobs::JobQueue;
 use crate::services::keystore::ServerKeyStore;
 use crate::services::{ServiceError, ServiceResult};
 use crate::settings::Settings;
+use crate::store::accounts::AccountStore;
 use password::PasswordWork;
 use sessions::{Session, Sessions};
 use throttle::{Limits, NameKey, Throttle};
@@ -54,8 +54,7 @@ const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(60
 
 /// The accounts service.
 pub struct Accounts {
-    pool: AnyPool,
-    backend: Backend,
+    store: AccountStore,
     passwords: PasswordWork,
     throttle: Throttle,
     /// Whether the first account registered is made an owner.
@@ -85,7 +84,7 @@ enum Change {
 
 impl Accounts {
     pub fn new(db: Db, settings: &Settings, names: NameKey, jobs: Arc<JobQueue>, keys: Arc<ServerKeyStore>) -> Self {
-        let Db { pool, backend } = db;
+        let store = AccountStore::new(db.clone());
         let limits = Limits {
             guesses_per_user: settings.login_attempts_per_user,
             guesses_per_address: settings.login_attempts_per_address,
@@ -96,9 +95,9 @@ impl Accounts {
         };
         Self {
             passwords: PasswordWork::new(settings.password_hashers(), password::MAX_WAIT),
-            throttle: Throttle::new(pool.clone(), limits, names),
+            throttle: Throttle::new(db, limits, names),
             sessions: Sessions::new(
-                pool.clone(),
+                store.clone(),
                 settings.session_idle(),
                 settings.session_lifetime(),
                 settings.max_sessions_per_user,
@@ -106,47 +105,8 @@ impl Accounts {
             first_account_owner: settings.first_account_owner,
             jobs,
             keys,
-            pool,
-            backend,
+            store,
         }
-    }
-
-    /// Recomputes the unique username keys under the current rule (NFKC, then lower case),
-    /// for accounts made before it; idempotent. Display names stay as they are: the browser
-    /// files its client keys under them.
-    pub async fn rekey_usernames(&self) -> anyhow::Result<u64> {
-        // PostgreSQL databases were created under the current rule.
-        if self.backend != Backend::Sqlite {
-            return Ok(0);
-        }
-        // A printable ASCII name is its own NFKC, and its key was already its lower case.
-        let rows: Vec<(i64, String, String)> =
-            sqlx::query_as("SELECT id, username, username_key FROM users WHERE username GLOB '*[^ -~]*'")
-                .fetch_all(&self.pool)
-                .await?;
-        let mut changed = 0;
-        for (user_id, username, old_key) in rows {
-            let key = rules::username_key(&username);
-            if key == old_key {
-                continue;
-            }
-            let updated = sqlx::query("UPDATE users SET username_key = $1 WHERE id = $2")
-                .bind(&key)
-                .bind(user_id)
-                .execute(&self.pool)
-                .await;
-            match updated {
-                Ok(_) => changed += 1,
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => tracing::warn!(
-                    user_id,
-                    "this account's username is the same as another's under NFKC and case; its key is \
-                     left as it was, so it can log in only with its name exactly as registered until \
-                     one of them is renamed"
-                ),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(changed)
     }
 
     /// Creates an account after checking every rule; all broken rules are reported together.
@@ -183,13 +143,7 @@ impl Accounts {
     async fn create(&self, typed: &str, password: String, confirmation: String) -> ServiceResult<Account> {
         let username = rules::normalize_username(typed);
         let key = rules::username_key(&username);
-        // An id rather than EXISTS: SQLite answers EXISTS with an integer, PostgreSQL with a
-        // boolean.
-        let taken = sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE username_key = $1")
-            .bind(&key)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some();
+        let taken = self.store.key_taken(&key).await?;
         let checked = username.clone();
         let hash = self
             .passwords
@@ -212,12 +166,15 @@ impl Accounts {
                 Ok(password::hash(&password)?)
             })
             .await??;
-        let inserted = self.insert_user(&username, &key, &hash).await;
+        let inserted = self
+            .store
+            .insert_user(&username, &key, &hash, now_ms(), self.first_account_owner)
+            .await;
         match inserted {
             Ok((user_id, role)) => Ok(Account {
                 user_id,
                 username,
-                role: sessions::parse_role(&role)?,
+                role,
                 password_hash: hash,
             }),
             // Registered by someone else since the check above.
@@ -226,33 +183,6 @@ impl Accounts {
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Inserts the account; with `--first-account-owner` it is an owner if no account exists,
-    /// which the insert itself decides (taking turns with other registrations under
-    /// PostgreSQL, where two could otherwise both see an empty table). Its id and role.
-    async fn insert_user(&self, username: &str, key: &str, hash: &str) -> sqlx::Result<(i64, String)> {
-        let mut transaction = self.pool.begin().await?;
-        if self.first_account_owner {
-            db::take_turn(&mut transaction, self.backend, "register").await?;
-        }
-        let inserted = sqlx::query_as(
-            "INSERT INTO users (username, username_key, password_hash, created_at, role)
-             SELECT $1, $2, $3, $4,
-                    CASE WHEN $5 = 1 AND (SELECT COUNT(*) FROM users) = 0 THEN $6 ELSE $7 END
-             RETURNING id, role",
-        )
-        .bind(username)
-        .bind(key)
-        .bind(hash)
-        .bind(now_ms())
-        .bind(i64::from(self.first_account_owner))
-        .bind(Role::Owner.as_str())
-        .bind(Role::User.as_str())
-        .fetch_one(&mut *transaction)
-        .await?;
-        transaction.commit().await?;
-        Ok(inserted)
     }
 
     /// Checks a username and password, under the password-guess limits.
@@ -267,12 +197,8 @@ impl Accounts {
                 return Err(error);
             }
         };
-        let row: Option<(i64, String, String, String)> =
-            sqlx::query_as("SELECT id, username, password_hash, role FROM users WHERE username_key = $1")
-                .bind(&key)
-                .fetch_optional(&self.pool)
-                .await?;
-        let stored = row.as_ref().map(|(_, _, hash, _)| hash.clone());
+        let row = self.store.user_by_key(&key).await?;
+        let stored = row.as_ref().map(|user| user.password_hash.clone());
         let valid = self
             .passwords
             .run(move || password::verify(&password, stored.as_deref()))
@@ -283,13 +209,13 @@ impl Accounts {
             self.throttle.account_login_failed(login).await?;
         }
         match (valid?, row) {
-            (true, Some((user_id, username, password_hash, role))) => {
+            (true, Some(user)) => {
                 self.throttle.guess_succeeded(guess).await?;
                 Ok(Account {
-                    user_id,
-                    username,
-                    role: sessions::parse_role(&role)?,
-                    password_hash,
+                    user_id: user.id,
+                    username: user.username,
+                    role: user.role,
+                    password_hash: user.password_hash,
                 })
             }
             _ => Err(ServiceError::InvalidCredentials),
@@ -321,9 +247,8 @@ impl Accounts {
 
     /// The username key and password hash of a user.
     async fn credentials(&self, user_id: i64) -> ServiceResult<(String, String)> {
-        sqlx::query_as("SELECT username_key, password_hash FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
+        self.store
+            .credentials(user_id)
             .await?
             .ok_or(ServiceError::NotFound("account"))
     }
@@ -373,11 +298,7 @@ impl Accounts {
                 hash
             }
         };
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(session.user_id)
-            .execute(&self.pool)
-            .await?;
+        self.store.set_password(session.user_id, &hash).await?;
         let ended = self
             .sessions
             .destroy_all(session.user_id, Some(&session.token_hash))
@@ -402,25 +323,9 @@ impl Accounts {
         }
         self.throttle.guess_succeeded(guess).await?;
 
-        // Rows first, in one transaction (sessions and keys go with the user by cascade), then
-        // files: a crash in between leaves files no row refers to, never a row without its file.
-        let mut transaction = self.pool.begin().await?;
-        // The models go with the user by cascade, and their jobs with them: deleted here first
-        // so that their files are removed too.
-        let job_ids: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM jobs WHERE user_id = $1 OR model_id IN (SELECT id FROM models WHERE owner_id = $2)
-             RETURNING id",
-        )
-        .bind(user_id)
-        .bind(user_id)
-        .fetch_all(&mut *transaction)
-        .await?;
-        sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(user_id)
-            .execute(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
-
+        // Rows first, in one transaction, then files: a crash in between leaves files no row
+        // refers to, never a row without its file.
+        let job_ids = self.store.delete_user(user_id).await?;
         self.jobs.remove_deleted(&job_ids).await;
         self.keys.forget_user(user_id).await;
         tracing::info!(user_id, jobs = job_ids.len(), "account deleted");
@@ -431,53 +336,8 @@ impl Accounts {
 /// Gives the account `username` (as it logs in: any case, NFKC) the role `role`, from its
 /// sessions' next request on. The account's name as registered, or None without such an
 /// account. For `blindfold-server grant-owner`.
-pub async fn set_role(pool: &AnyPool, username: &str, role: Role) -> anyhow::Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("UPDATE users SET role = $1 WHERE username_key = $2 RETURNING username")
-            .bind(role.as_str())
-            .bind(rules::username_key(username))
-            .fetch_optional(pool)
-            .await?,
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::state::AppState;
-
-    #[tokio::test]
-    async fn username_keys_are_recomputed_at_start_up_and_collisions_are_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = Settings::for_data_dir(dir.path().to_path_buf());
-        let pool = crate::db::connect(&settings.database_url(), 1).await.unwrap().pool;
-        // Keys as the old rule (lower case only) made them.
-        for (id, name) in [(1, "\u{FF22}ob"), (2, "carol"), (3, "\u{FF23}arol"), (4, "dave")] {
-            sqlx::query(
-                "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES ($1, $2, $3, 'x', 0)",
-            )
-            .bind(id)
-            .bind(name)
-            .bind(name.to_lowercase())
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
-        pool.close().await;
-
-        let state = AppState::open(settings).await.unwrap();
-        assert_eq!(
-            state.accounts.rekey_usernames().await.unwrap(),
-            0,
-            "done once, at start-up"
-        );
-        let keys: Vec<(String, String)> = sqlx::query_as("SELECT username, username_key FROM users ORDER BY id")
-            .fetch_all(&state.db.pool)
-            .await
-            .unwrap();
-        assert_eq!(keys[0], ("\u{FF22}ob".to_owned(), "bob".to_owned()));
-        // "Ｃarol" is "carol" now, which another account already is: left as it was.
-        assert_eq!(keys[2].1, "\u{FF43}arol");
-        assert_eq!(keys[3].1, "dave");
-    }
+pub async fn set_role(db: Db, username: &str, role: Role) -> anyhow::Result<Option<String>> {
+    Ok(AccountStore::new(db)
+        .set_role(&rules::username_key(username), role)
+        .await?)
 }

@@ -8,14 +8,13 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use blindfold_api::Role;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::AnyPool;
 
-use crate::db::{Backend, now_ms};
+use crate::db::now_ms;
 use crate::services::{ServiceError, ServiceResult};
+use crate::store::accounts::{AccountStore, NewSession as StoredSession, SessionRow};
 
 /// How stale `last_seen_at` may get before a request refreshes it.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -55,7 +54,7 @@ fn millis(duration: Duration) -> i64 {
 
 /// The sessions of all users.
 pub struct Sessions {
-    pool: AnyPool,
+    store: AccountStore,
     idle_ms: i64,
     lifetime_ms: i64,
     /// Sessions one user may hold; a login beyond ends the oldest.
@@ -63,9 +62,9 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(pool: AnyPool, idle: Duration, lifetime: Duration, max_per_user: u32) -> Self {
+    pub fn new(store: AccountStore, idle: Duration, lifetime: Duration, max_per_user: u32) -> Self {
         Self {
-            pool,
+            store,
             idle_ms: millis(idle),
             lifetime_ms: millis(lifetime),
             max_per_user: i64::from(max_per_user.max(1)),
@@ -83,119 +82,70 @@ impl Sessions {
         let (token, csrf_token) = (random_token(), random_token());
         let token_hash = hash_token(&token);
         let now = now_ms();
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (created_at <= $2 OR last_seen_at <= $3)")
-            .bind(user_id)
-            .bind(now.saturating_sub(self.lifetime_ms))
-            .bind(now.saturating_sub(self.idle_ms))
-            .execute(&self.pool)
+        self.store
+            .delete_ended_sessions_of(
+                user_id,
+                now.saturating_sub(self.lifetime_ms),
+                now.saturating_sub(self.idle_ms),
+            )
             .await?;
-        // Only while the password checked is still the account's: a login that raced a
-        // password change (which ends every other session) must not outlive it. PostgreSQL
-        // reads the EXISTS as committed when the insert began, so there the user row is
-        // share-locked first: a password change waits for the login, or the login sees it.
-        let mut transaction = self.pool.begin().await?;
-        if Backend::of_pool(&self.pool) == Backend::Postgres {
-            sqlx::query("SELECT id FROM users WHERE id = $1 AND password_hash = $2 FOR SHARE")
-                .bind(user_id)
-                .bind(password_hash)
-                .execute(&mut *transaction)
-                .await?;
-        }
-        let created = sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)
-             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM users WHERE id = $7 AND password_hash = $8)",
-        )
-        .bind(&token_hash)
-        .bind(user_id)
-        .bind(&csrf_token)
-        .bind(now)
-        .bind(now)
-        .bind(now.saturating_add(self.lifetime_ms))
-        .bind(user_id)
-        .bind(password_hash)
-        .execute(&mut *transaction)
-        .await?;
-        if created.rows_affected() == 0 {
+        let session = StoredSession {
+            token_hash: &token_hash,
+            user_id,
+            csrf_token: &csrf_token,
+            now,
+            expires_at: now.saturating_add(self.lifetime_ms),
+        };
+        if !self
+            .store
+            .insert_session(&session, password_hash, self.max_per_user - 1)
+            .await?
+        {
             return Err(ServiceError::InvalidCredentials);
         }
-        // The newest others within the allowance stay; the new session always does.
-        sqlx::query(
-            "DELETE FROM sessions WHERE user_id = $1 AND token_hash != $2 AND token_hash NOT IN (
-                 SELECT token_hash FROM sessions WHERE user_id = $1 AND token_hash != $2
-                 ORDER BY created_at DESC, token_hash DESC LIMIT $3)",
-        )
-        .bind(user_id)
-        .bind(&token_hash)
-        .bind(self.max_per_user - 1)
-        .execute(&mut *transaction)
-        .await?;
-        transaction.commit().await?;
         Ok(NewSession { token, csrf_token })
     }
 
     /// Deletes every ended session; the number deleted.
     pub async fn sweep(&self) -> ServiceResult<u64> {
         let now = now_ms();
-        Ok(
-            sqlx::query("DELETE FROM sessions WHERE created_at <= $1 OR last_seen_at <= $2")
-                .bind(now.saturating_sub(self.lifetime_ms))
-                .bind(now.saturating_sub(self.idle_ms))
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
-        )
+        Ok(self
+            .store
+            .delete_ended_sessions(now.saturating_sub(self.lifetime_ms), now.saturating_sub(self.idle_ms))
+            .await?)
     }
 
     /// Ends one session.
     pub async fn destroy(&self, session: &Session) -> ServiceResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(&session.token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        Ok(self.store.delete_session(&session.token_hash).await?)
     }
 
     /// Ends every session of the user but `keep` (its token hash), if given.
     pub async fn destroy_all(&self, user_id: i64, keep: Option<&str>) -> ServiceResult<u64> {
-        Ok(
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2")
-                .bind(user_id)
-                .bind(keep)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
-        )
+        Ok(self.store.delete_sessions_of(user_id, keep).await?)
     }
 
     /// The live session of this token, if any; an ended one is deleted.
     pub async fn lookup(&self, token: &str) -> ServiceResult<Option<Session>> {
         let token_hash = hash_token(token);
-        let row: Option<(i64, String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT u.id, u.username, u.role, s.csrf_token, s.created_at, s.last_seen_at
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
-        )
-        .bind(&token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((user_id, username, role, csrf_token, created_at, last_seen_at)) = row else {
+        let Some(SessionRow {
+            user_id,
+            username,
+            role,
+            csrf_token,
+            created_at,
+            last_seen_at,
+        }) = self.store.session(&token_hash).await?
+        else {
             return Ok(None);
         };
-        let role = parse_role(&role)?;
         let now = now_ms();
         if created_at <= now.saturating_sub(self.lifetime_ms) || last_seen_at <= now.saturating_sub(self.idle_ms) {
-            sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-                .bind(&token_hash)
-                .execute(&self.pool)
-                .await?;
+            self.store.delete_session(&token_hash).await?;
             return Ok(None);
         }
         if now - last_seen_at >= TOUCH_EVERY_MS {
-            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $3")
-                .bind(now)
-                .bind(&token_hash)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
+            self.store.touch_session(&token_hash, now).await?;
         }
         Ok(Some(Session {
             user_id,
@@ -207,14 +157,6 @@ impl Sessions {
     }
 }
 
-/// A role as `users.role` stores it (its CHECK constraint allows only known ones).
-pub(crate) fn parse_role(stored: &str) -> ServiceResult<Role> {
-    Ok(stored
-        .parse::<Role>()
-        .map_err(anyhow::Error::msg)
-        .context("a stored role")?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,10 +165,10 @@ mod tests {
 
     async fn sessions() -> (Sessions, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), 4)
+        let db = crate::db::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), 4)
             .await
-            .unwrap()
-            .pool;
+            .unwrap();
+        let pool = db.pool.clone();
         sqlx::query(
             "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES (1, 'a', 'a', 'x', 0)",
         )
@@ -234,20 +176,20 @@ mod tests {
         .await
         .unwrap();
         let hours = |h: u64| Duration::from_secs(h * 3600);
-        (Sessions::new(pool, hours(2), hours(10), 3), dir)
+        (Sessions::new(AccountStore::new(db), hours(2), hours(10), 3), dir)
     }
 
     async fn age(s: &Sessions, column: &str, by_ms: i64) {
         sqlx::query(&format!("UPDATE sessions SET {column} = {column} - $1"))
             .bind(by_ms)
-            .execute(&s.pool)
+            .execute(s.store.pool())
             .await
             .unwrap();
     }
 
     async fn count(s: &Sessions) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-            .fetch_one(&s.pool)
+            .fetch_one(s.store.pool())
             .await
             .unwrap()
     }
@@ -274,7 +216,7 @@ mod tests {
         assert!(s.lookup(&new.token).await.unwrap().is_some());
         let seen: i64 = sqlx::query_scalar("SELECT $1 - last_seen_at FROM sessions")
             .bind(now_ms())
-            .fetch_one(&s.pool)
+            .fetch_one(s.store.pool())
             .await
             .unwrap();
         assert!(seen < 5_000, "{seen}");
@@ -299,7 +241,7 @@ mod tests {
         s.lookup(&new.token).await.unwrap().unwrap();
         let stale: i64 = sqlx::query_scalar("SELECT $1 - last_seen_at FROM sessions")
             .bind(now_ms())
-            .fetch_one(&s.pool)
+            .fetch_one(s.store.pool())
             .await
             .unwrap();
         assert!(stale >= 30_000, "refreshed only after a minute");

@@ -24,14 +24,13 @@
 use std::net::IpAddr;
 use std::path::Path;
 
+use crate::db::{Db, now_ms};
+use crate::services::{ServiceError, ServiceResult};
+use crate::store::throttles::{GuessCount, ThrottleStore};
 use anyhow::Context;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
-use sqlx::AnyPool;
-
-use crate::db::{self, Backend, now_ms};
-use crate::services::{ServiceError, ServiceResult};
 
 const LOGIN: &str = "login";
 const LOGIN_ADDRESS: &str = "login_address";
@@ -62,7 +61,7 @@ pub struct Limits {
 }
 
 pub struct Throttle {
-    pool: AnyPool,
+    store: ThrottleStore,
     limits: Limits,
     names: NameKey,
 }
@@ -80,7 +79,7 @@ impl NameKey {
 
     /// The key from `file`, or without one the deployment's own, made at its first start and
     /// kept in the database (table `server_secrets`).
-    pub async fn load(pool: &AnyPool, file: Option<&Path>) -> anyhow::Result<Self> {
+    pub async fn load(db: &Db, file: Option<&Path>) -> anyhow::Result<Self> {
         if let Some(file) = file {
             let bytes = std::fs::read(file).with_context(|| format!("reading the secret file {}", file.display()))?;
             anyhow::ensure!(
@@ -94,15 +93,8 @@ impl NameKey {
         }
         let mut fresh = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut fresh);
-        // Processes starting together each offer one; the first stored is everyone's.
-        sqlx::query("INSERT INTO server_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(THROTTLE_SECRET)
-            .bind(hex::encode(fresh))
-            .execute(pool)
-            .await?;
-        let stored: String = sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
-            .bind(THROTTLE_SECRET)
-            .fetch_one(pool)
+        let stored = ThrottleStore::new(db.clone())
+            .secret(THROTTLE_SECRET, &hex::encode(fresh))
             .await?;
         Ok(Self(hex::decode(stored).context("the stored throttle secret")?))
     }
@@ -162,24 +154,13 @@ pub fn site_subject(address: IpAddr) -> Option<String> {
     }
 }
 
-/// The number of hits after counting one more: 1 when the subject's period is over. (Columns
-/// in an upsert's update are qualified: PostgreSQL finds a bare name ambiguous with `excluded`.)
-fn next_hits(period_over: &str) -> String {
-    format!("(CASE WHEN {period_over} THEN 1 ELSE throttles.hits + 1 END)")
-}
-
-/// `blocked_until` after `hits` failed guesses with `free` of them allowed: unblocked below
-/// `free`, then 1 s doubling with each further guess, at most `$3` ms (`$1` is now). Written
-/// for both databases: no two-argument MIN (PostgreSQL's is LEAST), and a 64-bit shift.
-fn guess_block(hits: &str, free: &str) -> String {
-    let doublings = format!("CAST(CASE WHEN {hits} - {free} < 30 THEN {hits} - {free} ELSE 30 END AS INTEGER)");
-    let delay = format!("(CAST(1000 AS BIGINT) << {doublings})");
-    format!("(CASE WHEN {hits} >= {free} THEN $1 + (CASE WHEN $3 < {delay} THEN $3 ELSE {delay} END) ELSE 0 END)")
-}
-
 impl Throttle {
-    pub fn new(pool: AnyPool, limits: Limits, names: NameKey) -> Self {
-        Self { pool, limits, names }
+    pub fn new(db: Db, limits: Limits, names: NameKey) -> Self {
+        Self {
+            store: ThrottleStore::new(db),
+            limits,
+            names,
+        }
     }
 
     /// Counts a password guess for `username_key` from `address`, or refuses it with
@@ -190,56 +171,19 @@ impl Throttle {
             user_subject: format!("{address_subject} {}", self.names.subject(username_key)),
             address_subject,
         };
-        // Both rows are counted, or neither: the NOT EXISTS reads the table before the insert
-        // writes it (SQLite evaluates a SELECT from the table it inserts into in full first).
-        let period_over = "throttles.last_hit_at <= $1 - $2";
-        let hits = next_hits(period_over);
-        let free = "(CASE throttles.scope WHEN 'login' THEN $4 ELSE $6 END)";
-        let sql = format!(
-            "INSERT INTO throttles (scope, subject, hits, period_start, last_hit_at, blocked_until)
-             SELECT v.column1, v.column2, 1, $1, $1, {first_block}
-             FROM (VALUES ('{LOGIN}', $5, $4), ('{LOGIN_ADDRESS}', $7, $6)) AS v
-             WHERE NOT EXISTS (
-                 SELECT 1 FROM throttles t WHERE t.blocked_until > $1
-                 AND ((t.scope = '{LOGIN}' AND t.subject = $5) OR (t.scope = '{LOGIN_ADDRESS}' AND t.subject = $7)))
-             ON CONFLICT (scope, subject) DO UPDATE SET
-                 hits = {hits},
-                 period_start = CASE WHEN {period_over} THEN $1 ELSE throttles.period_start END,
-                 last_hit_at = $1,
-                 blocked_until = {block}
-             RETURNING scope",
-            first_block = guess_block("1", "v.column3"),
-            block = guess_block(&hits, free),
-        );
         let now = now_ms();
-        let mut transaction = self.pool.begin().await?;
-        // PostgreSQL checks the NOT EXISTS against what was committed when the statement
-        // began, so parallel guesses could all pass a block that one of them is setting:
-        // guesses from one address take turns (both subjects are that address's).
-        let turn = format!("guess {}", guess.address_subject);
-        db::take_turn(&mut transaction, Backend::of_pool(&self.pool), &turn).await?;
-        let counted: Vec<(String,)> = sqlx::query_as(&sql)
-            .bind(now)
-            .bind(FORGET_AFTER_MS)
-            .bind(self.limits.max_delay_ms)
-            .bind(i64::from(self.limits.guesses_per_user))
-            .bind(&guess.user_subject)
-            .bind(i64::from(self.limits.guesses_per_address))
-            .bind(&guess.address_subject)
-            .fetch_all(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
-        if counted.is_empty() {
-            let until: Option<i64> = sqlx::query_scalar(
-                "SELECT MAX(blocked_until) FROM throttles
-                 WHERE (scope = $1 AND subject = $2) OR (scope = $3 AND subject = $4)",
-            )
-            .bind(LOGIN)
-            .bind(&guess.user_subject)
-            .bind(LOGIN_ADDRESS)
-            .bind(&guess.address_subject)
-            .fetch_one(&self.pool)
-            .await?;
+        let count = GuessCount {
+            pair_scope: LOGIN,
+            pair_subject: &guess.user_subject,
+            pair_free: self.limits.guesses_per_user,
+            address_scope: LOGIN_ADDRESS,
+            address_subject: &guess.address_subject,
+            address_free: self.limits.guesses_per_address,
+            forget_after_ms: FORGET_AFTER_MS,
+            max_delay_ms: self.limits.max_delay_ms,
+            now,
+        };
+        if let Err(until) = self.store.count_guess(&count).await? {
             return Err(ServiceError::Throttled {
                 retry_after_s: seconds_until(until.unwrap_or(now), now),
             });
@@ -250,11 +194,7 @@ impl Throttle {
     /// The guess was right: the (address, username) failures are forgotten, and the guess
     /// does not count against the address.
     pub async fn guess_succeeded(&self, guess: Guess) -> ServiceResult<()> {
-        sqlx::query("DELETE FROM throttles WHERE scope = $1 AND subject = $2")
-            .bind(LOGIN)
-            .bind(&guess.user_subject)
-            .execute(&self.pool)
-            .await?;
+        self.store.delete(LOGIN, &guess.user_subject).await?;
         self.give_back(LOGIN_ADDRESS, &guess.address_subject, self.limits.guesses_per_address)
             .await
     }
@@ -308,39 +248,15 @@ impl Throttle {
         if limit == 0 {
             return Err(Refusal::For((REGISTRATION_PERIOD_MS / 1000) as u64));
         }
-        let period_over = "throttles.period_start <= $1 - $4";
-        let hits = next_hits(period_over);
-        let start = format!("(CASE WHEN {period_over} THEN $1 ELSE throttles.period_start END)");
-        let sql = format!(
-            "INSERT INTO throttles (scope, subject, hits, period_start, last_hit_at, blocked_until)
-             VALUES ($5, $2, 1, $1, $1, CASE WHEN 1 >= $3 THEN $1 + $4 ELSE 0 END)
-             ON CONFLICT (scope, subject) DO UPDATE SET
-                 hits = {hits},
-                 period_start = {start},
-                 last_hit_at = $1,
-                 blocked_until = CASE WHEN {hits} >= $3 THEN {start} + $4 ELSE 0 END
-             WHERE throttles.blocked_until <= $1
-             RETURNING hits"
-        );
         let now = now_ms();
-        let counted: Option<i64> = sqlx::query_scalar(&sql)
-            .bind(now)
-            .bind(subject)
-            .bind(limit)
-            .bind(REGISTRATION_PERIOD_MS)
-            .bind(scope)
-            .fetch_optional(&self.pool)
-            .await?;
-        if counted.is_none() {
-            let until: Option<i64> =
-                sqlx::query_scalar("SELECT blocked_until FROM throttles WHERE scope = $1 AND subject = $2")
-                    .bind(scope)
-                    .bind(subject)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            return Err(Refusal::For(seconds_until(until.unwrap_or(now), now)));
+        match self
+            .store
+            .count_in_period(scope, subject, limit as u32, REGISTRATION_PERIOD_MS, now)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(until) => Err(Refusal::For(seconds_until(until.unwrap_or(now), now))),
         }
-        Ok(())
     }
 
     /// The registration did not create an account: it does not use up the allowance.
@@ -357,28 +273,16 @@ impl Throttle {
     /// Takes one counted hit back from a subject. A block that hit set is lifted when the
     /// subject is back under its `allowance`; one that was due anyway stays.
     async fn give_back(&self, scope: &str, subject: &str, allowance: u32) -> ServiceResult<()> {
-        sqlx::query(
-            "UPDATE throttles SET hits = CASE WHEN hits > 0 THEN hits - 1 ELSE 0 END,
-                 blocked_until = CASE WHEN hits - 1 < $3 THEN 0 ELSE blocked_until END
-             WHERE scope = $1 AND subject = $2",
-        )
-        .bind(scope)
-        .bind(subject)
-        .bind(i64::from(allowance))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        Ok(self.store.give_back(scope, subject, allowance).await?)
     }
 
     /// Deletes rows that no longer limit anything (the accounts' maintenance, now and then).
     pub async fn forget_stale(&self) -> ServiceResult<()> {
         let now = now_ms();
-        sqlx::query("DELETE FROM throttles WHERE blocked_until <= $1 AND last_hit_at <= $2")
-            .bind(now)
-            .bind(now - FORGET_AFTER_MS.max(REGISTRATION_PERIOD_MS))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        Ok(self
+            .store
+            .forget_stale(now, now - FORGET_AFTER_MS.max(REGISTRATION_PERIOD_MS))
+            .await?)
     }
 }
 
@@ -423,12 +327,11 @@ mod tests {
 
     async fn throttle(limits: Limits) -> (Throttle, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 4)
+        let db = crate::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 4)
             .await
-            .unwrap()
-            .pool;
-        let names = NameKey::load(&pool, None).await.unwrap();
-        (Throttle::new(pool, limits, names), dir)
+            .unwrap();
+        let names = NameKey::load(&db, None).await.unwrap();
+        (Throttle::new(db, limits, names), dir)
     }
 
     fn limits() -> Limits {
@@ -450,7 +353,7 @@ mod tests {
         sqlx::query_as("SELECT hits, blocked_until FROM throttles WHERE scope = $1 AND subject = $2")
             .bind(scope)
             .bind(subject)
-            .fetch_optional(&t.pool)
+            .fetch_optional(t.store.pool())
             .await
             .unwrap()
     }
@@ -500,7 +403,7 @@ mod tests {
 
         // Once the wait is over the next guess doubles it.
         sqlx::query("UPDATE throttles SET blocked_until = 0")
-            .execute(&t.pool)
+            .execute(t.store.pool())
             .await
             .unwrap();
         t.begin_guess(from, ALICE).await.unwrap();
@@ -540,7 +443,7 @@ mod tests {
         )
         .bind(now_ms())
         .bind(alice_from(&t, "192.0.2.1"))
-        .execute(&t.pool)
+        .execute(t.store.pool())
         .await
         .unwrap();
         t.begin_guess(from, ALICE).await.unwrap();
@@ -550,7 +453,7 @@ mod tests {
 
         sqlx::query("UPDATE throttles SET last_hit_at = last_hit_at - $1, blocked_until = 0")
             .bind(FORGET_AFTER_MS)
-            .execute(&t.pool)
+            .execute(t.store.pool())
             .await
             .unwrap();
         t.begin_guess(from, ALICE).await.unwrap();
@@ -576,7 +479,7 @@ mod tests {
         // An hour later the address starts afresh.
         sqlx::query("UPDATE throttles SET period_start = period_start - $1, blocked_until = blocked_until - $1")
             .bind(REGISTRATION_PERIOD_MS)
-            .execute(&t.pool)
+            .execute(t.store.pool())
             .await
             .unwrap();
         t.begin_registration(from).await.unwrap();

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use blindfold_api::{FeatureInfo, ModelDetails, ModelState, OwnedModel, valid_model_id};
+use blindfold_api::{ModelDetails, ModelId, ModelState, OwnedModel};
 use blindfold_model::ClientSpec;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -151,15 +151,12 @@ impl OwnedModels {
     }
 
     /// One of the owner's models; anyone else's is not found.
-    pub async fn get(&self, owner: i64, id: &str) -> ServiceResult<OwnedModel> {
+    pub async fn get(&self, owner: i64, id: &ModelId) -> ServiceResult<OwnedModel> {
         let row = self.row(owner, id).await?;
         tokio::task::spawn_blocking(move || owned_model(row)).await?
     }
 
-    async fn row(&self, owner: i64, id: &str) -> ServiceResult<OwnedRow> {
-        if !valid_model_id(id) {
-            return Err(ServiceError::NotFound("model"));
-        }
+    async fn row(&self, owner: i64, id: &ModelId) -> ServiceResult<OwnedRow> {
         self.store
             .owned(owner, id)
             .await?
@@ -167,15 +164,14 @@ impl OwnedModels {
     }
 
     /// Changes the details users see (in any state); bumps the version.
-    pub async fn update_details(&self, owner: i64, id: &str, details: ModelDetails) -> ServiceResult<OwnedModel> {
+    pub async fn update_details(&self, owner: i64, id: &ModelId, details: ModelDetails) -> ServiceResult<OwnedModel> {
         let mut problems = BTreeMap::new();
         check_details(&mut problems, &details.name, &details.description, &details.inputs);
         if !problems.is_empty() {
             return Err(ServiceError::Validation(problems));
         }
         let row = self.row(owner, id).await?;
-        let stored: Vec<FeatureInfo> = serde_json::from_str(&row.inputs_json).context("stored inputs")?;
-        let features: Vec<String> = stored.into_iter().map(|input| input.name).collect();
+        let features: Vec<String> = row.inputs()?.into_iter().map(|input| input.name).collect();
         let unknown: Vec<String> = details
             .inputs
             .iter()
@@ -193,19 +189,19 @@ impl OwnedModels {
         {
             return Err(ServiceError::NotFound("model"));
         }
-        tracing::info!(owner, model = id, "model details changed");
+        tracing::info!(owner, model = id.as_str(), "model details changed");
         self.get(owner, id).await
     }
 
     /// Puts a draft in the catalogue; a published model stays as it is.
-    pub async fn publish(&self, owner: i64, id: &str) -> ServiceResult<OwnedModel> {
+    pub async fn publish(&self, owner: i64, id: &ModelId) -> ServiceResult<OwnedModel> {
         self.set_published(owner, id, ModelState::Draft, ModelState::Published)
             .await
     }
 
     /// Takes a published model out of the catalogue (a draft again); a draft stays as it is.
     /// Predictions queued on it fail.
-    pub async fn unpublish(&self, owner: i64, id: &str) -> ServiceResult<OwnedModel> {
+    pub async fn unpublish(&self, owner: i64, id: &ModelId) -> ServiceResult<OwnedModel> {
         let model = self
             .set_published(owner, id, ModelState::Published, ModelState::Draft)
             .await?;
@@ -213,15 +209,23 @@ impl OwnedModels {
         Ok(model)
     }
 
-    async fn set_published(&self, owner: i64, id: &str, from: ModelState, to: ModelState) -> ServiceResult<OwnedModel> {
-        if !valid_model_id(id) {
-            return Err(ServiceError::NotFound("model"));
-        }
+    async fn set_published(
+        &self,
+        owner: i64,
+        id: &ModelId,
+        from: ModelState,
+        to: ModelState,
+    ) -> ServiceResult<OwnedModel> {
         let changed = self.store.transition(owner, id, from, to).await?;
         // Not found for anyone but the owner.
         let model = self.get(owner, id).await?;
         if changed {
-            tracing::info!(owner, model = id, state = to.as_str(), "model publication changed");
+            tracing::info!(
+                owner,
+                model = id.as_str(),
+                state = to.as_str(),
+                "model publication changed"
+            );
         } else if model.state != to {
             return Err(not_compiled(model.state));
         }
@@ -229,10 +233,7 @@ impl OwnedModels {
     }
 
     /// Deletes a draft or failed model, and every prediction queued on it with its files.
-    pub async fn delete(&self, owner: i64, id: &str) -> ServiceResult<()> {
-        if !valid_model_id(id) {
-            return Err(ServiceError::NotFound("model"));
-        }
+    pub async fn delete(&self, owner: i64, id: &ModelId) -> ServiceResult<()> {
         // A compiling model may go too: its compilation stops at the compiler's next step.
         let deletable = [ModelState::Draft, ModelState::Failed, ModelState::Compiling];
         let Some((state, created_at, job_ids)) = self.store.delete_owned(owner, id, deletable).await? else {
@@ -246,13 +247,13 @@ impl OwnedModels {
             self.stop_compiling(id, created_at);
             tracing::info!(
                 owner,
-                model = id,
+                model = id.as_str(),
                 "model deleted while compiling: its compilation stops"
             );
         }
         self.jobs.remove_deleted(&job_ids).await;
         self.catalogue.forget(id);
-        tracing::info!(owner, model = id, jobs = job_ids.len(), "model deleted");
+        tracing::info!(owner, model = id.as_str(), jobs = job_ids.len(), "model deleted");
         Ok(())
     }
 }
@@ -266,19 +267,9 @@ fn owned_model(row: OwnedRow) -> ServiceResult<OwnedModel> {
         }
         ModelState::Compiling | ModelState::Failed => None,
     };
-    let progress = row
-        .progress_json
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .context("stored progress")?;
-    let report = row
-        .report_json
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .context("a stored report")?;
-    let inputs = serde_json::from_str(&row.inputs_json).context("stored inputs")?;
+    let progress = row.progress()?;
+    let report = row.report()?;
+    let inputs = row.inputs()?;
     Ok(OwnedModel {
         id: row.id,
         name: row.name,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use blindfold_api::{CompileProgress, FeatureInfo, ModelState, ModelUpload, OwnedModel, valid_model_id};
+use blindfold_api::{CompileProgress, FeatureInfo, ModelId, ModelState, ModelUpload, OwnedModel};
 use blindfold_model::{CompileOptions, Dataset, ModelError, TreeEnsemble, import_model};
 
 use super::compilation::Compilation;
@@ -36,14 +36,8 @@ impl OwnedModels {
         ticket: CompileTicket,
     ) -> ServiceResult<OwnedModel> {
         let mut problems = BTreeMap::new();
-        if !valid_model_id(&upload.id) {
-            problems.insert(
-                "id",
-                vec![format!(
-                    "Use 1 to {} lower-case letters, digits and dashes.",
-                    blindfold_api::MAX_MODEL_ID_LEN
-                )],
-            );
+        if ModelId::parse(&upload.id).is_none() {
+            problems.insert("id", vec![ModelId::rule()]);
         }
         check_details(&mut problems, &upload.name, &upload.description, &upload.inputs);
         check_labels(&mut problems, &upload.labels);

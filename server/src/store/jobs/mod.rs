@@ -15,7 +15,6 @@
 //! update that finishes the job writes its result, and `LISTEN/NOTIFY` tells the other
 //! processes when a job is queued or finished.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -25,20 +24,14 @@ use sha2::{Digest, Sha256};
 use crate::db::{self, Backend, Db, now_ms};
 use crate::storage::{self, Placement};
 
+mod notify;
+mod results;
+
+use notify::{FINISHED_CHANNEL, QUEUED_CHANNEL, notification};
+pub use notify::{JobListener, Notification};
+pub use results::StoredResult;
+
 const JOB_COLUMNS: &str = "id, model_id, status, error, input_bytes, key_fingerprint, spec_sha256, bootstraps, created_at, started_at, finished_at";
-
-/// PostgreSQL notification channels: a job was queued (payload empty), a job finished (payload:
-/// its id).
-const QUEUED_CHANNEL: &str = "blindfold_job_queued";
-const FINISHED_CHANNEL: &str = "blindfold_job_finished";
-
-/// `NOTIFY channel, payload` (PostgreSQL), delivered when the transaction it runs in commits.
-fn notification<'q>(
-    channel: &'q str,
-    payload: &'q str,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload)
-}
 
 pub struct JobStore {
     db: Db,
@@ -85,54 +78,6 @@ pub struct ClaimedJob {
 pub enum Ending {
     Done { bootstraps: u64, result: Vec<u8> },
     Failed(String),
-}
-
-/// A user's finished or unfinished job as [`JobStore::stored_result`] reads it.
-pub struct StoredResult {
-    pub status: JobStatus,
-    pub error: Option<String>,
-    /// The result's bytes when they are there, and whether they match the digest recorded when
-    /// they were written.
-    pub bytes: Option<Vec<u8>>,
-    pub intact: bool,
-    pub attempt: i64,
-}
-
-/// What [`JobStore::stored_result`] reads of a job.
-#[derive(sqlx::FromRow)]
-struct ResultRow {
-    status: JobStatus,
-    error: Option<String>,
-    result_sha256: Option<String>,
-    attempts: i64,
-    /// In the row with PostgreSQL; NULL with files.
-    result_bytes: Option<Vec<u8>>,
-}
-
-/// What another process told this one (PostgreSQL).
-pub enum Notification {
-    Queued,
-    Finished(String),
-}
-
-/// Notifications of other processes about jobs (PostgreSQL).
-pub struct JobListener(sqlx::postgres::PgListener);
-
-impl JobListener {
-    pub async fn connect(url: &str) -> sqlx::Result<Self> {
-        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
-        listener.listen_all([QUEUED_CHANNEL, FINISHED_CHANNEL]).await?;
-        Ok(Self(listener))
-    }
-
-    /// The next notification; the listener reconnects by itself after a lost connection.
-    pub async fn recv(&mut self) -> sqlx::Result<Notification> {
-        let received = self.0.recv().await?;
-        Ok(match received.channel() {
-            QUEUED_CHANNEL => Notification::Queued,
-            _ => Notification::Finished(received.payload().to_owned()),
-        })
-    }
 }
 
 impl JobStore {
@@ -274,22 +219,6 @@ impl JobStore {
                 Err(error.into())
             }
         }
-    }
-
-    /// Tells every worker process that a job is queued again (PostgreSQL).
-    pub async fn notify_queued(&self) -> sqlx::Result<()> {
-        if self.is_shared() {
-            notification(QUEUED_CHANNEL, "").execute(&self.db.pool).await?;
-        }
-        Ok(())
-    }
-
-    /// Tells the long polls of every web node that this job finished (PostgreSQL).
-    pub async fn notify_finished(&self, id: &str) -> sqlx::Result<()> {
-        if self.is_shared() {
-            notification(FINISHED_CHANNEL, id).execute(&self.db.pool).await?;
-        }
-        Ok(())
     }
 
     /// The encrypted row of a job being evaluated.
@@ -530,112 +459,11 @@ impl JobStore {
         Ok(reaped)
     }
 
-    /// Deletes jobs that finished before `cutoff`, with their results; how many.
-    pub async fn delete_finished_before(&self, cutoff: i64) -> sqlx::Result<u64> {
-        let expired: Vec<String> =
-            sqlx::query_scalar("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 RETURNING id")
-                .bind(cutoff)
-                .fetch_all(&self.db.pool)
-                .await?;
-        self.remove_files(&expired).await;
-        Ok(expired.len() as u64)
-    }
-
-    /// Deletes files in the job directory that no job needs (left by a crash between writing
-    /// a file and recording it, or before a temporary file was renamed): rows of jobs no longer
-    /// pending, results of jobs not done, and temporary files. How many.
-    pub async fn sweep_orphans(&self) -> anyhow::Result<u64> {
-        let Some(dir) = self.dir().map(Path::to_path_buf) else {
-            return Ok(0);
-        };
-        let jobs: Vec<(String, JobStatus, i64)> = sqlx::query_as("SELECT id, status, attempts FROM jobs")
-            .fetch_all(&self.db.pool)
-            .await?;
-        let needed: HashSet<String> = jobs
-            .iter()
-            .filter_map(|(id, status, attempt)| match status {
-                JobStatus::Queued | JobStatus::Running => Some(format!("{id}.row")),
-                JobStatus::Done => Some(format!("{id}.{attempt}.result")),
-                JobStatus::Failed => None,
-            })
-            .collect();
-        let removed = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-            let mut removed = 0;
-            for entry in std::fs::read_dir(&dir)? {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !needed.contains(&name) {
-                    storage::remove_quietly(&entry.path());
-                    removed += 1;
-                }
-            }
-            Ok(removed)
-        })
-        .await??;
-        Ok(removed)
-    }
-
     /// How many jobs there are of each status; statuses without jobs are absent.
     pub async fn count_by_status(&self) -> sqlx::Result<Vec<(JobStatus, i64)>> {
         sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
             .fetch_all(&self.db.pool)
             .await
-    }
-
-    /// A job of this user with its stored result, read and checked against the digest
-    /// recorded when it was written.
-    pub async fn stored_result(&self, user_id: i64, id: &str) -> anyhow::Result<Option<StoredResult>> {
-        let result_column = match self.placement {
-            Placement::Files(_) => "NULL",
-            Placement::Database => "result_bytes",
-        };
-        let row: Option<ResultRow> = sqlx::query_as(&format!(
-            "SELECT status, error, result_sha256, attempts, {result_column} AS result_bytes
-             FROM jobs WHERE id = $1 AND user_id = $2"
-        ))
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let bytes = match (self.dir(), row.status) {
-            (Some(dir), JobStatus::Done) => match tokio::fs::read(Self::result_path(dir, id, row.attempts)).await {
-                Ok(bytes) => Some(bytes),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-                Err(error) => return Err(anyhow::Error::from(error).context("reading a result")),
-            },
-            (Some(_), _) => None,
-            (None, _) => row.result_bytes,
-        };
-        let intact = match (&bytes, &row.result_sha256) {
-            (Some(bytes), Some(digest)) => *digest == hex::encode(Sha256::digest(bytes)),
-            _ => false,
-        };
-        Ok(Some(StoredResult {
-            status: row.status,
-            error: row.error,
-            bytes,
-            intact,
-            attempt: row.attempts,
-        }))
-    }
-
-    /// Fails a done job whose stored result is damaged or missing, saying `why`, and removes
-    /// what is left of the result.
-    pub async fn fail_done(&self, id: &str, attempt: i64, why: &str) -> sqlx::Result<()> {
-        sqlx::query("UPDATE jobs SET status = $1, error = $2 WHERE id = $3 AND status = $4")
-            .bind(JobStatus::Failed)
-            .bind(why)
-            .bind(id)
-            .bind(JobStatus::Done)
-            .execute(&self.db.pool)
-            .await?;
-        if let Some(dir) = self.dir() {
-            storage::remove_quietly(&Self::result_path(dir, id, attempt));
-        }
-        Ok(())
     }
 
     /// Deletes a job of this user with its files unless it is running; whether it did.
