@@ -15,6 +15,7 @@ pub mod routes;
 pub mod services;
 pub mod settings;
 pub mod shares;
+pub mod site;
 pub mod startup;
 pub mod state;
 pub mod storage;
