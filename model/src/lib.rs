@@ -24,19 +24,13 @@
 //!
 //! All are on by default. [`ModelError`] is always available.
 
+// Shared by every side: the error type, the parameters and the input encoding.
 pub mod error;
-
-#[cfg(feature = "spec")]
-pub mod binding;
-#[cfg(feature = "spec")]
-pub mod objective;
 #[cfg(feature = "spec")]
 pub mod params;
-#[cfg(feature = "spec")]
-pub mod quantize;
-#[cfg(feature = "spec")]
-pub mod spec;
 
+// Shared by the client and the server: what crosses between them (keys, ciphertexts) and its
+// checked (de)serialization.
 #[cfg(any(feature = "client", feature = "server"))]
 pub mod ciphertexts;
 #[cfg(any(feature = "client", feature = "server"))]
@@ -44,49 +38,33 @@ pub mod keys;
 #[cfg(any(feature = "client", feature = "server"))]
 mod serialization;
 
+// One folder per trust side.
 #[cfg(feature = "client")]
-mod bootstrap_key;
-#[cfg(feature = "client")]
-pub mod decrypt;
-#[cfg(feature = "client")]
-pub mod encrypt;
-#[cfg(feature = "client")]
-mod seeded;
+pub mod client;
+#[cfg(feature = "compiler")]
+pub mod compiler;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "spec")]
+pub mod spec;
 
+// The modules at their flat paths too (`blindfold_model::plan`, `::compile`, ...), as the other
+// crates name them.
+#[cfg(feature = "client")]
+pub use client::{decrypt, encrypt};
+#[cfg(feature = "compiler")]
+pub use compiler::import::{lightgbm, onnx, xgboost};
+#[cfg(feature = "compiler")]
+pub use compiler::{compile, dataset, ensemble, fixtures, import, report};
 #[cfg(feature = "server")]
-pub mod accumulate;
-#[cfg(feature = "server")]
-pub mod circuit;
-#[cfg(feature = "server")]
-pub mod evaluate;
-#[cfg(feature = "server")]
-pub mod plan;
-
-#[cfg(feature = "compiler")]
-pub mod compile;
-#[cfg(feature = "compiler")]
-pub mod dataset;
-#[cfg(feature = "compiler")]
-pub mod ensemble;
-#[cfg(feature = "compiler")]
-pub mod fixtures;
-#[cfg(feature = "compiler")]
-pub mod import;
-#[cfg(feature = "compiler")]
-pub mod lightgbm;
-#[cfg(feature = "compiler")]
-pub mod onnx;
-#[cfg(feature = "compiler")]
-pub mod report;
-#[cfg(feature = "compiler")]
-mod ubjson;
-#[cfg(feature = "compiler")]
-pub mod xgboost;
+pub use server::{accumulate, circuit, evaluate, plan};
+#[cfg(feature = "spec")]
+pub use spec::{binding, objective, quantize};
 
 pub use error::{ModelError, Result};
 
 #[cfg(feature = "spec")]
-pub use objective::Objective;
+pub use spec::objective::Objective;
 #[cfg(feature = "spec")]
 pub use spec::{ClientSpec, Prediction};
 
@@ -96,26 +74,28 @@ pub use ciphertexts::{EncryptedOutput, EncryptedRow};
 pub use keys::CompressedServerKey;
 
 #[cfg(feature = "client")]
-pub use decrypt::{decrypt_prediction, decrypt_raw};
+pub use client::decrypt::{decrypt_prediction, decrypt_raw};
 #[cfg(feature = "client")]
-pub use encrypt::encrypt_row;
+pub use client::encrypt::encrypt_row;
 #[cfg(feature = "client")]
 pub use keys::ClientKey;
 
 #[cfg(feature = "server")]
-pub use evaluate::{EvaluationStats, evaluate, evaluate_until};
-#[cfg(feature = "server")]
 pub use keys::ServerKey;
 #[cfg(feature = "server")]
-pub use plan::ServerPlan;
+pub use server::evaluate::{EvaluationStats, evaluate, evaluate_until};
+#[cfg(feature = "server")]
+pub use server::plan::ServerPlan;
 
 #[cfg(feature = "compiler")]
-pub use compile::{CompileOptions, CompileStep, CompiledModel, QuantizedEnsemble, compile, compile_with_progress};
+pub use compiler::compile::{
+    CompileOptions, CompileStep, CompiledModel, QuantizedEnsemble, compile, compile_with_progress,
+};
 #[cfg(feature = "compiler")]
-pub use dataset::Dataset;
+pub use compiler::dataset::Dataset;
 #[cfg(feature = "compiler")]
-pub use ensemble::TreeEnsemble;
+pub use compiler::ensemble::TreeEnsemble;
 #[cfg(feature = "compiler")]
-pub use import::{ModelFormat, import_model};
+pub use compiler::import::xgboost::{import_xgboost_json, import_xgboost_ubjson};
 #[cfg(feature = "compiler")]
-pub use xgboost::{import_xgboost_json, import_xgboost_ubjson};
+pub use compiler::import::{ModelFormat, import_model};

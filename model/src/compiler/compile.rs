@@ -13,17 +13,17 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accumulate::{ClearBlock, ClearOps};
-use crate::circuit::run_plan;
-use crate::dataset::Dataset;
-use crate::ensemble::{Arithmetic, Node, Tree, TreeEnsemble};
+use crate::compiler::dataset::Dataset;
+use crate::compiler::ensemble::{Arithmetic, Node, Tree, TreeEnsemble};
 use crate::error::{ModelError, Result};
-use crate::objective::Objective;
 use crate::params::{BLOCK_BITS, DIGIT_MAX, InputEncoding, THERMOMETER_WEIGHTS, from_column, from_digits};
-use crate::plan::{
+use crate::server::accumulate::{ClearBlock, ClearOps};
+use crate::server::circuit::run_plan;
+use crate::server::plan::{
     GATE_WEIGHT, InputLayout, Lookup, OutputCircuit, PLAN_FORMAT_VERSION, ServerPlan, TABLE_SIZE, Table, Term,
 };
-use crate::quantize::FeatureQuantizer;
+use crate::spec::objective::Objective;
+use crate::spec::quantize::FeatureQuantizer;
 use crate::spec::{ClientSpec, OutputDecoding, Prediction, SPEC_FORMAT_VERSION, top_capacity};
 
 /// Knobs of the compiler; the defaults are what the shipped model uses.

@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn a_result_made_of_trivial_blocks_is_refused() {
-        let spec = crate::fixtures::BREAST_CANCER.compile().unwrap().spec;
+        let spec = crate::compiler::fixtures::BREAST_CANCER.compile().unwrap().spec;
         let key = ClientKey::generate();
         let digits = [3u64, 2, 0, 0, 0, 0];
         let blocks = spec.outputs[0].blocks;

@@ -30,13 +30,15 @@ use tfhe::shortint::PBSOrder;
 use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
 use tfhe::shortint::server_key::{ModulusSwitchConfiguration, ShortintBootstrappingKey};
 
-use crate::accumulate::{BlockOps, LookupRequest, check_add, check_bootstrap_input, check_bounded_add, fits_many_lut};
 use crate::ciphertexts::{EncryptedOutput, EncryptedRow};
-use crate::circuit::run_plan;
 use crate::error::{ModelError, Result};
 use crate::keys::ServerKey;
 use crate::params::{PARAMETERS, RESULT_MODULUS_LOG};
-use crate::plan::{InputLayout, ServerPlan};
+use crate::server::accumulate::{
+    BlockOps, LookupRequest, check_add, check_bootstrap_input, check_bounded_add, fits_many_lut,
+};
+use crate::server::circuit::run_plan;
+use crate::server::plan::{InputLayout, ServerPlan};
 
 /// What one evaluation cost.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -488,7 +490,7 @@ mod tests {
     use tfhe::core_crypto::prelude::{LweCiphertextList, par_decompress_seeded_lwe_ciphertext_list};
 
     use super::*;
-    use crate::fixtures::BREAST_CANCER;
+    use crate::compiler::fixtures::BREAST_CANCER;
     use crate::{ClientKey, encrypt_row};
 
     /// Decompressing only what the plan reads gives exactly the ciphertexts a full

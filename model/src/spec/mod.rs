@@ -1,12 +1,16 @@
 //! The client spec: everything a client needs to encrypt a row and read the answer, and
 //! nothing about the trees themselves.
 
+pub mod binding;
+pub mod objective;
+pub mod quantize;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::objective::Objective;
 use crate::params::{BLOCK_MODULUS, InputEncoding, place};
-use crate::quantize::{FeatureQuantizer, OutsideCalibration};
+use crate::spec::objective::Objective;
+use crate::spec::quantize::{FeatureQuantizer, OutsideCalibration};
 
 /// Version of the [`ClientSpec`] JSON format.
 pub const SPEC_FORMAT_VERSION: u32 = 2;
