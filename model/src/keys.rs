@@ -7,6 +7,18 @@
 //!
 //! Features follow the trust model: the `client` feature generates keys and serializes the
 //! compressed server key; the `server` feature reads it and expands it.
+//!
+//! # Contract
+//!
+//! - **What the server key is**: a key-switching key (the big key encrypted under the small
+//!   one) and a bootstrapping key (the small key's bits encrypted under the big one), made as
+//!   tfhe-rs makes them, with the same parameters and noise; it lets the server evaluate and
+//!   reveals nothing about the secret keys at the parameters' security (>= 128 bits).
+//! - **Reading it** ([`CompressedServerKey::from_bytes`], server side): untrusted bytes, read
+//!   within [`MAX_COMPRESSED_SERVER_KEY_BYTES`] and refused unless their type, version and every
+//!   parameter are Blindfold's. What no check can catch is a well-formed key made under another
+//!   secret key: results evaluated with it decrypt to noise, which decryption mostly detects
+//!   (see `serialization`).
 
 use serde::{Deserialize, Serialize};
 use tfhe::conformance::ParameterSetConformant;
@@ -69,7 +81,7 @@ impl ClientKey {
     /// forks of the random generators, so the server decompresses it the same way), built with
     /// tfhe's core algorithms a chunk at a time, in parallel within a chunk where rayon has
     /// threads: the bootstrapping key (one GGSW ciphertext per small-key bit) by
-    /// [`crate::client::bootstrap_key`], which is tfhe's with exact NTT products, then the
+    /// `client::bootstrap_key`, which is tfhe's with exact NTT products, then the
     /// key-switching key (see below). `progress` is called between chunks on the calling
     /// thread only (in the browser a JavaScript callback cannot be called from rayon's other
     /// threads).

@@ -7,7 +7,7 @@
 //!
 //! The masks are tfhe-rs's: the compression seed's AES-CTR stream, one slice of `8·n` bytes per
 //! ciphertext in order, exactly what tfhe-rs's seeded list encryption draws and what the server's
-//! decompression regenerates, read a whole mask per call ([`crate::client::seeded`]). Bodies are
+//! decompression regenerates, read a whole mask per call (`client::seeded`). Bodies are
 //! `<mask, s> + Δ·bit + e` with `e` from TUniform(45), drawn from a generator seeded by the
 //! platform's entropy (never regenerated, never sent). The test
 //! `masks_are_tfhes_and_bodies_decrypt` checks both against tfhe-rs.

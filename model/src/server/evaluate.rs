@@ -7,6 +7,9 @@
 //!   adds the small-key part, and bootstraps the sum (centered-mean modulus switch, blind
 //!   rotation, sample extraction): its outputs are under the big key;
 //! - the result's blocks are keyswitched to the small key and modulus-switched to `2N`.
+//!
+//! Reveals nothing to the server: every operation is on ciphertexts, and which operations run,
+//! in which order, and which of the row's ciphertexts are read depend on the plan alone.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};

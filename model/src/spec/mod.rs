@@ -1,5 +1,15 @@
 //! The client spec: everything a client needs to encrypt a row and read the answer, and
 //! nothing about the trees themselves.
+//!
+//! The `spec` side: no TFHE, what a web page needs to validate and quantize a row
+//! ([`quantize`]), to name what a prediction is bound to ([`binding`]) and to decode a
+//! decrypted result ([`ClientSpec::decode`], [`objective`]).
+//!
+//! # Contract
+//!
+//! Everything here is public: the spec is served to every client. It reveals what
+//! [`ClientSpec`] lists (feature names, calibration quantiles, labels, output scales and block
+//! counts) and nothing about the trees; nothing here holds a key or a ciphertext.
 
 pub mod binding;
 pub mod objective;

@@ -1,12 +1,20 @@
 //! The compiler: a float [`TreeEnsemble`] plus calibration rows in, a [`ClientSpec`], a
 //! [`ServerPlan`] and the [`QuantizedEnsemble`] they implement out.
 //!
-//! Steps: quantize every feature to `2^input_bits` levels (calibration quantiles); map each
-//! threshold onto the level grid where it disagrees least with the float split on the
-//! calibration rows; prune splits that the grid makes always-true/false or that an ancestor
-//! already decides; quantize leaves to a common step chosen so that the quantized model
-//! tracks the float one on the calibration rows; cut every tree into lookups of at most four
-//! comparison bits; and check the plan against the quantized trees before returning it.
+//! Steps, for every input precision tried: quantize every feature to `2^input_bits` levels
+//! (calibration quantiles); map each threshold onto the level grid where it disagrees least
+//! with the float split on the calibration rows; prune splits that the grid makes
+//! always-true/false or that an ancestor already decides; quantize leaves to a common step
+//! chosen so that the quantized model tracks the float one on the calibration rows; cut every
+//! tree into lookups of at most four comparison bits. Then keep the cheapest precision that
+//! meets the accuracy target, and check its plan against the quantized trees before returning
+//! it.
+//!
+//! Nothing here is encrypted: the compiler runs where the model is, on the owner's clear
+//! calibration rows. What it returns is split by who may see it: the [`ClientSpec`] is public
+//! (calibration quantiles as quantization edges, labels, output scales; no threshold, leaf or
+//! tree shape), the [`ServerPlan`] and the [`QuantizedEnsemble`] hold the model and stay with
+//! the server.
 //!
 //! [`compile_with_progress`] runs the steps; they live in `quantize.rs` (the level grid, the
 //! thresholds mapped onto it, the leaves), `precision.rs` (the search over input and leaf
@@ -42,9 +50,10 @@ pub use quantize::{QuantizedEnsemble, QuantizedNode, QuantizedTree};
 /// Knobs of the compiler; the defaults are what the shipped model uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompileOptions {
-    /// Bits per input feature (at most `2^bits` levels; each level costs the client four
-    /// ciphertexts per feature). `None` lets the compiler pick the cheapest precision in
-    /// [`AUTO_INPUT_BITS`] that meets [`CompileOptions::target`].
+    /// Bits per input feature: at most `2^bits` levels, and each level step costs the client one
+    /// ciphertext (8 bytes of the row; see [`InputEncoding`](crate::params::InputEncoding)), so
+    /// a feature takes up to `2^bits - 1`. `None` lets the compiler pick the cheapest precision
+    /// in [`AUTO_INPUT_BITS`] that meets [`CompileOptions::target`].
     pub input_bits: Option<u32>,
     /// Leaf precision: the widest tree spans `2^leaf_bits - 1` steps. `None` lets the compiler
     /// pick the coarsest precision whose error is within [`CompileOptions::error_tolerance`] of
