@@ -240,7 +240,7 @@ mod tests {
     #[cfg(feature = "compiler")]
     #[test]
     fn a_result_of_other_parameters_is_refused() {
-        let spec = crate::fixtures::BREAST_CANCER.compile().unwrap().spec;
+        let spec = crate::compiler::fixtures::BREAST_CANCER.compile().unwrap().spec;
         let blocks = (0..spec.outputs[0].blocks)
             .map(|_| OtherDimension.compress::<u64>())
             .collect();

@@ -10,7 +10,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ModelError {
     /// The model file is not what its format says, or is internally inconsistent. The message
-    /// starts with the format (see [`crate::import::import_model`]).
+    /// starts with the format (see [`crate::compiler::import::import_model`]).
     #[error("invalid model: {0}")]
     InvalidModel(String),
     /// The model uses something (an objective, a split kind, an operator) Blindfold cannot

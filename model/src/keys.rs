@@ -7,6 +7,18 @@
 //!
 //! Features follow the trust model: the `client` feature generates keys and serializes the
 //! compressed server key; the `server` feature reads it and expands it.
+//!
+//! # Contract
+//!
+//! - **What the server key is**: a key-switching key (the big key encrypted under the small
+//!   one) and a bootstrapping key (the small key's bits encrypted under the big one), made as
+//!   tfhe-rs makes them, with the same parameters and noise; it lets the server evaluate and
+//!   reveals nothing about the secret keys at the parameters' security (>= 128 bits).
+//! - **Reading it** ([`CompressedServerKey::from_bytes`], server side): untrusted bytes, read
+//!   within [`MAX_COMPRESSED_SERVER_KEY_BYTES`] and refused unless their type, version and every
+//!   parameter are Blindfold's. What no check can catch is a well-formed key made under another
+//!   secret key: results evaluated with it decrypt to noise, which decryption mostly detects
+//!   (see `serialization`).
 
 use serde::{Deserialize, Serialize};
 use tfhe::conformance::ParameterSetConformant;
@@ -69,7 +81,7 @@ impl ClientKey {
     /// forks of the random generators, so the server decompresses it the same way), built with
     /// tfhe's core algorithms a chunk at a time, in parallel within a chunk where rayon has
     /// threads: the bootstrapping key (one GGSW ciphertext per small-key bit) by
-    /// [`crate::bootstrap_key`], which is tfhe's with exact NTT products, then the
+    /// `client::bootstrap_key`, which is tfhe's with exact NTT products, then the
     /// key-switching key (see below). `progress` is called between chunks on the calling
     /// thread only (in the browser a JavaScript callback cannot be called from rayon's other
     /// threads).
@@ -83,7 +95,7 @@ impl ClientKey {
         use tfhe::shortint::parameters::ModulusSwitchType;
         use tfhe::shortint::server_key::{CompressedModulusSwitchConfiguration, ShortintCompressedBootstrappingKey};
 
-        use crate::seeded::{MaskStream, encrypt_lwe_bodies};
+        use crate::client::seeded::{MaskStream, encrypt_lwe_bodies};
 
         let params = PARAMETERS;
         // A client key of other parameters cannot be built (`generate` and `from_bytes` check),
@@ -118,7 +130,7 @@ impl ClientKey {
         let total = ggsw_work * ggsws as f64 + block_work * blocks as f64;
         progress(0.0);
 
-        let bsk = crate::bootstrap_key::generate_seeded_bootstrap_key(
+        let bsk = crate::client::bootstrap_key::generate_seeded_bootstrap_key(
             &small_secret_key,
             &glwe_secret_key,
             seeder.seed().into(),
@@ -134,7 +146,7 @@ impl ClientKey {
         // under the small key of its decomposition terms (`bit · 2^(64 − base_log·level)`, level
         // `ks_level` first), all from one seeded stream in order — tfhe's
         // `generate_seeded_lwe_keyswitch_key`, except that each chunk is encrypted in parallel
-        // and each mask read at once ([`crate::seeded`]: the stream is forked at each
+        // and each mask read at once ([`crate::client::seeded`]: the stream is forked at each
         // ciphertext's place, so the masks are those the sequential one draws, and that the
         // server regenerates).
         assert!(params.ciphertext_modulus.is_native_modulus());
@@ -319,7 +331,7 @@ impl CompressedServerKey {
     }
 }
 
-/// Expanded evaluation key, ready for [`crate::evaluate`].
+/// Expanded evaluation key, ready for [`crate::server::evaluate`].
 #[cfg(feature = "server")]
 #[derive(Clone)]
 pub struct ServerKey {
@@ -388,7 +400,7 @@ mod tests {
         use tfhe::shortint::atomic_pattern::compressed::CompressedAtomicPatternServerKey;
         use tfhe::shortint::client_key::atomic_pattern::AtomicPatternClientKey;
 
-        use crate::seeded::{assert_noise_within, lwe_errors};
+        use crate::client::seeded::{assert_noise_within, lwe_errors};
 
         let client = ClientKey::generate();
         let AtomicPatternClientKey::Standard(standard) = client.inner.atomic_pattern.clone() else {

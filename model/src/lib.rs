@@ -1,42 +1,87 @@
 //! # blindfold-model
 //!
-//! Private predictions with gradient-boosted trees under TFHE.
+//! Private predictions with tree ensembles under TFHE: a client encrypts a row of features, a
+//! server evaluates the model on the ciphertexts without ever holding the secret key, and only
+//! the client can read the prediction.
 //!
-//! - **Import** an XGBoost JSON model ([`xgboost::import_xgboost_json`]).
-//! - **Compile** it with calibration rows ([`compile::compile`]) into a public [`ClientSpec`]
-//!   and a private [`ServerPlan`] that computes exactly the [`compile::QuantizedEnsemble`].
-//! - **Client**: [`ClientKey::generate`], [`encrypt::encrypt_row`],
-//!   [`decrypt::decrypt_prediction`]. Builds for `wasm32-unknown-unknown`.
-//! - **Server**: [`CompressedServerKey::from_bytes`], [`evaluate::evaluate`].
+//! - **Import** a model file ([`import_model`], the format read from the content): XGBoost JSON
+//!   and UBJSON, LightGBM text, and scikit-learn's trees, forests and gradient boosting through
+//!   ONNX, each into one float [`TreeEnsemble`] that reproduces its library's predictions.
+//! - **Compile** it with calibration rows ([`compile()`]) into a public [`ClientSpec`] and a
+//!   private [`ServerPlan`] that computes exactly the [`QuantizedEnsemble`].
+//! - **Client**: [`ClientKey::generate`], [`encrypt_row`], [`decrypt_prediction`]. Builds for
+//!   `wasm32-unknown-unknown`.
+//! - **Server**: [`CompressedServerKey::from_bytes`], [`evaluate()`].
 //!
-//! Cryptographic contract: one parameter set ([`params::PARAMETERS`], >= 128-bit security,
-//! p-fail <= 2^-128 per bootstrap); the server sees only ciphertexts, and the sequence of
-//! operations it runs depends on the plan alone, never on the data.
+//! ## Example
 //!
-//! ## Features, by trust side
+//! The whole flow on one machine, on the shipped breast cancer model (this is
+//! `model/examples/private_prediction.rs`; `cargo run --release -p blindfold-model --example
+//! private_prediction` runs it):
 //!
-//! - `spec`: the public client spec ([`ClientSpec`], [`Prediction`], [`Objective`]), row
-//!   validation and quantization, decoding of decrypted outputs. No TFHE: what a web page needs.
-//! - `client` (`spec` + tfhe): keys, [`encrypt_row`], [`decrypt_prediction`]. Builds for wasm32.
-//! - `server` (`spec` + tfhe, rayon): reading keys and rows, the [`ServerPlan`], [`evaluate`].
-//! - `compiler` (`server` + csv): [`import_xgboost_json`], [`Dataset`], [`compile`], fixtures.
+#![cfg_attr(all(feature = "client", feature = "compiler"), doc = "```")]
+#![cfg_attr(not(all(feature = "client", feature = "compiler")), doc = "```ignore")]
+#![doc = include_str!("../examples/private_prediction.rs")]
+//! ```
+//!
+//! ## Cryptographic contract
+//!
+//! - **Parameters**: one TFHE parameter set ([`params::PARAMETERS`], tfhe-rs 1.8.2's
+//!   `V1_8_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128`: >= 128-bit security, p-fail
+//!   <= 2^-128 per bootstrap). Every bootstrap input and every decrypted result stays within the
+//!   noise variance that p-fail is computed for ([`params`] gives the argument, and its tests
+//!   recompute it with tfhe-rs's formulas).
+//! - **What is encrypted**: each feature is quantized to a level with the spec's public edges,
+//!   and every level step `[level >= j]` is one fresh LWE ciphertext under the client's small
+//!   key ([`params::InputEncoding`]); the result is encrypted too, digit by digit. The secret
+//!   [`ClientKey`] never leaves the client; the server holds only the public evaluation key
+//!   ([`CompressedServerKey`]).
+//! - **What the server sees**: ciphertexts, and the row's shape, which is the same for every
+//!   row of a model. The operations it runs, and which ciphertexts it reads, depend on the plan
+//!   alone, never on the data.
+//! - **What the client sees**: the [`ClientSpec`] (feature names, calibration quantiles as
+//!   quantization edges, labels, output scales; no threshold, leaf or tree shape) and the
+//!   prediction. The [`ServerPlan`] holds the quantized trees and stays on the server.
+//! - **Binding**: a prediction is bound to the server key and the spec its row was encrypted
+//!   for ([`binding`]), and decryption refuses results no evaluation can produce
+//!   ([`decrypt_raw`]).
+//!
+//! Each module's documentation states its part of the contract.
+//!
+//! ## Layout: one folder per trust side
+//!
+//! | module | feature | what it holds |
+//! | --- | --- | --- |
+//! | [`spec`] | `spec` | the public client spec: [`ClientSpec`], [`Prediction`], [`Objective`], row quantization ([`quantize`]), the binding digests ([`binding`]); no TFHE, what a web page needs |
+//! | [`client`] | `client` | encryption ([`encrypt`]) and decryption ([`decrypt`]), with the client's seeded encryption and bootstrapping-key generation; builds for wasm32 |
+//! | [`server`] | `server` | the [`ServerPlan`] ([`plan`]), its evaluation on ciphertexts ([`evaluate`](mod@evaluate)), the circuit code shared with the compiler's clear runs ([`circuit`], [`accumulate`]) |
+//! | [`compiler`] | `compiler` | importers ([`import`]: [`xgboost`], [`lightgbm`], [`onnx`]), the compiler ([`compile`](mod@compile): quantization, precision search, plan building), [`Dataset`], owners' reports ([`report`]), the shipped [`fixtures`] |
+//! | top level | shared | [`error`] and [`params`] (every side); [`keys`], [`ciphertexts`] and their checked serialization (client and server: what crosses between them; the client writes, the server reads) |
+//!
+//! The modules are also at their flat paths (`blindfold_model::plan`, `blindfold_model::compile`,
+//! ...), where the other crates of the workspace name them.
+//!
+//! ## Features
+//!
+//! - `spec`: the public client spec, row validation and quantization, decoding of decrypted
+//!   outputs. No TFHE.
+//! - `client` (`spec` + tfhe): key generation, [`encrypt_row`], [`decrypt_prediction`]. Builds
+//!   for wasm32.
+//! - `server` (`spec` + tfhe, rayon): reading keys and rows from untrusted bytes, the
+//!   [`ServerPlan`], [`evaluate()`].
+//! - `compiler` (`server` + csv, prost): [`import_model`], [`Dataset`], [`compile()`], reports,
+//!   fixtures.
 //! - `bench`: the `bench` binary's argument parsing and errors.
 //!
 //! All are on by default. [`ModelError`] is always available.
 
+// Shared by every side: the error type, the parameters and the input encoding.
 pub mod error;
-
-#[cfg(feature = "spec")]
-pub mod binding;
-#[cfg(feature = "spec")]
-pub mod objective;
 #[cfg(feature = "spec")]
 pub mod params;
-#[cfg(feature = "spec")]
-pub mod quantize;
-#[cfg(feature = "spec")]
-pub mod spec;
 
+// Shared by the client and the server: what crosses between them (keys, ciphertexts) and its
+// checked (de)serialization.
 #[cfg(any(feature = "client", feature = "server"))]
 pub mod ciphertexts;
 #[cfg(any(feature = "client", feature = "server"))]
@@ -44,49 +89,33 @@ pub mod keys;
 #[cfg(any(feature = "client", feature = "server"))]
 mod serialization;
 
+// One folder per trust side.
 #[cfg(feature = "client")]
-mod bootstrap_key;
-#[cfg(feature = "client")]
-pub mod decrypt;
-#[cfg(feature = "client")]
-pub mod encrypt;
-#[cfg(feature = "client")]
-mod seeded;
+pub mod client;
+#[cfg(feature = "compiler")]
+pub mod compiler;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "spec")]
+pub mod spec;
 
+// The modules at their flat paths too (`blindfold_model::plan`, `::compile`, ...), as the other
+// crates name them.
+#[cfg(feature = "client")]
+pub use client::{decrypt, encrypt};
+#[cfg(feature = "compiler")]
+pub use compiler::import::{lightgbm, onnx, xgboost};
+#[cfg(feature = "compiler")]
+pub use compiler::{compile, dataset, ensemble, fixtures, import, report};
 #[cfg(feature = "server")]
-pub mod accumulate;
-#[cfg(feature = "server")]
-pub mod circuit;
-#[cfg(feature = "server")]
-pub mod evaluate;
-#[cfg(feature = "server")]
-pub mod plan;
-
-#[cfg(feature = "compiler")]
-pub mod compile;
-#[cfg(feature = "compiler")]
-pub mod dataset;
-#[cfg(feature = "compiler")]
-pub mod ensemble;
-#[cfg(feature = "compiler")]
-pub mod fixtures;
-#[cfg(feature = "compiler")]
-pub mod import;
-#[cfg(feature = "compiler")]
-pub mod lightgbm;
-#[cfg(feature = "compiler")]
-pub mod onnx;
-#[cfg(feature = "compiler")]
-pub mod report;
-#[cfg(feature = "compiler")]
-mod ubjson;
-#[cfg(feature = "compiler")]
-pub mod xgboost;
+pub use server::{accumulate, circuit, evaluate, plan};
+#[cfg(feature = "spec")]
+pub use spec::{binding, objective, quantize};
 
 pub use error::{ModelError, Result};
 
 #[cfg(feature = "spec")]
-pub use objective::Objective;
+pub use spec::objective::Objective;
 #[cfg(feature = "spec")]
 pub use spec::{ClientSpec, Prediction};
 
@@ -96,26 +125,28 @@ pub use ciphertexts::{EncryptedOutput, EncryptedRow};
 pub use keys::CompressedServerKey;
 
 #[cfg(feature = "client")]
-pub use decrypt::{decrypt_prediction, decrypt_raw};
+pub use client::decrypt::{decrypt_prediction, decrypt_raw};
 #[cfg(feature = "client")]
-pub use encrypt::encrypt_row;
+pub use client::encrypt::encrypt_row;
 #[cfg(feature = "client")]
 pub use keys::ClientKey;
 
 #[cfg(feature = "server")]
-pub use evaluate::{EvaluationStats, evaluate, evaluate_until};
-#[cfg(feature = "server")]
 pub use keys::ServerKey;
 #[cfg(feature = "server")]
-pub use plan::ServerPlan;
+pub use server::evaluate::{EvaluationStats, evaluate, evaluate_until};
+#[cfg(feature = "server")]
+pub use server::plan::ServerPlan;
 
 #[cfg(feature = "compiler")]
-pub use compile::{CompileOptions, CompileStep, CompiledModel, QuantizedEnsemble, compile, compile_with_progress};
+pub use compiler::compile::{
+    CompileOptions, CompileStep, CompiledModel, QuantizedEnsemble, compile, compile_with_progress,
+};
 #[cfg(feature = "compiler")]
-pub use dataset::Dataset;
+pub use compiler::dataset::Dataset;
 #[cfg(feature = "compiler")]
-pub use ensemble::TreeEnsemble;
+pub use compiler::ensemble::TreeEnsemble;
 #[cfg(feature = "compiler")]
-pub use import::{ModelFormat, import_model};
+pub use compiler::import::xgboost::{import_xgboost_json, import_xgboost_ubjson};
 #[cfg(feature = "compiler")]
-pub use xgboost::{import_xgboost_json, import_xgboost_ubjson};
+pub use compiler::import::{ModelFormat, import_model};

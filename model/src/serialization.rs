@@ -6,7 +6,7 @@
 //! wrong shape ([`ModelError::WrongParameters`]), and anything over its size limit
 //! ([`ModelError::TooLarge`]). What they cannot catch, as tfhe-rs documents: a well-formed key
 //! or ciphertext made under a *different* secret key with the same parameters. Decryption
-//! detects most such results as inconsistent (see [`crate::decrypt::decrypt_raw`]).
+//! detects most such results as inconsistent (see [`crate::client::decrypt::decrypt_raw`]).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

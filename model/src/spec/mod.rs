@@ -1,12 +1,26 @@
 //! The client spec: everything a client needs to encrypt a row and read the answer, and
 //! nothing about the trees themselves.
+//!
+//! The `spec` side: no TFHE, what a web page needs to validate and quantize a row
+//! ([`quantize`]), to name what a prediction is bound to ([`binding`]) and to decode a
+//! decrypted result ([`ClientSpec::decode`], [`objective`]).
+//!
+//! # Contract
+//!
+//! Everything here is public: the spec is served to every client. It reveals what
+//! [`ClientSpec`] lists (feature names, calibration quantiles, labels, output scales and block
+//! counts) and nothing about the trees; nothing here holds a key or a ciphertext.
+
+pub mod binding;
+pub mod objective;
+pub mod quantize;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::objective::Objective;
 use crate::params::{BLOCK_MODULUS, InputEncoding, place};
-use crate::quantize::{FeatureQuantizer, OutsideCalibration};
+use crate::spec::objective::Objective;
+use crate::spec::quantize::{FeatureQuantizer, OutsideCalibration};
 
 /// Version of the [`ClientSpec`] JSON format.
 pub const SPEC_FORMAT_VERSION: u32 = 2;

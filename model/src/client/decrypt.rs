@@ -1,4 +1,14 @@
 //! Client side: reading an [`EncryptedOutput`].
+//!
+//! # Contract
+//!
+//! Key: the client key's small LWE key, which the result's blocks were keyswitched to. Each
+//! block's phase is rounded to one of the block's values, and fails to round correctly no more
+//! often than a bootstrap does (see [`crate::params`]). What is checked before a result is
+//! shown: its shape (at deserialization, against the spec), that every block but each output's
+//! last holds a base-4 digit, that each value is within the model's maximum, and that no block
+//! is trivial (in clear). A result that fails is a [`ModelError::InconsistentResult`]: another
+//! key, another spec or tampering, never the model's answer.
 
 use tfhe::core_crypto::prelude::{CompressedModulusSwitchedLweCiphertext, ModulusSwitchedLweCiphertext};
 
@@ -118,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_result_made_of_trivial_blocks_is_refused() {
-        let spec = crate::fixtures::BREAST_CANCER.compile().unwrap().spec;
+        let spec = crate::compiler::fixtures::BREAST_CANCER.compile().unwrap().spec;
         let key = ClientKey::generate();
         let digits = [3u64, 2, 0, 0, 0, 0];
         let blocks = spec.outputs[0].blocks;

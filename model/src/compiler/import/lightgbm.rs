@@ -30,9 +30,9 @@
 
 use std::collections::HashMap;
 
-use crate::ensemble::{Arithmetic, MAX_FEATURES, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
+use crate::compiler::ensemble::{Arithmetic, MAX_FEATURES, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
 use crate::error::{ModelError, Result};
-use crate::objective::Objective;
+use crate::spec::objective::Objective;
 
 /// Model files larger than this are refused before parsing.
 pub const MAX_MODEL_TEXT_BYTES: usize = 64 * 1024 * 1024;
@@ -404,8 +404,8 @@ fn invalid(message: String) -> ModelError {
 mod tests {
     use super::*;
 
-    const BINARY: &str = include_str!("../fixtures/lightgbm-breast-cancer/model.txt");
-    const MULTICLASS: &str = include_str!("../fixtures/lightgbm-wine/model.txt");
+    const BINARY: &str = include_str!("../../../fixtures/lightgbm-breast-cancer/model.txt");
+    const MULTICLASS: &str = include_str!("../../../fixtures/lightgbm-wine/model.txt");
 
     #[test]
     fn reads_the_header_and_interleaved_classes() {

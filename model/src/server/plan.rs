@@ -5,7 +5,7 @@
 //! multiplied by a distinct power-of-two weight, into a 4-bit index (a whole block,
 //! [`crate::params::BLOCK_BITS`]), and bootstraps that index through one table per output
 //! digit. Digits land in base-4 ([`crate::params::DIGIT_BASE`]) columns of an output; the
-//! [`crate::accumulate`] module adds the columns up into canonical digits.
+//! [`crate::server::accumulate`] module adds the columns up into canonical digits.
 
 use serde::{Deserialize, Serialize};
 
@@ -95,7 +95,7 @@ pub struct Lookup {
     /// of one output that name the same tree are *exclusive*: they cover disjoint paths of it,
     /// so for any row at most one of them has a nonzero entry, and their sum in a column is at
     /// most the largest entry any of them has there. The evaluation adds them up within that
-    /// bound before accumulating ([`crate::circuit`]). Plans without it are evaluated as before.
+    /// bound before accumulating ([`crate::server::circuit`]). Plans without it are evaluated as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree: Option<usize>,
 }

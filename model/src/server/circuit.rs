@@ -3,9 +3,9 @@
 
 use rayon::prelude::*;
 
-use crate::accumulate::{BlockOps, LookupRequest, accumulate, check_bootstrap_input};
 use crate::error::{ModelError, Result};
-use crate::plan::{GATE_WEIGHT, InputLayout, Lookup, ServerPlan, Term};
+use crate::server::accumulate::{BlockOps, LookupRequest, accumulate, check_bootstrap_input};
+use crate::server::plan::{GATE_WEIGHT, InputLayout, Lookup, ServerPlan, Term};
 
 /// Evaluates `plan`, reading thermometer ciphertext `i` of the row through `input(i)`.
 /// Returns, per output, its blocks (least significant first).
@@ -87,7 +87,7 @@ struct Digit<K: BlockOps> {
     block: K::Block,
 }
 
-/// Adds up the digits of exclusive lookups (same tree, same column; [`crate::plan::Lookup::tree`]):
+/// Adds up the digits of exclusive lookups (same tree, same column; [`crate::server::plan::Lookup::tree`]):
 /// at most one of them is nonzero, so their sum is at most the largest of their bounds, however
 /// many there are. A tree then enters the accumulator as one block of its own largest digit's
 /// degree instead of one per lookup, which saves accumulation bootstraps. Digits without a tree
@@ -186,7 +186,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accumulate::{ClearBlock, ClearOps};
+    use crate::server::accumulate::{ClearBlock, ClearOps};
 
     fn digit(tree: Option<usize>, column: usize, value: u64, bound: u64) -> Digit<ClearOps> {
         Digit {

@@ -133,9 +133,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use prost::Message;
 
-use crate::ensemble::{Arithmetic, MAX_FEATURES, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
+use crate::compiler::ensemble::{Arithmetic, MAX_FEATURES, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
 use crate::error::{ModelError, Result};
-use crate::objective::Objective;
+use crate::spec::objective::Objective;
 
 use proto::{AttributeProto, GraphProto, NodeProto, TensorProto};
 
@@ -1719,9 +1719,9 @@ mod tests {
         ($dir:literal) => {
             Fixture {
                 name: $dir,
-                model: include_bytes!(concat!("../fixtures/", $dir, "/model.onnx")),
-                test_csv: include_str!(concat!("../fixtures/", $dir, "/test.csv")),
-                expected_csv: include_str!(concat!("../fixtures/", $dir, "/expected.csv")),
+                model: include_bytes!(concat!("../../../fixtures/", $dir, "/model.onnx")),
+                test_csv: include_str!(concat!("../../../fixtures/", $dir, "/test.csv")),
+                expected_csv: include_str!(concat!("../../../fixtures/", $dir, "/expected.csv")),
             }
         };
     }

@@ -11,14 +11,19 @@
 //!
 //! | format | made by | module |
 //! | --- | --- | --- |
-//! | XGBoost JSON | `booster.save_model("model.json")` | [`crate::xgboost`] |
-//! | XGBoost UBJSON | `booster.save_model("model.ubj")` (XGBoost ≥ 2.1's default) | [`crate::xgboost`] |
-//! | LightGBM text | `booster.save_model("model.txt")` | [`crate::lightgbm`] |
-//! | ONNX | `skl2onnx.to_onnx(model, X[:1].astype(np.float32))` | [`crate::onnx`] |
+//! | XGBoost JSON | `booster.save_model("model.json")` | [`xgboost`] |
+//! | XGBoost UBJSON | `booster.save_model("model.ubj")` (XGBoost ≥ 2.1's default) | [`xgboost`] |
+//! | LightGBM text | `booster.save_model("model.txt")` | [`lightgbm`] |
+//! | ONNX | `skl2onnx.to_onnx(model, X[:1].astype(np.float32))` | [`onnx`] |
+
+pub mod lightgbm;
+pub mod onnx;
+mod ubjson;
+pub mod xgboost;
 
 use std::fmt;
 
-use crate::ensemble::TreeEnsemble;
+use crate::compiler::ensemble::TreeEnsemble;
 use crate::error::{ModelError, Result};
 
 /// The largest model file any importer accepts.
@@ -50,7 +55,7 @@ impl ModelFormat {
     /// or else ONNX (protobuf has no magic number; the ONNX importer says if it is not one).
     pub fn detect(bytes: &[u8]) -> Result<Self> {
         let trimmed = bytes.trim_ascii_start();
-        if crate::lightgbm::is_lightgbm_text(bytes) {
+        if lightgbm::is_lightgbm_text(bytes) {
             return Ok(ModelFormat::LightgbmText);
         }
         match trimmed {
@@ -79,10 +84,10 @@ pub fn import_model(bytes: &[u8]) -> Result<(ModelFormat, TreeEnsemble)> {
     }
     let format = ModelFormat::detect(bytes)?;
     let ensemble = match format {
-        ModelFormat::XgboostJson => crate::xgboost::import_xgboost_json(utf8(bytes)?),
-        ModelFormat::XgboostUbjson => crate::xgboost::import_xgboost_ubjson(bytes),
-        ModelFormat::LightgbmText => crate::lightgbm::import_lightgbm_text(utf8(bytes)?),
-        ModelFormat::Onnx => crate::onnx::import_onnx(bytes),
+        ModelFormat::XgboostJson => xgboost::import_xgboost_json(utf8(bytes)?),
+        ModelFormat::XgboostUbjson => xgboost::import_xgboost_ubjson(bytes),
+        ModelFormat::LightgbmText => lightgbm::import_lightgbm_text(utf8(bytes)?),
+        ModelFormat::Onnx => onnx::import_onnx(bytes),
     }
     .map_err(|e| match e {
         ModelError::InvalidModel(m) => ModelError::InvalidModel(format!("{format}: {m}")),

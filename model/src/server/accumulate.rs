@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{ModelError, Result};
 use crate::params::{DIGIT_BASE, DIGIT_MAX, MAX_DEGREE, from_column, noise_budget};
-use crate::plan::TABLE_SIZE;
+use crate::server::plan::TABLE_SIZE;
 
 /// The operations the accumulator needs on blocks, encrypted or clear.
 pub trait BlockOps: Sync {

@@ -3,7 +3,7 @@
 //! split rule to "left iff `x < threshold`" in the library's own arithmetic, so that this
 //! model reproduces the library's predictions (to rounding of the final transform).
 
-pub use crate::objective::Objective;
+pub use crate::spec::objective::Objective;
 
 /// The floating-point type a library compares features and sums leaves in. XGBoost and the
 /// ONNX runtimes cast features to `f32` and sum `f32` leaves; LightGBM keeps `f64`.

@@ -5,9 +5,9 @@
 //! Everything here is clear computation on rows the model owner supplied; nothing is encrypted
 //! and nothing about users' data is involved.
 
-use crate::compile::{AccuracyTarget, CompiledModel, Quality, argmax, dataset_targets, measure_quality};
-use crate::dataset::Dataset;
-use crate::ensemble::TreeEnsemble;
+use crate::compiler::compile::{AccuracyTarget, CompiledModel, Quality, argmax, dataset_targets, measure_quality};
+use crate::compiler::dataset::Dataset;
+use crate::compiler::ensemble::TreeEnsemble;
 use crate::{ModelError, Prediction, Result};
 
 /// The most `[true, predicted]` points an [`Evaluation`] keeps (evenly chosen).
@@ -86,7 +86,7 @@ fn quantized_prediction(compiled: &CompiledModel, row: &[f64]) -> Result<Predict
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures;
+    use crate::compiler::fixtures;
 
     #[test]
     fn a_classifier_gets_a_confusion_matrix_of_its_test_rows() {
@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(evaluation.scatter[0], [targets[0], first]);
         assert_eq!(
             evaluation.quality.measure,
-            crate::compile::QualityMeasure::MeanAbsoluteError
+            crate::compiler::compile::QualityMeasure::MeanAbsoluteError
         );
     }
 

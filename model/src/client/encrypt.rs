@@ -7,7 +7,7 @@
 //!
 //! The masks are tfhe-rs's: the compression seed's AES-CTR stream, one slice of `8·n` bytes per
 //! ciphertext in order, exactly what tfhe-rs's seeded list encryption draws and what the server's
-//! decompression regenerates, read a whole mask per call ([`crate::seeded`]). Bodies are
+//! decompression regenerates, read a whole mask per call (`client::seeded`). Bodies are
 //! `<mask, s> + Δ·bit + e` with `e` from TUniform(45), drawn from a generator seeded by the
 //! platform's entropy (never regenerated, never sent). The test
 //! `masks_are_tfhes_and_bodies_decrypt` checks both against tfhe-rs.
@@ -18,10 +18,10 @@ use tfhe::core_crypto::seeders::new_seeder;
 use tfhe_csprng::generators::RandomGenerator as _;
 
 use crate::ciphertexts::EncryptedRow;
+use crate::client::seeded::{MaskStream, encrypt_lwe_bodies};
 use crate::error::Result;
 use crate::keys::ClientKey;
 use crate::params::{PARAMETERS, delta};
-use crate::seeded::{MaskStream, encrypt_lwe_bodies};
 use crate::spec::ClientSpec;
 
 /// Validates, quantizes and encrypts one row of features for `spec`'s model.
@@ -96,7 +96,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::seeded::{assert_noise_within, lwe_errors};
+    use crate::client::seeded::{assert_noise_within, lwe_errors};
 
     /// The bodies, decompressed with tfhe-rs's own mask regeneration (what the server does),
     /// decrypt to each plaintext plus an error within TUniform(45)'s bound: the masks are

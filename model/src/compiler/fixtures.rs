@@ -24,10 +24,10 @@ macro_rules! fixture {
     };
     ($dir:literal, $model:literal) => {
         (
-            include_bytes!(concat!("../fixtures/", $dir, "/", $model)),
-            include_str!(concat!("../fixtures/", $dir, "/train.csv")),
-            include_str!(concat!("../fixtures/", $dir, "/test.csv")),
-            include_str!(concat!("../fixtures/", $dir, "/expected.csv")),
+            include_bytes!(concat!("../../fixtures/", $dir, "/", $model)),
+            include_str!(concat!("../../fixtures/", $dir, "/train.csv")),
+            include_str!(concat!("../../fixtures/", $dir, "/test.csv")),
+            include_str!(concat!("../../fixtures/", $dir, "/expected.csv")),
         )
     };
 }

@@ -20,9 +20,9 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::ensemble::{Arithmetic, MAX_FEATURES, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
+use crate::compiler::ensemble::{Arithmetic, MAX_FEATURES, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
 use crate::error::{ModelError, Result};
-use crate::objective::Objective;
+use crate::spec::objective::Objective;
 
 /// Model files larger than this are refused before parsing.
 pub const MAX_MODEL_JSON_BYTES: usize = 64 * 1024 * 1024;
@@ -50,7 +50,7 @@ pub fn import_xgboost_ubjson(bytes: &[u8]) -> Result<TreeEnsemble> {
     if bytes.len() > MAX_MODEL_JSON_BYTES {
         return Err(invalid(format!("file is larger than {MAX_MODEL_JSON_BYTES} bytes")));
     }
-    import_xgboost_document(crate::ubjson::from_slice(bytes)?)
+    import_xgboost_document(crate::compiler::import::ubjson::from_slice(bytes)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -732,7 +732,7 @@ fn invalid(message: String) -> ModelError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::BREAST_CANCER;
+    use crate::compiler::fixtures::BREAST_CANCER;
     use serde_json::Value;
 
     fn edited(edit: impl Fn(&mut Value)) -> String {

@@ -3,7 +3,7 @@
 //! and optimized containers (`[$d#L<n>` typed arrays of floats, `[$U#L<n>` byte arrays).
 //!
 //! It is a serde deserializer, so the importer reads UBJSON into the same typed document as
-//! JSON ([`crate::xgboost`]): what the importer does not read is skipped, never built, and what
+//! JSON ([`crate::compiler::import::xgboost`]): what the importer does not read is skipped, never built, and what
 //! it reads takes no more memory than its typed fields.
 //!
 //! The bytes are untrusted:

@@ -16,7 +16,7 @@
 //!   stream per GGSW, per level and per row, and each child consumes exactly its share (the
 //!   function asserts that tfhe's fork sizes leave no gap). The masks are therefore the stream
 //!   read in that order, which is what the server's decompression regenerates; they are read
-//!   a row at a time ([`crate::seeded::fill_uniform`]).
+//!   a row at a time ([`crate::client::seeded::fill_uniform`]).
 //! - **Bodies**: `mask · S + plaintext + e` modulo `(2^64, X^N + 1)`. The product is computed
 //!   exactly: tfhe-ntt's binary-polynomial plan works modulo three 30-bit primes, and the CRT
 //!   range (about 2^90) exceeds the products' range (|coefficient| < 2^64 · N = 2^75).
@@ -39,8 +39,8 @@ use tfhe::core_crypto::prelude::*;
 use tfhe_csprng::generators::{BytesPerChild, ChildrenCount, ParallelRandomGenerator};
 use tfhe_ntt::native_binary64::Plan32;
 
+use crate::client::seeded::{MaskStream, fill_uniform};
 use crate::params::PARAMETERS;
-use crate::seeded::{MaskStream, fill_uniform};
 
 /// Generates the seeded bootstrapping key of `small` under `glwe` (see the module's contract),
 /// in parallel over GGSW ciphertexts where rayon has threads. `progress` is called on the

@@ -7,6 +7,9 @@
 //!   adds the small-key part, and bootstraps the sum (centered-mean modulus switch, blind
 //!   rotation, sample extraction): its outputs are under the big key;
 //! - the result's blocks are keyswitched to the small key and modulus-switched to `2N`.
+//!
+//! Reveals nothing to the server: every operation is on ciphertexts, and which operations run,
+//! in which order, and which of the row's ciphertexts are read depend on the plan alone.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,13 +33,15 @@ use tfhe::shortint::PBSOrder;
 use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
 use tfhe::shortint::server_key::{ModulusSwitchConfiguration, ShortintBootstrappingKey};
 
-use crate::accumulate::{BlockOps, LookupRequest, check_add, check_bootstrap_input, check_bounded_add, fits_many_lut};
 use crate::ciphertexts::{EncryptedOutput, EncryptedRow};
-use crate::circuit::run_plan;
 use crate::error::{ModelError, Result};
 use crate::keys::ServerKey;
 use crate::params::{PARAMETERS, RESULT_MODULUS_LOG};
-use crate::plan::{InputLayout, ServerPlan};
+use crate::server::accumulate::{
+    BlockOps, LookupRequest, check_add, check_bootstrap_input, check_bounded_add, fits_many_lut,
+};
+use crate::server::circuit::run_plan;
+use crate::server::plan::{InputLayout, ServerPlan};
 
 /// What one evaluation cost.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -488,7 +493,7 @@ mod tests {
     use tfhe::core_crypto::prelude::{LweCiphertextList, par_decompress_seeded_lwe_ciphertext_list};
 
     use super::*;
-    use crate::fixtures::BREAST_CANCER;
+    use crate::compiler::fixtures::BREAST_CANCER;
     use crate::{ClientKey, encrypt_row};
 
     /// Decompressing only what the plan reads gives exactly the ciphertexts a full
