@@ -1,6 +1,6 @@
 //! Pieces shared by several pages.
 
-pub mod figures;
+pub mod wording;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -142,8 +142,8 @@ pub fn RequireOwner(children: ChildrenFn) -> impl IntoView {
 #[component]
 pub fn ModelStateBadge(state: ModelState) -> impl IntoView {
     view! {
-        <span class=format!("badge {}", figures::state_tone(state)) data-testid="model-state">
-            {figures::state_label(state)}
+        <span class=format!("badge {}", wording::state_tone(state)) data-testid="model-state">
+            {wording::state_label(state)}
         </span>
     }
 }

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::{FeatureInfo, ModelSummary};
-use crate::components::figures::{duration, quality_line};
+use crate::components::wording::{duration, quality_line};
 use crate::{use_auth, use_models, use_selected_model};
 
 #[component]

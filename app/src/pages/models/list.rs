@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use super::upload::UploadForm;
 use crate::api::{ModelState, OwnedModel};
 use crate::client;
-use crate::components::figures::{duration, quality_short};
+use crate::components::wording::{duration, quality_short};
 use crate::components::{ModelStateBadge, PageHeader, RequireOwner, poll_while};
 
 #[component]

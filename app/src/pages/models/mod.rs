@@ -7,12 +7,12 @@
 //! form: as one type, these pages' views nest deeper than the compiler's default query depth
 //! allows.
 
-mod charts;
-mod detail;
-mod details;
+mod details_form;
 mod list;
+mod page;
 mod report;
+mod report_charts;
 mod upload;
 
-pub use detail::ModelPage;
 pub use list::ModelsPage;
+pub use page::ModelPage;

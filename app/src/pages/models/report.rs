@@ -3,9 +3,9 @@
 
 use leptos::prelude::*;
 
-use super::charts::{ConfusionMatrix, PredictionScatter};
+use super::report_charts::{ConfusionMatrix, PredictionScatter};
 use crate::api::{ModelCost, ModelQuality, ModelReport};
-use crate::components::figures::{bytes, measure_name, quality_line, quality_value, rows_name};
+use crate::components::wording::{bytes, measure_name, quality_line, quality_value, rows_name};
 
 #[component]
 pub fn ReportView(report: ModelReport, labels: Vec<String>) -> impl IntoView {

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use super::details::{DetailsForm, SaveDetails};
+use super::details_form::{DetailsForm, SaveDetails};
 use super::report::ReportView;
 use crate::api::{CompileProgress, ModelDetails, ModelState, OwnedModel, SessionInfo};
 use crate::client::{self, ApiFailure};

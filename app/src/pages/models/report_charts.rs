@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::components::figures::{percent, significant};
+use crate::components::wording::{percent, significant};
 
 /// Roughly how wide one character of a 12px label is, to leave room for the labels.
 const CHAR_WIDTH: f64 = 7.0;
