@@ -53,7 +53,12 @@ packages=()
 book=false
 for flag in "$@"; do
   case "$flag" in
-    --book) book=true ;;
+    # mdbook-linkcheck builds its own OpenSSL, which needs perl and make.
+    --book)
+      book=true
+      command -v perl >/dev/null || packages+=(perl)
+      command -v make >/dev/null || packages+=(make)
+      ;;
     --browser) [ -x /usr/bin/chromium ] || packages+=(chromium) ;;
     --postgres) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql) ;;
     --slow-dos) command -v slowhttptest >/dev/null || packages+=(slowhttptest) ;;
