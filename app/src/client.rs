@@ -15,7 +15,8 @@ use blindfold_api::{
 
 /// A failed call: the HTTP status (0 when the request never got an answer) and the server's
 /// explanation.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, thiserror::Error)]
+#[error("{}", .body.detail)]
 pub struct ApiFailure {
     pub status: u16,
     pub body: ErrorBody,
@@ -31,16 +32,6 @@ impl ApiFailure {
                 ..ErrorBody::default()
             },
         }
-    }
-
-    pub fn message(&self) -> String {
-        self.body.detail.clone()
-    }
-}
-
-impl fmt::Display for ApiFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.body.detail)
     }
 }
 

@@ -13,6 +13,7 @@ use leptos_router::components::Redirect;
 
 use crate::api::{FeatureInfo, ModelState, Role, SessionInfo};
 use crate::client::{self, ApiFailure};
+use crate::error::{AppError, AppResult};
 use crate::flow::Progress;
 use crate::{use_auth, use_models, use_selected_model};
 
@@ -223,6 +224,80 @@ pub fn ErrorAlert(#[prop(into)] error: Signal<Option<String>>) -> impl IntoView 
     }
 }
 
+/// A column heading of a [`Table`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    text: &'static str,
+    /// Read by screen readers only (an actions column).
+    hidden: bool,
+    /// A tooltip that says more than the heading.
+    hint: Option<&'static str>,
+    span: u8,
+}
+
+impl Column {
+    pub const fn new(text: &'static str) -> Self {
+        Self {
+            text,
+            hidden: false,
+            hint: None,
+            span: 1,
+        }
+    }
+
+    /// A heading for screen readers only, over a column whose cells speak for themselves.
+    pub const fn hidden(text: &'static str) -> Self {
+        Self {
+            hidden: true,
+            ..Self::new(text)
+        }
+    }
+
+    pub const fn hint(self, hint: &'static str) -> Self {
+        Self {
+            hint: Some(hint),
+            ..self
+        }
+    }
+
+    /// Over `span` columns of cells.
+    pub const fn span(self, span: u8) -> Self {
+        Self { span, ..self }
+    }
+}
+
+/// A table in the site's style: scrolling sideways on a narrow screen, its `columns` as
+/// headings, its rows the children. `class` names what the table holds (for the stylesheet
+/// and the tests); `compact` tightens its cells.
+#[component]
+pub fn Table(
+    class: &'static str,
+    columns: &'static [Column],
+    #[prop(optional)] compact: bool,
+    children: Children,
+) -> impl IntoView {
+    let headings = columns
+        .iter()
+        .map(|column| {
+            let text = if column.hidden {
+                view! { <span class="visually-hidden">{column.text}</span> }.into_any()
+            } else {
+                column.text.into_any()
+            };
+            view! { <th scope="col" colspan=(column.span > 1).then(|| column.span.to_string()) title=column.hint>{text}</th> }
+        })
+        .collect_view();
+    view! {
+        <div class="table-responsive">
+            <table class=format!("table align-middle {}{class}", if compact { "table-sm " } else { "" })>
+                <thead><tr>{headings}</tr></thead>
+                <tbody>{children()}</tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
 /// The rules each form field broke, by field name, as the API reports them.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
@@ -272,7 +347,7 @@ pub fn explain_failure(failure: Option<&ApiFailure>, known: &[&str]) -> (FieldEr
         .clone()
         .into_iter()
         .partition(|(field, _)| known.contains(&field.as_str()));
-    let mut message = failure.message();
+    let mut message = failure.to_string();
     if !elsewhere.is_empty() {
         let rules: Vec<String> = elsewhere
             .into_iter()
@@ -391,24 +466,15 @@ pub fn InputDetailsTable(prefix: &'static str, #[prop(into)] inputs: Signal<Vec<
             })
             .collect_view()
     };
-    view! {
-        <div class="table-responsive input-details">
-            <table class="table table-sm align-middle">
-                <thead>
-                    <tr>
-                        <th scope="col">"Input"</th>
-                        <th scope="col">"Description"</th>
-                        <th scope="col">"Unit"</th>
-                        <th scope="col" colspan="2" title="Values outside this range refuse a row; empty: any value">
-                            "Valid range (optional)"
-                        </th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
-    }
-    .into_any()
+    const COLUMNS: &[Column] = &[
+        Column::new("Input"),
+        Column::new("Description"),
+        Column::new("Unit"),
+        Column::new("Valid range (optional)")
+            .hint("Values outside this range refuse a row; empty: any value")
+            .span(2),
+    ];
+    view! { <Table class="input-details" columns=COLUMNS compact=true>{rows}</Table> }.into_any()
 }
 
 /// Reloads a resource about every `period` while `busy` says its value is still changing
@@ -444,11 +510,14 @@ pub fn chosen_file(ev: &leptos::ev::Event) -> Option<web_sys::File> {
     input.files().and_then(|files| files.get(0))
 }
 
-/// A chosen file's text.
-pub async fn read_text(file: web_sys::File) -> Result<String, String> {
+/// A chosen file's text; `what` names the file in the error.
+pub async fn read_text(file: web_sys::File, what: &'static str) -> AppResult<String> {
     gloo_file::futures::read_as_text(&gloo_file::File::from(file))
         .await
-        .map_err(|e| format!("could not read the file: {e}"))
+        .map_err(|e| AppError::File {
+            what,
+            reason: e.to_string(),
+        })
 }
 
 /// Milliseconds since the epoch in the browser's locale.

@@ -18,7 +18,9 @@ use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-type Reply = Result<JsValue, String>;
+use crate::error::WorkerError;
+
+type Reply = Result<JsValue, WorkerError>;
 
 struct Pending {
     reply: oneshot::Sender<Reply>,
@@ -39,7 +41,7 @@ thread_local! {
 }
 
 /// The tab's crypto worker.
-pub fn worker() -> Result<Rc<CryptoWorker>, String> {
+pub fn worker() -> Result<Rc<CryptoWorker>, WorkerError> {
     WORKER.with(|cell| {
         if let Some(worker) = cell.borrow().as_ref() {
             return Ok(worker.clone());
@@ -51,12 +53,12 @@ pub fn worker() -> Result<Rc<CryptoWorker>, String> {
 }
 
 impl CryptoWorker {
-    fn start() -> Result<Self, String> {
+    fn start() -> Result<Self, WorkerError> {
         let options = web_sys::WorkerOptions::new();
         options.set_type(web_sys::WorkerType::Module);
         options.set_name("blindfold-crypto");
         let worker = web_sys::Worker::new_with_options(&crate::assets::worker_script(), &options)
-            .map_err(|e| format!("could not start the crypto worker: {e:?}"))?;
+            .map_err(|e| WorkerError(format!("could not start the crypto worker: {e:?}")))?;
         let pending: Rc<RefCell<HashMap<u32, Pending>>> = Rc::default();
 
         let table = pending.clone();
@@ -80,7 +82,9 @@ impl CryptoWorker {
             let reply = if error.is_undefined() {
                 Ok(get(&data, "result"))
             } else {
-                Err(error.as_string().unwrap_or_else(|| "the crypto worker failed".into()))
+                Err(WorkerError(
+                    error.as_string().unwrap_or_else(|| "the crypto worker failed".into()),
+                ))
             };
             let _ = pending.reply.send(reply);
         });
@@ -94,7 +98,7 @@ impl CryptoWorker {
                 .map(|e| e.message())
                 .unwrap_or_else(|| "the crypto worker could not be loaded".into());
             for (_, pending) in table.borrow_mut().drain() {
-                let _ = pending.reply.send(Err(message.clone()));
+                let _ = pending.reply.send(Err(WorkerError(message.clone())));
             }
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
@@ -132,7 +136,7 @@ impl CryptoWorker {
         let transfer: js_sys::Array = transfer.iter().collect();
         if let Err(e) = self.worker.post_message_with_transfer(&message, &transfer) {
             self.pending.borrow_mut().remove(&id);
-            return Err(format!("could not reach the crypto worker: {e:?}"));
+            return Err(WorkerError(format!("could not reach the crypto worker: {e:?}")));
         }
         answer.await.unwrap_or_else(|_| Err("the crypto worker stopped".into()))
     }
@@ -210,10 +214,9 @@ impl WorkerMode {
 }
 
 /// How the worker runs (it starts the worker when it is not running yet).
-pub async fn worker_mode() -> Result<WorkerMode, String> {
+pub async fn worker_mode() -> Result<WorkerMode, WorkerError> {
     let result = worker()?.call("mode", &[], &[]).await?;
-    let json = js_sys::JSON::stringify(&result).map_err(|e| format!("{e:?}"))?;
-    serde_json::from_str(&String::from(json)).map_err(|e| e.to_string())
+    from_json(&result)
 }
 
 /// Generates a key pair in the worker for every model of the spec's parameter set and keeps
@@ -223,7 +226,7 @@ pub async fn generate_keys(
     owner: &KeyOwner,
     spec_json: &str,
     progress: impl Fn(f64) + 'static,
-) -> Result<NewKeys, String> {
+) -> Result<NewKeys, WorkerError> {
     let mut args = owner.args();
     args.push(("spec", spec_json.into()));
     let result = worker()?
@@ -238,15 +241,19 @@ pub async fn generate_keys(
 }
 
 /// The key this browser holds for `owner`, if any.
-pub async fn local_key(owner: &KeyOwner) -> Result<Option<LocalKey>, String> {
+pub async fn local_key(owner: &KeyOwner) -> Result<Option<LocalKey>, WorkerError> {
     let result = worker()?.call("status", &owner.args(), &[]).await?;
     if result.is_null() || result.is_undefined() {
         return Ok(None);
     }
-    let json = js_sys::JSON::stringify(&result).map_err(|e| format!("{e:?}"))?;
+    from_json(&result).map(Some)
+}
+
+/// A worker's answer read as `T`, through its JSON.
+fn from_json<T: serde::de::DeserializeOwned>(value: &JsValue) -> Result<T, WorkerError> {
+    let json = js_sys::JSON::stringify(value).map_err(|e| WorkerError(format!("{e:?}")))?;
     serde_json::from_str(&String::from(json))
-        .map(Some)
-        .map_err(|e| e.to_string())
+        .map_err(|e| WorkerError(format!("the crypto worker's answer is unreadable: {e}")))
 }
 
 /// An encrypted row, and which key encrypted it.
@@ -257,14 +264,14 @@ pub struct EncryptedRow {
 }
 
 /// Encrypts one row of features with the stored client key, for the model of `spec_json`.
-pub async fn encrypt(owner: &KeyOwner, spec_json: &str, features: &[f64]) -> Result<EncryptedRow, String> {
+pub async fn encrypt(owner: &KeyOwner, spec_json: &str, features: &[f64]) -> Result<EncryptedRow, WorkerError> {
     let mut args = owner.args();
     args.push(("spec", spec_json.into()));
     args.push(("features", js_sys::Float64Array::from(features).into()));
     let result = worker()?.call("encrypt", &args, &[]).await?;
     let ciphertext = get(&result, "ciphertext")
         .dyn_into::<js_sys::Uint8Array>()
-        .map_err(|_| "the crypto worker returned no encrypted row".to_owned())?;
+        .map_err(|_| WorkerError::from("the crypto worker returned no encrypted row"))?;
     let server_key_fingerprint = get(&result, "serverKeyFingerprint")
         .as_string()
         .ok_or("the crypto worker did not say which key encrypted the row")?;
@@ -282,7 +289,7 @@ pub async fn decrypt(
     spec_json: &str,
     server_key_fingerprint: &str,
     result: js_sys::Uint8Array,
-) -> Result<String, String> {
+) -> Result<String, WorkerError> {
     let mut args = owner.args();
     args.push(("spec", spec_json.into()));
     args.push(("serverKeyFingerprint", server_key_fingerprint.into()));
@@ -295,7 +302,7 @@ pub async fn decrypt(
 }
 
 /// Starts the worker and has it optimise its encryption code with a throwaway key.
-pub async fn warm_up(spec_json: &str) -> Result<(), String> {
+pub async fn warm_up(spec_json: &str) -> Result<(), WorkerError> {
     worker()?
         .call("warmup", &[("spec", spec_json.into())], &[])
         .await
@@ -303,12 +310,12 @@ pub async fn warm_up(spec_json: &str) -> Result<(), String> {
 }
 
 /// Deletes the user's client key from this browser.
-pub async fn forget(owner: &KeyOwner) -> Result<(), String> {
+pub async fn forget(owner: &KeyOwner) -> Result<(), WorkerError> {
     worker()?.call("forget", &owner.args(), &[]).await.map(drop)
 }
 
 /// The client key as an export file's text (JSON), for moving it to another browser.
-pub async fn export_key(owner: &KeyOwner) -> Result<String, String> {
+pub async fn export_key(owner: &KeyOwner) -> Result<String, WorkerError> {
     let result = worker()?.call("export", &owner.args(), &[]).await?;
     result.as_string().ok_or_else(|| "no key to export".into())
 }
@@ -316,7 +323,11 @@ pub async fn export_key(owner: &KeyOwner) -> Result<String, String> {
 /// Stores an exported key file's text as `owner`'s key; the worker checks it first.
 /// `parameter_set` is the one of this server's models, when known: a file that names another
 /// is refused.
-pub async fn import_key(owner: &KeyOwner, file_text: String, parameter_set: Option<&str>) -> Result<LocalKey, String> {
+pub async fn import_key(
+    owner: &KeyOwner,
+    file_text: String,
+    parameter_set: Option<&str>,
+) -> Result<LocalKey, WorkerError> {
     let mut args = owner.args();
     args.push(("file", file_text.into()));
     if let Some(parameter_set) = parameter_set {

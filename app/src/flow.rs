@@ -4,11 +4,12 @@
 use std::rc::Rc;
 
 use blindfold_api::{KEY_MISMATCH, SPEC_MISMATCH};
-use blindfold_model::binding::spec_digest;
+use blindfold_model::spec::binding::spec_digest;
 
 use crate::api::{JobInfo, JobStatus, KeyInfo, PredictionBinding, SessionInfo};
 use crate::client::{self, UploadProgress};
 use crate::crypto::{self, KeyOwner};
+use crate::error::{AppError, AppResult};
 
 /// A step of a flow, as shown in the progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,17 +108,17 @@ fn owner(session: &SessionInfo) -> KeyOwner {
 }
 
 /// The TFHE parameter set a model's client spec encrypts under (`encryption.parameter_set`).
-pub fn parameter_set(spec_json: &str) -> Result<String, String> {
-    let spec: serde_json::Value = serde_json::from_str(spec_json).map_err(|e| format!("unreadable model spec: {e}"))?;
+pub fn parameter_set(spec_json: &str) -> AppResult<String> {
+    let spec: serde_json::Value = serde_json::from_str(spec_json).map_err(|e| AppError::unreadable("model spec", e))?;
     spec["encryption"]["parameter_set"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| "the model spec names no parameter set".into())
+        .ok_or_else(|| AppError::unreadable("model spec", "it names no parameter set"))
 }
 
 /// The user's server key, when this browser holds the client key that belongs to it.
-pub async fn ready_key(session: &SessionInfo) -> Result<Option<KeyInfo>, String> {
-    let Some(server) = client::key_info().await.map_err(|e| e.message())? else {
+pub async fn ready_key(session: &SessionInfo) -> AppResult<Option<KeyInfo>> {
+    let Some(server) = client::key_info().await? else {
         return Ok(None);
     };
     let local = crypto::local_key(&owner(session)).await?;
@@ -128,7 +129,7 @@ pub async fn ready_key(session: &SessionInfo) -> Result<Option<KeyInfo>, String>
 
 /// The user's server key, when this browser holds its client key and it serves models of
 /// `parameter_set` (every model, today): then any model can be used at once.
-pub async fn key_ready_for(session: &SessionInfo, parameter_set: &str) -> Result<Option<KeyInfo>, String> {
+pub async fn key_ready_for(session: &SessionInfo, parameter_set: &str) -> AppResult<Option<KeyInfo>> {
     Ok(ready_key(session)
         .await?
         .filter(|key| key.parameter_set == parameter_set))
@@ -137,7 +138,7 @@ pub async fn key_ready_for(session: &SessionInfo, parameter_set: &str) -> Result
 /// Generates the user's key pair in the worker for the parameter set of `spec_json`'s model
 /// (which serves every model of that set), keeps the client key in this browser and uploads
 /// the compressed server key in place of the user's earlier one.
-pub async fn set_up_keys(session: &SessionInfo, spec_json: &str, report: Reporter) -> Result<KeySetup, String> {
+pub async fn set_up_keys(session: &SessionInfo, spec_json: &str, report: Reporter) -> AppResult<KeySetup> {
     report(Progress {
         stage: Stage::GeneratingKeys,
         fraction: Some(0.0),
@@ -176,9 +177,9 @@ pub async fn set_up_keys(session: &SessionInfo, spec_json: &str, report: Reporte
     });
     let info = client::upload_key(session, client::blob(&keys.server_key), on_progress, on_sent)
         .await
-        .map_err(|e| format!("the server refused the key: {}", e.message()))?;
+        .map_err(AppError::KeyRefused)?;
     if info.fingerprint != keys.server_key_fingerprint {
-        return Err("the server stored a different key than the one sent".into());
+        return Err(AppError::KeyNotStored);
     }
     Ok(KeySetup {
         keygen_ms: keys.keygen_ms,
@@ -219,7 +220,7 @@ pub async fn predict(
     spec_json: &str,
     features: &[f64],
     report: Reporter,
-) -> Result<Outcome, String> {
+) -> AppResult<Outcome> {
     let wanted = parameter_set(spec_json)?;
     let owner = owner(session);
     let mut started = now_ms();
@@ -232,7 +233,7 @@ pub async fn predict(
     };
     let ((server_key, checked_ms), first_try) =
         futures_util::future::join(checking, crypto::encrypt(&owner, spec_json, features)).await;
-    let (ciphertext, fingerprint, keys, check_ms) = match (server_key.map_err(|e| e.message())?, first_try) {
+    let (ciphertext, fingerprint, keys, check_ms) = match (server_key?, first_try) {
         (Some(server), Ok(row))
             if server.fingerprint == row.server_key_fingerprint && server.parameter_set == wanted =>
         {
@@ -254,9 +255,7 @@ pub async fn predict(
             report(Progress::at(Stage::Encrypting));
             let row = crypto::encrypt(&owner, spec_json, features).await?;
             if row.server_key_fingerprint != server.fingerprint {
-                return Err(
-                    "the key in this browser changed while the row was encrypted (in another tab?): try again".into(),
-                );
+                return Err(AppError::BrowserKeyChanged);
             }
             (row.ciphertext, row.server_key_fingerprint, keys, check_ms)
         }
@@ -273,12 +272,12 @@ pub async fn predict(
     };
     let mut job = client::submit(session, model, &binding, &ciphertext)
         .await
-        .map_err(|failure| explain_refusal(&failure))?;
+        .map_err(refusal)?;
     report(Progress::at(Stage::Computing));
     job = wait_for(job).await?;
     let computed = now_ms();
     report(Progress::at(Stage::Downloading));
-    let result = client::result(&job.id).await.map_err(|e| e.message())?;
+    let result = client::result(&job.id).await?;
     report(Progress::at(Stage::Decrypting));
     check_bound(&job, &binding.spec_sha256)?;
     let decrypted = crypto::decrypt(&owner, spec_json, &job.key_fingerprint, result).await?;
@@ -298,10 +297,10 @@ pub async fn predict(
 
 /// Decrypts the result of an earlier job with this browser's key, read with its model's spec:
 /// only when the job was evaluated under this browser's key and for the spec the model has now.
-pub async fn decrypt_job(session: &SessionInfo, job: &JobInfo) -> Result<Prediction, String> {
-    let spec_json = client::spec_json(&job.model_id).await.map_err(|e| e.message())?;
+pub async fn decrypt_job(session: &SessionInfo, job: &JobInfo) -> AppResult<Prediction> {
+    let spec_json = client::spec_json(&job.model_id).await?;
     check_bound(job, &spec_digest(&spec_json))?;
-    let result = client::result(&job.id).await.map_err(|e| e.message())?;
+    let result = client::result(&job.id).await?;
     let decrypted = crypto::decrypt(&owner(session), &spec_json, &job.key_fingerprint, result).await?;
     parse_prediction(&decrypted)
 }
@@ -309,46 +308,39 @@ pub async fn decrypt_job(session: &SessionInfo, job: &JobInfo) -> Result<Predict
 /// Refuses a result computed for another spec than `spec_sha256` (the model was recompiled):
 /// its digits would be read with the wrong scale or labels. (The key is checked by the worker,
 /// against the key it holds.)
-fn check_bound(job: &JobInfo, spec_sha256: &str) -> Result<(), String> {
+fn check_bound(job: &JobInfo, spec_sha256: &str) -> AppResult<()> {
     if job.spec_sha256 != spec_sha256 {
-        return Err(format!(
-            "this prediction was made with an earlier version of the model `{}`, which has changed since: \
-             its result can no longer be read",
-            job.model_id
-        ));
+        return Err(AppError::OutdatedResult {
+            model: job.model_id.clone(),
+        });
     }
     Ok(())
 }
 
 /// What a refused submission means here.
-fn explain_refusal(failure: &client::ApiFailure) -> String {
+fn refusal(failure: client::ApiFailure) -> AppError {
     match failure.body.error.as_str() {
-        KEY_MISMATCH => "the server now holds another key of yours than the one this row was encrypted for \
-                         (replaced in another tab or on another device?): try again"
-            .into(),
-        SPEC_MISMATCH => "the model was changed while your row was encrypted: reload the page and try again".into(),
-        _ => failure.message(),
+        KEY_MISMATCH => AppError::KeyReplaced,
+        SPEC_MISMATCH => AppError::ModelChanged,
+        _ => AppError::Api(failure),
     }
 }
 
-fn parse_prediction(json: &str) -> Result<Prediction, String> {
-    serde_json::from_str(json).map_err(|e| format!("unreadable prediction: {e}"))
+fn parse_prediction(json: &str) -> AppResult<Prediction> {
+    serde_json::from_str(json).map_err(|e| AppError::unreadable("prediction", e))
 }
 
 /// Waits for the job to finish: the server answers each request the moment it does.
-async fn wait_for(mut job: JobInfo) -> Result<JobInfo, String> {
+async fn wait_for(mut job: JobInfo) -> AppResult<JobInfo> {
     loop {
         match job.status {
             JobStatus::Done => return Ok(job),
             JobStatus::Failed => {
-                return Err(format!(
-                    "the server could not evaluate the model: {}",
-                    job.error.unwrap_or_default()
-                ));
+                return Err(AppError::EvaluationFailed(job.error.unwrap_or_default()));
             }
             JobStatus::Queued | JobStatus::Running => {}
         }
-        job = client::job(&job.id, 20).await.map_err(|e| e.message())?;
+        job = client::job(&job.id, 20).await?;
     }
 }
 

@@ -10,6 +10,7 @@ pub mod assets;
 pub mod client;
 pub mod components;
 pub mod crypto;
+pub mod error;
 pub mod flow;
 pub mod pages;
 pub mod security;
@@ -22,6 +23,7 @@ use leptos_router::path;
 use crate::api::{ModelSummary, SessionInfo};
 use crate::assets::{PageAssets, WORKER_META};
 use crate::components::{NavBar, RequireLogin};
+use crate::error::AppResult;
 use crate::pages::{
     AccountPage, HistoryPage, HomePage, KeysPage, LoginPage, ModelPage, ModelsPage, NotFound, PredictPage, SignupPage,
 };
@@ -72,7 +74,7 @@ pub fn use_selected_model() -> RwSignal<String> {
 /// It is for logged-in users only, so it loads when someone logs in; nothing is fetched for a
 /// visitor.
 #[derive(Clone, Copy)]
-pub struct Models(pub LocalResource<Result<Vec<ModelSummary>, String>>);
+pub struct Models(pub LocalResource<AppResult<Vec<ModelSummary>>>);
 
 impl Models {
     fn load(auth: RwSignal<Option<SessionInfo>>) -> Self {
@@ -82,7 +84,7 @@ impl Models {
                 if !logged_in {
                     return Ok(Vec::new());
                 }
-                client::models().await.map_err(|e| e.message())
+                Ok(client::models().await?)
             }
         }))
     }

@@ -22,7 +22,7 @@ fn explain(failure: Option<ApiFailure>, password_field: &str) -> (FieldErrors, O
             None,
         ),
         Some(failure) if !failure.body.fields.is_empty() => (failure.body.fields, None),
-        Some(failure) => (FieldErrors::new(), Some(failure.message())),
+        Some(failure) => (FieldErrors::new(), Some(failure.to_string())),
     }
 }
 
@@ -81,7 +81,7 @@ pub fn AccountPage() -> impl IntoView {
     let change_error = Signal::derive(move || explain(change_failure(), "current_password").1);
     let changed = move || change_outcome.with(|o| matches!(o, Some(Ok(()))));
     let end_error = Signal::derive(move || {
-        end_outcome.with(|o| o.as_ref().and_then(|o| o.as_ref().err()).map(ApiFailure::message))
+        end_outcome.with(|o| o.as_ref().and_then(|o| o.as_ref().err()).map(ToString::to_string))
     });
     let delete_failure = move || delete_outcome.with(|o| o.as_ref().and_then(|o| o.as_ref().err()).cloned());
     let delete_fields = Signal::derive(move || explain(delete_failure(), "password").0);

@@ -1,18 +1,28 @@
 use leptos::prelude::*;
 
 use crate::api::{JobInfo, JobStatus, SessionInfo};
-use crate::components::{PageHeader, local_action, local_time};
+use crate::components::{Column, ErrorAlert, PageHeader, Table, local_action, local_time};
+use crate::error::AppError;
 use crate::flow::PredictionExt;
 use crate::{client, flow, use_auth, use_models};
 
+const COLUMNS: &[Column] = &[
+    Column::new("Time"),
+    Column::new("Model"),
+    Column::new("Status"),
+    Column::new("Duration"),
+    Column::new("Result"),
+    Column::hidden("Actions"),
+];
+
 #[component]
 pub fn HistoryPage() -> impl IntoView {
-    let jobs = LocalResource::new(|| async { client::jobs().await.map_err(|e| e.message()) });
+    let jobs = LocalResource::new(|| async { client::jobs().await.map_err(AppError::from) });
     let auth = use_auth();
     let clear = local_action(move |session: &SessionInfo| {
         let session = session.clone();
         async move {
-            let cleared = client::clear_predictions(&session).await.map_err(|e| e.message());
+            let cleared = client::clear_predictions(&session).await.map_err(AppError::from);
             jobs.refetch();
             cleared
         }
@@ -39,31 +49,15 @@ pub fn HistoryPage() -> impl IntoView {
                 "Clear history"
             </button>
         </div>
-        {move || clear.value().get().and_then(Result::err).map(|message| view! {
-            <div class="alert alert-danger" role="alert">{message}</div>
-        })}
+        <ErrorAlert error=Signal::derive(move || clear.value().get().and_then(Result::err).map(|e| e.to_string())) />
         <Transition fallback=|| view! { <p>"Loading your predictions…"</p> }>
             {move || jobs.get().map(|result| match result {
-                Err(message) => view! { <div class="alert alert-danger" role="alert">{message}</div> }.into_any(),
+                Err(error) => view! { <ErrorAlert error=Some(error.to_string()) /> }.into_any(),
                 Ok(list) if list.is_empty() => view! { <p>"No predictions yet."</p> }.into_any(),
                 Ok(list) => view! {
-                    <div class="table-responsive">
-                        <table class="table align-middle history">
-                            <thead>
-                                <tr>
-                                    <th scope="col">"Time"</th>
-                                    <th scope="col">"Model"</th>
-                                    <th scope="col">"Status"</th>
-                                    <th scope="col">"Duration"</th>
-                                    <th scope="col">"Result"</th>
-                                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                                </tr>
-                            </thead>
-                            <tbody>
-                                {list.into_iter().map(|job| view! { <JobRow job on_deleted=move || jobs.refetch() /> }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
+                    <Table class="history" columns=COLUMNS>
+                        {list.into_iter().map(|job| view! { <JobRow job on_deleted=move || jobs.refetch() /> }).collect_view()}
+                    </Table>
                 }.into_any(),
             })}
         </Transition>
@@ -83,7 +77,7 @@ fn JobRow(job: JobInfo, on_deleted: impl Fn() + Copy + Send + Sync + 'static) ->
     let delete = local_action(move |(session, id): &(SessionInfo, String)| {
         let (session, id) = (session.clone(), id.clone());
         async move {
-            let deleted = client::delete_prediction(&session, &id).await.map_err(|e| e.message());
+            let deleted = client::delete_prediction(&session, &id).await.map_err(AppError::from);
             if deleted.is_ok() {
                 on_deleted();
             }
@@ -113,7 +107,7 @@ fn JobRow(job: JobInfo, on_deleted: impl Fn() + Copy + Send + Sync + 'static) ->
                 .unwrap_or_default();
             match flow::decrypt_job(&stored.session, &stored.job).await {
                 Ok(prediction) => prediction.describe(&labels),
-                Err(message) => format!("Cannot decrypt here: {message}"),
+                Err(error) => format!("Cannot decrypt here: {error}"),
             }
         }
     });
@@ -150,8 +144,8 @@ fn JobRow(job: JobInfo, on_deleted: impl Fn() + Copy + Send + Sync + 'static) ->
                 }}
             </td>
             <td class="text-end">
-                {move || delete.value().get().and_then(Result::err).map(|message| view! {
-                    <span class="text-danger me-2">{message}</span>
+                {move || delete.value().get().and_then(Result::err).map(|error| view! {
+                    <span class="text-danger me-2">{error.to_string()}</span>
                 })}
                 <button type="button" class="btn btn-outline-danger btn-sm" on:click=on_delete.clone()
                     disabled=move || running || delete.pending().get()

@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::{FeatureInfo, ModelSummary};
+use crate::components::ErrorAlert;
 use crate::components::wording::{duration, quality_line};
 use crate::{use_auth, use_models, use_selected_model};
 
@@ -59,7 +60,7 @@ fn Catalogue() -> impl IntoView {
             <h2 id="catalogue-heading" class="h3">"Models"</h2>
             {move || match models.0.get() {
                 None => view! { <p>"Loading the models…"</p> }.into_any(),
-                Some(Err(message)) => view! { <div class="alert alert-danger" role="alert">{message}</div> }.into_any(),
+                Some(Err(error)) => view! { <ErrorAlert error=Some(error.to_string()) /> }.into_any(),
                 Some(Ok(list)) if list.is_empty() => view! { <p>"No models are published yet."</p> }.into_any(),
                 Some(Ok(list)) => view! {
                     <div class="row row-cols-1 row-cols-md-2 row-cols-xl-3 g-3">

@@ -7,6 +7,7 @@ use wasm_bindgen::JsCast;
 use crate::api::{KeyInfo, SessionInfo};
 use crate::components::{ErrorAlert, PageHeader, ProgressView, chosen_file, local_action, local_time, read_text};
 use crate::crypto::{self, KeyOwner, LocalKey};
+use crate::error::{AppError, AppResult};
 use crate::flow::{self, Progress, megabytes};
 use crate::{client, use_auth, use_selected_model};
 
@@ -19,8 +20,8 @@ struct KeyStatus {
 
 /// The spec of the selected model (the default one unless Predict chose another): keys are
 /// made for its parameter set, which every model shares.
-async fn model_spec(model: &str) -> Result<String, String> {
-    client::spec_json(model).await.map_err(|e| e.message())
+async fn model_spec(model: &str) -> AppResult<String> {
+    Ok(client::spec_json(model).await?)
 }
 
 #[component]
@@ -29,7 +30,7 @@ pub fn KeysPage() -> impl IntoView {
     let model = use_selected_model();
     let progress = RwSignal::new(None::<Progress>);
     // The last failure of any of the key operations below.
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<AppError>);
 
     let generate = local_action(move |(session, model): &(SessionInfo, String)| {
         let (session, model) = (session.clone(), model.clone());
@@ -37,11 +38,11 @@ pub fn KeysPage() -> impl IntoView {
             let report: flow::Reporter = Rc::new(move |p| progress.set(Some(p)));
             let result = match model_spec(&model).await {
                 Ok(spec) => flow::set_up_keys(&session, &spec, report).await,
-                Err(message) => Err(message),
+                Err(failure) => Err(failure),
             };
             progress.set(None);
-            if let Err(message) = &result {
-                error.set(Some(message.clone()));
+            if let Err(failure) = &result {
+                error.set(Some(failure.clone()));
             }
             result
         }
@@ -51,7 +52,8 @@ pub fn KeysPage() -> impl IntoView {
         async move {
             let result = async {
                 crypto::forget(&KeyOwner::new(&session.username)).await?;
-                client::delete_key(&session).await.map_err(|e| e.message())
+                client::delete_key(&session).await?;
+                Ok::<_, AppError>(())
             }
             .await;
             // The figures of keys made here are gone with the keys.
@@ -64,7 +66,7 @@ pub fn KeysPage() -> impl IntoView {
         async move {
             match crypto::export_key(&owner).await {
                 Ok(text) => download(&format!("blindfold-{}.key.json", owner.username), &text),
-                Err(message) => error.set(Some(message)),
+                Err(failure) => error.set(Some(failure.into())),
             }
         }
     });
@@ -76,11 +78,12 @@ pub fn KeysPage() -> impl IntoView {
                 .await
                 .and_then(|spec| flow::parameter_set(&spec))
                 .ok();
-            let result = match read_text(file).await {
+            let result = match read_text(file, "the key file").await {
                 Ok(text) => crypto::import_key(&owner, text, parameter_set.as_deref())
                     .await
-                    .map(drop),
-                Err(message) => Err(message),
+                    .map(drop)
+                    .map_err(AppError::from),
+                Err(failure) => Err(failure),
             };
             error.set(result.err());
         }
@@ -96,9 +99,9 @@ pub fn KeysPage() -> impl IntoView {
         let username = auth.with(|s| s.as_ref().map(|s| s.username.clone()));
         async move {
             let owner = KeyOwner::new(&username.unwrap_or_default());
-            let server = client::key_info().await.map_err(|e| e.message())?;
+            let server = client::key_info().await?;
             let browser = crypto::local_key(&owner).await?;
-            Ok::<_, String>(KeyStatus { server, browser })
+            Ok::<_, AppError>(KeyStatus { server, browser })
         }
     });
 
@@ -136,10 +139,10 @@ pub fn KeysPage() -> impl IntoView {
             "client key stays in this browser; the server gets only the public evaluation key, "
             "which lets it compute on your encrypted data without being able to read it."
         </PageHeader>
-        <ErrorAlert error />
+        <ErrorAlert error=Signal::derive(move || error.get().map(|e| e.to_string())) />
         <Transition fallback=|| view! { <p>"Checking your keys…"</p> }>
             {move || status.get().map(|status| match status {
-                Err(message) => view! { <div class="alert alert-warning" role="alert">{message}</div> }.into_any(),
+                Err(failure) => view! { <div class="alert alert-warning" role="alert">{failure.to_string()}</div> }.into_any(),
                 Ok(status) => view! { <KeyStatusView status /> }.into_any(),
             })}
         </Transition>

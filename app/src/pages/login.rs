@@ -25,14 +25,20 @@ pub fn LoginPage() -> impl IntoView {
                     navigate("/predict", Default::default());
                     Ok(())
                 }
-                Err(failure) if failure.status == 401 => Err("Invalid username or password.".to_owned()),
-                Err(failure) => Err(failure.message()),
+                Err(failure) => Err(failure),
             }
         }
     });
     let pending = log_in.pending();
     let outcome = log_in.value();
-    let error = Signal::derive(move || outcome.with(|o| o.as_ref().and_then(|o| o.as_ref().err()).cloned()));
+    // Wrong credentials are the one refusal worded here; the server's words say the rest.
+    let error = Signal::derive(move || {
+        outcome.with(|o| match o {
+            Some(Err(failure)) if failure.status == 401 => Some("Invalid username or password.".to_owned()),
+            Some(Err(failure)) => Some(failure.to_string()),
+            _ => None,
+        })
+    });
 
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();

@@ -31,7 +31,7 @@ pub fn SignupPage() -> impl IntoView {
     // A refusal names the rules each field broke; any other failure goes in the alert.
     let failure = move || outcome.with(|o| o.as_ref().and_then(|o| o.as_ref().err()).cloned());
     let fields = Signal::derive(move || failure().map(|f| f.body.fields).unwrap_or_default());
-    let error = Signal::derive(move || failure().filter(|f| f.body.fields.is_empty()).map(|f| f.message()));
+    let error = Signal::derive(move || failure().filter(|f| f.body.fields.is_empty()).map(|f| f.to_string()));
 
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();

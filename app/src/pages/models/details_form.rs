@@ -6,7 +6,9 @@ use leptos::prelude::*;
 
 use crate::api::{ModelDetails, OwnedModel, SessionInfo};
 use crate::client::ApiFailure;
-use crate::components::{ErrorAlert, FormField, InputDetails, InputDetailsTable, explain_failure, problems_of};
+use crate::components::{
+    ErrorAlert, FieldErrors, FormField, InputDetails, InputDetailsTable, explain_failure, problems_of,
+};
 use crate::use_auth;
 
 /// Saves a model's details (`PATCH`), answering the model as changed.
@@ -28,7 +30,6 @@ pub fn DetailsForm(owned: OwnedModel, save: SaveDetails) -> impl IntoView {
     let fields = Signal::derive(move || explain_failure(failure().as_ref(), FIELDS).0);
     let error = Signal::derive(move || explain_failure(failure().as_ref(), FIELDS).1);
     let saved = move || outcome.with(|o| matches!(o, Some(Ok(_))));
-    let invalid = move |field: &'static str| move || !problems_of(fields, field).is_empty();
 
     let id = owned.id;
     let submit = move |ev: SubmitEvent| {
@@ -53,17 +54,7 @@ pub fn DetailsForm(owned: OwnedModel, save: SaveDetails) -> impl IntoView {
                 <div class="alert alert-success" role="status" data-testid="details-saved">"Details saved."</div>
             </Show>
             <form method="post" on:submit=submit novalidate class="details-form" data-testid="model-details">
-                <FormField id="details-name" label="Name" field="name" fields>
-                    <input id="details-name" name="name" type="text" class="form-control" autocomplete="off"
-                        class:is-invalid=invalid("name") aria-describedby="details-name-errors" bind:value=name />
-                </FormField>
-                <FormField id="details-description" label="Description" field="description" fields
-                    hint="What the model predicts, for whom, from what data: users read it in the catalogue.">
-                    <textarea id="details-description" name="description" rows="3" class="form-control"
-                        class:is-invalid=invalid("description")
-                        aria-describedby="details-description-hint details-description-errors"
-                        bind:value=description></textarea>
-                </FormField>
+                <NameFields name description fields />
                 <InputDetailsTable prefix="details-input" inputs />
                 <ul class="invalid-feedback d-block list-unstyled">
                     {move || problems_of(fields, "inputs").into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
@@ -71,6 +62,27 @@ pub fn DetailsForm(owned: OwnedModel, save: SaveDetails) -> impl IntoView {
                 <button type="submit" class="btn btn-primary" disabled=move || pending.get()>"Save details"</button>
             </form>
         </section>
+    }
+    .into_any()
+}
+
+/// The model's name and description, as the upload and details forms edit them (one of the
+/// two on a page), with the rules the server said they broke.
+#[component]
+pub fn NameFields(name: RwSignal<String>, description: RwSignal<String>, fields: Signal<FieldErrors>) -> impl IntoView {
+    let invalid = move |field: &'static str| move || !problems_of(fields, field).is_empty();
+    view! {
+        <FormField id="model-name" label="Name" field="name" fields>
+            <input id="model-name" name="name" type="text" class="form-control" autocomplete="off"
+                class:is-invalid=invalid("name") aria-describedby="model-name-errors" bind:value=name />
+        </FormField>
+        <FormField id="model-description" label="Description" field="description" fields
+            hint="What the model predicts, for whom, from what data: users read it in the catalogue.">
+            <textarea id="model-description" name="description" rows="3" class="form-control"
+                class:is-invalid=invalid("description")
+                aria-describedby="model-description-hint model-description-errors"
+                bind:value=description></textarea>
+        </FormField>
     }
     .into_any()
 }

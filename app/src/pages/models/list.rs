@@ -6,9 +6,9 @@ use leptos::prelude::*;
 
 use super::upload::UploadForm;
 use crate::api::{ModelState, OwnedModel};
-use crate::client;
+use crate::client::{self, ApiFailure};
 use crate::components::wording::{duration, quality_short};
-use crate::components::{ModelStateBadge, PageHeader, RequireOwner, poll_while};
+use crate::components::{Column, ErrorAlert, ModelStateBadge, PageHeader, RequireOwner, Table, poll_while};
 
 #[component]
 pub fn ModelsPage() -> impl IntoView {
@@ -34,13 +34,13 @@ fn OwnedModels() -> impl IntoView {
     let tick = RwSignal::new(0_u64);
     let models = LocalResource::new(move || {
         tick.track();
-        async { client::owned_models().await.map_err(|e| e.message()) }
+        async { client::owned_models().await }
     });
     poll_while(
         models,
         tick,
         Duration::from_secs(2),
-        |loaded: &Result<Vec<OwnedModel>, String>| {
+        |loaded: &Result<Vec<OwnedModel>, ApiFailure>| {
             loaded
                 .as_ref()
                 .is_ok_and(|list| list.iter().any(|m| m.state == ModelState::Compiling))
@@ -51,7 +51,7 @@ fn OwnedModels() -> impl IntoView {
             <h2 id="owned-heading" class="h4">"Your models"</h2>
             <Transition fallback=|| view! { <p>"Loading your models…"</p> }>
                 {move || models.get().map(|loaded| match loaded {
-                    Err(message) => view! { <div class="alert alert-danger" role="alert">{message}</div> }.into_any(),
+                    Err(failure) => view! { <ErrorAlert error=Some(failure.to_string()) /> }.into_any(),
                     Ok(list) if list.is_empty() => view! { <p>"No models yet: upload one below."</p> }.into_any(),
                     Ok(list) => view! { <OwnedModelsTable list /> }.into_any(),
                 })}
@@ -63,22 +63,18 @@ fn OwnedModels() -> impl IntoView {
 
 #[component]
 fn OwnedModelsTable(list: Vec<OwnedModel>) -> impl IntoView {
+    const COLUMNS: &[Column] = &[
+        Column::new("Name"),
+        Column::new("Id"),
+        Column::new("State"),
+        Column::new("Bootstraps"),
+        Column::new("Predicted latency"),
+        Column::new("Evaluation"),
+    ];
     view! {
-        <div class="table-responsive">
-            <table class="table align-middle owned-models">
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Id"</th>
-                        <th scope="col">"State"</th>
-                        <th scope="col">"Bootstraps"</th>
-                        <th scope="col">"Predicted latency"</th>
-                        <th scope="col">"Evaluation"</th>
-                    </tr>
-                </thead>
-                <tbody>{list.into_iter().map(|model| view! { <OwnedModelRow model /> }).collect_view()}</tbody>
-            </table>
-        </div>
+        <Table class="owned-models" columns=COLUMNS>
+            {list.into_iter().map(|model| view! { <OwnedModelRow model /> }).collect_view()}
+        </Table>
     }
 }
 

@@ -99,10 +99,7 @@ fn OwnedModelView(id: Memo<String>) -> impl IntoView {
                     <p>{format!("You have no model with the id {}.", id.get_untracked())}</p>
                 }
                 .into_any(),
-                Err(failure) => view! {
-                    <div class="alert alert-danger" role="alert">{failure.message()}</div>
-                }
-                .into_any(),
+                Err(failure) => view! { <ErrorAlert error=Some(failure.to_string()) /> }.into_any(),
             })}
         </Transition>
     }
@@ -206,8 +203,8 @@ fn ModelActions(id: String, state: ModelState, publication: SetPublication, dele
     };
     let (published, deleted) = (publication.value(), delete.value());
     let error = Signal::derive(move || {
-        let publish_failure = published.with(|o| o.as_ref().and_then(|o| o.as_ref().err()).map(ApiFailure::message));
-        publish_failure.or_else(|| deleted.with(|o| o.as_ref().and_then(|o| o.as_ref().err()).map(ApiFailure::message)))
+        let publish_failure = published.with(|o| o.as_ref().and_then(|o| o.as_ref().err()).map(ToString::to_string));
+        publish_failure.or_else(|| deleted.with(|o| o.as_ref().and_then(|o| o.as_ref().err()).map(ToString::to_string)))
     });
     let publish_button = match state {
         ModelState::Draft => Some(

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use super::report_charts::{ConfusionMatrix, PredictionScatter};
 use crate::api::{ModelCost, ModelQuality, ModelReport};
 use crate::components::wording::{bytes, measure_name, quality_line, quality_value, rows_name};
+use crate::components::{Column, Table};
 
 #[component]
 pub fn ReportView(report: ModelReport, labels: Vec<String>) -> impl IntoView {
@@ -65,25 +66,19 @@ pub fn ReportView(report: ModelReport, labels: Vec<String>) -> impl IntoView {
 /// The evaluation and the compiler's own held-out estimate, float beside quantized.
 #[component]
 fn QualityTable(evaluation: ModelQuality, calibration: ModelQuality) -> impl IntoView {
+    const COLUMNS: &[Column] = &[
+        Column::new("Measured"),
+        Column::new("Rows"),
+        Column::new("Measure"),
+        Column::new("Float"),
+        Column::new("Quantized"),
+        Column::new("Target"),
+    ];
     view! {
-        <div class="table-responsive">
-            <table class="table table-sm align-middle w-auto quality">
-                <thead>
-                    <tr>
-                        <th scope="col">"Measured"</th>
-                        <th scope="col">"Rows"</th>
-                        <th scope="col">"Measure"</th>
-                        <th scope="col">"Float"</th>
-                        <th scope="col">"Quantized"</th>
-                        <th scope="col">"Target"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    <QualityRow what="Evaluation" quality=evaluation />
-                    <QualityRow what="Compiler's held-out estimate" quality=calibration />
-                </tbody>
-            </table>
-        </div>
+        <Table class="w-auto quality" columns=COLUMNS compact=true>
+            <QualityRow what="Evaluation" quality=evaluation />
+            <QualityRow what="Compiler's held-out estimate" quality=calibration />
+        </Table>
         <p class="small text-body-secondary">
             "The compiler's accuracy target: the quantized model's accuracy within 1 point of the "
             "float model's, or its mean absolute error within 3%. It chooses the precision on "

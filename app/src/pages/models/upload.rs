@@ -7,12 +7,14 @@ use leptos::html::Input;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
+use super::details_form::NameFields;
 use crate::api::{FeatureInfo, ModelUpload, SessionInfo};
 use crate::client::{self, ApiFailure, ModelFiles};
 use crate::components::{
     ErrorAlert, FieldErrors, FormField, InputDetails, InputDetailsTable, chosen_file, explain_failure, local_action,
     problems_of,
 };
+use crate::error::{AppError, AppResult};
 use crate::use_auth;
 
 /// The fields the form shows the server's rules under: the metadata's and the files' parts.
@@ -55,7 +57,9 @@ pub fn UploadForm() -> impl IntoView {
     let read_columns = local_action(move |file: &web_sys::File| {
         let file = file.clone();
         async move {
-            let columns = feature_columns(&header_line(file).await?);
+            // Either problem is the calibration field's, shown under it.
+            let header = header_line(file).await.map_err(|e| e.to_string())?;
+            let columns = feature_columns(&header);
             if columns.is_empty() {
                 return Err("The first line of the calibration CSV names no feature columns.".to_owned());
             }
@@ -148,16 +152,7 @@ pub fn UploadForm() -> impl IntoView {
                 <input id="upload-id" name="id" type="text" class="form-control" autocomplete="off" spellcheck="false"
                     class:is-invalid=invalid("id") aria-describedby="upload-id-hint upload-id-errors" bind:value=id />
             </FormField>
-            <FormField id="upload-name" label="Name" field="name" fields>
-                <input id="upload-name" name="name" type="text" class="form-control" autocomplete="off"
-                    class:is-invalid=invalid("name") aria-describedby="upload-name-errors" bind:value=name />
-            </FormField>
-            <FormField id="upload-description" label="Description" field="description" fields
-                hint="What the model predicts, for whom, from what data: users read it in the catalogue.">
-                <textarea id="upload-description" name="description" rows="3" class="form-control"
-                    class:is-invalid=invalid("description") aria-describedby="upload-description-hint upload-description-errors"
-                    bind:value=description></textarea>
-            </FormField>
+            <NameFields name description fields />
             <FormField id="upload-labels" label="Class labels" field="labels" fields
                 hint="Comma separated, in the model's class order, e.g. Malignant, Benign. Optional: leave it empty for a regressor or the model's own labels.">
                 <input id="upload-labels" name="labels" type="text" class="form-control" autocomplete="off"
@@ -201,13 +196,17 @@ pub fn UploadForm() -> impl IntoView {
 }
 
 /// The first line of a file, read from its first megabyte only.
-async fn header_line(file: web_sys::File) -> Result<String, String> {
+async fn header_line(file: web_sys::File) -> AppResult<String> {
+    let unreadable = |reason: String| AppError::File {
+        what: "the calibration CSV",
+        reason,
+    };
     let head = file
         .slice_with_f64_and_f64(0.0, HEADER_BYTES)
-        .map_err(|_| "could not read the calibration CSV".to_owned())?;
+        .map_err(|e| unreadable(format!("{e:?}")))?;
     let text = gloo_file::futures::read_as_text(&gloo_file::Blob::from(head))
         .await
-        .map_err(|e| format!("could not read the calibration CSV: {e}"))?;
+        .map_err(|e| unreadable(e.to_string()))?;
     Ok(text.lines().next().unwrap_or_default().to_owned())
 }
 

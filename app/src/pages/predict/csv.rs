@@ -4,16 +4,30 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 
-use blindfold_model::quantize::FeatureQuantizer;
+use blindfold_model::spec::quantize::FeatureQuantizer;
 
 use super::spec::{LoadedModel, validate};
 use crate::api::{FeatureInfo, SessionInfo};
-use crate::components::{ProgressView, chosen_file, local_action, read_text};
+use crate::components::{Column, ErrorAlert, ProgressView, Table, chosen_file, local_action, read_text};
+use crate::error::AppError;
 use crate::flow::{self, Prediction, PredictionExt, Progress};
 use crate::use_auth;
 
 /// A CSV line's number (from 1) and its features, or why it cannot be predicted.
 type CsvRow = (usize, Result<Vec<f64>, String>);
+
+/// What became of a CSV line.
+#[derive(Debug, Clone)]
+enum LineAnswer {
+    /// Not a row of the model's features: why.
+    Invalid(String),
+    /// The prediction, and what it says of values beyond the calibration data.
+    Predicted(Prediction, String),
+    /// The private prediction failed.
+    Failed(AppError),
+}
+
+const ANSWER_COLUMNS: &[Column] = &[Column::new("Line"), Column::new("Prediction")];
 
 /// Several rows at once, pasted or loaded as CSV (one row per line; a header line is skipped).
 #[component]
@@ -21,7 +35,8 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
     let auth = use_auth();
     let text = RwSignal::new(String::new());
     // Each line's answer, and what it says of values beyond the calibration data.
-    let answers = RwSignal::new(Vec::<(usize, Result<(Prediction, String), String>)>::new());
+    let answers = RwSignal::new(Vec::<(usize, LineAnswer)>::new());
+    let load_error = RwSignal::new(None::<AppError>);
     let progress = RwSignal::new(None::<Progress>);
     let labels = model.spec.labels.clone();
 
@@ -40,11 +55,12 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
                                 .iter()
                                 .map(ToString::to_string)
                                 .collect();
-                            flow::predict(&session, &model.id, &model.spec_json, &features, report)
-                                .await
-                                .map(|o| (o.prediction, outside.join("; ")))
+                            match flow::predict(&session, &model.id, &model.spec_json, &features, report).await {
+                                Ok(outcome) => LineAnswer::Predicted(outcome.prediction, outside.join("; ")),
+                                Err(failure) => LineAnswer::Failed(failure),
+                            }
                         }
-                        Err(message) => Err(message),
+                        Err(problem) => LineAnswer::Invalid(problem),
                     };
                     answers.update(|a| a.push((line, answer)));
                 }
@@ -55,8 +71,9 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
     let load_file = local_action(move |file: &web_sys::File| {
         let file = file.clone();
         async move {
-            if let Ok(content) = read_text(file).await {
-                text.set(content);
+            match read_text(file, "the CSV file").await {
+                Ok(content) => text.set(content),
+                Err(failure) => load_error.set(Some(failure)),
             }
         }
     });
@@ -70,9 +87,29 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
         predict_rows.dispatch_local((session, model.clone(), rows));
     };
     let on_load = move |ev: leptos::ev::Event| {
+        load_error.set(None);
         if let Some(file) = chosen_file(&ev) {
             load_file.dispatch_local(file);
         }
+    };
+
+    // A `Copy` closure: `Show` renders it again each time answers appear.
+    let labels = StoredValue::new(labels);
+    let answer_rows = move || {
+        let labels = labels.get_value();
+        answers
+            .get()
+            .into_iter()
+            .map(|(line, answer)| {
+                let cell = match answer {
+                    LineAnswer::Predicted(p, outside) if outside.is_empty() => p.describe(&labels),
+                    LineAnswer::Predicted(p, outside) => format!("{} ({outside})", p.describe(&labels)),
+                    LineAnswer::Invalid(problem) => problem,
+                    LineAnswer::Failed(failure) => failure.to_string(),
+                };
+                view! { <tr><td>{line}</td><td>{cell}</td></tr> }
+            })
+            .collect_view()
     };
 
     // Erased to `AnyView`: see `PredictForm`.
@@ -91,24 +128,10 @@ pub fn CsvRows(model: LoadedModel) -> impl IntoView {
                     "Predict rows privately"
                 </button>
             </div>
+            <ErrorAlert error=Signal::derive(move || load_error.get().map(|e| e.to_string())) />
             <ProgressView progress />
             <Show when=move || answers.with(|a| !a.is_empty())>
-                <table class="table table-sm">
-                    <thead><tr><th scope="col">"Line"</th><th scope="col">"Prediction"</th></tr></thead>
-                    <tbody>
-                        {
-                            let labels = labels.clone();
-                            move || answers.get().into_iter().map(|(line, answer)| {
-                                let cell = match answer {
-                                    Ok((p, outside)) if outside.is_empty() => p.describe(&labels),
-                                    Ok((p, outside)) => format!("{} ({outside})", p.describe(&labels)),
-                                    Err(message) => message,
-                                };
-                                view! { <tr><td>{line}</td><td>{cell}</td></tr> }
-                            }).collect_view()
-                        }
-                    </tbody>
-                </table>
+                <Table class="csv-answers" columns=ANSWER_COLUMNS compact=true>{answer_rows}</Table>
             </Show>
         </details>
     }

@@ -8,7 +8,7 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
 use super::result::{Answer, ResultCard};
-use blindfold_model::quantize::FeatureQuantizer;
+use blindfold_model::spec::quantize::FeatureQuantizer;
 
 use super::spec::{LoadedModel, calibration_notes, short, validate};
 use crate::api::{FeatureInfo, ModelExample, SessionInfo};
@@ -56,7 +56,7 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
         if invalid.get() {
             Some("Some values are missing, not numbers, or outside the valid range the model's owner gives.".to_owned())
         } else {
-            answer.with(|a| a.as_ref().and_then(|a| a.as_ref().err()).cloned())
+            answer.with(|a| a.as_ref().and_then(|a| a.as_ref().err()).map(ToString::to_string))
         }
     });
 

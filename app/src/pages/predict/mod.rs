@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use self::csv::CsvRows;
 use self::form::PredictForm;
 use self::spec::{LoadedModel, load_spec};
-use crate::components::{ModelPicker, PageHeader};
+use crate::components::{ErrorAlert, ModelPicker, PageHeader};
 use crate::{use_models, use_selected_model};
 
 #[component]
@@ -32,7 +32,7 @@ pub fn PredictPage() -> impl IntoView {
         <Transition fallback=|| view! { <p>"Loading the model…"</p> }>
             {move || {
                 spec.get().map(|result| match result {
-                    Err(message) => view! { <div class="alert alert-danger" role="alert">{message}</div> }.into_any(),
+                    Err(error) => view! { <ErrorAlert error=Some(error.to_string()) /> }.into_any(),
                     Ok((id, spec_json, spec)) => {
                         let (examples, inputs) = models.find(&id).map(|m| (m.examples, m.inputs)).unwrap_or_default();
                         let model = LoadedModel { id, spec_json, spec, examples, inputs };

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use blindfold_model::ClientSpec;
-use blindfold_model::quantize::FeatureQuantizer;
+use blindfold_model::spec::quantize::FeatureQuantizer;
 
 use crate::api::{FeatureInfo, ModelExample};
 use crate::client;
+use crate::error::{AppError, AppResult};
 
 /// A loaded model: its spec as the worker takes it and as the form reads it, and what the
 /// catalogue adds: sample rows, and the inputs' descriptions and units.
@@ -21,9 +22,9 @@ pub struct LoadedModel {
 }
 
 /// A model's client spec, as the JSON text the worker takes and as the form reads it.
-pub async fn load_spec(id: &str) -> Result<(Arc<str>, Arc<ClientSpec>), String> {
-    let spec_json = client::spec_json(id).await.map_err(|e| e.message())?;
-    let spec = ClientSpec::from_json(&spec_json).map_err(|e| format!("unreadable model spec: {e}"))?;
+pub async fn load_spec(id: &str) -> AppResult<(Arc<str>, Arc<ClientSpec>)> {
+    let spec_json = client::spec_json(id).await?;
+    let spec = ClientSpec::from_json(&spec_json).map_err(|e| AppError::unreadable("model spec", e))?;
     Ok((Arc::from(spec_json), Arc::new(spec)))
 }
 
