@@ -28,7 +28,7 @@ use anyhow::Context;
 use blindfold_api::client::ApiClient;
 use blindfold_api::{CSRF_HEADER, DEFAULT_MODEL_ID as MODEL, JobStatus, PredictionBinding, paths};
 use blindfold_cli::predict::{fetch_spec, predict_row};
-use blindfold_model::fixtures::BREAST_CANCER;
+use blindfold_model::compiler::fixtures::BREAST_CANCER;
 use blindfold_model::{ClientKey, ClientSpec, CompiledModel, encrypt_row};
 use blindfold_server::testing::{PASSWORD, TestApp};
 use clap::Parser;

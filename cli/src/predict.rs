@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use blindfold_model::binding::spec_digest;
+use blindfold_model::spec::binding::spec_digest;
 use blindfold_model::{ClientKey, ClientSpec, Prediction, decrypt_prediction, encrypt_row};
 
 use blindfold_api::client::{ApiClient, ClientError};

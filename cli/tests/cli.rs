@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use blindfold_cli::predict::{fetch_spec, predict_row};
-use blindfold_model::fixtures::{BREAST_CANCER, Fixture, WINE};
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, Fixture, WINE};
 use blindfold_model::params::PARAMETER_SET_NAME;
 use blindfold_model::{ClientKey, CompiledModel, Dataset};
 use blindfold_server::services::catalogue::ModelCatalogue;
@@ -53,7 +53,7 @@ async fn install(data_dir: &Path, id: &str, fixture: Fixture) -> CompiledModel {
     let compiled = tokio::task::spawn_blocking(move || fixture.compile().unwrap())
         .await
         .unwrap();
-    let db = blindfold_server::db::connect(&database_url(data_dir).await, 1)
+    let db = blindfold_server::store::db::connect(&database_url(data_dir).await, 1)
         .await
         .unwrap();
     ModelCatalogue::new(db.clone())

@@ -4,7 +4,7 @@
 //
 //     cargo run --release -p blindfold-model --example private_prediction
 
-use blindfold_model::fixtures::BREAST_CANCER;
+use blindfold_model::compiler::fixtures::BREAST_CANCER;
 use blindfold_model::{
     ClientKey, CompileOptions, CompressedServerKey, Dataset, EncryptedRow, ModelError, compile, decrypt_prediction,
     encrypt_row, evaluate, import_model,

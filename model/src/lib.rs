@@ -43,7 +43,7 @@
 //!   quantization edges, labels, output scales; no threshold, leaf or tree shape) and the
 //!   prediction. The [`ServerPlan`] holds the quantized trees and stays on the server.
 //! - **Binding**: a prediction is bound to the server key and the spec its row was encrypted
-//!   for ([`binding`]), and decryption refuses results no evaluation can produce
+//!   for ([`binding`](spec::binding)), and decryption refuses results no evaluation can produce
 //!   ([`decrypt_raw`]).
 //!
 //! Each module's documentation states its part of the contract.
@@ -52,10 +52,10 @@
 //!
 //! | module | feature | what it holds |
 //! | --- | --- | --- |
-//! | [`spec`] | `spec` | the public client spec: [`ClientSpec`], [`Prediction`], [`Objective`], row quantization ([`quantize`]), the binding digests ([`binding`]); no TFHE, what a web page needs |
-//! | [`client`] | `client` | encryption ([`encrypt`]) and decryption ([`decrypt`]), with the client's seeded encryption and bootstrapping-key generation; builds for wasm32 |
-//! | [`server`] | `server` | the [`ServerPlan`] ([`plan`]), its evaluation on ciphertexts ([`evaluate`](mod@evaluate)), the circuit code shared with the compiler's clear runs ([`circuit`], [`accumulate`]) |
-//! | [`compiler`] | `compiler` | importers ([`import`]: [`xgboost`], [`lightgbm`], [`onnx`]), the compiler ([`compile`](mod@compile): quantization, precision search, plan building), [`Dataset`], owners' reports ([`report`]), the shipped [`fixtures`] |
+//! | [`spec`] | `spec` | the public client spec: [`ClientSpec`], [`Prediction`], [`Objective`], row quantization ([`quantize`](spec::quantize)), the binding digests ([`binding`](spec::binding)); no TFHE, what a web page needs |
+//! | [`client`] | `client` | encryption ([`encrypt`](client::encrypt)) and decryption ([`decrypt`](client::decrypt)), with the client's seeded encryption and bootstrapping-key generation; builds for wasm32 |
+//! | [`server`] | `server` | the [`ServerPlan`] ([`plan`](server::plan)), its evaluation on ciphertexts ([`evaluate`](mod@server::evaluate)), the circuit code shared with the compiler's clear runs ([`circuit`](server::circuit), [`accumulate`](server::accumulate)) |
+//! | [`compiler`] | `compiler` | importers ([`import`](compiler::import): [`xgboost`](compiler::import::xgboost), [`lightgbm`](compiler::import::lightgbm), [`onnx`](compiler::import::onnx)), the compiler ([`compile`](mod@compiler::compile): quantization, precision search, plan building), [`Dataset`], owners' reports ([`report`](compiler::report)), the shipped [`fixtures`](compiler::fixtures) |
 //! | top level | shared | [`error`] and [`params`] (every side); [`keys`], [`ciphertexts`] and their checked serialization (client and server: what crosses between them; the client writes, the server reads) |
 //!
 //! The modules are also at their flat paths (`blindfold_model::plan`, `blindfold_model::compile`,
@@ -98,19 +98,6 @@ pub mod compiler;
 pub mod server;
 #[cfg(feature = "spec")]
 pub mod spec;
-
-// The modules at their flat paths too (`blindfold_model::plan`, `::compile`, ...), as the other
-// crates name them.
-#[cfg(feature = "client")]
-pub use client::{decrypt, encrypt};
-#[cfg(feature = "compiler")]
-pub use compiler::import::{lightgbm, onnx, xgboost};
-#[cfg(feature = "compiler")]
-pub use compiler::{compile, dataset, ensemble, fixtures, import, report};
-#[cfg(feature = "server")]
-pub use server::{accumulate, circuit, evaluate, plan};
-#[cfg(feature = "spec")]
-pub use spec::{binding, objective, quantize};
 
 pub use error::{ModelError, Result};
 

@@ -5,8 +5,8 @@ mod bombs;
 
 use std::ops::ControlFlow;
 
-use blindfold_model::compile::QualityMeasure;
-use blindfold_model::fixtures::{BREAST_CANCER, FORMATS, Fixture, SHIPPED, WINE};
+use blindfold_model::compiler::compile::QualityMeasure;
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, FORMATS, Fixture, SHIPPED, WINE};
 use blindfold_model::{ClientSpec, CompileOptions, Dataset, ModelError, Objective, ServerPlan, import_xgboost_json};
 
 fn argmax(v: &[f64]) -> usize {

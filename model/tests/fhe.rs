@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 #[path = "fhe/fuzz.rs"]
 mod fuzz;
 
-use blindfold_model::fixtures::{BREAST_CANCER, DIABETES, FORMATS, Fixture, WINE};
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, DIABETES, FORMATS, Fixture, WINE};
 use blindfold_model::{
     ClientKey, CompiledModel, CompressedServerKey, EncryptedOutput, EncryptedRow, ModelError, ServerKey,
     decrypt_prediction, encrypt_row, evaluate,

@@ -27,9 +27,9 @@ use anyhow::Context;
 use blindfold_api::DEFAULT_MODEL_ID as MODEL;
 use blindfold_api::client::ApiClient;
 use blindfold_api::{JobStatus, PredictionBinding};
-use blindfold_model::fixtures::BREAST_CANCER;
+use blindfold_model::compiler::fixtures::BREAST_CANCER;
 use blindfold_model::{ClientKey, ClientSpec, decrypt_prediction, encrypt_row};
-use blindfold_server::db::Backend;
+use blindfold_server::store::db::Backend;
 use blindfold_server::testing::{self, PASSWORD};
 use serde_json::json;
 
@@ -190,7 +190,7 @@ async fn predict(
     Ok(())
 }
 
-static BREAST_CANCER_QUANTIZED: std::sync::LazyLock<blindfold_model::compile::QuantizedEnsemble> =
+static BREAST_CANCER_QUANTIZED: std::sync::LazyLock<blindfold_model::compiler::compile::QuantizedEnsemble> =
     std::sync::LazyLock::new(|| BREAST_CANCER.compile().expect("the shipped model compiles").quantized);
 
 async fn run(name: &str, users: usize, per_user: usize, key: &Arc<ClientKey>) -> anyhow::Result<serde_json::Value> {
@@ -209,7 +209,7 @@ async fn run(name: &str, users: usize, per_user: usize, key: &Arc<ClientKey>) ->
     let spec_json = clients[0].spec_json(MODEL).await?;
     let binding = Arc::new(PredictionBinding {
         key_fingerprint: fingerprint,
-        spec_sha256: blindfold_model::binding::spec_digest(&spec_json),
+        spec_sha256: blindfold_model::spec::binding::spec_digest(&spec_json),
     });
     let spec = Arc::new(ClientSpec::from_json(&spec_json)?);
     // Keys preloaded at upload (a `serve` with workers does) count as the misses they are.

@@ -5,11 +5,10 @@
 //! The server only ever handles ciphertexts and public keys; all cryptography lives in
 //! `blindfold-model`.
 //!
-//! Layers point one way: [`routes`] (HTTP) → [`services`] → storage ([`db`] and the data
-//! directory, written through [`storage`]). [`state`] holds the services; [`startup`] builds and runs the application;
+//! Layers point one way: [`routes`] (HTTP) → [`services`] → [`store`] (the database and the
+//! data directory). [`state`] holds the services; [`startup`] builds and runs the application;
 //! [`edge`] accepts and bounds the connections.
 
-pub mod db;
 pub mod edge;
 pub mod routes;
 pub mod services;
@@ -18,7 +17,6 @@ pub mod shares;
 pub mod site;
 pub mod startup;
 pub mod state;
-pub mod storage;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "test-support")]

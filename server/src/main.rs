@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use blindfold_api::Role;
-use blindfold_model::import::MAX_MODEL_BYTES;
+use blindfold_model::compiler::import::MAX_MODEL_BYTES;
 use blindfold_model::{CompileOptions, Dataset, import_model};
-use blindfold_server::db::{Backend, Db};
 use blindfold_server::services::accounts;
 use blindfold_server::services::catalogue::{Installation, ModelCatalogue};
 use blindfold_server::services::compile::{Reported, compile_and_report};
+use blindfold_server::store::db::{Backend, Db};
 use blindfold_server::{Application, Settings};
 use clap::{Parser, Subcommand};
 
@@ -198,10 +198,10 @@ async fn run() -> anyhow::Result<()> {
 async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     let url = settings.database_url();
     if Backend::of_url(&url)? == Backend::Sqlite {
-        blindfold_server::storage::private_dir(&settings.data_dir)
+        blindfold_server::store::disk::private_dir(&settings.data_dir)
             .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     }
-    blindfold_server::db::connect(&url, 1).await
+    blindfold_server::store::db::connect(&url, 1).await
 }
 
 /// Completes on SIGTERM (what service managers and container runtimes send to stop a

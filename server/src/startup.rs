@@ -7,11 +7,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::Backend;
 use crate::edge::{self, ConnectionLimits};
 use crate::services::worker::spawn_workers;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::store::db::Backend;
 use crate::telemetry;
 
 /// How often the metrics recorder drains its histograms' samples into their buckets, so

@@ -8,8 +8,8 @@ use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::db::{Backend, Db};
 use crate::site::{self, SiteAssets};
+use crate::store::db::{Backend, Db};
 
 use crate::services::accounts::Accounts;
 use crate::services::accounts::throttle::NameKey;
@@ -20,7 +20,7 @@ use crate::services::owned_models::{OwnedModels, OwnerLimits};
 use crate::services::uploads::UploadSlots;
 use crate::services::worker::Evaluator;
 use crate::settings::Settings;
-use crate::storage::Placement;
+use crate::store::disk::Placement;
 
 /// Everything a handler can reach.
 #[derive(Clone)]
@@ -60,7 +60,7 @@ impl AppState {
         let (key_placement, job_placement) = match backend {
             Backend::Sqlite => {
                 let data_dir = settings.data_dir.clone();
-                tokio::task::spawn_blocking(move || crate::storage::private_dir(&data_dir))
+                tokio::task::spawn_blocking(move || crate::store::disk::private_dir(&data_dir))
                     .await?
                     .with_context(|| format!("creating {}", settings.data_dir.display()))?;
                 (
@@ -70,7 +70,7 @@ impl AppState {
             }
             Backend::Postgres => (Placement::Database, Placement::Database),
         };
-        let db = crate::db::connect(&url, settings.database_connections).await?;
+        let db = crate::store::db::connect(&url, settings.database_connections).await?;
         let models = Arc::new(ModelCatalogue::new(db.clone()));
         models.install_default().await?;
         let key_quota = KeyQuota {

@@ -14,7 +14,7 @@ use sqlx::Connection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::db::Backend;
+use crate::store::db::Backend;
 use crate::{Application, Settings};
 
 /// The PostgreSQL server the tests use, when they use one.

@@ -205,7 +205,7 @@ pub fn read_rows(
 #[cfg(test)]
 mod tests {
     use blindfold_model::params::InputEncoding;
-    use blindfold_model::quantize::FeatureQuantizer;
+    use blindfold_model::spec::quantize::FeatureQuantizer;
     use blindfold_model::spec::{OutputDecoding, SPEC_FORMAT_VERSION};
     use blindfold_model::{ClientSpec, Objective};
     use proptest::prelude::*;

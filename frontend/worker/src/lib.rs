@@ -121,7 +121,7 @@ pub fn decrypt(spec_json: &str, client_key: &[u8], result: &[u8]) -> Result<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use blindfold_model::fixtures::BREAST_CANCER;
+    use blindfold_model::compiler::fixtures::BREAST_CANCER;
     use blindfold_model::{CompressedServerKey, EncryptedRow, evaluate};
 
     #[test]

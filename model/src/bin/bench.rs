@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::bail;
-use blindfold_model::fixtures::{BREAST_CANCER, FORMATS, Fixture, SHIPPED};
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, FORMATS, Fixture, SHIPPED};
 use blindfold_model::{
     ClientKey, CompiledModel, CompressedServerKey, EncryptedRow, Objective, Prediction, ServerKey, TreeEnsemble,
     decrypt_prediction, encrypt_row, evaluate,

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 /// The SHA-256 of a client spec's JSON text, in lower-case hex.
 ///
 /// ```
-/// let digest = blindfold_model::binding::spec_digest("{}");
+/// let digest = blindfold_model::spec::binding::spec_digest("{}");
 /// assert_eq!(digest, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
 /// ```
 pub fn spec_digest(spec_json: &str) -> String {

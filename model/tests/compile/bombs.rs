@@ -11,7 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use blindfold_model::fixtures::{FORMATS, LIGHTGBM_WINE, SHIPPED, WINE};
+use blindfold_model::compiler::fixtures::{FORMATS, LIGHTGBM_WINE, SHIPPED, WINE};
 use blindfold_model::{ModelError, import_model};
 
 /// The size of every bomb: the server's default upload limit (`BLINDFOLD_MAX_MODEL_BYTES`).

@@ -11,14 +11,13 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use blindfold_model::fixtures::{BREAST_CANCER, DIABETES, FORMATS, Fixture, WINE};
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, DIABETES, FORMATS, Fixture, WINE};
 use blindfold_model::params::InputEncoding;
-use blindfold_model::quantize::FeatureQuantizer;
+use blindfold_model::spec::quantize::FeatureQuantizer;
 use blindfold_model::spec::{OutputDecoding, SPEC_FORMAT_VERSION};
 use blindfold_model::{
     ClientKey, ClientSpec, CompileOptions, CompiledModel, CompressedServerKey, Dataset, EncryptedOutput, EncryptedRow,
-    ModelError, Objective, decrypt::decrypt_raw, decrypt_prediction, encrypt_row, evaluate, import_model,
-    import_xgboost_json,
+    ModelError, Objective, decrypt_prediction, decrypt_raw, encrypt_row, evaluate, import_model, import_xgboost_json,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;

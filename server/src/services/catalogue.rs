@@ -18,13 +18,13 @@ use anyhow::Context;
 use std::ops::ControlFlow;
 
 use blindfold_api::{DEFAULT_MODEL_ID, FeatureInfo, ModelExample, ModelId, ModelReport, ModelState, ModelSummary};
-use blindfold_model::compile::bootstraps_per_evaluation;
-use blindfold_model::fixtures::Fixture;
+use blindfold_model::compiler::compile::bootstraps_per_evaluation;
+use blindfold_model::compiler::fixtures::Fixture;
 use blindfold_model::{ClientSpec, CompileOptions, CompiledModel, Dataset, ServerPlan, import_model};
 
-use crate::db::Db;
 use crate::services::compile::{Reported, compile_and_report, describe_inputs, wire_objective};
 use crate::services::{ServiceError, ServiceResult};
+use crate::store::db::Db;
 use crate::store::models::{InstalledModel, ModelStore, PublishedRow};
 
 /// One servable model.
@@ -33,7 +33,7 @@ pub struct Model {
     pub name: String,
     pub spec: ClientSpec,
     pub spec_json: String,
-    /// [`blindfold_model::binding::spec_digest`] of `spec_json`: what rows must be encrypted
+    /// [`blindfold_model::spec::binding::spec_digest`] of `spec_json`: what rows must be encrypted
     /// against.
     pub spec_sha256: String,
     pub plan: ServerPlan,
@@ -144,7 +144,7 @@ impl ModelCatalogue {
     /// description, inputs and a report on the fixture's test rows.
     pub async fn install_default(&self) -> anyhow::Result<()> {
         if !self.store.exists(DEFAULT_MODEL_ID).await? {
-            let fixture = blindfold_model::fixtures::BREAST_CANCER;
+            let fixture = blindfold_model::compiler::fixtures::BREAST_CANCER;
             let (Reported { compiled, report }, examples) = tokio::task::spawn_blocking(move || {
                 let (format, ensemble) = import_model(fixture.model)?;
                 let calibration = Dataset::from_csv(fixture.train_csv)?;
@@ -249,7 +249,7 @@ fn parse_model(id: String, row: PublishedRow) -> ServiceResult<Model> {
         id,
         name: row.name,
         spec,
-        spec_sha256: blindfold_model::binding::spec_digest(&row.spec_json),
+        spec_sha256: blindfold_model::spec::binding::spec_digest(&row.spec_json),
         spec_json: row.spec_json,
         plan,
         bootstraps,
@@ -347,7 +347,7 @@ mod tests {
 
     #[test]
     fn every_input_of_the_default_model_is_described() {
-        let compiled = blindfold_model::fixtures::BREAST_CANCER.compile().unwrap();
+        let compiled = blindfold_model::compiler::fixtures::BREAST_CANCER.compile().unwrap();
         let inputs = breast_cancer_inputs(&compiled.spec);
         assert_eq!(inputs.len(), 30);
         for input in &inputs {

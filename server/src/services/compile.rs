@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 
 use blindfold_api::{FeatureInfo, ModelCost, ModelQuality, ModelReport, Objective, QualityMeasure, QualityRows};
-use blindfold_model::report::{Evaluation, evaluate_rows};
+use blindfold_model::compiler::report::{Evaluation, evaluate_rows};
 use blindfold_model::{CompileOptions, CompileStep, CompiledModel, Dataset, TreeEnsemble, compile_with_progress};
 
 /// A compiled model and the report its owner and users see.
@@ -85,8 +85,12 @@ pub fn model_report(
     }
 }
 
-fn wire_quality(quality: &blindfold_model::compile::Quality, rows: QualityRows, count: usize) -> ModelQuality {
-    use blindfold_model::compile::QualityMeasure as Measure;
+fn wire_quality(
+    quality: &blindfold_model::compiler::compile::Quality,
+    rows: QualityRows,
+    count: usize,
+) -> ModelQuality {
+    use blindfold_model::compiler::compile::QualityMeasure as Measure;
     ModelQuality {
         measure: match quality.measure {
             Measure::Accuracy => QualityMeasure::Accuracy,

@@ -13,9 +13,9 @@ use blindfold_model::{CompressedServerKey, ServerKey};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
-use crate::db::{Db, now_ms};
 use crate::services::{ServiceError, ServiceResult};
-use crate::storage::Placement;
+use crate::store::db::{Db, now_ms};
+use crate::store::disk::Placement;
 use crate::store::keys::{KeyStore, KeyUsage, NewKey, StoredKey};
 use crate::telemetry;
 use blindfold_api::KeyInfo;
@@ -347,7 +347,7 @@ mod tests {
     use super::*;
 
     async fn store(dir: &std::path::Path, preloads: usize) -> Arc<ServerKeyStore> {
-        let db = crate::db::connect(&format!("sqlite://{}", dir.join("k.db").display()), 4)
+        let db = crate::store::db::connect(&format!("sqlite://{}", dir.join("k.db").display()), 4)
             .await
             .unwrap();
         for user in [1, 2] {

@@ -1,6 +1,6 @@
 //! What the server does, independent of HTTP: accounts and sessions, the model catalogue and the
-//! owners' models behind it, the key store, the job queue and the workers that evaluate it. Services read and write storage
-//! ([`crate::db`] and the data directory) and answer with [`ServiceError`]; the routes turn
+//! owners' models behind it, the key store, the job queue and the workers that evaluate it. Services read and write
+//! through [`crate::store`] and answer with [`ServiceError`]; the routes turn
 //! those into HTTP answers in one place (`routes::error`).
 
 pub mod accounts;

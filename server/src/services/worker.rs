@@ -13,7 +13,8 @@ use crate::services::ServiceError;
 use crate::services::catalogue::ModelCatalogue;
 use crate::services::jobs::{ClaimedJob, Evaluated, JobQueue, Outcome};
 use crate::services::keystore::ServerKeyStore;
-use crate::{storage, telemetry};
+use crate::store::disk;
+use crate::telemetry;
 
 /// How long an idle worker sleeps before looking at the queue again, in case a wake-up was
 /// missed (queued by another process, say).
@@ -63,7 +64,7 @@ impl Evaluator {
         let Some(job) = self.jobs.claim(&self.keys.held_keys()).await? else {
             return Ok(false);
         };
-        storage::crash_point("job-started");
+        disk::crash_point("job-started");
         let started = Instant::now();
         let outcome = self.execute_leased(&job).await;
         match &outcome {

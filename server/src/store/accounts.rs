@@ -4,7 +4,7 @@
 
 use blindfold_api::Role;
 
-use crate::db::{self, Backend, Db};
+use crate::store::db::{self, Backend, Db};
 
 /// A user's row as a login reads it.
 #[derive(sqlx::FromRow)]

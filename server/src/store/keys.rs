@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::db::{self, Db};
-use crate::storage::{self, Placement};
+use crate::store::db::{self, Db};
+use crate::store::disk::{self, Placement};
 
 /// A stored key's row.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -68,7 +68,7 @@ impl KeyStore {
 
     fn remove_file(&self, user_id: i64, parameter_set: &str, fingerprint: &str) {
         if let Some(path) = self.path(user_id, parameter_set, fingerprint) {
-            storage::remove_quietly(&path);
+            disk::remove_quietly(&path);
         }
     }
 
@@ -101,9 +101,9 @@ impl KeyStore {
                 let bytes = key.bytes;
                 tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
                     let dir = path.parent().expect("key path has a parent");
-                    storage::private_dir(dir).context("key directory")?;
-                    storage::write_durably(&path, &bytes).context("storing the key")?;
-                    storage::crash_point("key-stored");
+                    disk::private_dir(dir).context("key directory")?;
+                    disk::write_durably(&path, &bytes).context("storing the key")?;
+                    disk::crash_point("key-stored");
                     Ok(())
                 })
                 .await
@@ -111,7 +111,7 @@ impl KeyStore {
                 None
             }
             None => {
-                storage::crash_point("key-stored");
+                disk::crash_point("key-stored");
                 Some(key.bytes)
             }
         };
@@ -278,19 +278,19 @@ impl KeyStore {
             .filter_map(|(user_id, parameter_set, fingerprint)| self.path(*user_id, parameter_set, fingerprint))
             .collect();
         tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-            storage::private_dir(&dir).context("key directory")?;
+            disk::private_dir(&dir).context("key directory")?;
             let mut removed = 0;
             for user_dir in std::fs::read_dir(&dir)? {
                 let user_dir = user_dir?.path();
                 if !user_dir.is_dir() {
-                    storage::remove_quietly(&user_dir);
+                    disk::remove_quietly(&user_dir);
                     removed += 1;
                     continue;
                 }
                 for file in std::fs::read_dir(&user_dir)? {
                     let file = file?.path();
                     if !referenced.contains(&file) {
-                        storage::remove_quietly(&file);
+                        disk::remove_quietly(&file);
                         removed += 1;
                     }
                 }

@@ -9,7 +9,7 @@
 use anyhow::Context;
 use blindfold_api::{CompileProgress, FeatureInfo, ModelExample, ModelReport, ModelState};
 
-use crate::db::{self, Db, now_ms};
+use crate::store::db::{self, Db, now_ms};
 
 const OWNED_COLUMNS: &str = "id, name, description, state, progress_json, error, spec_json, inputs_json, \
                              report_json, version, created_at, updated_at";

@@ -6,7 +6,7 @@
 //! 64-bit shift, and columns qualified in an upsert's update (PostgreSQL finds a bare name
 //! ambiguous with `excluded`).
 
-use crate::db::{self, Db};
+use crate::store::db::{self, Db};
 
 /// A password guess to count against two subjects at once: an (address, username) pair and
 /// the address alone.

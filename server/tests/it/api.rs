@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use blindfold_api::JobStatus;
 use blindfold_api::client::ClientError;
+use blindfold_model::compiler::fixtures::WINE;
 use blindfold_model::encrypt_row;
-use blindfold_model::fixtures::WINE;
 use blindfold_server::testing::{PASSWORD, TestApp};
 use reqwest::StatusCode;
 use tempfile::TempDir;

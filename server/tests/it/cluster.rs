@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use blindfold_api::JobStatus;
 use blindfold_api::client::ApiClient;
 use blindfold_model::{decrypt_prediction, encrypt_row};
-use blindfold_server::db::{Backend, now_ms};
+use blindfold_server::store::db::{Backend, now_ms};
 use blindfold_server::testing;
 use tempfile::TempDir;
 

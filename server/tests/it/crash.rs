@@ -5,7 +5,7 @@
 //!
 //! Exact instants (after a key is written but before it is recorded, between writing a
 //! result's temporary file and renaming it, …) are reached with `BLINDFOLD_CRASH_AT`, which
-//! makes the server SIGKILL itself there (`blindfold_server::storage::crash_point`).
+//! makes the server SIGKILL itself there (`blindfold_server::store::disk::crash_point`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use crate::{COMPILED, KEYS, MODEL, fetch_spec, read_stored, rows_of_each_class, 
 /// The crash points this database passes: with PostgreSQL, bytes are written in their row's
 /// transaction, so there are no temporary files to be killed between.
 fn reachable<'a>(points: &[&'a str]) -> Vec<&'a str> {
-    let files = blindfold_server::testing::backend() == blindfold_server::db::Backend::Sqlite;
+    let files = blindfold_server::testing::backend() == blindfold_server::store::db::Backend::Sqlite;
     points
         .iter()
         .copied()

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use blindfold_model::fixtures::{Fixture, LIGHTGBM_BREAST_CANCER, SKLEARN_RANDOM_FOREST, WINE};
+use blindfold_model::compiler::fixtures::{Fixture, LIGHTGBM_BREAST_CANCER, SKLEARN_RANDOM_FOREST, WINE};
 use blindfold_server::testing::{TestApp, database_url};
 use tempfile::TempDir;
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use blindfold_api::client::ApiClient;
 use blindfold_api::{CSRF_HEADER, JobStatus, PredictionBinding, SESSION_COOKIE, paths};
-use blindfold_model::binding::spec_digest;
+use blindfold_model::spec::binding::spec_digest;
 use blindfold_model::{ClientKey, encrypt_row};
 use blindfold_server::testing::TestApp;
 use futures_util::StreamExt;
@@ -425,7 +425,7 @@ async fn abandoned_jobs_are_queued_again_or_failed_without_a_restart() {
 
 #[tokio::test]
 async fn the_data_directory_is_the_servers_alone() {
-    if blindfold_server::testing::backend() != blindfold_server::db::Backend::Sqlite {
+    if blindfold_server::testing::backend() != blindfold_server::store::db::Backend::Sqlite {
         return; // With PostgreSQL nothing is stored in files.
     }
     use std::os::unix::fs::PermissionsExt;

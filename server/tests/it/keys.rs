@@ -1,6 +1,6 @@
 //! One server key per user serves every model.
 
-use blindfold_model::fixtures::{BREAST_CANCER, WINE};
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, WINE};
 use blindfold_model::params::PARAMETER_SET_NAME;
 use blindfold_model::{decrypt_prediction, encrypt_row};
 use blindfold_server::services::catalogue::ModelCatalogue;
@@ -16,7 +16,7 @@ async fn one_key_serves_every_model() {
     let dir = TempDir::new().unwrap();
     let app = TestApp::spawn(dir.path(), 1).await;
     let wine = WINE.compile().unwrap();
-    let db = blindfold_server::db::connect(&database_url(dir.path()).await, 1)
+    let db = blindfold_server::store::db::connect(&database_url(dir.path()).await, 1)
         .await
         .unwrap();
     ModelCatalogue::new(db)

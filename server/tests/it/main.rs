@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use blindfold_api::client::{ApiClient, ClientError};
 use blindfold_api::{JobInfo, PredictionBinding};
-use blindfold_model::binding::spec_digest;
-use blindfold_model::fixtures::BREAST_CANCER;
+use blindfold_model::compiler::fixtures::BREAST_CANCER;
+use blindfold_model::spec::binding::spec_digest;
 use blindfold_model::{ClientKey, ClientSpec, CompiledModel, Prediction, decrypt_prediction, encrypt_row};
 use reqwest::StatusCode;
 
@@ -108,7 +108,7 @@ async fn submit(client: &ApiClient) -> String {
     submit_row(client, MODEL, encrypted).await.unwrap().id
 }
 
-use blindfold_server::db::Backend;
+use blindfold_server::store::db::Backend;
 use blindfold_server::testing::{self, database};
 
 /// What the server on `data` stores under `prefix`, by names that mean the same with either

@@ -11,7 +11,7 @@ use blindfold_api::{
     CSRF_HEADER, ErrorBody, FeatureInfo, JobStatus, ModelDetails, ModelState, ModelUpload, OwnedModel, QualityMeasure,
     QualityRows, Role, paths,
 };
-use blindfold_model::fixtures::{BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_RANDOM_FOREST};
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_RANDOM_FOREST};
 use blindfold_model::{CompileOptions, Dataset, compile, decrypt_prediction, encrypt_row};
 use blindfold_server::services::catalogue::DEFAULT_MODEL_DESCRIPTION;
 use blindfold_server::services::owned_models::INTERRUPTED;

@@ -16,12 +16,12 @@ use std::sync::Arc;
 
 use blindfold_api::Role;
 
-use crate::db::{Db, now_ms};
 use crate::services::jobs::JobQueue;
 use crate::services::keystore::ServerKeyStore;
 use crate::services::{ServiceError, ServiceResult};
 use crate::settings::Settings;
 use crate::store::accounts::AccountStore;
+use crate::store::db::{Db, now_ms};
 use password::PasswordWork;
 use sessions::{Session, Sessions};
 use throttle::{Limits, NameKey, Throttle};

@@ -12,9 +12,9 @@ use blindfold_api::Role;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::db::now_ms;
 use crate::services::{ServiceError, ServiceResult};
 use crate::store::accounts::{AccountStore, NewSession as StoredSession, SessionRow};
+use crate::store::db::now_ms;
 
 /// How stale `last_seen_at` may get before a request refreshes it.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -165,7 +165,7 @@ mod tests {
 
     async fn sessions() -> (Sessions, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), 4)
+        let db = crate::store::db::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), 4)
             .await
             .unwrap();
         let pool = db.pool.clone();

@@ -24,8 +24,8 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use crate::db::{Db, now_ms};
 use crate::services::{ServiceError, ServiceResult};
+use crate::store::db::{Db, now_ms};
 use crate::store::throttles::{GuessCount, ThrottleStore};
 use anyhow::Context;
 use hmac::{Hmac, Mac};
@@ -327,7 +327,7 @@ mod tests {
 
     async fn throttle(limits: Limits) -> (Throttle, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 4)
+        let db = crate::store::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 4)
             .await
             .unwrap();
         let names = NameKey::load(&db, None).await.unwrap();

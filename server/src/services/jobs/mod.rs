@@ -35,10 +35,10 @@ use blindfold_model::EncryptedRow;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{Db, now_ms};
 use crate::services::keystore::HeldKeys;
 use crate::services::{ServiceError, ServiceResult};
-use crate::storage::Placement;
+use crate::store::db::{Db, now_ms};
+use crate::store::disk::Placement;
 use crate::store::jobs::{Ending, JobStore, NewJob};
 
 pub use crate::store::jobs::ClaimedJob;

@@ -43,11 +43,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::db::Db;
 use crate::services::catalogue::ModelCatalogue;
 use crate::services::compile::{describe_inputs, wire_objective};
 use crate::services::jobs::JobQueue;
 use crate::services::{ServiceError, ServiceResult};
+use crate::store::db::Db;
 use crate::store::models::{ModelStore, OwnedRow};
 
 pub use compilation::{HEARTBEAT, INTERRUPTED, ORPHANED_AFTER, WAITING};

@@ -21,8 +21,8 @@ use anyhow::Context;
 use blindfold_api::{JobInfo, JobStatus};
 use sha2::{Digest, Sha256};
 
-use crate::db::{self, Backend, Db, now_ms};
-use crate::storage::{self, Placement};
+use crate::store::db::{self, Backend, Db, now_ms};
+use crate::store::disk::{self, Placement};
 
 mod notify;
 mod results;
@@ -128,14 +128,14 @@ impl JobStore {
         if files.is_empty() {
             return;
         }
-        let _ = tokio::task::spawn_blocking(move || files.iter().for_each(|file| storage::remove_quietly(file))).await;
+        let _ = tokio::task::spawn_blocking(move || files.iter().for_each(|file| disk::remove_quietly(file))).await;
     }
 
     /// Creates the job directory (with files).
     pub async fn prepare(&self) -> anyhow::Result<()> {
         if let Some(dir) = self.dir() {
             let made = dir.to_path_buf();
-            tokio::task::spawn_blocking(move || storage::private_dir(&made))
+            tokio::task::spawn_blocking(move || disk::private_dir(&made))
                 .await?
                 .context("job directory")?;
         }
@@ -166,7 +166,7 @@ impl JobStore {
         let path = self.dir().map(|dir| Self::row_path(dir, job.id));
         let row = match path {
             Some(path) => {
-                tokio::task::spawn_blocking(move || storage::write_durably(&path, &job.row))
+                tokio::task::spawn_blocking(move || disk::write_durably(&path, &job.row))
                     .await?
                     .context("storing the encrypted row")?;
                 None
@@ -352,8 +352,8 @@ impl JobStore {
             (Ending::Done { bootstraps, result }, Some(dir)) => {
                 let path = Self::result_path(dir, &job.id, job.attempt);
                 tokio::task::spawn_blocking(move || {
-                    storage::write_durably(&path, &result).context("storing the result")?;
-                    storage::crash_point("result-stored");
+                    disk::write_durably(&path, &result).context("storing the result")?;
+                    disk::crash_point("result-stored");
                     anyhow::Ok(result)
                 })
                 .await?
@@ -395,7 +395,7 @@ impl JobStore {
             .bind(JobStatus::Running)
             .bind(job.attempt);
         if self.placement == Placement::Database {
-            storage::crash_point("result-stored");
+            disk::crash_point("result-stored");
             update = update.bind(in_row);
         }
         let mut transaction = self.db.pool.begin().await?;
@@ -415,9 +415,9 @@ impl JobStore {
             return Ok(None);
         };
         if let Some(dir) = self.dir() {
-            storage::remove_quietly(&Self::row_path(dir, &job.id));
+            disk::remove_quietly(&Self::row_path(dir, &job.id));
             if finished.status == JobStatus::Failed {
-                storage::remove_quietly(&Self::result_path(dir, &job.id, job.attempt));
+                disk::remove_quietly(&Self::result_path(dir, &job.id, job.attempt));
             }
         }
         Ok(Some(finished))

@@ -7,7 +7,7 @@ use blindfold_api::JobStatus;
 use sha2::{Digest, Sha256};
 
 use super::JobStore;
-use crate::storage::{self, Placement};
+use crate::store::disk::{self, Placement};
 
 /// A user's finished or unfinished job as [`JobStore::stored_result`] reads it.
 pub struct StoredResult {
@@ -67,7 +67,7 @@ impl JobStore {
                 let entry = entry?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if !needed.contains(&name) {
-                    storage::remove_quietly(&entry.path());
+                    disk::remove_quietly(&entry.path());
                     removed += 1;
                 }
             }
@@ -128,7 +128,7 @@ impl JobStore {
             .execute(&self.db.pool)
             .await?;
         if let Some(dir) = self.dir() {
-            storage::remove_quietly(&Self::result_path(dir, id, attempt));
+            disk::remove_quietly(&Self::result_path(dir, id, attempt));
         }
         Ok(())
     }

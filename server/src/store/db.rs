@@ -103,7 +103,7 @@ async fn open(url: &str, connections: u32) -> anyhow::Result<Db> {
         && let Some(path) = sqlite_file(url)
     {
         // Made before SQLite opens it, so that its log and shared memory get its mode too.
-        crate::storage::private_file(&path).with_context(|| format!("creating {}", path.display()))?;
+        crate::store::disk::private_file(&path).with_context(|| format!("creating {}", path.display()))?;
     }
     let url = match backend {
         Backend::Sqlite if !url.contains("mode=") => {
