@@ -52,13 +52,23 @@ fn stored<T: serde::de::DeserializeOwned>(text: Option<&str>, what: &str) -> any
         .with_context(|| format!("a stored {what}"))
 }
 
+/// The `inputs_json` column of either row.
+fn stored_inputs(json: &str) -> anyhow::Result<Vec<FeatureInfo>> {
+    Ok(stored(Some(json), "list of inputs")?.unwrap_or_default())
+}
+
+/// The `report_json` column of either row.
+fn stored_report(json: Option<&str>) -> anyhow::Result<Option<ModelReport>> {
+    stored(json, "report")
+}
+
 impl PublishedRow {
     pub fn inputs(&self) -> anyhow::Result<Vec<FeatureInfo>> {
-        Ok(stored(Some(&self.inputs_json), "list of inputs")?.unwrap_or_default())
+        stored_inputs(&self.inputs_json)
     }
 
     pub fn report(&self) -> anyhow::Result<Option<ModelReport>> {
-        stored(self.report_json.as_deref(), "report")
+        stored_report(self.report_json.as_deref())
     }
 
     pub fn examples(&self) -> anyhow::Result<Vec<ModelExample>> {
@@ -68,11 +78,11 @@ impl PublishedRow {
 
 impl OwnedRow {
     pub fn inputs(&self) -> anyhow::Result<Vec<FeatureInfo>> {
-        Ok(stored(Some(&self.inputs_json), "list of inputs")?.unwrap_or_default())
+        stored_inputs(&self.inputs_json)
     }
 
     pub fn report(&self) -> anyhow::Result<Option<ModelReport>> {
-        stored(self.report_json.as_deref(), "report")
+        stored_report(self.report_json.as_deref())
     }
 
     pub fn progress(&self) -> anyhow::Result<Option<CompileProgress>> {
