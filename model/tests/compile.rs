@@ -6,7 +6,8 @@ mod bombs;
 use std::ops::ControlFlow;
 
 use blindfold_model::compiler::compile::QualityMeasure;
-use blindfold_model::compiler::fixtures::{BREAST_CANCER, FORMATS, Fixture, SHIPPED, WINE};
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, FORMATS, Fixture, LINEAR, SHIPPED, WINE};
+use blindfold_model::compiler::import::ImportedModel;
 use blindfold_model::{ClientSpec, CompileOptions, Dataset, ModelError, Objective, ServerPlan, import_xgboost_json};
 
 fn argmax(v: &[f64]) -> usize {
@@ -22,24 +23,40 @@ fn all_fixtures() -> impl Iterator<Item = Fixture> {
     SHIPPED.into_iter().chain(FORMATS)
 }
 
+/// The float model's predictions on the fixture's test rows are the library's, to 1e-5 of
+/// max(|expected|, 1).
+fn assert_reproduces(fixture: &Fixture, predict: impl Fn(&[f64]) -> Vec<f64>) {
+    let (rows, _) = fixture.test_rows().unwrap();
+    let expected = fixture.expected().unwrap();
+    assert_eq!(rows.len(), expected.len());
+    for (row, want) in rows.iter().zip(&expected) {
+        let got = predict(row);
+        assert_eq!(got.len(), want.len(), "{}", fixture.id);
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "{}: {got:?} vs {want:?}",
+                fixture.id
+            );
+        }
+    }
+}
+
 #[test]
 fn float_import_reproduces_each_librarys_predictions() {
     for fixture in all_fixtures() {
         let ensemble = fixture.import().unwrap();
-        let (rows, _) = fixture.test_rows().unwrap();
-        let expected = fixture.expected().unwrap();
-        assert_eq!(rows.len(), expected.len());
-        for (row, want) in rows.iter().zip(&expected) {
-            let got = ensemble.predict(row);
-            assert_eq!(got.len(), want.len(), "{}", fixture.id);
-            for (g, w) in got.iter().zip(want) {
-                assert!(
-                    (g - w).abs() <= 1e-5 * w.abs().max(1.0),
-                    "{}: {got:?} vs {want:?}",
-                    fixture.id
-                );
-            }
-        }
+        assert_reproduces(&fixture, |row| ensemble.predict(row));
+    }
+}
+
+#[test]
+fn linear_import_reproduces_each_librarys_predictions() {
+    for fixture in LINEAR {
+        let ImportedModel::Linear(model) = fixture.import_any().unwrap() else {
+            panic!("{}: not a linear model", fixture.id);
+        };
+        assert_reproduces(&fixture, |row| model.predict(row));
     }
 }
 

@@ -131,6 +131,40 @@ pub const XGBOOST_UBJSON: Fixture = make(
     fixture!("xgboost-breast-cancer-ubjson", "model.ubj"),
 );
 
+/// `make_pipeline(StandardScaler(), LogisticRegression())` on breast cancer, through ONNX.
+pub const SKLEARN_LOGISTIC_REGRESSION: Fixture = make(
+    "sklearn-logistic-regression",
+    "Breast cancer (scikit-learn logistic regression)",
+    &["Malignant", "Benign"],
+    fixture!("sklearn-logistic-regression", "model.onnx"),
+);
+
+/// `make_pipeline(MaxAbsScaler(), LogisticRegression())` on wine (3 classes, softmax), through
+/// ONNX.
+pub const SKLEARN_LOGISTIC_REGRESSION_WINE: Fixture = make(
+    "sklearn-logistic-regression-wine",
+    "Wine (scikit-learn logistic regression)",
+    &["class_0", "class_1", "class_2"],
+    fixture!("sklearn-logistic-regression-wine", "model.onnx"),
+);
+
+/// `make_pipeline(MinMaxScaler(), Ridge(alpha=0.1))` on diabetes, through ONNX (the scaler
+/// exported as `Mul` and `Add`).
+pub const SKLEARN_RIDGE: Fixture = make(
+    "sklearn-ridge",
+    "Diabetes progression (scikit-learn ridge regression)",
+    &[],
+    fixture!("sklearn-ridge", "model.onnx"),
+);
+
+/// `make_pipeline(RobustScaler(), LinearSVR(C=10))` on diabetes, through ONNX.
+pub const SKLEARN_LINEAR_SVR: Fixture = make(
+    "sklearn-linear-svr",
+    "Diabetes progression (scikit-learn linear SVR)",
+    &[],
+    fixture!("sklearn-linear-svr", "model.onnx"),
+);
+
 /// The models Blindfold serves out of the box.
 pub const SHIPPED: [Fixture; 3] = [BREAST_CANCER, WINE, DIABETES];
 
@@ -145,15 +179,28 @@ pub const FORMATS: [Fixture; 7] = [
     XGBOOST_UBJSON,
 ];
 
+/// Linear models behind a scaler, trained by `model/training/export_linear.py`.
+pub const LINEAR: [Fixture; 4] = [
+    SKLEARN_LOGISTIC_REGRESSION,
+    SKLEARN_LOGISTIC_REGRESSION_WINE,
+    SKLEARN_RIDGE,
+    SKLEARN_LINEAR_SVR,
+];
+
 impl Fixture {
     /// The model file as text, for the text formats (XGBoost JSON, LightGBM).
     pub fn model_text(&self) -> &'static str {
         std::str::from_utf8(self.model).expect("a text model fixture is UTF-8")
     }
 
-    /// Imports this model's file, whatever its format.
+    /// Imports this model's file, whatever its format, as a tree ensemble.
     pub fn import(&self) -> crate::Result<crate::TreeEnsemble> {
         Ok(crate::import_model(self.model)?.1)
+    }
+
+    /// Imports this model's file, whatever its format and family.
+    pub fn import_any(&self) -> crate::Result<crate::compiler::import::ImportedModel> {
+        Ok(crate::compiler::import::import_any(self.model)?.1)
     }
 
     /// Imports and compiles this model with its training rows as calibration set.

@@ -15,4 +15,5 @@ pub mod dataset;
 pub mod ensemble;
 pub mod fixtures;
 pub mod import;
+pub mod linear;
 pub mod report;

@@ -11,7 +11,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use blindfold_model::compiler::fixtures::{FORMATS, LIGHTGBM_WINE, SHIPPED, WINE};
+use blindfold_model::compiler::fixtures::{FORMATS, LIGHTGBM_WINE, LINEAR, SHIPPED, WINE};
+use blindfold_model::compiler::import::import_any;
 use blindfold_model::{ModelError, import_model};
 
 /// The size of every bomb: the server's default upload limit (`BLINDFOLD_MAX_MODEL_BYTES`).
@@ -479,8 +480,8 @@ bombs! {
 
 #[test]
 fn the_fixtures_import_within_the_bound() {
-    for fixture in SHIPPED.into_iter().chain(FORMATS) {
-        let (result, peak, elapsed) = measure(|| import_model(fixture.model).map(|_| ()));
+    for fixture in SHIPPED.into_iter().chain(FORMATS).chain(LINEAR) {
+        let (result, peak, elapsed) = measure(|| import_any(fixture.model).map(|_| ()));
         result.unwrap();
         println!(
             "{}: {} bytes, peak {peak} bytes ({:.2}x), {elapsed:?}",

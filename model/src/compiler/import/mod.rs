@@ -15,6 +15,11 @@
 //! | XGBoost UBJSON | `booster.save_model("model.ubj")` (XGBoost ≥ 2.1's default) | [`xgboost`] |
 //! | LightGBM text | `booster.save_model("model.txt")` | [`lightgbm`] |
 //! | ONNX | `skl2onnx.to_onnx(model, X[:1].astype(np.float32))` | [`onnx`] |
+//!
+//! Each importer yields the float model of the file's family ([`ImportedModel`]): a
+//! [`TreeEnsemble`] from every format, or from ONNX a [`LinearModel`] (a linear classifier or
+//! regressor behind its scalers). The compiler takes tree ensembles; [`import_model`] refuses
+//! the other families by name.
 
 pub mod lightgbm;
 pub mod onnx;
@@ -24,7 +29,25 @@ pub mod xgboost;
 use std::fmt;
 
 use crate::compiler::ensemble::TreeEnsemble;
+use crate::compiler::linear::LinearModel;
 use crate::error::{ModelError, Result};
+
+/// What a model file holds: the float model of its family.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportedModel {
+    Trees(TreeEnsemble),
+    Linear(LinearModel),
+}
+
+impl ImportedModel {
+    /// The family in a few words, for messages.
+    pub fn family(&self) -> &'static str {
+        match self {
+            ImportedModel::Trees(_) => "a tree ensemble",
+            ImportedModel::Linear(_) => "a linear model",
+        }
+    }
+}
 
 /// The largest model file any importer accepts.
 pub const MAX_MODEL_BYTES: usize = 64 * 1024 * 1024;
@@ -73,8 +96,20 @@ impl ModelFormat {
     }
 }
 
-/// Detects the format of `bytes` and imports the model.
+/// Detects the format of `bytes` and imports a tree ensemble; any other family is refused (the
+/// compiler takes tree ensembles only, for now).
 pub fn import_model(bytes: &[u8]) -> Result<(ModelFormat, TreeEnsemble)> {
+    match import_any(bytes)? {
+        (format, ImportedModel::Trees(ensemble)) => Ok((format, ensemble)),
+        (format, other) => Err(ModelError::Unsupported(format!(
+            "{format}: {} (Blindfold compiles tree ensembles only, for now)",
+            other.family()
+        ))),
+    }
+}
+
+/// Detects the format of `bytes` and imports the model, whatever its family.
+pub fn import_any(bytes: &[u8]) -> Result<(ModelFormat, ImportedModel)> {
     if bytes.len() > MAX_MODEL_BYTES {
         return Err(ModelError::TooLarge {
             what: "model file",
@@ -83,18 +118,18 @@ pub fn import_model(bytes: &[u8]) -> Result<(ModelFormat, TreeEnsemble)> {
         });
     }
     let format = ModelFormat::detect(bytes)?;
-    let ensemble = match format {
-        ModelFormat::XgboostJson => xgboost::import_xgboost_json(utf8(bytes)?),
-        ModelFormat::XgboostUbjson => xgboost::import_xgboost_ubjson(bytes),
-        ModelFormat::LightgbmText => lightgbm::import_lightgbm_text(utf8(bytes)?),
-        ModelFormat::Onnx => onnx::import_onnx(bytes),
+    let model = match format {
+        ModelFormat::XgboostJson => xgboost::import_xgboost_json(utf8(bytes)?).map(ImportedModel::Trees),
+        ModelFormat::XgboostUbjson => xgboost::import_xgboost_ubjson(bytes).map(ImportedModel::Trees),
+        ModelFormat::LightgbmText => lightgbm::import_lightgbm_text(utf8(bytes)?).map(ImportedModel::Trees),
+        ModelFormat::Onnx => onnx::import_onnx_model(bytes),
     }
     .map_err(|e| match e {
         ModelError::InvalidModel(m) => ModelError::InvalidModel(format!("{format}: {m}")),
         ModelError::Unsupported(m) => ModelError::Unsupported(format!("{format}: {m}")),
         other => other,
     })?;
-    Ok((format, ensemble))
+    Ok((format, model))
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str> {

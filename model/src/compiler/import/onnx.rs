@@ -1,5 +1,7 @@
 //! Import of tree ensembles saved as ONNX, such as scikit-learn's forests, decision trees and
-//! gradient boosting exported by `skl2onnx.to_onnx(model, X[:1].astype(np.float32))`.
+//! gradient boosting exported by `skl2onnx.to_onnx(model, X[:1].astype(np.float32))`, and of
+//! linear models behind their scalers ([`import_onnx_model`]; the graphs it reads are described
+//! in the `linear` submodule).
 //!
 //! # What is read
 //!
@@ -127,6 +129,7 @@
     rustdoc::all
 )]
 mod proto;
+mod linear;
 mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -134,6 +137,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use prost::Message;
 
 use crate::compiler::ensemble::{Arithmetic, MAX_FEATURES, MAX_TREE_DEPTH, Node, Tree, TreeEnsemble, check_tree_shape};
+use crate::compiler::import::ImportedModel;
 use crate::error::{ModelError, Result};
 use crate::spec::objective::Objective;
 
@@ -168,8 +172,29 @@ const INT32: i32 = 6;
 const INT64: i32 = 7;
 const DOUBLE: i32 = 11;
 
+/// Parses an ONNX model: a linear model when the graph holds a linear operator and no tree
+/// ensemble (see [`linear`]), else a tree ensemble.
+pub fn import_onnx_model(bytes: &[u8]) -> Result<ImportedModel> {
+    let model = decode(bytes)?;
+    let graph = model_graph(&model)?;
+    if linear::is_linear(graph)
+        && !graph
+            .node
+            .iter()
+            .any(|n| TreeOp::from_op_type(n.op_type.as_deref().unwrap_or_default()).is_some())
+    {
+        return linear::import_linear(graph).map(ImportedModel::Linear);
+    }
+    trees(model).map(ImportedModel::Trees)
+}
+
 /// Parses an ONNX model holding one tree ensemble into a [`TreeEnsemble`].
 pub fn import_onnx(bytes: &[u8]) -> Result<TreeEnsemble> {
+    trees(decode(bytes)?)
+}
+
+/// The file's `ModelProto`, once its size and what decoding it takes are bounded.
+fn decode(bytes: &[u8]) -> Result<proto::ModelProto> {
     if bytes.len() > MAX_MODEL_ONNX_BYTES {
         return Err(ModelError::TooLarge {
             what: "ONNX model file",
@@ -178,11 +203,19 @@ pub fn import_onnx(bytes: &[u8]) -> Result<TreeEnsemble> {
         });
     }
     wire::check(bytes)?;
-    let model = proto::ModelProto::decode(bytes).map_err(|e| invalid(format!("not an ONNX model (protobuf): {e}")))?;
-    let graph = model
+    proto::ModelProto::decode(bytes).map_err(|e| invalid(format!("not an ONNX model (protobuf): {e}")))
+}
+
+fn model_graph(model: &proto::ModelProto) -> Result<&GraphProto> {
+    model
         .graph
         .as_ref()
-        .ok_or_else(|| invalid("the model has no graph".into()))?;
+        .ok_or_else(|| invalid("the model has no graph".into()))
+}
+
+/// The tree ensemble of a decoded file.
+fn trees(model: proto::ModelProto) -> Result<TreeEnsemble> {
+    let graph = model_graph(&model)?;
     let (node, op) = find_tree_operator(graph)?;
     let declared_features = input_features(graph, node)?;
     let attributes = Attributes::new(node)?;

@@ -129,15 +129,9 @@ pub struct GraphProto {
     #[prost(message, repeated, tag = "1")]
     pub node: ::prost::alloc::vec::Vec<NodeProto>,
     #[prost(message, repeated, tag = "5")]
-    pub initializer: ::prost::alloc::vec::Vec<InitializerProto>,
+    pub initializer: ::prost::alloc::vec::Vec<TensorProto>,
     #[prost(message, repeated, tag = "11")]
     pub input: ::prost::alloc::vec::Vec<ValueInfoProto>,
-}
-/// A graph initializer: onnx-ml.proto's TensorProto, of which only the name is read.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct InitializerProto {
-    #[prost(string, optional, tag = "8")]
-    pub name: ::core::option::Option<::prost::alloc::string::String>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TensorProto {
@@ -145,6 +139,8 @@ pub struct TensorProto {
     pub dims: ::prost::alloc::vec::Vec<i64>,
     #[prost(int32, optional, tag = "2")]
     pub data_type: ::core::option::Option<i32>,
+    #[prost(string, optional, tag = "8")]
+    pub name: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(float, repeated, tag = "4")]
     pub float_data: ::prost::alloc::vec::Vec<f32>,
     #[prost(int32, repeated, tag = "5")]

@@ -82,15 +82,9 @@ static GRAPH: Schema = Schema {
     size: size_of::<proto::GraphProto>(),
     fields: &[
         (1, "node", Kind::Messages(&NODE)),
-        (5, "initializer", Kind::Messages(&INITIALIZER)),
+        (5, "initializer", Kind::Messages(&TENSOR)),
         (11, "input", Kind::Messages(&VALUE_INFO)),
     ],
-};
-
-static INITIALIZER: Schema = Schema {
-    name: "TensorProto",
-    size: size_of::<proto::InitializerProto>(),
-    fields: &[(8, "name", STRING)],
 };
 
 static NODE: Schema = Schema {
@@ -126,6 +120,7 @@ static TENSOR: Schema = Schema {
         (4, "float_data", numbers(4, Encoding::Fixed32)),
         (5, "int32_data", numbers(4, Encoding::Varint)),
         (7, "int64_data", numbers(8, Encoding::Varint)),
+        (8, "name", STRING),
         (9, "raw_data", BYTES),
         (10, "double_data", numbers(8, Encoding::Fixed64)),
         (13, "external_data", Kind::Messages(&EXTERNAL_DATA)),
