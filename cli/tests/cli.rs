@@ -120,8 +120,8 @@ async fn one_key_from_the_command_line_serves_every_model() {
     let client = app.client();
     assert_eq!(fetch_spec(&client, "wine").await.unwrap().spec, wine.spec);
     assert_eq!(
-        wine.spec.encryption.parameter_set,
-        breast_cancer.spec.encryption.parameter_set
+        wine.spec.encryption.parameter_set(),
+        breast_cancer.spec.encryption.parameter_set()
     );
 
     ok(blindfold(&server, &home, &["register", "--username", "ivan"]));

@@ -13,7 +13,7 @@ use tfhe::named::Named;
 use tfhe_versionable::{Versionize, VersionsDispatch};
 
 use crate::error::Result;
-use crate::params::{RESULT_MODULUS_LOG, small_lwe_dimension};
+use crate::params::{InputEncoding, RESULT_MODULUS_LOG, small_lwe_dimension};
 use crate::serialization::{from_bytes_conformant, to_bytes};
 use crate::spec::ClientSpec;
 
@@ -92,9 +92,9 @@ impl EncryptedRow {
 }
 
 /// Serialized size of one output block with room for its header: `n + 1` coefficients of
-/// [`RESULT_MODULUS_LOG`] (12) bits, counted as two bytes each.
-fn block_bytes() -> u64 {
-    (small_lwe_dimension() as u64 + 1) * 2 + 256
+/// `modulus_log` bits, counted as whole bytes each.
+fn block_bytes(modulus_log: usize) -> u64 {
+    (small_lwe_dimension() as u64 + 1) * modulus_log.div_ceil(8) as u64 + 256
 }
 
 /// The encrypted result: per output, its base-4 blocks (least significant first), each
@@ -123,20 +123,27 @@ impl Named for EncryptedOutput {
     const NAME: &'static str = "blindfold::EncryptedOutput";
 }
 
-/// The shape a result must have: blocks per output.
+/// The shape a result must have: blocks per output, and their modulus.
 pub struct OutputShape {
     pub blocks: Vec<usize>,
+    /// Bits per coefficient: [`RESULT_MODULUS_LOG`] for a tree ensemble's blocks, the
+    /// encoding's `b` for a linear model's outputs.
+    pub modulus_log: usize,
 }
 
 impl OutputShape {
     pub fn of(spec: &ClientSpec) -> Self {
         Self {
             blocks: spec.outputs.iter().map(|o| o.blocks).collect(),
+            modulus_log: match &spec.encryption {
+                InputEncoding::Thermometer(_) => RESULT_MODULUS_LOG,
+                InputEncoding::Linear(linear) => linear.result_modulus_log as usize,
+            },
         }
     }
 
     fn size_limit(&self) -> u64 {
-        self.blocks.iter().sum::<usize>() as u64 * block_bytes() + 4096
+        self.blocks.iter().sum::<usize>() as u64 * block_bytes(self.modulus_log) + 4096
     }
 
     fn fits<T>(&self, outputs: &[Vec<T>], conformant: impl Fn(&T) -> bool) -> bool {
@@ -159,7 +166,7 @@ impl ParameterSetConformant for EncryptedOutput {
                 ct_modulus: CiphertextModulus::new_native(),
             },
             ms_decompression_type: MsDecompressionType::ClassicPbs {
-                br_input_modulus_log: CiphertextModulusLog(RESULT_MODULUS_LOG),
+                br_input_modulus_log: CiphertextModulusLog(shape.modulus_log),
                 br_input_lwe_dim: small,
             },
         };
@@ -174,7 +181,12 @@ impl EncryptedOutput {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let shape = OutputShape { blocks: self.shape() };
+        // A bound for any modulus a result uses (at most 32 bits, so that wasm32's `usize`
+        // holds a coefficient); reading checks the exact one.
+        let shape = OutputShape {
+            blocks: self.shape(),
+            modulus_log: 32,
+        };
         to_bytes(self, shape.size_limit())
     }
 

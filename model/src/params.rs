@@ -106,7 +106,22 @@ pub const INPUT_SCHEME: &str = "small-key-thermometer-v2";
 /// The server applies them; the client encrypts each bit once.
 pub const THERMOMETER_WEIGHTS: [u64; BLOCK_BITS as usize] = [1, 2, 4, 8];
 
-/// How a row is encrypted: the small-key thermometer code.
+/// Name of a linear model's encoding (see [`LinearEncoding`]).
+pub const LINEAR_SCHEME: &str = "small-key-linear-v1";
+
+/// How a row is encrypted and a result returned, by model family (its `scheme`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scheme")]
+pub enum InputEncoding {
+    /// Tree ensembles: [`ThermometerEncoding`].
+    #[serde(rename = "small-key-thermometer-v2")]
+    Thermometer(ThermometerEncoding),
+    /// Linear models: [`LinearEncoding`].
+    #[serde(rename = "small-key-linear-v1")]
+    Linear(LinearEncoding),
+}
+
+/// The small-key thermometer code of a tree ensemble's row.
 ///
 /// For every feature `f` and every level step `j` in `1..levels_f`, the client encrypts the bit
 /// `[x_q >= j]` as one fresh LWE ciphertext under its small secret key (all in one seeded list:
@@ -116,31 +131,126 @@ pub const THERMOMETER_WEIGHTS: [u64; BLOCK_BITS as usize] = [1, 2, 4, 8];
 /// depend on the model, so sending it reveals nothing about which features or thresholds the
 /// model uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputEncoding {
+pub struct ThermometerEncoding {
     pub parameter_set: String,
-    pub scheme: String,
     pub weights: Vec<u64>,
 }
 
 impl InputEncoding {
-    /// The encoding this build produces.
-    pub fn current() -> Self {
-        Self {
+    /// The tree ensembles' encoding this build produces.
+    pub fn thermometer() -> Self {
+        InputEncoding::Thermometer(ThermometerEncoding {
             parameter_set: PARAMETER_SET_NAME.to_owned(),
-            scheme: INPUT_SCHEME.to_owned(),
             weights: THERMOMETER_WEIGHTS.to_vec(),
+        })
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            InputEncoding::Thermometer(_) => INPUT_SCHEME,
+            InputEncoding::Linear(_) => LINEAR_SCHEME,
+        }
+    }
+
+    pub fn parameter_set(&self) -> &str {
+        match self {
+            InputEncoding::Thermometer(e) => &e.parameter_set,
+            InputEncoding::Linear(e) => &e.parameter_set,
         }
     }
 
     /// Refuses any encoding this build does not implement.
     pub fn check(&self) -> Result<()> {
-        if *self != Self::current() {
+        let supported = match self {
+            InputEncoding::Thermometer(_) => *self == Self::thermometer(),
+            InputEncoding::Linear(linear) => *linear == LinearEncoding::new(linear.message_bits),
+        };
+        if !supported || self.parameter_set() != PARAMETER_SET_NAME {
             return Err(ModelError::Format(format!(
-                "encryption `{}` / `{}` with weights {:?} (this build supports {PARAMETER_SET_NAME} / {INPUT_SCHEME})",
-                self.parameter_set, self.scheme, self.weights
+                "encryption `{}` / `{}` ({self:?}; this build supports {PARAMETER_SET_NAME} / {INPUT_SCHEME} with \
+                 weights {THERMOMETER_WEIGHTS:?}, and {LINEAR_SCHEME} of {MIN_LINEAR_MESSAGE_BITS} to \
+                 {MAX_LINEAR_MESSAGE_BITS} message bits)",
+                self.parameter_set(),
+                self.scheme(),
             )));
         }
         Ok(())
+    }
+}
+
+/// Dimension of the small LWE key (`n`), which rows are encrypted under and results returned
+/// under: the parameter set's, as a plain constant for the spec side (asserted against
+/// [`PARAMETERS`] where tfhe is compiled in).
+pub const SMALL_LWE_DIMENSION: usize = 918;
+
+/// `log2` of the bound of the small key's TUniform noise: every fresh small-key error `e`
+/// has `|e| <= 2^45` (on the native torus `2^64`). Asserted against [`PARAMETERS`] like
+/// [`SMALL_LWE_DIMENSION`].
+pub const SMALL_NOISE_BOUND_LOG2: u32 = 45;
+
+/// The smallest and largest message space of a linear model.
+pub const MIN_LINEAR_MESSAGE_BITS: u32 = 2;
+pub const MAX_LINEAR_MESSAGE_BITS: u32 = 17;
+
+/// Bits of a linear result's modulus above its message bits: room for the modulus switch's
+/// rounding, `(n + 1) / 2` steps of the result modulus, below a quarter of `Δ`.
+pub const LINEAR_SWITCH_BITS: u32 = 11;
+
+/// A linear model's encoding: each feature's level `x_j` encrypted as one fresh small-key LWE
+/// ciphertext of `x_j · Δ` with `Δ = 2^(64 - m)`, in one seeded list (8 bytes a feature); the
+/// result, per output, one ciphertext of `S_k · Δ` modulus-switched to `2^b` with
+/// `b = m + LINEAR_SWITCH_BITS`.
+///
+/// # Why every result decrypts exactly
+///
+/// The argument is deterministic: TUniform noise is bounded, so no probability is involved
+/// (p-fail 0, where a bootstrap's is 2^-129.6). With `A = Σ_j |w_kj|` the output's weights' sum:
+///
+/// - the weighted sum's error is `Σ_j w_kj · e_j`, at most `A · 2^45` in absolute value;
+/// - the modulus switch rounds each of the `n + 1` coefficients by at most half a step of
+///   `2^(64 - b)`, and the binary key adds at most `n` of the mask's roundings: at most
+///   `(n + 1) · 2^(63 - b)`;
+/// - so the phase is `S_k · Δ` plus an error below `Δ / 2 = 2^(63 - m)` whenever
+///   `A · 2^45 + (n + 1) · 2^(63 - b) < 2^(63 - m)` ([`LinearEncoding::admits`]), and rounding
+///   it to a multiple of `Δ` gives `S_k` modulo `2^m`; the plan's range check puts `S_k` in
+///   `[-2^(m-1), 2^(m-1))`, so that is `S_k` itself.
+///
+/// With `b = m + 11`, the switch takes less than a quarter of `Δ` (`919 · 2^(52 - m)` against
+/// `2^(62 - m)`), which leaves `A < 2^(16.9 - m)` for the weights. The test
+/// `linear_results_decrypt_within_the_bound` checks the constants against tfhe-rs's parameter
+/// set and the bound on real ciphertexts at its extremes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinearEncoding {
+    pub parameter_set: String,
+    /// `m`: every output lies in `[-2^(m-1), 2^(m-1))`, encrypted at `Δ = 2^(64 - m)`.
+    pub message_bits: u32,
+    /// `b`: bits per coefficient of a result ciphertext.
+    pub result_modulus_log: u32,
+}
+
+impl LinearEncoding {
+    /// The encoding of `message_bits` (clamped to the supported range).
+    pub fn new(message_bits: u32) -> Self {
+        let message_bits = message_bits.clamp(MIN_LINEAR_MESSAGE_BITS, MAX_LINEAR_MESSAGE_BITS);
+        Self {
+            parameter_set: PARAMETER_SET_NAME.to_owned(),
+            message_bits,
+            result_modulus_log: message_bits + LINEAR_SWITCH_BITS,
+        }
+    }
+
+    /// `Δ = 2^(64 - m)`.
+    pub fn delta(&self) -> u64 {
+        1u64 << (64 - self.message_bits)
+    }
+
+    /// Whether an output ranging over `[low, high]`, whose weights' absolute values sum to
+    /// `norm`, decrypts exactly (see the type's docs).
+    pub fn admits(&self, low: i64, high: i64, norm: u128) -> bool {
+        let half = 1i64 << (self.message_bits - 1);
+        let input_noise = norm.saturating_mul(1u128 << SMALL_NOISE_BOUND_LOG2);
+        let switch = (SMALL_LWE_DIMENSION as u128 + 1) << (63 - self.result_modulus_log);
+        low >= -half && high < half && input_noise + switch < 1u128 << (63 - self.message_bits)
     }
 }
 
@@ -164,6 +274,7 @@ mod lattice {
 
     // The block layout the spec side uses without tfhe must be this parameter set's.
     const _: () = assert!(PARAMETERS.message_modulus.0 == DIGIT_BASE);
+    const _: () = assert!(PARAMETERS.lwe_dimension.0 == super::SMALL_LWE_DIMENSION);
     const _: () = assert!(PARAMETERS.message_modulus.0 * PARAMETERS.carry_modulus.0 == BLOCK_MODULUS);
 
     /// `Delta`: the plaintext scaling of a 4-bit block with one padding bit on the native torus,
@@ -303,5 +414,50 @@ mod tests {
             log2_p_fail(super::noise_budget() + 5) > PARAMETERS.log2_p_fail,
             "the budget is tight"
         );
+    }
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::*;
+
+    /// A tree ensemble's encoding reads and writes as it did before linear models had one: the
+    /// scheme names the variant.
+    #[test]
+    fn each_encoding_is_named_by_its_scheme() {
+        let json = r#"{"parameter_set":"V1_8_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128","scheme":"small-key-thermometer-v2","weights":[1,2,4,8]}"#;
+        let trees: InputEncoding = serde_json::from_str(json).unwrap();
+        assert_eq!(trees, InputEncoding::thermometer());
+        assert!(trees.check().is_ok());
+        let linear = InputEncoding::Linear(LinearEncoding::new(10));
+        let text = serde_json::to_string(&linear).unwrap();
+        assert!(text.contains(r#""scheme":"small-key-linear-v1""#), "{text}");
+        assert!(text.contains(r#""result_modulus_log":21"#), "{text}");
+        assert_eq!(serde_json::from_str::<InputEncoding>(&text).unwrap(), linear);
+        assert!(linear.check().is_ok());
+        // A result modulus other than this build's for the message bits.
+        let other = InputEncoding::Linear(LinearEncoding {
+            result_modulus_log: 40,
+            ..LinearEncoding::new(10)
+        });
+        assert!(other.check().is_err());
+        assert!(serde_json::from_str::<InputEncoding>(r#"{"scheme":"other"}"#).is_err());
+    }
+
+    /// `admits` is the inequality of [`LinearEncoding`]'s docs, at its edges.
+    #[test]
+    fn the_linear_bound_is_the_documented_inequality() {
+        for m in MIN_LINEAR_MESSAGE_BITS..=MAX_LINEAR_MESSAGE_BITS {
+            let encoding = LinearEncoding::new(m);
+            let half = 1i64 << (m - 1);
+            assert!(encoding.admits(-half, half - 1, 0), "m = {m}");
+            assert!(!encoding.admits(-half - 1, 0, 0) && !encoding.admits(0, half, 0));
+            let limit = (1u128 << (63 - m)) - ((SMALL_LWE_DIMENSION as u128 + 1) << (63 - m - LINEAR_SWITCH_BITS));
+            let largest = (limit - 1) >> SMALL_NOISE_BOUND_LOG2;
+            assert!(
+                encoding.admits(0, 0, largest) && !encoding.admits(0, 0, largest + 1),
+                "m = {m}"
+            );
+        }
     }
 }

@@ -309,3 +309,44 @@ fn a_model_over_the_bootstrap_budget_is_refused_with_its_figure() {
     let figure: usize = why.split_whitespace().nth(4).unwrap().parse().unwrap();
     assert!(figure <= chosen && figure > 1, "{why}");
 }
+
+/// The linear fixtures compiled: on their held-out test rows the quantized model's accuracy is
+/// within a point of the float model's, and its mean absolute error within 3%.
+#[test]
+fn quantized_linear_models_meet_the_accuracy_target_on_test_rows() {
+    use blindfold_model::compiler::compile::AccuracyTarget;
+    use blindfold_model::compiler::compile::linear::compile_linear;
+    for fixture in LINEAR {
+        let ImportedModel::Linear(model) = fixture.import_any().unwrap() else {
+            panic!("{}: not a linear model", fixture.id);
+        };
+        let labels = (!fixture.labels.is_empty()).then(|| fixture.labels.iter().map(|l| l.to_string()).collect());
+        let calibration = Dataset::from_csv(fixture.train_csv).unwrap();
+        let compiled = compile_linear(&model, &calibration, labels, AccuracyTarget::default()).unwrap();
+        let (rows, targets) = fixture.test_rows().unwrap();
+        let n = rows.len() as f64;
+        let (mut float, mut quantized) = (0.0, 0.0);
+        for (row, target) in rows.iter().zip(&targets) {
+            let clear = compiled.predict_clear(row).unwrap();
+            match model.objective.classes() {
+                Some(_) => {
+                    float += f64::from(argmax(&model.predict(row)) == *target as usize) / n;
+                    quantized += f64::from(argmax(&clear.probabilities) == *target as usize) / n;
+                }
+                None => {
+                    float += (model.predict(row)[0] - target).abs() / n;
+                    quantized += (clear.value.unwrap() - target).abs() / n;
+                }
+            }
+        }
+        println!(
+            "{}: float {float:.4}, quantized {quantized:.4} ({} input bits, {} message bits, calibration {:?})",
+            fixture.id, compiled.report.input_bits, compiled.report.message_bits, compiled.report.quality
+        );
+        if model.objective.classes().is_some() {
+            assert!(quantized >= float - 0.01, "{}: {quantized} vs {float}", fixture.id);
+        } else {
+            assert!(quantized <= float * 1.03, "{}: {quantized} vs {float}", fixture.id);
+        }
+    }
+}

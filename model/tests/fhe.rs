@@ -5,9 +5,14 @@ use std::sync::LazyLock;
 #[path = "fhe/fuzz.rs"]
 mod fuzz;
 
-use blindfold_model::compiler::fixtures::{BREAST_CANCER, DIABETES, FORMATS, Fixture, WINE};
+use blindfold_model::compiler::compile::AccuracyTarget;
+use blindfold_model::compiler::compile::linear::{CompiledLinear, compile_linear, raw_values};
+use blindfold_model::compiler::fixtures::{
+    BREAST_CANCER, DIABETES, FORMATS, Fixture, LINEAR, SKLEARN_LOGISTIC_REGRESSION, WINE,
+};
+use blindfold_model::compiler::import::ImportedModel;
 use blindfold_model::{
-    ClientKey, CompiledModel, CompressedServerKey, EncryptedOutput, EncryptedRow, ModelError, ServerKey,
+    ClientKey, CompiledModel, CompressedServerKey, Dataset, EncryptedOutput, EncryptedRow, ModelError, ServerKey,
     decrypt_prediction, encrypt_row, evaluate,
 };
 
@@ -207,4 +212,152 @@ fn keys_round_trip_and_bad_keys_are_refused() {
         Err(ModelError::Malformed { .. })
     ));
     assert_eq!(format!("{:?}", keys.client), "ClientKey(<secret>)");
+}
+
+/// A linear fixture's model, compiled on its training rows.
+fn compiled_linear(fixture: &Fixture) -> CompiledLinear {
+    let ImportedModel::Linear(model) = fixture.import_any().unwrap() else {
+        panic!("{}: not a linear model", fixture.id);
+    };
+    let labels = (!fixture.labels.is_empty()).then(|| fixture.labels.iter().map(|l| l.to_string()).collect());
+    let calibration = Dataset::from_csv(fixture.train_csv).unwrap();
+    compile_linear(&model, &calibration, labels, AccuracyTarget::default()).unwrap()
+}
+
+#[test]
+fn linear_models_are_exact_on_every_test_row() {
+    let keys = &*KEYS;
+    for fixture in LINEAR {
+        let compiled = compiled_linear(&fixture);
+        let (rows, _) = fixture.test_rows().unwrap();
+        for (i, row) in rows.iter().enumerate() {
+            let upload = encrypt_row(&compiled.spec, &keys.client, row).unwrap().to_bytes();
+            let received = EncryptedRow::from_bytes(&upload, compiled.spec.input_ciphertexts()).unwrap();
+            let result = compiled.plan.evaluate(&received).unwrap().to_bytes();
+            if i == 0 {
+                println!(
+                    "{}: {} input bits, {} message bits, row {} bytes, result {} bytes",
+                    fixture.id,
+                    compiled.report.input_bits,
+                    compiled.report.message_bits,
+                    upload.len(),
+                    result.len()
+                );
+            }
+            // One ciphertext of 8 bytes per feature; per output, 919 coefficients of m + 11 bits.
+            assert!(
+                upload.len() <= 8 * row.len() + 512,
+                "{}: row of {} bytes",
+                fixture.id,
+                upload.len()
+            );
+            assert!(
+                result.len() <= compiled.report.result_bytes + 512,
+                "{}: result of {} bytes",
+                fixture.id,
+                result.len()
+            );
+            let prediction = decrypt_prediction(&compiled.spec, &keys.client, &result).unwrap();
+            let levels = compiled.spec.quantize_row(row).unwrap();
+            let expected = raw_values(&compiled.plan, &levels).unwrap();
+            assert_eq!(prediction.raw, expected, "{} row {i}", fixture.id);
+            assert_eq!(prediction, compiled.predict_clear(row).unwrap());
+        }
+    }
+}
+
+#[test]
+fn a_logistic_regression_row_and_result_fit_in_4_kb() {
+    let keys = &*KEYS;
+    let compiled = compiled_linear(&SKLEARN_LOGISTIC_REGRESSION);
+    let (rows, _) = SKLEARN_LOGISTIC_REGRESSION.test_rows().unwrap();
+    let upload = encrypt_row(&compiled.spec, &keys.client, &rows[0]).unwrap().to_bytes();
+    let received = EncryptedRow::from_bytes(&upload, compiled.spec.input_ciphertexts()).unwrap();
+    let result = compiled.plan.evaluate(&received).unwrap().to_bytes();
+    assert!(
+        upload.len() <= 4000 && result.len() <= 4000,
+        "row {} bytes, result {} bytes",
+        upload.len(),
+        result.len()
+    );
+}
+
+/// The exactness argument of `params::LinearEncoding`, on real ciphertexts at its extremes:
+/// weights whose absolute values sum to just within the bound, and rows that take every output
+/// to the ends of the message space, decrypt exactly; the bound's constants are the parameter
+/// set's.
+#[test]
+fn linear_results_decrypt_within_the_bound() {
+    use blindfold_model::params::{
+        InputEncoding, LinearEncoding, PARAMETERS, SMALL_LWE_DIMENSION, SMALL_NOISE_BOUND_LOG2,
+    };
+    use blindfold_model::server::linear::{LINEAR_PLAN_FORMAT_VERSION, LinearPlan, output_range};
+    use blindfold_model::spec::quantize::FeatureQuantizer;
+    use blindfold_model::spec::{ClientSpec, OutputDecoding, SPEC_FORMAT_VERSION};
+    use tfhe::core_crypto::prelude::DynamicDistribution;
+
+    assert_eq!(PARAMETERS.lwe_dimension.0, SMALL_LWE_DIMENSION);
+    let DynamicDistribution::TUniform(noise) = PARAMETERS.lwe_noise_distribution else {
+        panic!("TUniform noise");
+    };
+    assert_eq!(noise.bound_log2(), SMALL_NOISE_BOUND_LOG2);
+
+    let keys = &*KEYS;
+    for message_bits in [4u32, 10, 17] {
+        let encoding = LinearEncoding::new(message_bits);
+        // The largest weight total the bound admits, spread over 4 features of 2 levels each.
+        let half = 1i64 << (message_bits - 1);
+        let largest = (1u128..1 << 20).rev().find(|&n| encoding.admits(0, 0, n)).unwrap_or(0);
+        assert!(!encoding.admits(0, 0, largest + 1));
+        // Four weights of one size w (or one weight, when the bound admits less than four), and
+        // constants that take output 0 down to -2^(m-1) and output 1 up to 2^(m-1) - 1.
+        let w = ((largest as i64) / 4).min((2 * half - 1) / 4);
+        let weights = if w >= 1 {
+            vec![vec![w, w, -w, -w], vec![-w, -w, w, w]]
+        } else {
+            vec![vec![1, 0, 0, 0], vec![-1, 0, 0, 0]]
+        };
+        let levels = vec![2u64; 4];
+        let (low, _) = output_range(&weights[0], 0, &levels).unwrap();
+        let (_, high) = output_range(&weights[1], 0, &levels).unwrap();
+        let constants = vec![-half - low, half - 1 - high];
+        let plan = LinearPlan {
+            format_version: LINEAR_PLAN_FORMAT_VERSION,
+            encryption: InputEncoding::Linear(encoding.clone()),
+            levels: levels.clone(),
+            weights,
+            constants,
+        };
+        plan.check().unwrap();
+        let feature = |j: usize| FeatureQuantizer::uniform(&format!("x{j}"), 0.0, 1.0, 2, (0.0, 1.0)).unwrap();
+        let output = OutputDecoding {
+            blocks: 1,
+            max_value: (1u64 << message_bits) - 1,
+            scale: 1.0,
+            offset: -(half as f64),
+        };
+        let spec = ClientSpec {
+            format_version: SPEC_FORMAT_VERSION,
+            features: (0..4).map(feature).collect(),
+            objective: blindfold_model::Objective::MultiSoftprob { classes: 2 },
+            labels: vec!["a".into(), "b".into()],
+            outputs: vec![output.clone(), output],
+            encryption: InputEncoding::Linear(encoding),
+        };
+        let spec = ClientSpec::from_json(&spec.to_json()).unwrap();
+        for bits in 0..16u32 {
+            let row: Vec<f64> = (0..4).map(|j| f64::from((bits >> j) & 1)).collect();
+            for _ in 0..8 {
+                let upload = encrypt_row(&spec, &keys.client, &row).unwrap();
+                let result = plan.evaluate(&upload).unwrap().to_bytes();
+                let prediction = decrypt_prediction(&spec, &keys.client, &result).unwrap();
+                let levels = spec.quantize_row(&row).unwrap();
+                assert_eq!(
+                    prediction.raw,
+                    raw_values(&plan, &levels).unwrap(),
+                    "m = {message_bits}, row {row:?}"
+                );
+            }
+        }
+    }
 }

@@ -50,7 +50,7 @@ impl Context {
     /// The parameter set of `model`'s spec, or without a model the one this build uses.
     pub async fn parameter_set(&self, model: Option<&str>) -> anyhow::Result<String> {
         Ok(match model {
-            Some(model) => fetch_spec(&self.client, model).await?.spec.encryption.parameter_set,
+            Some(model) => fetch_spec(&self.client, model).await?.spec.encryption.parameter_set().to_owned(),
             None => PARAMETER_SET_NAME.to_owned(),
         })
     }
@@ -71,7 +71,7 @@ impl Context {
     /// user's one key for every model of the set) and where the key pair is.
     pub async fn spec_and_key(&self, model: &str) -> anyhow::Result<(ServedSpec, ClientKey, KeyPaths)> {
         let spec = fetch_spec(&self.client, model).await?;
-        let parameter_set = &spec.spec.encryption.parameter_set;
+        let parameter_set = spec.spec.encryption.parameter_set();
         let keys = self.store.keys(parameter_set)?;
         let bytes = std::fs::read(&keys.client).with_context(|| {
             format!(
@@ -231,7 +231,7 @@ mod tests {
                 scale: 1.0,
                 offset: 0.0,
             }],
-            encryption: InputEncoding::current(),
+            encryption: InputEncoding::thermometer(),
         }
     }
 

@@ -29,7 +29,7 @@ impl Predict {
         let spec = &served.spec;
         let inputs = context.inputs(&self.model).await?;
         let rows = read_rows(&self.features, spec, &inputs)?;
-        let fingerprint = context.check_server_key(&keys, &spec.encryption.parameter_set).await?;
+        let fingerprint = context.check_server_key(&keys, spec.encryption.parameter_set()).await?;
         let binding = served.binding(&fingerprint);
         let bar = ProgressBar::new(rows.len() as u64);
         bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"));

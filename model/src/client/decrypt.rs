@@ -15,7 +15,7 @@ use tfhe::core_crypto::prelude::{CompressedModulusSwitchedLweCiphertext, Modulus
 use crate::ciphertexts::EncryptedOutput;
 use crate::error::{ModelError, Result};
 use crate::keys::ClientKey;
-use crate::params::{BLOCK_BITS, BLOCK_MODULUS, DIGIT_MAX, place};
+use crate::params::{BLOCK_BITS, BLOCK_MODULUS, DIGIT_MAX, InputEncoding, place};
 use crate::spec::{ClientSpec, Prediction};
 
 /// Decrypts a result into the integers the quantized model computes, one per output.
@@ -30,6 +30,18 @@ use crate::spec::{ClientSpec, Prediction};
 /// zero mask of `n` coefficients has probability `2^-(n * 12)` or less), so one means the
 /// result was forged, and is refused rather than shown as the model's answer.
 pub fn decrypt_raw(spec: &ClientSpec, key: &ClientKey, output: &EncryptedOutput) -> Result<Vec<u64>> {
+    if let InputEncoding::Linear(encoding) = &spec.encryption {
+        return output
+            .outputs
+            .iter()
+            .map(|ciphertexts| match ciphertexts.as_slice() {
+                [ciphertext] => decrypt_linear(key, ciphertext, encoding.message_bits as usize),
+                _ => Err(ModelError::InconsistentResult(
+                    "a linear output of several ciphertexts".into(),
+                )),
+            })
+            .collect();
+    }
     let digits: Vec<Vec<u64>> = output
         .outputs
         .iter()
@@ -76,6 +88,29 @@ fn decrypt_compact(key: &ClientKey, block: &CompressedModulusSwitchedLweCipherte
     let shift = log_modulus - (BLOCK_BITS as usize + 1);
     let rounded = (phase + (1 << (shift - 1))) >> shift;
     Ok(rounded as u64 % BLOCK_MODULUS)
+}
+
+/// Decrypts a linear model's result ciphertext (small key, modulus `2^b`): the phase rounded
+/// to one of `2^m` values, read as `S + 2^(m-1)` (see [`crate::params::LinearEncoding`]: the
+/// rounding is exact).
+fn decrypt_linear(
+    key: &ClientKey,
+    ciphertext: &CompressedModulusSwitchedLweCiphertext<u64>,
+    message_bits: usize,
+) -> Result<u64> {
+    let switched = ciphertext.extract();
+    refuse_trivial(switched.mask().all(|a| a == 0))?;
+    let log_modulus = switched.log_modulus().0;
+    let secret = key.small_lwe_secret_key();
+    let mask_dot_key = switched
+        .mask()
+        .zip(secret.as_ref())
+        .fold(0usize, |sum, (a, &s)| sum.wrapping_add(a.wrapping_mul(s as usize)));
+    let phase = switched.body().wrapping_sub(mask_dot_key) & ((1usize << log_modulus) - 1);
+    let shift = log_modulus - message_bits;
+    let signed = ((phase + (1 << (shift - 1))) >> shift) & ((1 << message_bits) - 1);
+    // Two's complement S in `m` bits, read as S + 2^(m-1).
+    Ok((signed ^ (1 << (message_bits - 1))) as u64)
 }
 
 fn refuse_trivial(mask_is_zero: bool) -> Result<()> {

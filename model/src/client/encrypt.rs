@@ -21,17 +21,21 @@ use crate::ciphertexts::EncryptedRow;
 use crate::client::seeded::{MaskStream, encrypt_lwe_bodies};
 use crate::error::Result;
 use crate::keys::ClientKey;
-use crate::params::{PARAMETERS, delta};
+use crate::params::{InputEncoding, PARAMETERS, delta};
 use crate::spec::ClientSpec;
 
-/// Validates, quantizes and encrypts one row of features for `spec`'s model.
+/// Validates, quantizes and encrypts one row of features for `spec`'s model: its thermometer
+/// bits (a tree ensemble) or its levels (a linear model), as `spec`'s encoding says.
 ///
 /// Key: the client key's small LWE key. Reveals: nothing (fresh TUniform noise and a fresh
 /// public seed per row). Errors: wrong number of features, NaN/infinite values, values outside
 /// the valid range.
 pub fn encrypt_row(spec: &ClientSpec, key: &ClientKey, row: &[f64]) -> Result<EncryptedRow> {
     let levels = spec.quantize_row(row)?;
-    let bits = spec.thermometer(&levels);
+    let plaintexts: Vec<u64> = match &spec.encryption {
+        InputEncoding::Thermometer(_) => spec.thermometer(&levels).iter().map(|&b| b * delta()).collect(),
+        InputEncoding::Linear(linear) => levels.iter().map(|&x| x as u64 * linear.delta()).collect(),
+    };
     let mut seeder = new_seeder();
     let compression_seed: CompressionSeed = seeder.seed().into();
     let noise_seed = seeder.seed();
@@ -39,11 +43,10 @@ pub fn encrypt_row(spec: &ClientSpec, key: &ClientKey, row: &[f64]) -> Result<En
     let mut list = SeededLweCiphertextList::new(
         0u64,
         secret.lwe_dimension().to_lwe_size(),
-        LweCiphertextCount(bits.len()),
+        LweCiphertextCount(plaintexts.len()),
         compression_seed.clone(),
         PARAMETERS.ciphertext_modulus,
     );
-    let plaintexts: Vec<u64> = bits.iter().map(|&b| b * delta()).collect();
     encrypt_bodies(
         list.as_mut(),
         &plaintexts,

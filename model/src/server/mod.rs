@@ -21,4 +21,5 @@
 pub mod accumulate;
 pub mod circuit;
 pub mod evaluate;
+pub mod linear;
 pub mod plan;

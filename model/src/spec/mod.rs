@@ -117,7 +117,14 @@ impl ClientSpec {
             return Err(ModelError::Format("client spec: wrong number of labels".into()));
         }
         for output in &self.outputs {
-            if !fits_blocks(output.blocks, output.max_value) {
+            let fits = match &self.encryption {
+                InputEncoding::Thermometer(_) => fits_blocks(output.blocks, output.max_value),
+                // One ciphertext of `m` bits per output.
+                InputEncoding::Linear(linear) => {
+                    output.blocks == 1 && output.max_value == (1u64 << linear.message_bits) - 1
+                }
+            };
+            if !(fits && output.scale.is_finite() && output.offset.is_finite()) {
                 return Err(ModelError::Format("client spec: output does not fit its blocks".into()));
             }
         }
@@ -181,9 +188,13 @@ impl ClientSpec {
         bits
     }
 
-    /// How many ciphertexts an encrypted row holds.
+    /// How many ciphertexts an encrypted row holds: one per thermometer bit (a tree ensemble),
+    /// one per feature (a linear model).
     pub fn input_ciphertexts(&self) -> usize {
-        self.features.iter().map(|f| f.levels() - 1).sum::<usize>()
+        match self.encryption {
+            InputEncoding::Thermometer(_) => self.features.iter().map(|f| f.levels() - 1).sum::<usize>(),
+            InputEncoding::Linear(_) => self.features.len(),
+        }
     }
 
     /// Turns decrypted output integers into a prediction.

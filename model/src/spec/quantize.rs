@@ -82,6 +82,25 @@ impl FeatureQuantizer {
         })
     }
 
+    /// A quantizer of `levels` evenly spaced levels: level `q` stands for `low + q · step`, and
+    /// a value takes its nearest level (the edges are the midpoints between levels; values
+    /// beyond the grid take its end levels). `calibration` is the calibration values' range,
+    /// which clients are told about.
+    pub fn uniform(name: &str, low: f64, step: f64, levels: usize, calibration: (f64, f64)) -> Result<Self> {
+        if levels == 0 || (levels > 1 && !(low.is_finite() && step.is_finite() && step > 0.0)) {
+            return Err(ModelError::InvalidData(format!(
+                "the feature `{name}` has no grid of levels"
+            )));
+        }
+        let edges: Vec<f64> = (1..levels).map(|q| low + (q as f64 - 0.5) * step).collect();
+        Ok(Self {
+            name: name.to_owned(),
+            edges,
+            calibration_min: calibration.0,
+            calibration_max: calibration.1,
+        })
+    }
+
     pub fn levels(&self) -> usize {
         self.edges.len() + 1
     }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use blindfold_model::compiler::fixtures::{BREAST_CANCER, DIABETES, FORMATS, Fixture, WINE};
-use blindfold_model::params::InputEncoding;
+use blindfold_model::params::{InputEncoding, PARAMETER_SET_NAME, ThermometerEncoding};
 use blindfold_model::spec::quantize::FeatureQuantizer;
 use blindfold_model::spec::{OutputDecoding, SPEC_FORMAT_VERSION};
 use blindfold_model::{
@@ -849,7 +849,10 @@ fn built_spec() -> impl Strategy<Value = ClientSpec> {
         prop::collection::vec(output, 0..5),
         prop::bool::weighted(0.85),
         prop_oneof![8 => Just(SPEC_FORMAT_VERSION), 1 => any::<u32>()],
-        prop_oneof![8 => Just(InputEncoding::current()), 1 => Just(InputEncoding { weights: vec![1], ..InputEncoding::current() })],
+        prop_oneof![
+            8 => Just(InputEncoding::thermometer()),
+            1 => Just(InputEncoding::Thermometer(ThermometerEncoding { parameter_set: PARAMETER_SET_NAME.into(), weights: vec![1] }))
+        ],
     )
         .prop_map(
             |(objective, mut features, n, agree, mut outputs, labels_agree, format_version, encryption)| {

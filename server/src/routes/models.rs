@@ -45,7 +45,7 @@ pub async fn predict(
     let model = state.models.get(&id).await?;
     let key = state
         .keys
-        .info(user.user_id, &model.spec.encryption.parameter_set)
+        .info(user.user_id, model.spec.encryption.parameter_set())
         .await?
         .ok_or_else(|| ApiError::Conflict("upload your server key first".into()))?;
     if key.fingerprint != binding.key_fingerprint {
@@ -65,7 +65,7 @@ pub async fn predict(
     // A prediction keeps the key from being deleted as unused.
     state
         .keys
-        .touch(user.user_id, &model.spec.encryption.parameter_set)
+        .touch(user.user_id, model.spec.encryption.parameter_set())
         .await?;
     let ciphertexts = model.plan.input.ciphertexts();
     let limit = EncryptedRow::size_limit(ciphertexts).min(state.settings.max_row_bytes);

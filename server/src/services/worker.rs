@@ -131,7 +131,7 @@ impl Evaluator {
         let row = self.jobs.input(&job.id).await?;
         let key = self
             .keys
-            .load(job.user_id, &model.spec.encryption.parameter_set, &job.key_fingerprint)
+            .load(job.user_id, model.spec.encryption.parameter_set(), &job.key_fingerprint)
             .await?;
         let time_limit = self.jobs.limits().time_limit(model.bootstraps);
         tokio::task::spawn_blocking(move || -> Outcome {

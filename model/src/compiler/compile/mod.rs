@@ -21,6 +21,7 @@
 //! precisions), `plan.rs` (the lookups, and the self-check against the quantized trees) and
 //! `quality.rs` (how a quantized model is judged, here and in the owners' reports).
 
+pub mod linear;
 mod plan;
 mod precision;
 mod quality;

@@ -47,7 +47,7 @@ pub(super) fn build_plan(quantized: &QuantizedEnsemble, spec: &ClientSpec, input
     }
     Ok(ServerPlan {
         format_version: PLAN_FORMAT_VERSION,
-        encryption: InputEncoding::current(),
+        encryption: InputEncoding::thermometer(),
         input,
         gates: builder.gates,
         outputs,

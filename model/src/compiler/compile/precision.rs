@@ -165,7 +165,7 @@ fn choose_leaf_precision(
             objective: ensemble.objective,
             labels: labels.to_vec(),
             outputs,
-            encryption: InputEncoding::current(),
+            encryption: InputEncoding::thermometer(),
         };
         let error = mean_error(&spec, &quantized, &calibration.levels, &float_predictions, spread)?;
         trials.push(LeafTrial {

@@ -118,11 +118,23 @@ pub(crate) fn measure_quality(
     targets: Option<&[f64]>,
     target: AccuracyTarget,
 ) -> Quality {
-    let n = rows.len() as f64;
     let float: Vec<Vec<f64>> = rows.iter().map(|r| ensemble.predict(r)).collect();
+    measure_quality_of(ensemble.objective, &float, quantized, targets, target)
+}
+
+/// [`measure_quality`] of any model family: `float` holds the float model's predictions of the
+/// rows that `quantized` predicts.
+pub(crate) fn measure_quality_of(
+    objective: crate::spec::objective::Objective,
+    float: &[Vec<f64>],
+    quantized: &[Prediction],
+    targets: Option<&[f64]>,
+    target: AccuracyTarget,
+) -> Quality {
+    let n = float.len() as f64;
     let fraction = |hits: usize| hits as f64 / n;
     let mean = |sum: f64| sum / n;
-    if ensemble.objective.classes().is_some() {
+    if objective.classes().is_some() {
         let (measure, float_score, quantized_score) = match targets {
             Some(t) => (
                 QualityMeasure::Accuracy,
@@ -141,7 +153,7 @@ pub(crate) fn measure_quality(
                 fraction(
                     quantized
                         .iter()
-                        .zip(&float)
+                        .zip(float)
                         .filter(|(q, p)| argmax(&q.probabilities) == argmax(p))
                         .count(),
                 ),
@@ -172,7 +184,7 @@ pub(crate) fn measure_quality(
             None => {
                 let center = mean(float.iter().map(|p| p[0]).sum());
                 let deviation = mean(float.iter().map(|p| (p[0] - center).abs()).sum());
-                let gap = mean(values.iter().zip(&float).map(|(v, p)| (v - p[0]).abs()).sum());
+                let gap = mean(values.iter().zip(float).map(|(v, p)| (v - p[0]).abs()).sum());
                 Quality {
                     measure: QualityMeasure::Deviation,
                     float: deviation,
