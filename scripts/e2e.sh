@@ -16,10 +16,11 @@ cargo leptos build --release --frontend-only
 bash scripts/build-worker.sh
 bash scripts/seal-assets.sh
 # What the clear quantized model says about each test row: the browser must show the same.
-# The default model, and a second one (the LightGBM breast cancer classifier) that the browser
-# predicts with under the same key.
+# The default model, a second one (the LightGBM breast cancer classifier) and a linear one (a
+# logistic regression) that the browser predicts with under the same key.
 target/release/bench --export target/e2e/fixture
 target/release/bench --model lightgbm-breast-cancer --export target/e2e/fixture-lightgbm
+target/release/bench --model sklearn-logistic-regression --export target/e2e/fixture-linear
 
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
@@ -27,6 +28,11 @@ target/release/blindfold-server import-model --data-dir "$data" \
   --model model/fixtures/lightgbm-breast-cancer/model.txt \
   --calibration model/fixtures/lightgbm-breast-cancer/train.csv \
   --id lightgbm-breast-cancer --name "Breast cancer (LightGBM)" --labels Malignant,Benign
+# A linear model: the browser encrypts its row and decrypts its margins the same way.
+target/release/blindfold-server import-model --data-dir "$data" \
+  --model model/fixtures/sklearn-logistic-regression/model.onnx \
+  --calibration model/fixtures/sklearn-logistic-regression/train.csv \
+  --id sklearn-logistic-regression --name "Breast cancer (logistic regression)" --labels Malignant,Benign
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 target/release/blindfold-server serve --addr "127.0.0.1:$port" --data-dir "$data" --site-root target/site \
   > target/e2e/server.log 2>&1 &

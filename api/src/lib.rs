@@ -18,9 +18,9 @@ pub mod openapi;
 
 pub use wire::{
     AccountDeletion, CompileProgress, Credentials, ErrorBody, FeatureInfo, JobInfo, JobStatus, KEY_MISMATCH, KeyInfo,
-    MAX_SCATTER_POINTS, ModelCost, ModelDetails, ModelExample, ModelQuality, ModelReport, ModelState, ModelSummary,
-    ModelUpload, Objective, OwnedModel, PasswordChange, PredictionBinding, QualityMeasure, QualityRows, Registration,
-    Role, SPEC_MISMATCH, SessionInfo, is_sha256_hex,
+    MAX_SCATTER_POINTS, ModelCost, ModelDetails, ModelExample, ModelFamily, ModelQuality, ModelReport, ModelState,
+    ModelSummary, ModelUpload, Objective, OwnedModel, PasswordChange, PredictionBinding, QualityMeasure, QualityRows,
+    Registration, Role, SPEC_MISMATCH, SessionInfo, is_sha256_hex,
 };
 
 /// The session cookie: HttpOnly, SameSite=Lax, holding a random token the server stores hashed.

@@ -223,14 +223,28 @@ pub struct ModelQuality {
     pub target_met: bool,
 }
 
+/// The kind of model: what its circuit is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ModelFamily {
+    /// A tree ensemble (XGBoost, LightGBM, scikit-learn's forests and boosting): lookups by
+    /// programmable bootstrapping.
+    Trees,
+    /// A linear classifier or regressor behind its scaler: a weighted sum of the encrypted
+    /// inputs, with no bootstrap.
+    Linear,
+}
+
 /// What one prediction costs, as the compiler counted it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelCost {
+    pub family: ModelFamily,
     /// Bits per input feature (2^bits levels).
     pub input_bits: u32,
-    /// Bits per quantized leaf value.
-    pub leaf_bits: u32,
+    /// Bits of the quantized output: per leaf value (trees), of the weighted sum (linear).
+    pub output_bits: u32,
     /// Programmable bootstraps of one encrypted evaluation.
     pub bootstraps: usize,
     /// Ciphertexts in one encrypted row.

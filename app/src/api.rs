@@ -2,8 +2,9 @@
 
 pub use blindfold_api::{
     AccountDeletion, CompileProgress, Credentials, ErrorBody, FeatureInfo, JobInfo, JobStatus, KeyInfo, ModelCost,
-    ModelDetails, ModelExample, ModelQuality, ModelReport, ModelState, ModelSummary, ModelUpload, Objective,
-    OwnedModel, PasswordChange, PredictionBinding, QualityMeasure, QualityRows, Registration, Role, SessionInfo,
+    ModelDetails, ModelExample, ModelFamily, ModelQuality, ModelReport, ModelState, ModelSummary, ModelUpload,
+    Objective, OwnedModel, PasswordChange, PredictionBinding, QualityMeasure, QualityRows, Registration, Role,
+    SessionInfo,
 };
 
 /// The session of a page request, resolved by the server from the session cookie and placed

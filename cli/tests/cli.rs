@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use blindfold_cli::predict::{fetch_spec, predict_row};
+use blindfold_model::compiler::family::Compiled;
 use blindfold_model::compiler::fixtures::{BREAST_CANCER, Fixture, WINE};
 use blindfold_model::params::PARAMETER_SET_NAME;
 use blindfold_model::{ClientKey, CompiledModel, Dataset};
@@ -57,7 +58,7 @@ async fn install(data_dir: &Path, id: &str, fixture: Fixture) -> CompiledModel {
         .await
         .unwrap();
     ModelCatalogue::new(db.clone())
-        .install(id, fixture.name, &compiled, &[])
+        .install(id, fixture.name, &Compiled::Trees(compiled.clone()), &[])
         .await
         .unwrap();
     db.pool.close().await;

@@ -314,7 +314,6 @@ fn a_model_over_the_bootstrap_budget_is_refused_with_its_figure() {
 /// within a point of the float model's, and its mean absolute error within 3%.
 #[test]
 fn quantized_linear_models_meet_the_accuracy_target_on_test_rows() {
-    use blindfold_model::compiler::compile::AccuracyTarget;
     use blindfold_model::compiler::compile::linear::compile_linear;
     for fixture in LINEAR {
         let ImportedModel::Linear(model) = fixture.import_any().unwrap() else {
@@ -322,7 +321,11 @@ fn quantized_linear_models_meet_the_accuracy_target_on_test_rows() {
         };
         let labels = (!fixture.labels.is_empty()).then(|| fixture.labels.iter().map(|l| l.to_string()).collect());
         let calibration = Dataset::from_csv(fixture.train_csv).unwrap();
-        let compiled = compile_linear(&model, &calibration, labels, AccuracyTarget::default()).unwrap();
+        let options = CompileOptions {
+            labels,
+            ..Default::default()
+        };
+        let compiled = compile_linear(&model, &calibration, &options).unwrap();
         let (rows, targets) = fixture.test_rows().unwrap();
         let n = rows.len() as f64;
         let (mut float, mut quantized) = (0.0, 0.0);

@@ -5,14 +5,13 @@ use std::sync::LazyLock;
 #[path = "fhe/fuzz.rs"]
 mod fuzz;
 
-use blindfold_model::compiler::compile::AccuracyTarget;
-use blindfold_model::compiler::compile::linear::{CompiledLinear, compile_linear, raw_values};
+use blindfold_model::compiler::compile::linear::{CompiledLinear, raw_values};
+use blindfold_model::compiler::family::Compiled;
 use blindfold_model::compiler::fixtures::{
     BREAST_CANCER, DIABETES, FORMATS, Fixture, LINEAR, SKLEARN_LOGISTIC_REGRESSION, WINE,
 };
-use blindfold_model::compiler::import::ImportedModel;
 use blindfold_model::{
-    ClientKey, CompiledModel, CompressedServerKey, Dataset, EncryptedOutput, EncryptedRow, ModelError, ServerKey,
+    ClientKey, CompiledModel, CompressedServerKey, EncryptedOutput, EncryptedRow, ModelError, ServerKey,
     decrypt_prediction, encrypt_row, evaluate,
 };
 
@@ -216,12 +215,10 @@ fn keys_round_trip_and_bad_keys_are_refused() {
 
 /// A linear fixture's model, compiled on its training rows.
 fn compiled_linear(fixture: &Fixture) -> CompiledLinear {
-    let ImportedModel::Linear(model) = fixture.import_any().unwrap() else {
-        panic!("{}: not a linear model", fixture.id);
-    };
-    let labels = (!fixture.labels.is_empty()).then(|| fixture.labels.iter().map(|l| l.to_string()).collect());
-    let calibration = Dataset::from_csv(fixture.train_csv).unwrap();
-    compile_linear(&model, &calibration, labels, AccuracyTarget::default()).unwrap()
+    match fixture.compile_any().unwrap() {
+        Compiled::Linear(compiled) => compiled,
+        Compiled::Trees(_) => panic!("{}: not a linear model", fixture.id),
+    }
 }
 
 #[test]

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use blindfold_api::Role;
 use blindfold_model::compiler::import::MAX_MODEL_BYTES;
-use blindfold_model::{CompileOptions, Dataset, import_model};
+use blindfold_model::compiler::import::import_any;
+use blindfold_model::{CompileOptions, Dataset};
 use blindfold_server::services::accounts;
 use blindfold_server::services::catalogue::{Installation, ModelCatalogue};
 use blindfold_server::services::compile::{Reported, compile_and_report};
@@ -136,7 +137,7 @@ async fn run() -> anyhow::Result<()> {
             let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
             let csv =
                 std::fs::read_to_string(&calibration).with_context(|| format!("reading {}", calibration.display()))?;
-            let (format, ensemble) = import_model(&bytes)?;
+            let (format, imported) = import_any(&bytes)?;
             let options = CompileOptions {
                 labels: (!labels.is_empty()).then_some(labels),
                 input_bits,
@@ -147,7 +148,7 @@ async fn run() -> anyhow::Result<()> {
             // The report users see: quality measured on the calibration rows themselves.
             let Reported { compiled, report } = compile_and_report(
                 &format.to_string(),
-                &ensemble,
+                &imported,
                 &calibration,
                 None,
                 &options,
@@ -166,10 +167,10 @@ async fn run() -> anyhow::Result<()> {
                 })
                 .await?;
             println!(
-                "imported `{id}` ({format}): {} features, {} lookups, {} bootstraps per prediction",
-                compiled.spec.features.len(),
-                compiled.report.lookups,
-                compiled.report.bootstraps
+                "imported `{id}` ({format}, {}): {} features, {} bootstraps per prediction",
+                imported.family(),
+                compiled.spec().features.len(),
+                compiled.cost().bootstraps
             );
             Ok(())
         }

@@ -50,7 +50,12 @@ impl Context {
     /// The parameter set of `model`'s spec, or without a model the one this build uses.
     pub async fn parameter_set(&self, model: Option<&str>) -> anyhow::Result<String> {
         Ok(match model {
-            Some(model) => fetch_spec(&self.client, model).await?.spec.encryption.parameter_set().to_owned(),
+            Some(model) => fetch_spec(&self.client, model)
+                .await?
+                .spec
+                .encryption
+                .parameter_set()
+                .to_owned(),
             None => PARAMETER_SET_NAME.to_owned(),
         })
     }

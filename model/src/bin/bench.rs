@@ -1,7 +1,8 @@
 //! Benchmark of the encrypted pipeline on a shipped model or an import-format fixture.
 //!
 //! `cargo run --release -p blindfold-model --bin bench -- [--json] [--model breast-cancer] [--rows 20]`
-//! (`--model` takes any id of `fixtures::SHIPPED` or `fixtures::FORMATS`, e.g. `lightgbm-wine`)
+//! (`--model` takes any id of `fixtures::SHIPPED`, `fixtures::FORMATS` or `fixtures::LINEAR`,
+//! e.g. `lightgbm-wine` or `sklearn-logistic-regression`)
 //!
 //! Prints progress lines, then one JSON object on the last line: server evaluation latency
 //! (median over the rows after one warm-up), bootstraps per inference, exactness against the
@@ -11,10 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::bail;
-use blindfold_model::compiler::fixtures::{BREAST_CANCER, FORMATS, Fixture, SHIPPED};
+use blindfold_model::compiler::family::Compiled;
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, FORMATS, Fixture, LINEAR, SHIPPED};
+use blindfold_model::compiler::import::ImportedModel;
+use blindfold_model::server::Plan;
 use blindfold_model::{
-    ClientKey, CompiledModel, CompressedServerKey, EncryptedRow, Objective, Prediction, ServerKey, TreeEnsemble,
-    decrypt_prediction, encrypt_row, evaluate,
+    ClientKey, CompressedServerKey, EncryptedRow, Objective, ServerKey, decrypt_prediction, encrypt_row,
 };
 use clap::Parser;
 use serde_json::json;
@@ -40,6 +43,7 @@ fn fixture(id: &str) -> Result<Fixture, String> {
     SHIPPED
         .into_iter()
         .chain(FORMATS)
+        .chain(LINEAR)
         .find(|f| f.id == id)
         .ok_or_else(|| format!("unknown model {id}"))
 }
@@ -62,40 +66,40 @@ fn main() -> anyhow::Result<()> {
     let progress = Progress { quiet: args.json };
     let fixture = args.model;
 
-    let compiled = fixture.compile()?;
-    let ensemble = fixture.import()?;
+    let compiled = fixture.compile_any()?;
+    let model = fixture.import_any()?;
     let (rows, targets) = fixture.test_rows()?;
-    progress.say(format!("compiled {}: {:?}", fixture.id, compiled.report));
+    progress.say(format!(
+        "compiled {} ({}): {:?}",
+        fixture.id,
+        model.family(),
+        compiled.cost()
+    ));
     if let Some(dir) = args.export {
         return export(&dir, &compiled, &rows);
     }
 
-    let quality = Quality::measure(&ensemble, &compiled, &rows, &targets)?;
+    let quality = Quality::measure(&model, &compiled, &rows, &targets)?;
     let keys = Keys::generate(&progress)?;
     let count = args.rows.clamp(1, rows.len());
-    let runs = run_rows(&compiled, &keys, &rows[..count], &rows[0], &progress)?;
-    println!("{}", report(fixture, &compiled, &quality, &keys, &runs));
+    let plan = compiled.plan();
+    let runs = run_rows(&compiled, &plan, &keys, &rows[..count], &rows[0], &progress)?;
+    println!("{}", report(fixture, &model, &compiled, &quality, &keys, &runs));
     if runs.exact != count {
         bail!("{} of {count} rows were not exact", count - runs.exact);
     }
     Ok(())
 }
 
-/// The clear quantized model's prediction for one row: what the encrypted run must reproduce.
-fn clear_prediction(compiled: &CompiledModel, row: &[f64]) -> blindfold_model::Result<Prediction> {
-    let levels = compiled.spec.quantize_row(row)?;
-    compiled.spec.decode(&compiled.quantized.raw_outputs(&levels))
-}
-
 /// For the wasm timings and the browser tests: the client spec, the test rows, and what the
 /// clear quantized model says about each row (which the browser must reproduce).
-fn export(dir: &Path, compiled: &CompiledModel, rows: &[Vec<f64>]) -> anyhow::Result<()> {
+fn export(dir: &Path, compiled: &Compiled, rows: &[Vec<f64>]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("spec.json"), compiled.spec.to_json())?;
+    std::fs::write(dir.join("spec.json"), compiled.spec().to_json())?;
     std::fs::write(dir.join("rows.json"), serde_json::to_string(rows)?)?;
     let expected = rows
         .iter()
-        .map(|row| Ok(json!({ "features": row, "prediction": clear_prediction(compiled, row)? })))
+        .map(|row| Ok(json!({ "features": row, "prediction": compiled.predict_clear(row)? })))
         .collect::<anyhow::Result<Vec<_>>>()?;
     std::fs::write(dir.join("expected.json"), serde_json::to_string(&expected)?)?;
     Ok(())
@@ -110,17 +114,12 @@ struct Quality {
 }
 
 impl Quality {
-    fn measure(
-        ensemble: &TreeEnsemble,
-        compiled: &CompiledModel,
-        rows: &[Vec<f64>],
-        targets: &[f64],
-    ) -> anyhow::Result<Self> {
-        let classifier = ensemble.objective != Objective::RegSquaredError;
+    fn measure(model: &ImportedModel, compiled: &Compiled, rows: &[Vec<f64>], targets: &[f64]) -> anyhow::Result<Self> {
+        let classifier = model.objective() != Objective::RegSquaredError;
         let (mut float_score, mut quantized_score) = (0.0, 0.0);
         for (row, target) in rows.iter().zip(targets) {
-            let float = ensemble.predict(row);
-            let quantized = clear_prediction(compiled, row)?;
+            let float = model.predict(row);
+            let quantized = compiled.predict_clear(row)?;
             if classifier {
                 float_score += f64::from(u8::from(argmax(&float) == *target as usize));
                 quantized_score += f64::from(u8::from(argmax(&quantized.probabilities) == *target as usize));
@@ -183,18 +182,21 @@ struct RowRun {
     output_bytes: usize,
 }
 
-fn run_row(compiled: &CompiledModel, keys: &Keys, row: &[f64]) -> anyhow::Result<(RowRun, Vec<u64>, Vec<u64>)> {
+/// The evaluation's time is the server's work alone: the row is read before it, the result
+/// written after.
+fn run_row(compiled: &Compiled, plan: &Plan, keys: &Keys, row: &[f64]) -> anyhow::Result<(RowRun, Vec<u64>, Vec<u64>)> {
+    let spec = compiled.spec();
     let t = Instant::now();
-    let encrypted = encrypt_row(&compiled.spec, &keys.client, row)?;
+    let encrypted = encrypt_row(spec, &keys.client, row)?;
     let upload = encrypted.to_bytes();
     let encrypt_s = t.elapsed().as_secs_f64();
-    let received = EncryptedRow::from_bytes(&upload, compiled.plan.input.ciphertexts())?;
-    let (output, stats) = evaluate(&compiled.plan, &keys.server, &received)?;
+    let received = EncryptedRow::from_bytes(&upload, plan.input_ciphertexts())?;
+    let (output, stats) = plan.evaluate_until(&keys.server, &received, None)?;
     let download = output.to_bytes();
     let t = Instant::now();
-    let prediction = decrypt_prediction(&compiled.spec, &keys.client, &download)?;
+    let prediction = decrypt_prediction(spec, &keys.client, &download)?;
     let decrypt_s = t.elapsed().as_secs_f64();
-    let expected = compiled.quantized.raw_outputs(&compiled.spec.quantize_row(row)?);
+    let expected = compiled.predict_clear(row)?.raw;
     let run = RowRun {
         exact: prediction.raw == expected,
         evaluate_s: stats.seconds,
@@ -221,16 +223,17 @@ struct Runs {
 
 /// Runs `warm_up` once untimed, then every row of `rows`.
 fn run_rows(
-    compiled: &CompiledModel,
+    compiled: &Compiled,
+    plan: &Plan,
     keys: &Keys,
     rows: &[Vec<f64>],
     warm_up: &[f64],
     progress: &Progress,
 ) -> anyhow::Result<Runs> {
-    run_row(compiled, keys, warm_up)?;
+    run_row(compiled, plan, keys, warm_up)?;
     let mut runs = Runs::default();
     for (i, row) in rows.iter().enumerate() {
-        let (run, expected, got) = run_row(compiled, keys, row)?;
+        let (run, expected, got) = run_row(compiled, plan, keys, row)?;
         runs.exact += usize::from(run.exact);
         runs.latencies.push(run.evaluate_s);
         runs.encrypt_s.push(run.encrypt_s);
@@ -252,18 +255,21 @@ fn run_rows(
 /// The last line of the output; README documents its fields.
 fn report(
     fixture: Fixture,
-    compiled: &CompiledModel,
+    model: &ImportedModel,
+    compiled: &Compiled,
     quality: &Quality,
     keys: &Keys,
     runs: &Runs,
 ) -> serde_json::Value {
     let classifier = quality.classifier;
+    let cost = compiled.cost();
     json!({
         "model": fixture.id,
+        "family": model.family(),
         "median_latency_s": median(&runs.latencies),
         "p_max_latency_s": runs.latencies.iter().copied().fold(0.0, f64::max),
         "pbs_per_inference": runs.bootstraps,
-        "predicted_pbs": compiled.report.bootstraps,
+        "predicted_pbs": cost.bootstraps,
         "exact_rows": runs.exact,
         "total_rows": runs.latencies.len(),
         "accuracy_quantized": classifier.then_some(quality.quantized),
@@ -276,11 +282,11 @@ fn report(
         "output_bytes": runs.output_bytes,
         "encrypt_median_s": median(&runs.encrypt_s),
         "decrypt_median_s": median(&runs.decrypt_s),
-        "leaf_bits": compiled.report.leaf_bits,
-        "input_bits": compiled.report.input_bits,
-        "input_ciphertexts": compiled.report.ciphertexts,
-        "predicted_one_core_ms": compiled.report.predicted_millis,
-        "target_met": compiled.report.quality.target_met,
+        "output_bits": cost.output_bits,
+        "input_bits": cost.input_bits,
+        "input_ciphertexts": cost.ciphertexts,
+        "predicted_one_core_ms": cost.predicted_millis,
+        "target_met": compiled.quality().target_met,
         "threads": rayon::current_num_threads(),
     })
 }

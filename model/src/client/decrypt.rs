@@ -76,15 +76,7 @@ pub fn decrypt_raw(spec: &ClientSpec, key: &ClientKey, output: &EncryptedOutput)
 /// to one of the `2 * BLOCK_MODULUS` slots of the torus (a padding bit above the block's 4
 /// bits), read without the padding bit, as shortint decodes a block.
 fn decrypt_compact(key: &ClientKey, block: &CompressedModulusSwitchedLweCiphertext<u64>) -> Result<u64> {
-    let switched = block.extract();
-    refuse_trivial(switched.mask().all(|a| a == 0))?;
-    let log_modulus = switched.log_modulus().0;
-    let secret = key.small_lwe_secret_key();
-    let mask_dot_key = switched
-        .mask()
-        .zip(secret.as_ref())
-        .fold(0usize, |sum, (a, &s)| sum.wrapping_add(a.wrapping_mul(s as usize)));
-    let phase = switched.body().wrapping_sub(mask_dot_key) & ((1usize << log_modulus) - 1);
+    let (phase, log_modulus) = phase(key, block)?;
     let shift = log_modulus - (BLOCK_BITS as usize + 1);
     let rounded = (phase + (1 << (shift - 1))) >> shift;
     Ok(rounded as u64 % BLOCK_MODULUS)
@@ -98,6 +90,16 @@ fn decrypt_linear(
     ciphertext: &CompressedModulusSwitchedLweCiphertext<u64>,
     message_bits: usize,
 ) -> Result<u64> {
+    let (phase, log_modulus) = phase(key, ciphertext)?;
+    let shift = log_modulus - message_bits;
+    let signed = ((phase + (1 << (shift - 1))) >> shift) & ((1 << message_bits) - 1);
+    // Two's complement S in `m` bits, read as S + 2^(m-1).
+    Ok((signed ^ (1 << (message_bits - 1))) as u64)
+}
+
+/// The phase `b - <a, s>` of a compact ciphertext under the small key, modulo its `2^log`
+/// (returned with it); a trivial ciphertext is refused.
+fn phase(key: &ClientKey, ciphertext: &CompressedModulusSwitchedLweCiphertext<u64>) -> Result<(usize, usize)> {
     let switched = ciphertext.extract();
     refuse_trivial(switched.mask().all(|a| a == 0))?;
     let log_modulus = switched.log_modulus().0;
@@ -106,11 +108,10 @@ fn decrypt_linear(
         .mask()
         .zip(secret.as_ref())
         .fold(0usize, |sum, (a, &s)| sum.wrapping_add(a.wrapping_mul(s as usize)));
-    let phase = switched.body().wrapping_sub(mask_dot_key) & ((1usize << log_modulus) - 1);
-    let shift = log_modulus - message_bits;
-    let signed = ((phase + (1 << (shift - 1))) >> shift) & ((1 << message_bits) - 1);
-    // Two's complement S in `m` bits, read as S + 2^(m-1).
-    Ok((signed ^ (1 << (message_bits - 1))) as u64)
+    Ok((
+        switched.body().wrapping_sub(mask_dot_key) & ((1usize << log_modulus) - 1),
+        log_modulus,
+    ))
 }
 
 fn refuse_trivial(mask_is_zero: bool) -> Result<()> {

@@ -218,6 +218,21 @@ impl Fixture {
         )
     }
 
+    /// Imports and compiles this model, whatever its family, with its training rows as
+    /// calibration set.
+    pub fn compile_any(&self) -> crate::Result<crate::compiler::family::Compiled> {
+        let model = self.import_any()?;
+        let calibration = crate::Dataset::from_csv(self.train_csv)?;
+        let labels = (!self.labels.is_empty()).then(|| self.labels.iter().map(|l| l.to_string()).collect());
+        let options = crate::CompileOptions {
+            labels,
+            ..Default::default()
+        };
+        crate::compiler::family::compile_model(&model, &calibration, &options, &mut |_| {
+            std::ops::ControlFlow::Continue(())
+        })
+    }
+
     /// Test rows (features only, in the calibration header's order) and their targets.
     pub fn test_rows(&self) -> crate::Result<(Vec<Vec<f64>>, Vec<f64>)> {
         let data = crate::Dataset::from_csv(self.test_csv)?;

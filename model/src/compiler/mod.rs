@@ -13,6 +13,7 @@
 pub mod compile;
 pub mod dataset;
 pub mod ensemble;
+pub mod family;
 pub mod fixtures;
 pub mod import;
 pub mod linear;

@@ -5,9 +5,10 @@
 //! Everything here is clear computation on rows the model owner supplied; nothing is encrypted
 //! and nothing about users' data is involved.
 
-use crate::compiler::compile::{AccuracyTarget, CompiledModel, Quality, argmax, dataset_targets, measure_quality};
+use crate::compiler::compile::{AccuracyTarget, Quality, argmax, dataset_targets, measure_quality_of};
 use crate::compiler::dataset::Dataset;
-use crate::compiler::ensemble::TreeEnsemble;
+use crate::compiler::family::Compiled;
+use crate::compiler::import::ImportedModel;
 use crate::{ModelError, Prediction, Result};
 
 /// The most `[true, predicted]` points an [`Evaluation`] keeps (evenly chosen).
@@ -26,35 +27,36 @@ pub struct Evaluation {
     pub scatter: Vec<[f64; 2]>,
 }
 
-/// Evaluates `compiled` (compiled from `ensemble`) on `rows`, whose columns must include the
+/// Evaluates `compiled` (compiled from `model`) on `rows`, whose columns must include the
 /// model's features and may include a `target` column with true class indices or values;
 /// `what` names the rows in errors ("test"). Judged against `target` as the compiler judges.
 pub fn evaluate_rows(
-    ensemble: &TreeEnsemble,
-    compiled: &CompiledModel,
+    model: &ImportedModel,
+    compiled: &Compiled,
     rows: &Dataset,
     what: &str,
     target: AccuracyTarget,
 ) -> Result<Evaluation> {
-    let names: Vec<String> = compiled.spec.features.iter().map(|f| f.name.clone()).collect();
+    let names: Vec<String> = compiled.spec().features.iter().map(|f| f.name.clone()).collect();
     let table = rows
         .select(&names)
         .map_err(|e| ModelError::InvalidData(format!("the {what} rows: {e}")))?;
     if table.is_empty() {
         return Err(ModelError::InvalidData(format!("the {what} rows: there are none")));
     }
-    let targets = dataset_targets(ensemble, rows, what)?;
+    let targets = dataset_targets(model.feature_names(), model.objective(), rows, what)?;
     let predictions = table
         .iter()
-        .map(|row| quantized_prediction(compiled, row))
+        .map(|row| compiled.predict_clear(row))
         .collect::<Result<Vec<Prediction>>>()?;
-    let mut quality = measure_quality(ensemble, &table, &predictions, targets.as_deref(), target);
+    let float: Vec<Vec<f64>> = table.iter().map(|row| model.predict(row)).collect();
+    let mut quality = measure_quality_of(model.objective(), &float, &predictions, targets.as_deref(), target);
     // The compiler demands its target less one standard error to choose a precision that will
     // hold on new rows; a report states plainly whether these rows meet it.
     quality.target_met = target.met(quality.measure, quality.float, quality.quantized, 0.0);
     let (mut confusion, mut scatter) = (Vec::new(), Vec::new());
     if let Some(targets) = &targets {
-        if let Some(classes) = ensemble.objective.classes() {
+        if let Some(classes) = model.objective().classes() {
             confusion = vec![vec![0; classes]; classes];
             for (prediction, &truth) in predictions.iter().zip(targets) {
                 confusion[truth as usize][argmax(&prediction.probabilities)] += 1;
@@ -77,12 +79,6 @@ pub fn evaluate_rows(
     })
 }
 
-/// What the quantized model (and so the decrypted FHE result) says about a clear row.
-fn quantized_prediction(compiled: &CompiledModel, row: &[f64]) -> Result<Prediction> {
-    let levels = compiled.spec.quantize_row(row)?;
-    compiled.spec.decode(&compiled.quantized.raw_outputs(&levels))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,8 +87,8 @@ mod tests {
     #[test]
     fn a_classifier_gets_a_confusion_matrix_of_its_test_rows() {
         let fixture = fixtures::BREAST_CANCER;
-        let compiled = fixture.compile().unwrap();
-        let ensemble = fixture.import().unwrap();
+        let compiled = fixture.compile_any().unwrap();
+        let ensemble = fixture.import_any().unwrap();
         let test = Dataset::from_csv(fixture.test_csv).unwrap();
         let evaluation = evaluate_rows(&ensemble, &compiled, &test, "test", AccuracyTarget::default()).unwrap();
         let (rows, targets) = fixture.test_rows().unwrap();
@@ -105,7 +101,7 @@ mod tests {
             .iter()
             .zip(&targets)
             .filter(|(row, t)| {
-                let p = quantized_prediction(&compiled, row).unwrap();
+                let p = compiled.predict_clear(row).unwrap();
                 argmax(&p.probabilities) as f64 == **t
             })
             .count();
@@ -127,14 +123,14 @@ mod tests {
     #[test]
     fn a_regressor_gets_true_against_predicted_points() {
         let fixture = fixtures::DIABETES;
-        let compiled = fixture.compile().unwrap();
-        let ensemble = fixture.import().unwrap();
+        let compiled = fixture.compile_any().unwrap();
+        let ensemble = fixture.import_any().unwrap();
         let test = Dataset::from_csv(fixture.test_csv).unwrap();
         let evaluation = evaluate_rows(&ensemble, &compiled, &test, "test", AccuracyTarget::default()).unwrap();
         assert!(evaluation.confusion.is_empty());
         assert_eq!(evaluation.scatter.len(), evaluation.rows.min(MAX_SCATTER_POINTS));
         let (rows, targets) = fixture.test_rows().unwrap();
-        let first = quantized_prediction(&compiled, &rows[0]).unwrap().value.unwrap();
+        let first = compiled.predict_clear(&rows[0]).unwrap().value.unwrap();
         assert_eq!(evaluation.scatter[0], [targets[0], first]);
         assert_eq!(
             evaluation.quality.measure,
@@ -145,8 +141,8 @@ mod tests {
     #[test]
     fn rows_missing_a_feature_are_refused_by_name() {
         let fixture = fixtures::BREAST_CANCER;
-        let compiled = fixture.compile().unwrap();
-        let ensemble = fixture.import().unwrap();
+        let compiled = fixture.compile_any().unwrap();
+        let ensemble = fixture.import_any().unwrap();
         let test = Dataset::from_csv("target,mean radius\n0,1.0\n").unwrap();
         let error = evaluate_rows(&ensemble, &compiled, &test, "test", AccuracyTarget::default()).unwrap_err();
         assert!(error.to_string().contains("test rows"), "{error}");
@@ -157,5 +153,17 @@ mod tests {
         let bad_class = Dataset::from_csv(&lines.join("\n")).unwrap();
         let error = evaluate_rows(&ensemble, &compiled, &bad_class, "test", AccuracyTarget::default()).unwrap_err();
         assert!(error.to_string().contains("test column `target` holds 7"), "{error}");
+    }
+
+    #[test]
+    fn a_linear_model_is_evaluated_like_a_tree_ensemble() {
+        let fixture = fixtures::SKLEARN_LOGISTIC_REGRESSION;
+        let compiled = fixture.compile_any().unwrap();
+        let model = fixture.import_any().unwrap();
+        let test = Dataset::from_csv(fixture.test_csv).unwrap();
+        let evaluation = evaluate_rows(&model, &compiled, &test, "test", AccuracyTarget::default()).unwrap();
+        assert_eq!(evaluation.confusion.len(), 2);
+        assert!(evaluation.quality.target_met, "{evaluation:?}");
+        assert_eq!(compiled.cost().bootstraps, 0);
     }
 }

@@ -67,7 +67,7 @@ pub async fn predict(
         .keys
         .touch(user.user_id, model.spec.encryption.parameter_set())
         .await?;
-    let ciphertexts = model.plan.input.ciphertexts();
+    let ciphertexts = model.plan.input_ciphertexts();
     let limit = EncryptedRow::size_limit(ciphertexts).min(state.settings.max_row_bytes);
     // Refused before the row crosses the network if the user has too many pending.
     state.jobs.check_pending(user.user_id).await?;

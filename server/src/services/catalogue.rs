@@ -19,8 +19,11 @@ use std::ops::ControlFlow;
 
 use blindfold_api::{DEFAULT_MODEL_ID, FeatureInfo, ModelExample, ModelId, ModelReport, ModelState, ModelSummary};
 use blindfold_model::compiler::compile::bootstraps_per_evaluation;
+use blindfold_model::compiler::family::Compiled;
 use blindfold_model::compiler::fixtures::Fixture;
-use blindfold_model::{ClientSpec, CompileOptions, CompiledModel, Dataset, ServerPlan, import_model};
+use blindfold_model::compiler::import::import_any;
+use blindfold_model::server::Plan;
+use blindfold_model::{ClientSpec, CompileOptions, Dataset};
 
 use crate::services::compile::{Reported, compile_and_report, describe_inputs, wire_objective};
 use crate::services::{ServiceError, ServiceResult};
@@ -36,7 +39,7 @@ pub struct Model {
     /// [`blindfold_model::spec::binding::spec_digest`] of `spec_json`: what rows must be encrypted
     /// against.
     pub spec_sha256: String,
-    pub plan: ServerPlan,
+    pub plan: Plan,
     /// What one evaluation of the plan costs.
     pub bootstraps: usize,
     /// Sample rows for the Predict page.
@@ -75,7 +78,7 @@ pub struct Installation<'a> {
     /// Descriptions and units by feature name; features not named get none.
     pub inputs: &'a [FeatureInfo],
     pub report: Option<&'a ModelReport>,
-    pub compiled: &'a CompiledModel,
+    pub compiled: &'a Compiled,
     pub examples: &'a [ModelExample],
 }
 
@@ -102,7 +105,7 @@ impl ModelCatalogue {
         &self,
         id: &str,
         name: &str,
-        compiled: &CompiledModel,
+        compiled: &Compiled,
         examples: &[ModelExample],
     ) -> anyhow::Result<()> {
         self.install_with(&Installation {
@@ -122,7 +125,7 @@ impl ModelCatalogue {
     pub async fn install_with(&self, model: &Installation<'_>) -> anyhow::Result<()> {
         let id = model.id;
         anyhow::ensure!(ModelId::parse(id).is_some(), "model id `{id}`: {}", ModelId::rule());
-        let names = model.compiled.spec.features.iter().map(|f| f.name.as_str());
+        let names = model.compiled.spec().features.iter().map(|f| f.name.as_str());
         let inputs = describe_inputs(names, model.inputs);
         self.store
             .install(&InstalledModel {
@@ -131,8 +134,8 @@ impl ModelCatalogue {
                 description: model.description,
                 inputs: &inputs,
                 report: model.report,
-                spec_json: model.compiled.spec.to_json(),
-                plan_json: model.compiled.plan.to_json(),
+                spec_json: model.compiled.spec().to_json(),
+                plan_json: model.compiled.plan().to_json(),
                 examples: model.examples,
             })
             .await?;
@@ -146,7 +149,7 @@ impl ModelCatalogue {
         if !self.store.exists(DEFAULT_MODEL_ID).await? {
             let fixture = blindfold_model::compiler::fixtures::BREAST_CANCER;
             let (Reported { compiled, report }, examples) = tokio::task::spawn_blocking(move || {
-                let (format, ensemble) = import_model(fixture.model)?;
+                let (format, imported) = import_any(fixture.model)?;
                 let calibration = Dataset::from_csv(fixture.train_csv)?;
                 let test = Dataset::from_csv(fixture.test_csv)?;
                 let options = CompileOptions {
@@ -155,7 +158,7 @@ impl ModelCatalogue {
                 };
                 let reported = compile_and_report(
                     &format.to_string(),
-                    &ensemble,
+                    &imported,
                     &calibration,
                     Some(&test),
                     &options,
@@ -165,7 +168,7 @@ impl ModelCatalogue {
                 Ok::<_, blindfold_model::ModelError>((reported, examples))
             })
             .await??;
-            let inputs = breast_cancer_inputs(&compiled.spec);
+            let inputs = breast_cancer_inputs(compiled.spec());
             self.install_with(&Installation {
                 id: DEFAULT_MODEL_ID,
                 name: fixture.name,
@@ -240,8 +243,11 @@ impl ModelCatalogue {
 /// database, not bad input.
 fn parse_model(id: String, row: PublishedRow) -> ServiceResult<Model> {
     let spec = ClientSpec::from_json(&row.spec_json).context("a stored client spec")?;
-    let plan = ServerPlan::from_json(&row.plan_json).context("a stored server plan")?;
-    let bootstraps = bootstraps_per_evaluation(&plan, &spec).context("a stored server plan")?;
+    let plan = Plan::from_json(&row.plan_json).context("a stored server plan")?;
+    let bootstraps = match &plan {
+        Plan::Trees(trees) => bootstraps_per_evaluation(trees, &spec).context("a stored server plan")?,
+        Plan::Linear(_) => 0,
+    };
     let examples = row.examples()?;
     let inputs = describe_inputs(spec.features.iter().map(|f| f.name.as_str()), &row.inputs()?);
     let report = row.report()?;
@@ -319,16 +325,14 @@ fn breast_cancer_inputs(spec: &ClientSpec) -> Vec<FeatureInfo> {
 
 /// One sample row per class from a fixture's test set: the first row of that class that the
 /// quantized model also puts in it, so "Fill sample malignant" shows a malignant answer.
-fn fixture_examples(fixture: &Fixture, compiled: &CompiledModel) -> blindfold_model::Result<Vec<ModelExample>> {
+fn fixture_examples(fixture: &Fixture, compiled: &Compiled) -> blindfold_model::Result<Vec<ModelExample>> {
     let (rows, targets) = fixture.test_rows()?;
     let mut examples = Vec::new();
-    for (class, label) in compiled.spec.labels.iter().enumerate() {
+    for (class, label) in compiled.spec().labels.iter().enumerate() {
         let agreeing = rows.iter().zip(&targets).find(|(row, target)| {
             **target as usize == class
                 && compiled
-                    .spec
-                    .quantize_row(row)
-                    .and_then(|levels| compiled.spec.decode(&compiled.quantized.raw_outputs(&levels)))
+                    .predict_clear(row)
                     .is_ok_and(|p| p.class.as_ref() == Some(label))
         });
         if let Some((row, _)) = agreeing {

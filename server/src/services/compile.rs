@@ -4,34 +4,38 @@
 
 use std::ops::ControlFlow;
 
-use blindfold_api::{FeatureInfo, ModelCost, ModelQuality, ModelReport, Objective, QualityMeasure, QualityRows};
+use blindfold_api::{
+    FeatureInfo, ModelCost, ModelFamily, ModelQuality, ModelReport, Objective, QualityMeasure, QualityRows,
+};
+use blindfold_model::compiler::family::{Compiled, compile_model};
+use blindfold_model::compiler::import::ImportedModel;
 use blindfold_model::compiler::report::{Evaluation, evaluate_rows};
-use blindfold_model::{CompileOptions, CompileStep, CompiledModel, Dataset, TreeEnsemble, compile_with_progress};
+use blindfold_model::{CompileOptions, CompileStep, Dataset};
 
 /// A compiled model and the report its owner and users see.
 pub struct Reported {
-    pub compiled: CompiledModel,
+    pub compiled: Compiled,
     pub report: ModelReport,
 }
 
-/// Compiles `ensemble` (imported from a file of `format`) on the `calibration` rows, then
+/// Compiles `model` (imported from a file of `format`) on the `calibration` rows, then
 /// measures the float and quantized models on the `test` rows, or without them on the
 /// calibration rows themselves (blocking: call from a blocking thread). `progress` hears of
 /// each step and may stop the compiler at the next one.
 pub fn compile_and_report(
     format: &str,
-    ensemble: &TreeEnsemble,
+    model: &ImportedModel,
     calibration: &Dataset,
     test: Option<&Dataset>,
     options: &CompileOptions,
     progress: &mut dyn FnMut(CompileStep) -> ControlFlow<()>,
 ) -> blindfold_model::Result<Reported> {
-    let compiled = compile_with_progress(ensemble, calibration, options, progress)?;
+    let compiled = compile_model(model, calibration, options, progress)?;
     let (rows, what, kind) = match test {
         Some(test) => (test, "test", QualityRows::Test),
         None => (calibration, "calibration", QualityRows::Calibration),
     };
-    let evaluation = evaluate_rows(ensemble, &compiled, rows, what, options.target)?;
+    let evaluation = evaluate_rows(model, &compiled, rows, what, options.target)?;
     let report = model_report(format, &compiled, calibration.rows.len(), &evaluation, kind);
     Ok(Reported { compiled, report })
 }
@@ -57,23 +61,27 @@ pub fn describe_inputs<'a>(names: impl Iterator<Item = &'a str>, given: &[Featur
 /// `calibration_rows` calibration rows, and `evaluation` on the `rows` it names.
 pub fn model_report(
     format: &str,
-    compiled: &CompiledModel,
+    compiled: &Compiled,
     calibration_rows: usize,
     evaluation: &Evaluation,
     rows: QualityRows,
 ) -> ModelReport {
-    let report = &compiled.report;
+    let cost = compiled.cost();
     ModelReport {
         format: format.to_owned(),
         cost: ModelCost {
-            input_bits: report.input_bits,
-            leaf_bits: report.leaf_bits,
-            bootstraps: report.bootstraps,
-            ciphertexts: report.ciphertexts,
-            row_bytes: report.row_bytes,
-            predicted_millis: report.predicted_millis,
+            family: match compiled {
+                Compiled::Trees(_) => ModelFamily::Trees,
+                Compiled::Linear(_) => ModelFamily::Linear,
+            },
+            input_bits: cost.input_bits,
+            output_bits: cost.output_bits,
+            bootstraps: cost.bootstraps,
+            ciphertexts: cost.ciphertexts,
+            row_bytes: cost.row_bytes,
+            predicted_millis: cost.predicted_millis,
         },
-        calibration: wire_quality(&report.quality, QualityRows::HeldOutCalibration, calibration_rows),
+        calibration: wire_quality(&compiled.quality(), QualityRows::HeldOutCalibration, calibration_rows),
         evaluation: wire_quality(&evaluation.quality, rows, evaluation.rows),
         confusion: evaluation.confusion.clone(),
         scatter: evaluation

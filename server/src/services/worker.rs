@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use blindfold_model::{EncryptedRow, ModelError, evaluate_until};
+use blindfold_model::{EncryptedRow, ModelError};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -135,18 +135,21 @@ impl Evaluator {
             .await?;
         let time_limit = self.jobs.limits().time_limit(model.bootstraps);
         tokio::task::spawn_blocking(move || -> Outcome {
-            let row = EncryptedRow::from_bytes(&row, model.plan.input.ciphertexts())?;
+            let row = EncryptedRow::from_bytes(&row, model.plan.input_ciphertexts())?;
             let evaluating = Instant::now();
             let deadline = evaluating + time_limit;
             let (output, stats) =
-                evaluate_until(&model.plan, &key, &row, Some(deadline)).map_err(|error| match error {
-                    ModelError::Interrupted(_) => anyhow::anyhow!(
-                        "the evaluation took longer than its limit of {:.1} s ({} bootstraps)",
-                        time_limit.as_secs_f64(),
-                        model.bootstraps
-                    ),
-                    error => error.into(),
-                })?;
+                model
+                    .plan
+                    .evaluate_until(&key, &row, Some(deadline))
+                    .map_err(|error| match error {
+                        ModelError::Interrupted(_) => anyhow::anyhow!(
+                            "the evaluation took longer than its limit of {:.1} s ({} bootstraps)",
+                            time_limit.as_secs_f64(),
+                            model.bootstraps
+                        ),
+                        error => error.into(),
+                    })?;
             metrics::histogram!(telemetry::EVALUATION_SECONDS).record(evaluating.elapsed().as_secs_f64());
             metrics::counter!(telemetry::BOOTSTRAPS).increment(stats.bootstraps as u64);
             Ok(Evaluated {

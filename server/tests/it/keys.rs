@@ -1,5 +1,6 @@
 //! One server key per user serves every model.
 
+use blindfold_model::compiler::family::Compiled;
 use blindfold_model::compiler::fixtures::{BREAST_CANCER, WINE};
 use blindfold_model::params::PARAMETER_SET_NAME;
 use blindfold_model::{decrypt_prediction, encrypt_row};
@@ -20,7 +21,7 @@ async fn one_key_serves_every_model() {
         .await
         .unwrap();
     ModelCatalogue::new(db)
-        .install("wine", "Wine", &wine, &[])
+        .install("wine", "Wine", &Compiled::Trees(wine.clone()), &[])
         .await
         .unwrap();
     let alice = app.user("alice").await;

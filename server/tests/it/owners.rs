@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use blindfold_api::client::{ApiClient, ClientError};
 use blindfold_api::{
-    CSRF_HEADER, ErrorBody, FeatureInfo, JobStatus, ModelDetails, ModelState, ModelUpload, OwnedModel, QualityMeasure,
-    QualityRows, Role, paths,
+    CSRF_HEADER, ErrorBody, FeatureInfo, JobStatus, ModelDetails, ModelFamily, ModelState, ModelUpload, OwnedModel,
+    QualityMeasure, QualityRows, Role, paths,
 };
-use blindfold_model::compiler::fixtures::{BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_RANDOM_FOREST};
+use blindfold_model::compiler::fixtures::{
+    BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_LOGISTIC_REGRESSION, SKLEARN_RANDOM_FOREST,
+};
 use blindfold_model::{CompileOptions, Dataset, compile, decrypt_prediction, encrypt_row};
 use blindfold_server::services::catalogue::DEFAULT_MODEL_DESCRIPTION;
 use blindfold_server::services::owned_models::INTERRUPTED;
@@ -87,6 +89,20 @@ async fn upload_wine(owner: &ApiClient, id: &str) -> Result<OwnedModel, ClientEr
             None,
         )
         .await
+}
+
+/// A server with one worker whose first account, Alice, is an owner, and Bob, a user whose key
+/// is uploaded.
+async fn owner_and_user(dir: &Path) -> (TestApp, ApiClient, ApiClient) {
+    let app = TestApp::spawn_with(dir, |settings| {
+        settings.workers = 1;
+        settings.first_account_owner = true;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    bob.upload_key(KEYS.server.clone()).await.unwrap();
+    (app, alice, bob)
 }
 
 /// An upload as multipart/form-data with exactly these parts: its status and JSON body.
@@ -230,16 +246,9 @@ async fn users_are_refused_every_owner_route() {
 #[tokio::test]
 async fn an_owner_publishes_a_model_that_users_predict_with_exactly() {
     let dir = TempDir::new().unwrap();
-    let app = TestApp::spawn_with(dir.path(), |settings| {
-        settings.workers = 1;
-        settings.first_account_owner = true;
-    })
-    .await;
-    let alice = app.user("alice").await;
-    assert_eq!(role(&alice).await, Role::Owner);
     // Bob's key, uploaded before the model exists, serves it too.
-    let bob = app.user("bob").await;
-    bob.upload_key(KEYS.server.clone()).await.unwrap();
+    let (app, alice, bob) = owner_and_user(dir.path()).await;
+    assert_eq!(role(&alice).await, Role::Owner);
 
     let fixture = LIGHTGBM_WINE;
     let id = "wine-cultivars";
@@ -901,5 +910,58 @@ async fn owners_declare_valid_ranges_that_users_see_and_the_spec_stays_the_same(
             .any(|p| p.contains("`alcohol`") && p.contains("minimum")),
         "{problems:?}"
     );
+    app.stop().await;
+}
+
+/// A linear model behind its scaler (scikit-learn's logistic regression through ONNX) goes the
+/// trees' way: uploaded, compiled (no bootstrap), published, and predicted with exactly, under
+/// the key the user already has.
+#[tokio::test]
+async fn an_owner_publishes_a_linear_model_that_users_predict_with_exactly() {
+    let dir = TempDir::new().unwrap();
+    let (app, alice, bob) = owner_and_user(dir.path()).await;
+    let fixture = SKLEARN_LOGISTIC_REGRESSION;
+    let id = "tumour-logistic";
+    let upload = ModelUpload {
+        id: id.to_owned(),
+        name: "Breast cancer (logistic regression)".to_owned(),
+        description: "A linear model.".to_owned(),
+        labels: vec!["Malignant".to_owned(), "Benign".to_owned()],
+        inputs: Vec::new(),
+    };
+    alice
+        .upload_owner_model(
+            &upload,
+            fixture.model.to_vec(),
+            fixture.train_csv.to_owned(),
+            Some(fixture.test_csv.to_owned()),
+        )
+        .await
+        .unwrap();
+    let draft = alice.wait_compiled(id, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(draft.state, ModelState::Draft, "{:?}", draft.error);
+    let report = draft.report.clone().unwrap();
+    assert_eq!(report.format, "ONNX");
+    assert_eq!(report.cost.family, ModelFamily::Linear);
+    assert_eq!(report.cost.bootstraps, 0);
+    assert_eq!(report.cost.ciphertexts, 30, "one ciphertext per feature");
+    assert!(report.evaluation.target_met, "{report:?}");
+    alice.publish_model(id).await.unwrap();
+
+    let spec = fetch_spec(&bob, id).await;
+    let expected_model = fixture.compile_any().unwrap();
+    assert_eq!(&spec, expected_model.spec());
+    let (test_rows, _) = fixture.test_rows().unwrap();
+    for row in &test_rows[..3] {
+        let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
+        assert!(encrypted.len() <= 4000, "{} bytes", encrypted.len());
+        let job = submit_row(&bob, id, encrypted).await.unwrap();
+        let job = bob.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
+        assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
+        let result = bob.result(&job.id).await.unwrap();
+        assert!(result.len() <= 4000, "{} bytes", result.len());
+        let prediction = decrypt_prediction(&spec, &KEYS.client, &result).unwrap();
+        assert_eq!(prediction, expected_model.predict_clear(row).unwrap());
+    }
     app.stop().await;
 }

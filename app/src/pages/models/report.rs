@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::report_charts::{ConfusionMatrix, PredictionScatter};
-use crate::api::{ModelCost, ModelQuality, ModelReport};
+use crate::api::{ModelCost, ModelFamily, ModelQuality, ModelReport};
 use crate::components::wording::{bytes, measure_name, quality_line, quality_value, rows_name};
 use crate::components::{Column, Table};
 
@@ -118,7 +118,16 @@ fn CostList(cost: ModelCost) -> impl IntoView {
         .map_or_else(String::new, |n| format!(" ({n} levels)"));
     let figures = [
         ("Input precision", format!("{} bits per input{levels}", cost.input_bits)),
-        ("Leaf precision", format!("{} bits per leaf value", cost.leaf_bits)),
+        match cost.family {
+            ModelFamily::Trees => ("Leaf precision", format!("{} bits per leaf value", cost.output_bits)),
+            ModelFamily::Linear => (
+                "Output precision",
+                format!(
+                    "{} bits per weighted sum (a linear model: no bootstrap)",
+                    cost.output_bits
+                ),
+            ),
+        },
         ("Bootstraps", cost.bootstraps.to_string()),
         ("Ciphertexts per row", cost.ciphertexts.to_string()),
         ("Encrypted row", bytes(cost.row_bytes)),

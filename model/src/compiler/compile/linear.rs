@@ -26,7 +26,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::quality::{AccuracyTarget, Quality, measure_quality_of};
+use std::ops::ControlFlow;
+
+use super::quality::{Quality, dataset_targets, measure_quality_of};
+use super::{CIPHERTEXT_MILLIS, CompileOptions, CompileStep, class_labels, feature_columns};
 use crate::compiler::dataset::Dataset;
 use crate::compiler::linear::LinearModel;
 use crate::error::{ModelError, Result};
@@ -41,6 +44,10 @@ pub const LINEAR_INPUT_BITS: (u32, u32) = (2, 8);
 /// The smallest message space tried.
 const MIN_MESSAGE_BITS: u32 = 4;
 
+/// How many (input precision, message space) pairs the compiler tries.
+pub const LINEAR_CANDIDATES: usize =
+    ((LINEAR_INPUT_BITS.1 - LINEAR_INPUT_BITS.0 + 1) * (MAX_LINEAR_MESSAGE_BITS - MIN_MESSAGE_BITS + 1)) as usize;
+
 /// What the compiler chose for a linear model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearReport {
@@ -52,6 +59,9 @@ pub struct LinearReport {
     pub row_bytes: usize,
     /// Bytes of one result: per output, `n + 1` coefficients of the result modulus.
     pub result_bytes: usize,
+    /// Server time of one prediction on one core: expanding the row's seeded ciphertexts
+    /// (the weighted sums cost far less).
+    pub predicted_millis: f64,
     /// Quality on the calibration rows against the [`AccuracyTarget`].
     pub quality: Quality,
 }
@@ -85,22 +95,43 @@ pub fn raw_values(plan: &LinearPlan, levels: &[usize]) -> Result<Vec<u64>> {
 
 /// Compiles `model` on `calibration`'s rows (columns by the model's feature names, or in
 /// order), with class `labels` (default `class_0`, ...).
-pub fn compile_linear(
+pub fn compile_linear(model: &LinearModel, calibration: &Dataset, options: &CompileOptions) -> Result<CompiledLinear> {
+    compile_linear_with_progress(model, calibration, options, &mut |_| ControlFlow::Continue(()))
+}
+
+/// [`compile_linear`], telling `progress` before each input precision it tries (and stopped
+/// with [`ModelError::Interrupted`] when it answers [`ControlFlow::Break`]).
+pub fn compile_linear_with_progress(
     model: &LinearModel,
     calibration: &Dataset,
-    labels: Option<Vec<String>>,
-    target: AccuracyTarget,
+    options: &CompileOptions,
+    progress: &mut dyn FnMut(CompileStep) -> ControlFlow<()>,
 ) -> Result<CompiledLinear> {
-    let names = feature_columns(model, calibration)?;
+    let target = options.target;
+    let names = feature_columns(&model.feature_names, model.num_features, calibration)?;
     let rows = calibration.select(&names)?;
     if rows.is_empty() {
         return Err(ModelError::InvalidData("the calibration set has no rows".into()));
     }
-    let targets = targets(model, calibration)?;
-    let labels = class_labels(model, labels)?;
+    let targets = dataset_targets(&model.feature_names, model.objective, calibration, "calibration")?;
+    let labels = class_labels(options.labels.as_deref(), model.objective)?;
     let float: Vec<Vec<f64>> = rows.iter().map(|r| model.predict(r)).collect();
     let mut best: Option<(CompiledLinear, (u8, f64))> = None;
-    for input_bits in LINEAR_INPUT_BITS.0..=LINEAR_INPUT_BITS.1 {
+    // The owner's input precision when given (`leaf_bits` has no linear counterpart: the
+    // message space is always searched).
+    let (first, last) = options
+        .input_bits
+        .map_or(LINEAR_INPUT_BITS, |bits| (bits.clamp(1, 8), bits.clamp(1, 8)));
+    let total = last - first + 1;
+    for input_bits in first..=last {
+        let step = CompileStep {
+            stage: format!("input precision {input_bits} bits"),
+            done: input_bits - first,
+            total,
+        };
+        if progress(step).is_break() {
+            return Err(ModelError::Interrupted("the compilation was stopped".into()));
+        }
         let features = quantizers(&names, &rows, 1 << input_bits)?;
         for message_bits in MIN_MESSAGE_BITS..=MAX_LINEAR_MESSAGE_BITS {
             let Some(candidate) = candidate(model, &features, &labels, message_bits) else {
@@ -126,6 +157,7 @@ pub fn compile_linear(
                     ciphertexts: spec.features.len(),
                     row_bytes: 8 * spec.features.len(),
                     result_bytes: spec.outputs.len() * result_bytes(plan.encoding()?),
+                    predicted_millis: spec.features.len() as f64 * CIPHERTEXT_MILLIS,
                     quality,
                 };
                 best = Some((CompiledLinear { spec, plan, report }, score));
@@ -280,53 +312,4 @@ fn quantizers(names: &[String], rows: &[Vec<f64>], levels: usize) -> Result<Vec<
             Ok(Grid { low, step, quantizer })
         })
         .collect()
-}
-
-/// The calibration columns the model reads, in its order: by its feature names, else the
-/// CSV's columns but `target`, which must then be as many as its features.
-fn feature_columns(model: &LinearModel, calibration: &Dataset) -> Result<Vec<String>> {
-    if !model.feature_names.is_empty() {
-        return Ok(model.feature_names.clone());
-    }
-    let names: Vec<String> = calibration.columns.iter().filter(|c| *c != "target").cloned().collect();
-    if names.len() != model.num_features {
-        return Err(ModelError::InvalidData(format!(
-            "the calibration CSV has {} feature columns, the model reads {}",
-            names.len(),
-            model.num_features
-        )));
-    }
-    Ok(names)
-}
-
-/// The calibration rows' `target` column, when there is one, checked against the classes.
-fn targets(model: &LinearModel, calibration: &Dataset) -> Result<Option<Vec<f64>>> {
-    if !calibration.columns.iter().any(|c| c == "target") {
-        return Ok(None);
-    }
-    let targets = calibration.column("target")?;
-    if let Some(classes) = model.objective.classes()
-        && let Some(bad) = targets
-            .iter()
-            .find(|t| t.fract() != 0.0 || **t < 0.0 || **t >= classes as f64)
-    {
-        return Err(ModelError::InvalidData(format!(
-            "the calibration column `target` holds {bad}, not a class index below {classes}"
-        )));
-    }
-    Ok(Some(targets))
-}
-
-fn class_labels(model: &LinearModel, labels: Option<Vec<String>>) -> Result<Vec<String>> {
-    let Some(classes) = model.objective.classes() else {
-        return Ok(Vec::new());
-    };
-    match labels {
-        Some(labels) if labels.len() == classes => Ok(labels),
-        Some(labels) => Err(ModelError::InvalidData(format!(
-            "{} labels for a model of {classes} classes",
-            labels.len()
-        ))),
-        None => Ok((0..classes).map(|k| format!("class_{k}")).collect()),
-    }
 }

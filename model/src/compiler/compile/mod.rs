@@ -44,7 +44,7 @@ use plan::{build_plan, self_check};
 use precision::{InputTrial, choose_input_precision, fit, held_out_quality, predicted_millis};
 use quality::calibration_targets;
 pub use quality::{AccuracyTarget, Quality, QualityMeasure};
-pub(crate) use quality::{argmax, dataset_targets, measure_quality};
+pub(crate) use quality::{argmax, dataset_targets, measure_quality_of};
 use quantize::Calibration;
 pub use quantize::{QuantizedEnsemble, QuantizedNode, QuantizedTree};
 
@@ -175,7 +175,7 @@ pub fn compile_with_progress(
         ControlFlow::Break(()) => Err(ModelError::Interrupted("the compilation was stopped".into())),
     };
     let labels = class_labels(options.labels.as_deref(), ensemble.objective)?;
-    let names = feature_names(ensemble, calibration)?;
+    let names = feature_columns(&ensemble.feature_names, ensemble.num_features, calibration)?;
     let rows = calibration.select(&names)?;
     let targets = calibration_targets(ensemble, calibration)?;
     let input_candidates: Vec<u32> = match options.input_bits {
@@ -263,7 +263,7 @@ pub fn compile_with_progress(
 
 /// The spec's class labels: the given ones (one per class), else `class_0`, `class_1`, ...;
 /// none for regression.
-fn class_labels(given: Option<&[String]>, objective: Objective) -> Result<Vec<String>> {
+pub(crate) fn class_labels(given: Option<&[String]>, objective: Objective) -> Result<Vec<String>> {
     match (given, objective.classes()) {
         (Some(labels), Some(classes)) if labels.len() == classes => Ok(labels.to_vec()),
         (Some(labels), Some(classes)) => Err(ModelError::InvalidData(format!(
@@ -276,18 +276,23 @@ fn class_labels(given: Option<&[String]>, objective: Objective) -> Result<Vec<St
     }
 }
 
-fn feature_names(ensemble: &TreeEnsemble, calibration: &Dataset) -> Result<Vec<String>> {
-    let names = if ensemble.feature_names.is_empty() {
-        if calibration.columns.len() < ensemble.num_features {
+/// The calibration columns a model of `num_features` features reads, in its order: its
+/// `feature_names`, or for a model saved without names the CSV's first columns.
+pub(crate) fn feature_columns(
+    feature_names: &[String],
+    num_features: usize,
+    calibration: &Dataset,
+) -> Result<Vec<String>> {
+    let names = if feature_names.is_empty() {
+        if calibration.columns.len() < num_features {
             return Err(ModelError::InvalidData(format!(
-                "the model has {} features but the calibration CSV only {} columns",
-                ensemble.num_features,
+                "the model has {num_features} features but the calibration CSV only {} columns",
                 calibration.columns.len()
             )));
         }
-        calibration.columns[..ensemble.num_features].to_vec()
+        calibration.columns[..num_features].to_vec()
     } else {
-        ensemble.feature_names.clone()
+        feature_names.to_vec()
     };
     let distinct: BTreeSet<&String> = names.iter().collect();
     if distinct.len() != names.len() {

@@ -78,17 +78,22 @@ pub struct Quality {
 /// The calibration CSV's `target` column, if it has one that is not a feature: class indices
 /// for classifiers, values for regressors.
 pub(crate) fn calibration_targets(ensemble: &TreeEnsemble, calibration: &Dataset) -> Result<Option<Vec<f64>>> {
-    dataset_targets(ensemble, calibration, "calibration")
+    dataset_targets(&ensemble.feature_names, ensemble.objective, calibration, "calibration")
 }
 
 /// The `target` column of the `what` rows (see [`calibration_targets`]).
-pub(crate) fn dataset_targets(ensemble: &TreeEnsemble, rows: &Dataset, what: &str) -> Result<Option<Vec<f64>>> {
+pub(crate) fn dataset_targets(
+    feature_names: &[String],
+    objective: crate::spec::objective::Objective,
+    rows: &Dataset,
+    what: &str,
+) -> Result<Option<Vec<f64>>> {
     const TARGET: &str = "target";
-    if !rows.columns.iter().any(|c| c == TARGET) || ensemble.feature_names.iter().any(|f| f == TARGET) {
+    if !rows.columns.iter().any(|c| c == TARGET) || feature_names.iter().any(|f| f == TARGET) {
         return Ok(None);
     }
     let targets = rows.column(TARGET)?;
-    if let Some(classes) = ensemble.objective.classes()
+    if let Some(classes) = objective.classes()
         && let Some(bad) = targets
             .iter()
             .find(|t| t.fract() != 0.0 || **t < 0.0 || **t >= classes as f64)

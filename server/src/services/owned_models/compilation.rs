@@ -74,7 +74,7 @@ impl OwnedModels {
                     bootstraps = compiled.report.cost.bootstraps,
                     "model compiled"
                 );
-                let (spec_json, plan_json) = (compiled.compiled.spec.to_json(), compiled.compiled.plan.to_json());
+                let (spec_json, plan_json) = (compiled.compiled.spec().to_json(), compiled.compiled.plan().to_json());
                 self.store
                     .store_compiled(row, owner, &spec_json, &plan_json, &compiled.report)
                     .await
@@ -302,13 +302,13 @@ fn compile_checked(
 ) -> blindfold_model::Result<Reported> {
     let reported = compile_and_report(
         &checked.format,
-        &checked.ensemble,
+        &checked.model,
         &checked.calibration,
         checked.test.as_ref(),
         options,
         progress,
     )?;
-    let names = reported.compiled.spec.features.iter().map(|f| f.name.as_str());
+    let names = reported.compiled.spec().features.iter().map(|f| f.name.as_str());
     if !names.eq(checked.features.iter().map(String::as_str)) {
         return Err(ModelError::InvalidData(
             "the compiled model's inputs differ from the uploaded model's".into(),

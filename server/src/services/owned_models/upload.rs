@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use blindfold_api::{CompileProgress, FeatureInfo, ModelId, ModelState, ModelUpload, OwnedModel};
-use blindfold_model::{CompileOptions, Dataset, ModelError, TreeEnsemble, import_model};
+use blindfold_model::compiler::import::{ImportedModel, import_any};
+use blindfold_model::{CompileOptions, Dataset, ModelError};
 
 use super::compilation::Compilation;
 use super::rules::{check_details, check_labels, not_inputs, taken_error};
@@ -18,7 +19,7 @@ use crate::store::models::{Inserted, NewOwnedModel};
 /// An upload's files, checked: what the compiler needs.
 pub(super) struct Checked {
     pub format: String,
-    pub ensemble: TreeEnsemble,
+    pub model: ImportedModel,
     /// The model's inputs, in its order.
     pub features: Vec<String>,
     pub calibration: Dataset,
@@ -61,7 +62,7 @@ impl OwnedModels {
         if !unknown.is_empty() {
             problems.insert("inputs", vec![not_inputs(&unknown, &checked.features)]);
         }
-        match (checked.ensemble.objective.classes(), upload.labels.len()) {
+        match (checked.model.objective().classes(), upload.labels.len()) {
             (_, 0) => {}
             (Some(classes), given) if classes == given => {}
             (Some(classes), given) => {
@@ -167,13 +168,13 @@ impl OwnedModels {
 /// the reason.
 fn check_files(files: UploadFiles, limits: &OwnerLimits) -> ServiceResult<Checked> {
     let max_rows = limits.max_csv_rows;
-    let (format, ensemble) = import_model(&files.model).map_err(|error| match error {
+    let (format, model) = import_any(&files.model).map_err(|error| match error {
         ModelError::TooLarge { .. } => ServiceError::Rejected(error),
         error => ServiceError::Unusable(error.to_string()),
     })?;
     drop(files.model);
     let calibration = parse_csv(&files.calibration, "calibration", max_rows)?;
-    let features = model_features(&ensemble, &calibration)?;
+    let features = model_features(&model, &calibration)?;
     let test = match &files.test {
         Some(text) => {
             let test = parse_csv(text, "test", max_rows)?;
@@ -185,18 +186,18 @@ fn check_files(files: UploadFiles, limits: &OwnerLimits) -> ServiceResult<Checke
     // What the compiler's time grows with: every row goes through the trees and the circuit
     // at each input precision it tries.
     let rows = calibration.rows.len() + test.as_ref().map_or(0, |test| test.rows.len());
-    let work = (ensemble.splits() as u64).saturating_mul(rows as u64);
+    let work = (model.compile_work_per_row() as u64).saturating_mul(rows as u64);
     if work > limits.max_compile_split_rows {
         return Err(ServiceError::Unusable(format!(
             "compiling this model would take {} splits through {rows} rows ({work} split-rows), more than \
              the {} this server compiles: send fewer rows or a smaller model",
-            ensemble.splits(),
+            model.compile_work_per_row(),
             limits.max_compile_split_rows
         )));
     }
     Ok(Checked {
         format: format.to_string(),
-        ensemble,
+        model,
         features,
         calibration,
         test,
@@ -227,18 +228,18 @@ fn parse_csv(text: &str, what: &str, max_rows: usize) -> ServiceResult<Dataset> 
 
 /// The model's inputs as the compiler will take them: the names it was trained with, or for a
 /// model saved without names, the calibration CSV's first columns.
-fn model_features(ensemble: &TreeEnsemble, calibration: &Dataset) -> ServiceResult<Vec<String>> {
-    let features = if ensemble.feature_names.is_empty() {
-        if calibration.columns.len() < ensemble.num_features {
+fn model_features(model: &ImportedModel, calibration: &Dataset) -> ServiceResult<Vec<String>> {
+    let features = if model.feature_names().is_empty() {
+        if calibration.columns.len() < model.num_features() {
             return Err(ServiceError::Unusable(format!(
                 "the model has {} inputs, saved without names, but the calibration CSV has only {} columns",
-                ensemble.num_features,
+                model.num_features(),
                 calibration.columns.len()
             )));
         }
-        calibration.columns[..ensemble.num_features].to_vec()
+        calibration.columns[..model.num_features()].to_vec()
     } else {
-        ensemble.feature_names.clone()
+        model.feature_names().to_vec()
     };
     let mut seen = BTreeSet::new();
     if let Some(twice) = features.iter().find(|name| !seen.insert(name.as_str())) {

@@ -1,0 +1,34 @@
+// A linear model (scikit-learn's logistic regression behind its scaler, through ONNX) served
+// like a tree ensemble: a user whose key was made for the default model predicts with it in
+// the browser, and sees the clear quantized model's class and probability (`bench --model
+// sklearn-logistic-regression --export` wrote them; scripts/e2e.sh installs the model with
+// `import-model`). The server computes a weighted sum of the encrypted row: no bootstrap.
+import { test, expect } from '@playwright/test';
+import { exportedModel, predict, signUp, watchProblems } from '../support/blindfold.mjs';
+
+const MODEL_ID = 'sklearn-logistic-regression';
+const exported = exportedModel(process.env.BLINDFOLD_E2E_LINEAR_FIXTURE ?? 'target/e2e/fixture-linear');
+
+test('a user predicts with a linear model under the key they already have', async ({ page }) => {
+  const problems = watchProblems(page);
+  await signUp(page, 'linear');
+  await page.getByRole('button', { name: 'Generate keys' }).click();
+  await expect(page.getByTestId('keygen-figures')).toBeVisible({ timeout: 120_000 });
+
+  // The catalogue lists it with its cost: no bootstrap.
+  const summary = (await (await page.request.get('/api/models')).json()).find((m) => m.id === MODEL_ID);
+  expect(summary.cost.family).toBe('linear');
+  expect(summary.cost.bootstraps).toBe(0);
+  const spec = await (await page.request.get(`/api/models/${MODEL_ID}/spec`)).json();
+  expect(spec).toEqual(exported.spec);
+  expect(spec.encryption.scheme).toBe('small-key-linear-v1');
+
+  await page.goto('/predict');
+  await page.getByLabel('Model', { exact: true }).selectOption(MODEL_ID);
+  const seconds = [
+    await predict(page, exported, exported.malignant),
+    await predict(page, exported, exported.benign),
+  ];
+  console.log(`linear model: ${seconds.map((s) => s.toFixed(3)).join(' s, ')} s from click to result`);
+  expect(problems).toEqual([]);
+});
