@@ -1,0 +1,103 @@
+"""Concrete ML against Blindfold on the same model family, split and machine, side by side.
+
+Run from the repository root after `cargo build --release -p blindfold-model --bin bench`, in a
+virtual environment with Concrete ML (`pip install concrete-ml==1.9.0`, which brings
+scikit-learn and torch):
+
+    python3 model/training/compare_concrete_ml.py [--rows 20]
+
+For the breast cancer split of the fixtures (80/20, stratified, seed 42) it trains Concrete ML's
+`LogisticRegression` with its defaults (8 bits) on the raw features, as a user would, and on
+standardised ones (the scaler in the clear before it, as Blindfold folds it), compiles each,
+and times the server's part of a prediction (`circuit.run` on an encrypted row) over `--rows`
+test rows after a warm-up; accuracy is on every test row (Concrete ML's linear models compute
+the same under FHE as in simulation). Then it runs Blindfold's bench on the same model trained
+by scikit-learn (`sklearn-logistic-regression`, a scaler and a logistic regression), and prints
+one JSON object with both.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+from concrete.ml.sklearn import LogisticRegression
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+SEED = 42
+
+
+def concrete_ml(x_train, y_train, x_test, y_test, rows):
+    model = LogisticRegression()
+    model.fit(x_train, y_train)
+    model.compile(x_train)
+    accuracy = float(np.mean(model.predict(x_test, fhe="simulate") == y_test))
+    circuit = model.fhe_circuit
+    circuit.keygen()
+    times = []
+    for i in range(rows + 1):
+        quantized = model.quantize_input(x_test[i : i + 1])
+        encrypted = circuit.encrypt(quantized)
+        start = time.perf_counter()
+        result = circuit.run(encrypted)
+        elapsed = time.perf_counter() - start
+        circuit.decrypt(result)
+        if i > 0:
+            times.append(elapsed)
+    return {
+        "accuracy": accuracy,
+        "server_median_s": statistics.median(times),
+        "n_bits": model.n_bits,
+        "pbs": circuit.statistics.get("programmable_bootstrap_count", None),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=20)
+    parser.add_argument("--bench", default="target/release/bench")
+    args = parser.parse_args()
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.2, random_state=SEED, stratify=y
+    )
+    raw = concrete_ml(x_train, y_train, x_test, y_test, args.rows)
+    scaler = StandardScaler().fit(x_train)
+    scaled = concrete_ml(scaler.transform(x_train), y_train, scaler.transform(x_test), y_test, args.rows)
+
+    bench = subprocess.run(
+        [args.bench, "--model", "sklearn-logistic-regression", "--rows", str(args.rows), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    blindfold = json.loads(bench.stdout.strip().splitlines()[-1])
+    print(
+        json.dumps(
+            {
+                "model": "logistic regression, breast cancer (80/20, stratified, seed 42)",
+                "concrete_ml_raw_features": raw,
+                "concrete_ml_standardised": scaled,
+                "blindfold": {
+                    "accuracy": blindfold["accuracy_quantized"],
+                    "accuracy_float": blindfold["accuracy_float"],
+                    "server_median_s": blindfold["median_latency_s"],
+                    "pbs": blindfold["pbs_per_inference"],
+                    "row_bytes": blindfold["input_bytes"],
+                    "result_bytes": blindfold["output_bytes"],
+                    "exact_rows": blindfold["exact_rows"],
+                },
+                "speedup_vs_concrete_ml_raw": raw["server_median_s"] / blindfold["median_latency_s"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
