@@ -1,4 +1,5 @@
-"""Train the linear models Blindfold imports through ONNX: the fixtures of the linear importer.
+"""Train the models Blindfold imports through ONNX behind a scaler: the linear models, and a tree
+ensemble whose scaler is folded into its splits.
 
 Run once by the model owner, like `export_formats.py` (needs `pip install scikit-learn skl2onnx
 onnx onnxruntime xgboost lightgbm`); the outputs are committed so that neither the tests nor the
@@ -14,6 +15,7 @@ predict_proba or predict on the test rows), and checked against onnxruntime to 1
 import sys
 
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
@@ -44,6 +46,13 @@ def main():
         load_diabetes(),
         make_pipeline(MinMaxScaler(), Ridge(alpha=0.1)),
         False,
+    )
+    export_onnx(
+        out_dir,
+        "sklearn-scaled-gradient-boosting",
+        load_breast_cancer(),
+        make_pipeline(RobustScaler(), GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0)),
+        True,
     )
     export_onnx(
         out_dir,

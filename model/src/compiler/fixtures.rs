@@ -122,6 +122,15 @@ pub const SKLEARN_HIST_GRADIENT_BOOSTING: Fixture = make(
     fixture!("sklearn-hist-gradient-boosting", "model.onnx"),
 );
 
+/// `make_pipeline(RobustScaler(), GradientBoostingClassifier(n_estimators=20, max_depth=3))` on
+/// breast cancer through ONNX: the scaler is folded into the splits.
+pub const SKLEARN_SCALED_GRADIENT_BOOSTING: Fixture = make(
+    "sklearn-scaled-gradient-boosting",
+    "Breast cancer (scikit-learn gradient boosting behind a scaler)",
+    &["Malignant", "Benign"],
+    fixture!("sklearn-scaled-gradient-boosting", "model.onnx"),
+);
+
 /// XGBoost `XGBClassifier(n_estimators=10, max_depth=4)` saved as UBJSON (XGBoost 2.1+'s
 /// default format).
 pub const XGBOOST_UBJSON: Fixture = make(
@@ -169,13 +178,14 @@ pub const SKLEARN_LINEAR_SVR: Fixture = make(
 pub const SHIPPED: [Fixture; 3] = [BREAST_CANCER, WINE, DIABETES];
 
 /// One model per import format and library: the import tests' fixtures.
-pub const FORMATS: [Fixture; 7] = [
+pub const FORMATS: [Fixture; 8] = [
     LIGHTGBM_BREAST_CANCER,
     LIGHTGBM_WINE,
     SKLEARN_RANDOM_FOREST,
     SKLEARN_GRADIENT_BOOSTING_REGRESSOR,
     SKLEARN_DECISION_TREE,
     SKLEARN_HIST_GRADIENT_BOOSTING,
+    SKLEARN_SCALED_GRADIENT_BOOSTING,
     XGBOOST_UBJSON,
 ];
 

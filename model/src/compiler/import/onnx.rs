@@ -21,8 +21,10 @@
 //!
 //! Every other node must be `ZipMap`, `Cast` or `Identity`: the output plumbing converters
 //! append after the trees (labels, a probability map), which does not change the scores the
-//! trees compute. Anything else (a `Scaler`, a `Normalizer`, an `ArgMax`, a second tree
-//! operator, ...) is refused by name. The ensemble's input must be a graph input, not
+//! trees compute; or a scaler in front of them (`Scaler`, `Mul`/`Add`/`Sub`/`Div` by
+//! constants, as skl2onnx writes a pipeline's `StandardScaler`, `MinMaxScaler`, `RobustScaler`,
+//! `MaxAbsScaler`), which is folded into the splits (`fold_scaler`). Anything else (a
+//! `Normalizer`, an `ArgMax`, a second tree operator, ...) is refused by name. The ensemble's input must be a graph input, not
 //! computed by another node, of element type `float` (1); when its last dimension is known it
 //! is the number of features, else the number is one more than the largest feature index a
 //! split uses. ONNX has one input tensor and no per-feature names, so
@@ -217,7 +219,9 @@ fn model_graph(model: &proto::ModelProto) -> Result<&GraphProto> {
 fn trees(model: proto::ModelProto) -> Result<TreeEnsemble> {
     let graph = model_graph(&model)?;
     let (node, op) = find_tree_operator(graph)?;
-    let declared_features = input_features(graph, node)?;
+    // A scaler in front of the trees: its affine steps, folded into the splits below.
+    let scaler = linear::scaler_before(graph, node)?;
+    let declared_features = input_features(graph, &scaler.input)?;
     let attributes = Attributes::new(node)?;
     let pending = match op {
         TreeOp::Classifier => import_classifier(&attributes, declared_features),
@@ -231,7 +235,55 @@ fn trees(model: proto::ModelProto) -> Result<TreeEnsemble> {
     let mut ensemble = pending.ensemble;
     ensemble.trees =
         split_by_output(pending.skeletons, &pending.outputs, pending.scale).map_err(|e| e.within(op.name()))?;
+    if !scaler.is_empty() {
+        let affine = scaler.affine(ensemble.num_features)?;
+        for (_, tree) in &mut ensemble.trees {
+            fold_scaler(tree, &affine);
+        }
+    }
     Ok(ensemble)
+}
+
+/// Rewrites each split of `tree`, made on the scaled feature `x' = x · s + o`, as a split on
+/// the raw feature `x`, in this importer's form (left iff `x < t`, comparing `f32`s):
+///
+/// - `s > 0`: `x' < t` iff `x < (t - o) / s`;
+/// - `s < 0`: `x' < t` iff `x > c` with `c = (t - o) / s`, i.e. not `x <= c`: the branches
+///   swap, and the threshold is the `f32` just above the largest `f32` `<= c`;
+/// - `s = 0`: the scaled feature is the constant `o`, and every row goes the same way.
+///
+/// The runtime computes `x'` in `f32` before comparing; the rewritten split compares the raw
+/// `f32` with the exact quotient, which differs only for a row within an `f32` rounding of a
+/// threshold.
+fn fold_scaler(tree: &mut Tree, affine: &crate::compiler::linear::FeatureAffine) {
+    for node in &mut tree.nodes {
+        if let Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+        } = node
+        {
+            let (s, o) = (affine.scale[*feature], affine.offset[*feature]);
+            let c = (*threshold - o) / s;
+            if s > 0.0 {
+                *threshold = if c.is_finite() { f32_at_least(c) } else { c };
+            } else if s < 0.0 {
+                std::mem::swap(left, right);
+                *threshold = if c.is_finite() {
+                    f64::from((f32_at_most(c) as f32).next_up())
+                } else {
+                    -c
+                };
+            } else {
+                *threshold = if o < *threshold {
+                    f64::INFINITY
+                } else {
+                    f64::NEG_INFINITY
+                };
+            }
+        }
+    }
 }
 
 /// An ensemble whose trees are read but not yet split by output (its `trees` are empty).
@@ -288,14 +340,14 @@ fn find_tree_operator(graph: &GraphProto) -> Result<(&NodeProto, TreeOp)> {
                 )));
             }
             found = Some((node, op));
-        } else if !is_plumbing(op_type, domain) {
+        } else if !is_plumbing(op_type, domain) && !linear::is_scaler_step(op_type, domain) {
             let shown = if ["", "ai.onnx", ML_DOMAIN].contains(&domain) {
                 format!("`{op_type}`")
             } else {
                 format!("`{op_type}` of domain `{domain}`")
             };
             return Err(ModelError::Unsupported(format!(
-                "ONNX operator {shown} (only a tree ensemble with ZipMap/Cast/Identity after it)"
+                "ONNX operator {shown} (only a tree ensemble, a scaler in front of it and ZipMap/Cast/Identity after it)"
             )));
         }
     }
@@ -313,19 +365,11 @@ fn is_plumbing(op_type: &str, domain: &str) -> bool {
     PLUMBING.contains(&(op_type, domain))
 }
 
-/// The number of features the ensemble's input declares (its last dimension), if it does.
-/// The input must be a graph input of `float`s that no node computes.
-fn input_features(graph: &GraphProto, tree: &NodeProto) -> Result<Option<usize>> {
-    let name = match tree.input.as_slice() {
-        [name] => name,
-        inputs => {
-            return Err(invalid(format!(
-                "the tree ensemble has {} inputs, expected 1",
-                inputs.len()
-            )));
-        }
-    };
-    if let Some(producer) = graph.node.iter().find(|n| n.output.contains(name)) {
+/// The number of features the ensemble's input `name` declares (its last dimension), if it
+/// does: a graph input of `float`s that no node computes (the scaler's input, when there is
+/// one in front of the trees).
+fn input_features(graph: &GraphProto, name: &str) -> Result<Option<usize>> {
+    if let Some(producer) = graph.node.iter().find(|n| n.output.iter().any(|o| o == name)) {
         return Err(ModelError::Unsupported(format!(
             "a tree ensemble whose input `{name}` is computed by operator `{}` (only a graph input of floats)",
             producer.op_type.as_deref().unwrap_or_default()
@@ -2354,7 +2398,7 @@ mod tests {
                         ..Default::default()
                     })
                 }),
-                "unsupported model: ONNX operator `Scaler` (only a tree ensemble with ZipMap/Cast/Identity after it)",
+                "unsupported model: ONNX operator `Scaler` that does not scale the model's input (only a scaler in front of the model)",
             ),
             (
                 edited(rf, |m| {
@@ -2372,14 +2416,15 @@ mod tests {
                     graph(m).node.insert(
                         0,
                         NodeProto {
-                            op_type: Some("Cast".into()),
+                            op_type: Some("ZipMap".into()),
+                            domain: Some(ML_DOMAIN.into()),
                             input: vec!["raw".into()],
                             output: vec!["X".into()],
                             ..Default::default()
                         },
                     )
                 }),
-                "input `X` is computed by operator `Cast`",
+                "input `X` is computed by operator `ZipMap`",
             ),
             (
                 edited(rf, |m| {
@@ -2729,6 +2774,55 @@ mod tests {
             ] {
                 let bytes = edited(&v5, |m| attribute(m, name).ints[0] = value);
                 let _ = import_onnx(&bytes);
+            }
+        }
+    }
+
+    /// A split made on a scaled feature, rewritten on the raw one, sends every value where the
+    /// scaled split did: for a positive, a negative and a zero scale.
+    #[test]
+    fn a_scaler_in_front_folds_into_the_splits() {
+        use crate::compiler::linear::FeatureAffine;
+        let split = |threshold| Tree {
+            nodes: vec![
+                Node::Split {
+                    feature: 0,
+                    threshold,
+                    left: 1,
+                    right: 2,
+                },
+                Node::Leaf { value: -1.0 },
+                Node::Leaf { value: 1.0 },
+            ],
+        };
+        for (scale, offset) in [(0.5, -3.0), (-2.0, 3.0), (0.0, 0.25), (0.0, 4.0), (1e-3, 0.0)] {
+            let affine = FeatureAffine {
+                scale: vec![scale],
+                offset: vec![offset],
+            };
+            let mut folded = split(1.0);
+            fold_scaler(&mut folded, &affine);
+            for x in [
+                -1e6,
+                -10.0,
+                -1.0,
+                0.0,
+                0.25,
+                1.0,
+                1.0 + 1e-6,
+                1.5,
+                8.0,
+                8.0 + 1e-5,
+                1000.0,
+                1e9,
+            ] {
+                let x = f64::from(x as f32);
+                let scaled = f64::from((x * scale + offset) as f32);
+                assert_eq!(
+                    folded.leaf_value(&[x], Arithmetic::F32),
+                    split(1.0).leaf_value(&[scaled], Arithmetic::F32),
+                    "x = {x}, scale {scale}, offset {offset}"
+                );
             }
         }
     }

@@ -199,6 +199,93 @@ fn graph_input(graph: &GraphProto) -> Result<(&str, Option<usize>)> {
     Ok((name, width))
 }
 
+/// Operators that may scale the features in front of a model: folded into it.
+const SCALER_STEPS: [(&str, &str); 5] = [
+    ("Scaler", ML_DOMAIN),
+    ("Mul", ""),
+    ("Add", ""),
+    ("Sub", ""),
+    ("Div", ""),
+];
+
+/// Whether an operator is one that may scale the features in front of a model.
+pub(super) fn is_scaler_step(op_type: &str, domain: &str) -> bool {
+    SCALER_STEPS.contains(&(op_type, normal_domain(domain)))
+}
+
+/// The affine steps between the graph's input and a model's operator.
+pub(super) struct ScalerChain {
+    /// The graph input the chain starts from (the model's own input when there is no chain).
+    pub(super) input: String,
+    steps: Vec<Step>,
+}
+
+impl ScalerChain {
+    pub(super) fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The chain as one map of `features` features.
+    pub(super) fn affine(&self, features: usize) -> Result<FeatureAffine> {
+        self.steps
+            .iter()
+            .try_fold(FeatureAffine::identity(features), |affine, step| step.apply(&affine))
+    }
+}
+
+/// The scaler in front of `model` (a node with one input): the chain of affine steps
+/// ([`is_scaler_step`], `Cast`, `Identity`) from a graph input to its input, walked back from
+/// it. Every scaling operator of the graph must be on that chain.
+pub(super) fn scaler_before(graph: &GraphProto, model: &NodeProto) -> Result<ScalerChain> {
+    let [input] = model.input.as_slice() else {
+        return Err(invalid(format!(
+            "the `{}` operator has {} inputs, expected 1",
+            model.op_type.as_deref().unwrap_or_default(),
+            model.input.len()
+        )));
+    };
+    let constants: HashMap<&str, &TensorProto> = graph
+        .initializer
+        .iter()
+        .filter_map(|t| Some((t.name.as_deref()?, t)))
+        .collect();
+    let mut name = input.clone();
+    let mut steps = Vec::new();
+    let mut chain = Vec::new();
+    while let Some((index, producer)) = graph.node.iter().enumerate().find(|(_, n)| n.output.contains(&name)) {
+        let op_type = producer.op_type.as_deref().unwrap_or_default();
+        let domain = normal_domain(producer.domain.as_deref().unwrap_or_default());
+        if !(is_scaler_step(op_type, domain) || matches!(op_type, "Cast" | "Identity"))
+            || chain.len() > graph.node.len()
+        {
+            // `input_features` names the operator that computes the model's input.
+            break;
+        }
+        let previous = producer
+            .input
+            .iter()
+            .find(|i| !constants.contains_key(i.as_str()))
+            .ok_or_else(|| invalid(format!("`{op_type}` computes from constants only")))?
+            .clone();
+        steps.push(step(producer, op_type, domain, &previous, &constants)?);
+        chain.push(index);
+        name = previous;
+    }
+    steps.reverse();
+    if let Some(stray) = graph.node.iter().enumerate().find(|(i, n)| {
+        is_scaler_step(
+            n.op_type.as_deref().unwrap_or_default(),
+            n.domain.as_deref().unwrap_or_default(),
+        ) && !chain.contains(i)
+    }) {
+        return Err(ModelError::Unsupported(format!(
+            "ONNX operator `{}` that does not scale the model's input (only a scaler in front of the model)",
+            stray.1.op_type.as_deref().unwrap_or_default()
+        )));
+    }
+    Ok(ScalerChain { input: name, steps })
+}
+
 /// One affine step on the features: `y = x * scale + offset`, each one value (for every
 /// feature) or one per feature.
 struct Step {
