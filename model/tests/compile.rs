@@ -6,7 +6,7 @@ mod bombs;
 use std::ops::ControlFlow;
 
 use blindfold_model::compiler::compile::QualityMeasure;
-use blindfold_model::compiler::fixtures::{BREAST_CANCER, FORMATS, Fixture, LINEAR, SHIPPED, WINE};
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, FORMATS, Fixture, LINEAR, NETWORKS, SHIPPED, WINE};
 use blindfold_model::compiler::import::ImportedModel;
 use blindfold_model::{ClientSpec, CompileOptions, Dataset, ModelError, Objective, ServerPlan, import_xgboost_json};
 
@@ -58,6 +58,19 @@ fn linear_import_reproduces_each_librarys_predictions() {
         };
         assert_reproduces(&fixture, |row| model.predict(row));
     }
+}
+
+#[test]
+fn network_import_reproduces_each_librarys_predictions() {
+    for fixture in NETWORKS {
+        let ImportedModel::Network(network) = fixture.import_any().unwrap() else {
+            panic!("{}: not a network", fixture.id);
+        };
+        assert_reproduces(&fixture, |row| network.predict(row));
+    }
+    // Read, and refused by the compiler by name.
+    let error = NETWORKS[0].compile_any().unwrap_err().to_string();
+    assert!(error.contains("does not compile neural networks yet"), "{error}");
 }
 
 /// Accuracy against the true labels, of the float model and of the quantized one.

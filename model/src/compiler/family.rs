@@ -18,6 +18,7 @@ impl ImportedModel {
         match self {
             ImportedModel::Trees(ensemble) => ensemble.objective,
             ImportedModel::Linear(model) => model.objective,
+            ImportedModel::Network(network) => network.objective,
         }
     }
 
@@ -26,6 +27,7 @@ impl ImportedModel {
         match self {
             ImportedModel::Trees(ensemble) => &ensemble.feature_names,
             ImportedModel::Linear(model) => &model.feature_names,
+            ImportedModel::Network(network) => &network.feature_names,
         }
     }
 
@@ -33,6 +35,7 @@ impl ImportedModel {
         match self {
             ImportedModel::Trees(ensemble) => ensemble.num_features,
             ImportedModel::Linear(model) => model.num_features,
+            ImportedModel::Network(network) => network.num_features,
         }
     }
 
@@ -43,6 +46,7 @@ impl ImportedModel {
         match self {
             ImportedModel::Trees(ensemble) => ensemble.splits(),
             ImportedModel::Linear(model) => model.weights.len() * model.num_features * LINEAR_CANDIDATES,
+            ImportedModel::Network(network) => network.weights(),
         }
     }
 
@@ -51,6 +55,7 @@ impl ImportedModel {
         match self {
             ImportedModel::Trees(ensemble) => ensemble.predict(row),
             ImportedModel::Linear(model) => model.predict(row),
+            ImportedModel::Network(network) => network.predict(row),
         }
     }
 }
@@ -154,5 +159,8 @@ pub fn compile_model(
         ImportedModel::Linear(linear) => {
             compile_linear_with_progress(linear, calibration, options, progress).map(Compiled::Linear)
         }
+        ImportedModel::Network(_) => Err(crate::ModelError::Unsupported(
+            "a neural network (Blindfold reads it, but does not compile neural networks yet)".into(),
+        )),
     }
 }

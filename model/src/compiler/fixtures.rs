@@ -189,6 +189,34 @@ pub const FORMATS: [Fixture; 8] = [
     XGBOOST_UBJSON,
 ];
 
+/// `make_pipeline(StandardScaler(), MLPClassifier((30,)))` on breast cancer, through ONNX.
+pub const SKLEARN_MLP_CLASSIFIER: Fixture = make(
+    "sklearn-mlp-classifier",
+    "Breast cancer (scikit-learn MLP, 30 hidden)",
+    &["Malignant", "Benign"],
+    fixture!("sklearn-mlp-classifier", "model.onnx"),
+);
+
+/// `make_pipeline(StandardScaler(), MLPRegressor((16,)))` on diabetes, through ONNX.
+pub const SKLEARN_MLP_REGRESSOR: Fixture = make(
+    "sklearn-mlp-regressor",
+    "Diabetes progression (scikit-learn MLP, 16 hidden)",
+    &[],
+    fixture!("sklearn-mlp-regressor", "model.onnx"),
+);
+
+/// A PyTorch 30 → 16 → 8 → 2 ReLU network on breast cancer, `torch.onnx.export`ed (`Gemm`
+/// layers, logits out).
+pub const TORCH_MLP: Fixture = make(
+    "torch-mlp",
+    "Breast cancer (PyTorch network, two hidden layers)",
+    &["Malignant", "Benign"],
+    fixture!("torch-mlp", "model.onnx"),
+);
+
+/// Neural networks, trained by `model/training/export_networks.py`.
+pub const NETWORKS: [Fixture; 3] = [SKLEARN_MLP_CLASSIFIER, SKLEARN_MLP_REGRESSOR, TORCH_MLP];
+
 /// Linear models behind a scaler, trained by `model/training/export_linear.py`.
 pub const LINEAR: [Fixture; 4] = [
     SKLEARN_LOGISTIC_REGRESSION,

@@ -17,4 +17,5 @@ pub mod family;
 pub mod fixtures;
 pub mod import;
 pub mod linear;
+pub mod network;
 pub mod report;

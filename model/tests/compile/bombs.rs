@@ -11,7 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use blindfold_model::compiler::fixtures::{FORMATS, LIGHTGBM_WINE, LINEAR, SHIPPED, WINE};
+use blindfold_model::compiler::fixtures::{FORMATS, LIGHTGBM_WINE, LINEAR, NETWORKS, SHIPPED, WINE};
 use blindfold_model::compiler::import::import_any;
 use blindfold_model::{ModelError, import_model};
 
@@ -480,7 +480,7 @@ bombs! {
 
 #[test]
 fn the_fixtures_import_within_the_bound() {
-    for fixture in SHIPPED.into_iter().chain(FORMATS).chain(LINEAR) {
+    for fixture in SHIPPED.into_iter().chain(FORMATS).chain(LINEAR).chain(NETWORKS) {
         let (result, peak, elapsed) = measure(|| import_any(fixture.model).map(|_| ()));
         result.unwrap();
         println!(

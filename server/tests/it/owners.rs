@@ -12,7 +12,7 @@ use blindfold_api::{
     QualityMeasure, QualityRows, Role, paths,
 };
 use blindfold_model::compiler::fixtures::{
-    BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_LOGISTIC_REGRESSION, SKLEARN_RANDOM_FOREST,
+    BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_LOGISTIC_REGRESSION, SKLEARN_MLP_CLASSIFIER, SKLEARN_RANDOM_FOREST,
 };
 use blindfold_model::{CompileOptions, Dataset, compile, decrypt_prediction, encrypt_row};
 use blindfold_server::services::catalogue::DEFAULT_MODEL_DESCRIPTION;
@@ -947,6 +947,28 @@ async fn an_owner_publishes_a_linear_model_that_users_predict_with_exactly() {
     assert_eq!(report.cost.ciphertexts, 30, "one ciphertext per feature");
     assert!(report.evaluation.target_met, "{report:?}");
     alice.publish_model(id).await.unwrap();
+
+    // A neural network is read, and refused at once (422) with the reason: not compiled yet.
+    let network = SKLEARN_MLP_CLASSIFIER;
+    let (code, body) = api_error(
+        alice
+            .upload_owner_model(
+                &ModelUpload {
+                    id: "tumour-mlp".to_owned(),
+                    ..upload.clone()
+                },
+                network.model.to_vec(),
+                network.train_csv.to_owned(),
+                None,
+            )
+            .await,
+    );
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body:?}");
+    assert!(
+        body.detail.contains("does not compile neural networks yet"),
+        "{}",
+        body.detail
+    );
 
     let spec = fetch_spec(&bob, id).await;
     let expected_model = fixture.compile_any().unwrap();

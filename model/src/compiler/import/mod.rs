@@ -30,6 +30,7 @@ use std::fmt;
 
 use crate::compiler::ensemble::TreeEnsemble;
 use crate::compiler::linear::LinearModel;
+use crate::compiler::network::Network;
 use crate::error::{ModelError, Result};
 
 /// What a model file holds: the float model of its family.
@@ -37,6 +38,7 @@ use crate::error::{ModelError, Result};
 pub enum ImportedModel {
     Trees(TreeEnsemble),
     Linear(LinearModel),
+    Network(Network),
 }
 
 impl ImportedModel {
@@ -45,6 +47,7 @@ impl ImportedModel {
         match self {
             ImportedModel::Trees(_) => "a tree ensemble",
             ImportedModel::Linear(_) => "a linear model",
+            ImportedModel::Network(_) => "a neural network",
         }
     }
 }

@@ -132,6 +132,7 @@
 )]
 mod proto;
 mod linear;
+mod network;
 mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -179,13 +180,15 @@ const DOUBLE: i32 = 11;
 pub fn import_onnx_model(bytes: &[u8]) -> Result<ImportedModel> {
     let model = decode(bytes)?;
     let graph = model_graph(&model)?;
-    if linear::is_linear(graph)
-        && !graph
-            .node
-            .iter()
-            .any(|n| TreeOp::from_op_type(n.op_type.as_deref().unwrap_or_default()).is_some())
-    {
+    let has_trees = graph
+        .node
+        .iter()
+        .any(|n| TreeOp::from_op_type(n.op_type.as_deref().unwrap_or_default()).is_some());
+    if linear::is_linear(graph) && !has_trees {
         return linear::import_linear(graph).map(ImportedModel::Linear);
+    }
+    if network::is_network(graph) && !has_trees {
+        return network::import_network(graph).map(ImportedModel::Network);
     }
     trees(model).map(ImportedModel::Trees)
 }
@@ -445,6 +448,7 @@ struct Attributes<'a> {
 }
 
 /// `AttributeProto.AttributeType` codes.
+const ATTR_FLOAT: i32 = 1;
 const ATTR_INT: i32 = 2;
 const ATTR_STRING: i32 = 3;
 const ATTR_TENSOR: i32 = 4;
@@ -494,6 +498,16 @@ impl<'a> Attributes<'a> {
         Ok(self
             .get(name, ATTR_STRINGS, "a list of strings")?
             .map(|a| a.strings.as_slice()))
+    }
+
+    fn float(&self, name: &str) -> Result<Option<f64>> {
+        self.get(name, ATTR_FLOAT, "a float")?
+            .map(|a| {
+                a.f.map(f64::from)
+                    .filter(|f| f.is_finite())
+                    .ok_or_else(|| invalid(format!("attribute `{name}` has no finite value")))
+            })
+            .transpose()
     }
 
     fn int(&self, name: &str) -> Result<Option<i64>> {

@@ -133,11 +133,11 @@ pub(super) fn import_linear(graph: &GraphProto) -> Result<LinearModel> {
 }
 
 /// `""` for ONNX's default domain, whichever way the file spells it.
-fn normal_domain(domain: &str) -> &str {
+pub(super) fn normal_domain(domain: &str) -> &str {
     if domain == "ai.onnx" { "" } else { domain }
 }
 
-fn shown(op_type: &str, domain: &str) -> String {
+pub(super) fn shown(op_type: &str, domain: &str) -> String {
     if ["", ML_DOMAIN].contains(&domain) {
         format!("`{op_type}`")
     } else {
@@ -158,7 +158,7 @@ fn single_output(node: &NodeProto) -> Result<&str> {
 
 /// The graph's one input that is not an initializer (files of IR < 4 list initializers among
 /// the inputs), of `float`s, and its last dimension when declared.
-fn graph_input(graph: &GraphProto) -> Result<(&str, Option<usize>)> {
+pub(super) fn graph_input(graph: &GraphProto) -> Result<(&str, Option<usize>)> {
     let initializers: Vec<&str> = graph.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
     let inputs: Vec<_> = graph
         .input
@@ -288,14 +288,14 @@ pub(super) fn scaler_before(graph: &GraphProto, model: &NodeProto) -> Result<Sca
 
 /// One affine step on the features: `y = x * scale + offset`, each one value (for every
 /// feature) or one per feature.
-struct Step {
+pub(super) struct Step {
     op: &'static str,
     scale: Vec<f64>,
     offset: Vec<f64>,
 }
 
 impl Step {
-    fn apply(&self, before: &FeatureAffine) -> Result<FeatureAffine> {
+    pub(super) fn apply(&self, before: &FeatureAffine) -> Result<FeatureAffine> {
         let features = before.scale.len();
         let widen = |values: &[f64], what: &str| -> Result<Vec<f64>> {
             match values.len() {
@@ -309,7 +309,7 @@ impl Step {
 }
 
 /// The affine step `node` applies to the features (`features` is the name they go by).
-fn step(
+pub(super) fn step(
     node: &NodeProto,
     op_type: &str,
     domain: &str,

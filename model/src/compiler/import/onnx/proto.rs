@@ -6,6 +6,8 @@ pub struct AttributeProto {
     pub name: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(enumeration = "attribute_proto::AttributeType", optional, tag = "20")]
     pub r#type: ::core::option::Option<i32>,
+    #[prost(float, optional, tag = "2")]
+    pub f: ::core::option::Option<f32>,
     #[prost(int64, optional, tag = "3")]
     pub i: ::core::option::Option<i64>,
     #[prost(bytes = "vec", optional, tag = "4")]
