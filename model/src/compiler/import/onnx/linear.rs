@@ -73,11 +73,7 @@ pub(super) fn is_linear(graph: &GraphProto) -> bool {
 /// The linear model `graph` holds.
 pub(super) fn import_linear(graph: &GraphProto) -> Result<LinearModel> {
     let (input, declared) = graph_input(graph)?;
-    let constants: HashMap<&str, &TensorProto> = graph
-        .initializer
-        .iter()
-        .filter_map(|t| Some((t.name.as_deref()?, t)))
-        .collect();
+    let constants = constants(graph);
     // What each tensor name holds: the features after affine steps, or what follows the head.
     let mut steps: Vec<Step> = Vec::new();
     let mut features = input.to_owned();
@@ -130,6 +126,15 @@ pub(super) fn import_linear(graph: &GraphProto) -> Result<LinearModel> {
     affine.fold_into(&mut model.weights, &mut model.intercepts);
     // The fold may overflow to infinity from finite steps.
     LinearModel::new(model.num_features, model.objective, model.weights, model.intercepts)
+}
+
+/// The graph's constant initializers, by name.
+pub(super) fn constants(graph: &GraphProto) -> HashMap<&str, &TensorProto> {
+    graph
+        .initializer
+        .iter()
+        .filter_map(|t| Some((t.name.as_deref()?, t)))
+        .collect()
 }
 
 /// `""` for ONNX's default domain, whichever way the file spells it.
@@ -244,11 +249,7 @@ pub(super) fn scaler_before(graph: &GraphProto, model: &NodeProto) -> Result<Sca
             model.input.len()
         )));
     };
-    let constants: HashMap<&str, &TensorProto> = graph
-        .initializer
-        .iter()
-        .filter_map(|t| Some((t.name.as_deref()?, t)))
-        .collect();
+    let constants = constants(graph);
     let mut name = input.clone();
     let mut steps = Vec::new();
     let mut chain = Vec::new();

@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 
-use super::linear::{Step, graph_input, is_scaler_step, normal_domain, shown, step};
+use super::linear::{Step, constants, graph_input, is_scaler_step, normal_domain, shown, step};
 use super::proto::{GraphProto, NodeProto, TensorProto};
 use super::{Attributes, ML_DOMAIN, invalid, tensor_reals};
 use crate::compiler::linear::{FeatureAffine, MAX_LINEAR_WEIGHTS};
@@ -54,11 +54,7 @@ enum State {
 /// The network `graph` holds.
 pub(super) fn import_network(graph: &GraphProto) -> Result<Network> {
     let (input, declared) = graph_input(graph)?;
-    let constants: HashMap<&str, &TensorProto> = graph
-        .initializer
-        .iter()
-        .filter_map(|t| Some((t.name.as_deref()?, t)))
-        .collect();
+    let constants = constants(graph);
     let mut current = input.to_owned();
     let mut steps: Vec<Step> = Vec::new();
     let mut layers: Vec<Dense> = Vec::new();
