@@ -50,6 +50,15 @@ impl ImportedModel {
         }
     }
 
+    /// Refuses a family the compiler does not take: what [`compile_model`] would say, before
+    /// any work (an owner's upload is refused at once).
+    pub fn check_compilable(&self) -> Result<()> {
+        match self {
+            ImportedModel::Trees(_) | ImportedModel::Linear(_) => Ok(()),
+            ImportedModel::Network(_) => Err(networks_not_compiled()),
+        }
+    }
+
     /// The float model's probabilities (classification) or value (regression) for a row.
     pub fn predict(&self, row: &[f64]) -> Vec<f64> {
         match self {
@@ -94,6 +103,14 @@ impl Compiled {
         match self {
             Compiled::Trees(compiled) => Plan::Trees(compiled.plan.clone()),
             Compiled::Linear(compiled) => Plan::Linear(compiled.plan.clone()),
+        }
+    }
+
+    /// The plan as the server stores it (without copying it first).
+    pub fn plan_json(&self) -> String {
+        match self {
+            Compiled::Trees(compiled) => compiled.plan.to_json(),
+            Compiled::Linear(compiled) => compiled.plan.to_json(),
         }
     }
 
@@ -159,8 +176,12 @@ pub fn compile_model(
         ImportedModel::Linear(linear) => {
             compile_linear_with_progress(linear, calibration, options, progress).map(Compiled::Linear)
         }
-        ImportedModel::Network(_) => Err(crate::ModelError::Unsupported(
-            "a neural network (Blindfold reads it, but does not compile neural networks yet)".into(),
-        )),
+        ImportedModel::Network(_) => Err(networks_not_compiled()),
     }
+}
+
+fn networks_not_compiled() -> crate::ModelError {
+    crate::ModelError::Unsupported(
+        "a neural network (Blindfold reads it, but does not compile neural networks yet)".into(),
+    )
 }

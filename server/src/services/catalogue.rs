@@ -135,7 +135,7 @@ impl ModelCatalogue {
                 inputs: &inputs,
                 report: model.report,
                 spec_json: model.compiled.spec().to_json(),
-                plan_json: model.compiled.plan().to_json(),
+                plan_json: model.compiled.plan_json(),
                 examples: model.examples,
             })
             .await?;

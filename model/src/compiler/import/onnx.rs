@@ -368,9 +368,9 @@ fn is_plumbing(op_type: &str, domain: &str) -> bool {
     PLUMBING.contains(&(op_type, domain))
 }
 
-/// The number of features the ensemble's input `name` declares (its last dimension), if it
+/// The number of features the model's input `name` declares (its last dimension), if it
 /// does: a graph input of `float`s that no node computes (the scaler's input, when there is
-/// one in front of the trees).
+/// one in front of the model).
 fn input_features(graph: &GraphProto, name: &str) -> Result<Option<usize>> {
     if let Some(producer) = graph.node.iter().find(|n| n.output.iter().any(|o| o == name)) {
         return Err(ModelError::Unsupported(format!(

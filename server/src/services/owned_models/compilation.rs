@@ -74,7 +74,7 @@ impl OwnedModels {
                     bootstraps = compiled.report.cost.bootstraps,
                     "model compiled"
                 );
-                let (spec_json, plan_json) = (compiled.compiled.spec().to_json(), compiled.compiled.plan().to_json());
+                let (spec_json, plan_json) = (compiled.compiled.spec().to_json(), compiled.compiled.plan_json());
                 self.store
                     .store_compiled(row, owner, &spec_json, &plan_json, &compiled.report)
                     .await

@@ -173,11 +173,9 @@ fn check_files(files: UploadFiles, limits: &OwnerLimits) -> ServiceResult<Checke
         error => ServiceError::Unusable(error.to_string()),
     })?;
     drop(files.model);
-    if let ImportedModel::Network(_) = model {
-        return Err(ServiceError::Unusable(format!(
-            "{format}: a neural network (Blindfold does not compile neural networks yet)"
-        )));
-    }
+    model
+        .check_compilable()
+        .map_err(|error| ServiceError::Unusable(format!("{format}: {error}")))?;
     let calibration = parse_csv(&files.calibration, "calibration", max_rows)?;
     let features = model_features(&model, &calibration)?;
     let test = match &files.test {

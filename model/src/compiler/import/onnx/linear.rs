@@ -177,31 +177,7 @@ pub(super) fn graph_input(graph: &GraphProto) -> Result<(&str, Option<usize>)> {
         )));
     };
     let name = input.name.as_deref().unwrap_or_default();
-    let tensor = match input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-        Some(super::proto::type_proto::Value::TensorType(tensor)) => tensor,
-        _ => return Err(ModelError::Unsupported(format!("input `{name}` that is not a tensor"))),
-    };
-    if tensor.elem_type.unwrap_or_default() != FLOAT {
-        return Err(ModelError::Unsupported(format!(
-            "input `{name}` of element type {} (only FLOAT, elem_type 1)",
-            super::data_type_name(tensor.elem_type.unwrap_or_default())
-        )));
-    }
-    let last = tensor
-        .shape
-        .as_ref()
-        .and_then(|s| s.dim.last())
-        .and_then(|d| d.value.as_ref());
-    let width = match last {
-        Some(super::proto::tensor_shape_proto::dimension::Value::DimValue(width)) => Some(
-            usize::try_from(*width)
-                .ok()
-                .filter(|&w| (1..=MAX_FEATURES).contains(&w))
-                .ok_or_else(|| ModelError::Unsupported(format!("input `{name}` of {width} features")))?,
-        ),
-        _ => None,
-    };
-    Ok((name, width))
+    Ok((name, super::input_features(graph, name)?))
 }
 
 /// Operators that may scale the features in front of a model: folded into it.

@@ -124,7 +124,7 @@ pub(super) fn import_network(graph: &GraphProto) -> Result<Network> {
             }
             ("MatMul", "", State::Features | State::Activated) => {
                 let matrix = constant_matrix(node, &current, &constants, false)?;
-                layers.push(dense(matrix, None)?);
+                layers.push(dense(matrix, None));
                 state = State::PreActivation;
             }
             ("Gemm", "", State::Features | State::Activated) => {
@@ -254,16 +254,10 @@ fn constant_matrix(
         usize::try_from(*rows).unwrap_or(0),
         usize::try_from(*columns).unwrap_or(0),
     );
-    if rows == 0 || columns == 0 || rows > MAX_WIDTH.max(crate::compiler::ensemble::MAX_FEATURES) || columns > MAX_WIDTH
-    {
-        return Err(ModelError::Unsupported(format!(
-            "a layer of {rows} × {columns} weights"
-        )));
-    }
     let (inputs, neurons) = if transposed { (columns, rows) } else { (rows, columns) };
-    if neurons > MAX_WIDTH {
+    if inputs == 0 || neurons == 0 || inputs > crate::compiler::ensemble::MAX_FEATURES || neurons > MAX_WIDTH {
         return Err(ModelError::Unsupported(format!(
-            "a layer of {neurons} neurons (at most {MAX_WIDTH})"
+            "a layer of {neurons} neurons reading {inputs} inputs (at most {MAX_WIDTH} neurons)"
         )));
     }
     // One row of `inputs` weights per neuron.
@@ -282,16 +276,15 @@ fn constant_matrix(
         .collect())
 }
 
-fn dense(weights: Vec<Vec<f64>>, bias: Option<Vec<f64>>) -> Result<Dense> {
+/// A layer of `weights` (at most [`MAX_WIDTH`] neurons: [`constant_matrix`] checked), no
+/// activation yet.
+fn dense(weights: Vec<Vec<f64>>, bias: Option<Vec<f64>>) -> Dense {
     let bias = bias.unwrap_or_else(|| vec![0.0; weights.len()]);
-    if weights.len() > MAX_WIDTH {
-        return Err(ModelError::Unsupported(format!("a layer of {} neurons", weights.len())));
-    }
-    Ok(Dense {
+    Dense {
         weights,
         bias,
         activation: Activation::Identity,
-    })
+    }
 }
 
 /// `Gemm(A, B, C)`: `alpha · A · op(B) + beta · C`, with `A` the data.
@@ -315,7 +308,7 @@ fn gemm(node: &NodeProto, current: &str, constants: &HashMap<&str, &TensorProto>
         }
         _ => vec![0.0; weights.len()],
     };
-    dense(weights, Some(bias))
+    Ok(dense(weights, Some(bias)))
 }
 
 /// A constant vector operand of `node` (the one that is not `current`).
