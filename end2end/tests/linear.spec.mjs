@@ -25,6 +25,8 @@ test('a user predicts with a linear model under the key they already have', asyn
 
   await page.goto('/predict');
   await page.getByLabel('Model', { exact: true }).selectOption(MODEL_ID);
+  // The form of the model on show before takes no input while this one's spec loads.
+  await expect(page.locator(`form[data-model="${MODEL_ID}"] fieldset`)).toBeEnabled();
   const seconds = [
     await predict(page, exported, exported.malignant),
     await predict(page, exported, exported.benign),

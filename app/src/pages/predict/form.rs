@@ -14,7 +14,7 @@ use super::spec::{LoadedModel, calibration_notes, short, validate};
 use crate::api::{FeatureInfo, ModelExample, SessionInfo};
 use crate::components::{ErrorAlert, ProgressView, local_action};
 use crate::flow::{self, Progress};
-use crate::{crypto, use_auth};
+use crate::{crypto, use_auth, use_selected_model};
 
 /// One row to predict privately.
 #[derive(Debug, Clone)]
@@ -66,6 +66,15 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
         model.inputs.clone(),
     );
     let (examples, spec_json) = (model.examples.clone(), model.spec_json.clone());
+    // While another model's spec loads, this form stays on show (the page's `Transition`) but
+    // takes no input: what was typed into it would vanish when the other model's form arrives.
+    let selected = use_selected_model();
+    let form_model = model.id.clone();
+    let superseded = {
+        let form_model = form_model.clone();
+        move || selected.with(|id| *id != form_model)
+    };
+    let busy = superseded.clone();
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         if pending.get_untracked() {
@@ -95,13 +104,15 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
     // Erased to `AnyView`, like `CsvRows`: as one type, the page's view nests deeper than the
     // compiler's default query depth allows (for its hydration).
     view! {
-        <form on:submit=submit novalidate>
-            <SampleButtons examples values problems />
-            <FeatureInputs features=fields details values problems notes />
-            <div class="d-flex flex-wrap align-items-center gap-3">
-                <button type="submit" class="btn btn-primary btn-lg" disabled=move || pending.get()>"Predict privately"</button>
-                <WorkerStatus spec_json />
-            </div>
+        <form on:submit=submit novalidate data-model=form_model aria-busy=move || busy().to_string()>
+            <fieldset disabled=superseded>
+                <SampleButtons examples values problems />
+                <FeatureInputs features=fields details values problems notes />
+                <div class="d-flex flex-wrap align-items-center gap-3">
+                    <button type="submit" class="btn btn-primary btn-lg" disabled=move || pending.get()>"Predict privately"</button>
+                    <WorkerStatus spec_json />
+                </div>
+            </fieldset>
         </form>
         <ProgressView progress />
         <ErrorAlert error />
