@@ -234,6 +234,9 @@ pub enum ModelFamily {
     /// A linear classifier or regressor behind its scaler: a weighted sum of the encrypted
     /// inputs, with no bootstrap.
     Linear,
+    /// A neural network of one hidden layer (scikit-learn's MLPs, a framework's dense
+    /// layers): a weighted sum per hidden neuron, read by bootstraps into its activation.
+    Network,
 }
 
 /// What one prediction costs, as the compiler counted it.

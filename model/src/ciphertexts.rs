@@ -49,9 +49,22 @@ impl Named for EncryptedRow {
     const NAME: &'static str = "blindfold::EncryptedRow";
 }
 
-/// The shape an encrypted row must have.
+/// The shape an encrypted row must have: how many ciphertexts, under which key (the small
+/// key's dimension, or the big key's for a network: [`InputEncoding::row_lwe_dimension`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowShape {
     pub ciphertexts: usize,
+    pub lwe_dimension: usize,
+}
+
+/// A row of this many ciphertexts under the small key (a tree ensemble's or a linear model's).
+impl From<usize> for RowShape {
+    fn from(ciphertexts: usize) -> Self {
+        RowShape {
+            ciphertexts,
+            lwe_dimension: small_lwe_dimension(),
+        }
+    }
 }
 
 impl ParameterSetConformant for EncryptedRow {
@@ -59,7 +72,7 @@ impl ParameterSetConformant for EncryptedRow {
 
     fn is_conformant(&self, shape: &RowShape) -> bool {
         let bits = &self.bits;
-        bits.lwe_size().to_lwe_dimension().0 == small_lwe_dimension()
+        bits.lwe_size().to_lwe_dimension().0 == shape.lwe_dimension
             && bits.lwe_ciphertext_count().0 == shape.ciphertexts
             && bits.as_ref().len() == shape.ciphertexts
             && bits.ciphertext_modulus() == CiphertextModulus::new_native()
@@ -76,14 +89,16 @@ impl EncryptedRow {
         to_bytes(self, Self::size_limit(self.bits.lwe_ciphertext_count().0))
     }
 
-    /// Reads an uploaded row that must hold exactly `ciphertexts` ciphertexts.
-    pub fn from_bytes(bytes: &[u8], ciphertexts: usize) -> Result<Self> {
-        from_bytes_conformant(
-            bytes,
-            Self::size_limit(ciphertexts),
-            "encrypted row",
-            &RowShape { ciphertexts },
-        )
+    /// Reads an uploaded row that must have exactly `shape`.
+    pub fn from_bytes(bytes: &[u8], shape: impl Into<RowShape>) -> Result<Self> {
+        let shape = shape.into();
+        from_bytes_conformant(bytes, Self::size_limit(shape.ciphertexts), "encrypted row", &shape)
+    }
+
+    /// Dimension of the key the row is encrypted under.
+    #[cfg(feature = "server")]
+    pub(crate) fn lwe_dimension(&self) -> usize {
+        self.bits.lwe_size().to_lwe_dimension().0
     }
 
     pub fn ciphertexts(&self) -> usize {
@@ -137,7 +152,9 @@ impl OutputShape {
             blocks: spec.outputs.iter().map(|o| o.blocks).collect(),
             modulus_log: match &spec.encryption {
                 InputEncoding::Thermometer(_) => RESULT_MODULUS_LOG,
-                InputEncoding::Linear(linear) => linear.result_modulus_log as usize,
+                InputEncoding::Linear(_) | InputEncoding::Network(_) => {
+                    spec.encryption.wide_result().expect("one ciphertext per output").1 as usize
+                }
             },
         }
     }

@@ -119,6 +119,9 @@ pub enum InputEncoding {
     /// Linear models: [`LinearEncoding`].
     #[serde(rename = "small-key-linear-v1")]
     Linear(LinearEncoding),
+    /// Neural networks: [`NetworkEncoding`].
+    #[serde(rename = "big-key-network-v1")]
+    Network(NetworkEncoding),
 }
 
 /// The small-key thermometer code of a tree ensemble's row.
@@ -149,6 +152,7 @@ impl InputEncoding {
         match self {
             InputEncoding::Thermometer(_) => INPUT_SCHEME,
             InputEncoding::Linear(_) => LINEAR_SCHEME,
+            InputEncoding::Network(_) => NETWORK_SCHEME,
         }
     }
 
@@ -156,6 +160,26 @@ impl InputEncoding {
         match self {
             InputEncoding::Thermometer(e) => &e.parameter_set,
             InputEncoding::Linear(e) => &e.parameter_set,
+            InputEncoding::Network(e) => &e.parameter_set,
+        }
+    }
+
+    /// Dimension of the LWE key a row is encrypted under: the small key, or the big one for a
+    /// network (whose inputs the server multiplies by up to 64, see [`NetworkEncoding`]).
+    pub fn row_lwe_dimension(&self) -> usize {
+        match self {
+            InputEncoding::Thermometer(_) | InputEncoding::Linear(_) => SMALL_LWE_DIMENSION,
+            InputEncoding::Network(_) => BIG_LWE_DIMENSION,
+        }
+    }
+
+    /// A result's message bits and modulus, when it is one ciphertext per output (linear models
+    /// and networks; a tree ensemble's outputs are digits in blocks).
+    pub fn wide_result(&self) -> Option<(u32, u32)> {
+        match self {
+            InputEncoding::Thermometer(_) => None,
+            InputEncoding::Linear(e) => Some((e.message_bits, e.result_modulus_log)),
+            InputEncoding::Network(e) => Some((e.output_bits, e.result_modulus_log)),
         }
     }
 
@@ -164,12 +188,14 @@ impl InputEncoding {
         let supported = match self {
             InputEncoding::Thermometer(_) => *self == Self::thermometer(),
             InputEncoding::Linear(linear) => *linear == LinearEncoding::new(linear.message_bits),
+            InputEncoding::Network(network) => *network == NetworkEncoding::new(network.output_bits),
         };
         if !supported || self.parameter_set() != PARAMETER_SET_NAME {
             return Err(ModelError::Format(format!(
                 "encryption `{}` / `{}` ({self:?}; this build supports {PARAMETER_SET_NAME} / {INPUT_SCHEME} with \
-                 weights {THERMOMETER_WEIGHTS:?}, and {LINEAR_SCHEME} of {MIN_LINEAR_MESSAGE_BITS} to \
-                 {MAX_LINEAR_MESSAGE_BITS} message bits)",
+                 weights {THERMOMETER_WEIGHTS:?}, {LINEAR_SCHEME} of {MIN_LINEAR_MESSAGE_BITS} to \
+                 {MAX_LINEAR_MESSAGE_BITS} message bits, and {NETWORK_SCHEME} of {MIN_NETWORK_OUTPUT_BITS} to \
+                 {MAX_NETWORK_OUTPUT_BITS} output bits)",
                 self.parameter_set(),
                 self.scheme(),
             )));
@@ -254,6 +280,146 @@ impl LinearEncoding {
     }
 }
 
+/// Name of a neural network's encoding (see [`NetworkEncoding`]).
+pub const NETWORK_SCHEME: &str = "big-key-network-v1";
+
+/// Dimension of the big LWE key (`k·N`, the GLWE key read as an LWE key): a network's row is
+/// encrypted under it. Asserted against [`PARAMETERS`] like [`SMALL_LWE_DIMENSION`].
+pub const BIG_LWE_DIMENSION: usize = 2048;
+
+/// `log2` of `Δ_S`, the scale of a network's input levels and of every hidden neuron's
+/// accumulator `S`: `S · Δ_S` for `S` within `[-2^9, 2^9)` keeps a padding bit.
+pub const NETWORK_ACCUMULATOR_SCALE_LOG: u32 = 53;
+
+/// A hidden neuron's fine step, in accumulator units: the activation reads `S` to this
+/// resolution (`32 = 2^5`: the most low bits one bootstrap resolves, see [`NetworkEncoding`]).
+pub const NETWORK_FINE_STEP: i64 = 32;
+
+/// A hidden neuron's coarse slot, in accumulator units (two fine steps).
+pub const NETWORK_COARSE_SLOT: i64 = 64;
+
+/// The coarse read's positions that a neuron's shifted accumulator may take: `0..=15`.
+pub const NETWORK_COARSE_POSITIONS: i64 = 15;
+
+/// Fine steps of a neuron's activation that are read exactly (`J` in `0..4`); below them the
+/// activation is its value at `-∞`, above them its value at `+∞`.
+pub const NETWORK_FINE_LEVELS: usize = 4;
+
+/// The smallest and largest output precision of a network.
+pub const MIN_NETWORK_OUTPUT_BITS: u32 = 3;
+pub const MAX_NETWORK_OUTPUT_BITS: u32 = 8;
+
+/// A network's encoding: the row's levels `x_j` encrypted as fresh big-key LWE ciphertexts of
+/// `x_j · Δ_S` (`Δ_S = 2^53`, TUniform(17) noise: the big key's own, as the bootstrapping
+/// key's), in one seeded list (8 bytes a feature); the result, per output, one small-key
+/// ciphertext of `Y · Δ_out` (`Δ_out = 2^(64 - m)`) modulus-switched to `2^b`,
+/// `b = m + LINEAR_SWITCH_BITS`.
+///
+/// # The circuit of one hidden neuron (three bootstraps)
+///
+/// The server forms the neuron's accumulator `S = Σ_j W_j x_j + B` (integer weights) as
+/// `ct_S = Σ_j W_j ct_j + B·Δ_S`, exact modulo `2^64`, with error `Σ_j W_j e_j`. Write
+/// `S = 32 J + L`, `L = S mod 32`. Then, with every bootstrap keyswitching its input to the
+/// small key and switching it to `2N` as shortint does:
+///
+/// 1. **low** — `64 · ct_S` has phase `L · 2^59` (the bits of `S` above `L` wrap away): the
+///    bootstrap reads the box of `L` among 32 boxes of `2^59` and returns `±2^58` by its sign,
+///    so `b = [L >= 16]` is known exactly. Every box is half a box (`2^58`) from the sign's
+///    boundaries: the parameter set's own margin.
+/// 2. **coarse** — `ct_S + 64 o · Δ_S` has phase `p · 2^59` with `p = (S + 64 o) / 64`; the
+///    plan's offset `o` keeps `p` within `[0, 15]` for every row. The bootstrap rounds `p` with
+///    an error below half a box, so it reads `h = ⌊p⌋` or `⌈p⌉` (either may come out when `p`
+///    is not an integer: that is why its answer is used only where both are right), and returns
+///    the plan's shift `γ(h) · 2^60`.
+/// 3. **fine** — `4 · ct_S + out_low + out_coarse - 2^59` has phase `(J + γ(h) + u) · 2^60`
+///    with `u = (L - 16 b - 8) / 32` in `[-1/4, 1/4)`: the bootstrap reads box
+///    `J + γ(h) mod 16` of 16 boxes of `2^60` with a margin of `2^60/4 = 2^58`, the
+///    parameter set's again, and returns the neuron's contribution to each output.
+///
+/// Given `h`, `J` is one of `2H - 2 .. 2H + 1` with `H = h - o`. The fine boxes are laid out
+/// as **fine** `0..4` (`J` itself), **high** `4..8` (the activation's value at `+∞`) and
+/// **low** `12..16` (its value at `-∞`, zero after the plan moves it into the output's
+/// constant); the shift is `0` when `H` is `0`, `1` or `2` (so `J` from `-2` to `5` lands in
+/// the low, fine and high boxes as it is), `14 - 2H` when `H < 0` (every possible `J` is
+/// below 0: low boxes) and `6 - 2H` when `H > 2` (every `J` is 4 or more: high boxes). So
+/// whichever `h` the coarse read gives, the fine read's box means the same activation. The
+/// boxes are negacyclic (box `k + 8` returns minus box `k`'s value): with the constant `c`
+/// added after the bootstrap, low boxes return `c - G` and high boxes `G + c` for the same
+/// table entry `G = c`, which is why the high value is `2c` and the low one `0`; boxes
+/// `8..12` are never reached.
+///
+/// # Noise
+///
+/// Each bootstrap input is a sum the parameter set's p-fail covers: the accumulator's error
+/// multiplied by at most 64, below one bootstrap output's variance (the plan checks
+/// `Σ W_j² ≤` [`NETWORK_MAX_SQUARED_WEIGHTS`]), plus at most two bootstrap outputs, one
+/// keyswitch and the modulus switch, read with half-box margins of `2^58`: the 25-unit budget
+/// of [`noise_budget`] applies as for the trees. A result is the sum of one bootstrap output
+/// per hidden neuron and a constant, keyswitched and switched to `2^b`; it decrypts exactly
+/// unless its error passes `Δ_out / 2`, which [`network_output_bits`] keeps at most as likely
+/// as a bootstrap's failure (the test `network_outputs_fail_no_more_than_a_bootstrap` checks
+/// the bound with tfhe-rs's noise formulas).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkEncoding {
+    pub parameter_set: String,
+    /// `m`: every output lies in `[-2^(m-1), 2^(m-1))`.
+    pub output_bits: u32,
+    /// `b`: bits per coefficient of a result ciphertext.
+    pub result_modulus_log: u32,
+}
+
+impl NetworkEncoding {
+    pub fn new(output_bits: u32) -> Self {
+        let output_bits = output_bits.clamp(MIN_NETWORK_OUTPUT_BITS, MAX_NETWORK_OUTPUT_BITS);
+        Self {
+            parameter_set: PARAMETER_SET_NAME.to_owned(),
+            output_bits,
+            result_modulus_log: output_bits + LINEAR_SWITCH_BITS,
+        }
+    }
+
+    /// `Δ_out = 2^(64 - m)`.
+    pub fn output_delta(&self) -> u64 {
+        1u64 << (64 - self.output_bits)
+    }
+}
+
+/// Largest `Σ_j W_j²` of a hidden neuron's integer weights: `64² · Σ W_j² · V_fresh` (the low
+/// read's accumulator error) stays far below one bootstrap output's variance (`V_fresh` of the
+/// big key is `2^-95.6`, `V_pbs` is `2^-29.65`: `2^12 · 2^20 · 2^-95.6 = 2^-63.6`).
+pub const NETWORK_MAX_SQUARED_WEIGHTS: u64 = 1 << 20;
+
+/// `log2` of the variances the network bounds rest on, on the unit torus, for
+/// [`PARAMETERS`]: one bootstrap output, one keyswitch from the big key to the small one.
+/// The test `network_outputs_fail_no_more_than_a_bootstrap` recomputes them with tfhe-rs's
+/// formulas.
+pub const LOG2_BOOTSTRAP_VARIANCE: f64 = -29.65;
+pub const LOG2_KEYSWITCH_VARIANCE: f64 = -22.03;
+
+/// How many standard deviations an error must stay within to fail no more often than the
+/// parameter set's bootstrap (`2^-129.58`: `erfc(13.19 / √2)`).
+pub const NETWORK_SIGMAS: f64 = 13.2;
+
+/// The most output bits a network of `hidden` neurons can be decrypted with: its result holds
+/// `hidden` bootstrap outputs, a keyswitch and a switch to `2^(m + 11)`, whose standard
+/// deviation times [`NETWORK_SIGMAS`] must stay below `Δ_out / 2 = 2^-(m + 1)`. `None` when
+/// not even [`MIN_NETWORK_OUTPUT_BITS`] fit.
+pub fn network_output_bits(hidden: usize) -> Option<u32> {
+    (MIN_NETWORK_OUTPUT_BITS..=MAX_NETWORK_OUTPUT_BITS)
+        .rev()
+        .find(|&m| network_output_error(hidden, m) * NETWORK_SIGMAS < 2f64.powi(-(m as i32 + 1)))
+}
+
+/// The standard deviation (unit torus) of a network result's error: `hidden` bootstrap
+/// outputs, one keyswitch, and the switch of `n + 1` coefficients to `2^b` (each rounding
+/// uniform over a step, half of the key's bits set).
+pub fn network_output_error(hidden: usize, output_bits: u32) -> f64 {
+    let b = output_bits + LINEAR_SWITCH_BITS;
+    let step = 2f64.powi(-(b as i32));
+    let switch = (SMALL_LWE_DIMENSION as f64 / 2.0 + 1.0) * step * step / 12.0;
+    (hidden as f64 * 2f64.powf(LOG2_BOOTSTRAP_VARIANCE) + 2f64.powf(LOG2_KEYSWITCH_VARIANCE) + switch).sqrt()
+}
+
 #[cfg(feature = "client")]
 pub(crate) use self::lattice::delta;
 #[cfg(any(feature = "client", feature = "server"))]
@@ -275,6 +441,7 @@ mod lattice {
     // The block layout the spec side uses without tfhe must be this parameter set's.
     const _: () = assert!(PARAMETERS.message_modulus.0 == DIGIT_BASE);
     const _: () = assert!(PARAMETERS.lwe_dimension.0 == super::SMALL_LWE_DIMENSION);
+    const _: () = assert!(PARAMETERS.glwe_dimension.0 * PARAMETERS.polynomial_size.0 == super::BIG_LWE_DIMENSION);
     const _: () = assert!(PARAMETERS.message_modulus.0 * PARAMETERS.carry_modulus.0 == BLOCK_MODULUS);
 
     /// `Delta`: the plaintext scaling of a 4-bit block with one padding bit on the native torus,
@@ -301,19 +468,20 @@ mod lattice {
     pub(crate) const RESULT_MODULUS_LOG: usize = PARAMETERS.polynomial_size.0.ilog2() as usize + 1;
 }
 
+/// tfhe-rs's noise formulas for [`PARAMETERS`], shared by the tests of the bounds.
 #[cfg(all(test, any(feature = "client", feature = "server")))]
-mod tests {
-    use tfhe::core_crypto::commons::noise_formulas::centered_mean_shifted_modulus_switch::centered_binary_shifted_modulus_switch_additive_variance;
+mod tests_support {
     use tfhe::core_crypto::commons::noise_formulas::lwe_keyswitch::keyswitch_additive_variance_132_bits_security_tuniform;
     use tfhe::core_crypto::commons::noise_formulas::lwe_programmable_bootstrap::pbs_variance_132_bits_security_tuniform_fft_mul;
-    use tfhe::core_crypto::prelude::{DynamicDistribution, LweDimension};
+    pub use tfhe::core_crypto::prelude::DynamicDistribution;
+    use tfhe::core_crypto::prelude::LweDimension;
 
-    use super::{PARAMETERS, THERMOMETER_WEIGHTS};
+    use super::PARAMETERS;
 
-    const MODULUS: f64 = 18446744073709551616.0; // 2^64
+    pub const MODULUS: f64 = 18446744073709551616.0; // 2^64
 
     /// Variance, on the unit torus, of TUniform(b): uniform on the integers of [-2^b, 2^b].
-    fn t_uniform_variance(distribution: DynamicDistribution<u64>) -> f64 {
+    pub fn t_uniform_variance(distribution: DynamicDistribution<u64>) -> f64 {
         let DynamicDistribution::TUniform(t) = distribution else {
             panic!("the parameter set uses TUniform noise");
         };
@@ -322,7 +490,7 @@ mod tests {
     }
 
     /// A bootstrap output's variance (`V_pbs`), by tfhe-rs's formula for this parameter set.
-    fn bootstrap_output_variance() -> f64 {
+    pub fn bootstrap_output_variance() -> f64 {
         pbs_variance_132_bits_security_tuniform_fft_mul(
             PARAMETERS.lwe_dimension,
             PARAMETERS.glwe_dimension,
@@ -336,7 +504,7 @@ mod tests {
     }
 
     /// The variance a keyswitch from the big key to the small one adds (`V_ks`).
-    fn keyswitch_variance() -> f64 {
+    pub fn keyswitch_variance() -> f64 {
         keyswitch_additive_variance_132_bits_security_tuniform(
             LweDimension(PARAMETERS.glwe_dimension.0 * PARAMETERS.polynomial_size.0),
             PARAMETERS.lwe_dimension,
@@ -347,6 +515,14 @@ mod tests {
         )
         .0
     }
+}
+
+#[cfg(all(test, any(feature = "client", feature = "server")))]
+mod tests {
+    use tfhe::core_crypto::commons::noise_formulas::centered_mean_shifted_modulus_switch::centered_binary_shifted_modulus_switch_additive_variance;
+
+    use super::tests_support::*;
+    use super::{PARAMETERS, THERMOMETER_WEIGHTS};
 
     /// The inequality the module docs rest on, with tfhe-rs's own noise formulas for this
     /// parameter set: a lookup index made of fresh small-key thermometer bits, each multiplied
@@ -414,6 +590,49 @@ mod tests {
             log2_p_fail(super::noise_budget() + 5) > PARAMETERS.log2_p_fail,
             "the budget is tight"
         );
+    }
+}
+
+#[cfg(all(test, any(feature = "client", feature = "server")))]
+mod network_noise_tests {
+    use super::tests_support::*;
+    use super::*;
+
+    /// The constants the network bounds use are tfhe-rs's figures for this parameter set, and
+    /// the bound they give fails no more often than a bootstrap: the largest output precision
+    /// for 30 hidden neurons is the one the margin allows, and one more bit would not be.
+    #[test]
+    fn network_outputs_fail_no_more_than_a_bootstrap() {
+        assert!((bootstrap_output_variance().log2() - LOG2_BOOTSTRAP_VARIANCE).abs() < 0.01);
+        assert!((keyswitch_variance().log2() - LOG2_KEYSWITCH_VARIANCE).abs() < 0.01);
+        let DynamicDistribution::TUniform(big) = PARAMETERS.glwe_noise_distribution else {
+            panic!("TUniform noise");
+        };
+        assert_eq!(big.bound_log2(), 17);
+        // The low read's accumulator error, at the largest weights a plan may hold.
+        let fresh = t_uniform_variance(PARAMETERS.glwe_noise_distribution);
+        let amplified = 64.0 * 64.0 * NETWORK_MAX_SQUARED_WEIGHTS as f64 * fresh;
+        assert!(amplified < bootstrap_output_variance() / 1e9, "{}", amplified.log2());
+        // NETWORK_SIGMAS is (just above) the bootstrap's margin: erfc(σs / √2) = 2^-129.58.
+        let p_fail = libm::erfc(NETWORK_SIGMAS / 2f64.sqrt()).log2();
+        assert!(
+            p_fail <= PARAMETERS.log2_p_fail && p_fail > PARAMETERS.log2_p_fail - 0.2,
+            "{p_fail}"
+        );
+        let m = network_output_bits(30).unwrap();
+        eprintln!(
+            "30 hidden neurons: {m} output bits, error σ 2^{:.2}",
+            network_output_error(30, m).log2()
+        );
+        assert_eq!(m, 6);
+        let log2_p_fail = |hidden: usize, m: u32| {
+            let half = 2f64.powi(-(m as i32 + 1));
+            libm::erfc(half / (2f64.sqrt() * network_output_error(hidden, m))).log2()
+        };
+        assert!(log2_p_fail(30, m) <= PARAMETERS.log2_p_fail);
+        assert!(log2_p_fail(30, m + 1) > PARAMETERS.log2_p_fail);
+        assert_eq!(network_output_bits(1), Some(6));
+        assert!(network_output_bits(4096).is_none() || network_output_bits(4096) < Some(6));
     }
 }
 

@@ -217,7 +217,7 @@ fn keys_round_trip_and_bad_keys_are_refused() {
 fn compiled_linear(fixture: &Fixture) -> CompiledLinear {
     match fixture.compile_any().unwrap() {
         Compiled::Linear(compiled) => compiled,
-        Compiled::Trees(_) => panic!("{}: not a linear model", fixture.id),
+        _ => panic!("{}: not a linear model", fixture.id),
     }
 }
 
@@ -356,5 +356,59 @@ fn linear_results_decrypt_within_the_bound() {
                 );
             }
         }
+    }
+}
+
+/// A network fixture's model, compiled on its training rows.
+fn compiled_network(fixture: &Fixture) -> blindfold_model::compiler::compile::network::CompiledNetwork {
+    match fixture.compile_any().unwrap() {
+        Compiled::Network(compiled) => compiled,
+        _ => panic!("{}: not a network", fixture.id),
+    }
+}
+
+/// The MLPs of one hidden layer, encrypted under the big key, decrypt to exactly the clear
+/// quantized network's outputs, with the plan's bootstraps (two reads and one table per output
+/// for each hidden neuron); a row under the small key is refused.
+#[test]
+fn networks_are_exact_on_encrypted_rows() {
+    use blindfold_model::compiler::compile::network::raw_values;
+    use blindfold_model::compiler::fixtures::{SKLEARN_MLP_CLASSIFIER, SKLEARN_MLP_REGRESSOR};
+
+    let keys = &*KEYS;
+    for fixture in [SKLEARN_MLP_CLASSIFIER, SKLEARN_MLP_REGRESSOR] {
+        let compiled = compiled_network(&fixture);
+        let plan = blindfold_model::server::Plan::Network(compiled.plan.clone());
+        let (rows, _) = fixture.test_rows().unwrap();
+        for (i, row) in rows.iter().take(3).enumerate() {
+            let upload = encrypt_row(&compiled.spec, &keys.client, row).unwrap().to_bytes();
+            assert!(upload.len() <= 8 * row.len() + 512, "row of {} bytes", upload.len());
+            let received = EncryptedRow::from_bytes(&upload, plan.row_shape()).unwrap();
+            let (output, stats) = plan.evaluate_until(&keys.server, &received, None).unwrap();
+            assert_eq!(stats.bootstraps, compiled.plan.bootstraps());
+            let result = output.to_bytes();
+            println!(
+                "{} row {i}: {} bootstraps in {:.3} s, row {} bytes, result {} bytes",
+                fixture.id,
+                stats.bootstraps,
+                stats.seconds,
+                upload.len(),
+                result.len()
+            );
+            let prediction = decrypt_prediction(&compiled.spec, &keys.client, &result).unwrap();
+            let levels = compiled.spec.quantize_row(row).unwrap();
+            assert_eq!(
+                prediction.raw,
+                raw_values(&compiled.plan, &levels).unwrap(),
+                "{} row {i}",
+                fixture.id
+            );
+        }
+        // The same row under the small key (as a linear model's): refused when read.
+        let mut small = compiled.spec.clone();
+        small.encryption =
+            blindfold_model::params::InputEncoding::Linear(blindfold_model::params::LinearEncoding::new(10));
+        let upload = encrypt_row(&small, &keys.client, &rows[0]).unwrap().to_bytes();
+        assert!(EncryptedRow::from_bytes(&upload, plan.row_shape()).is_err());
     }
 }

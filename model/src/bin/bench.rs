@@ -190,7 +190,7 @@ fn run_row(compiled: &Compiled, plan: &Plan, keys: &Keys, row: &[f64]) -> anyhow
     let encrypted = encrypt_row(spec, &keys.client, row)?;
     let upload = encrypted.to_bytes();
     let encrypt_s = t.elapsed().as_secs_f64();
-    let received = EncryptedRow::from_bytes(&upload, plan.input_ciphertexts())?;
+    let received = EncryptedRow::from_bytes(&upload, plan.row_shape())?;
     let (output, stats) = plan.evaluate_until(&keys.server, &received, None)?;
     let download = output.to_bytes();
     let t = Instant::now();

@@ -15,7 +15,7 @@ use tfhe::core_crypto::prelude::{CompressedModulusSwitchedLweCiphertext, Modulus
 use crate::ciphertexts::EncryptedOutput;
 use crate::error::{ModelError, Result};
 use crate::keys::ClientKey;
-use crate::params::{BLOCK_BITS, BLOCK_MODULUS, DIGIT_MAX, InputEncoding, place};
+use crate::params::{BLOCK_BITS, BLOCK_MODULUS, DIGIT_MAX, place};
 use crate::spec::{ClientSpec, Prediction};
 
 /// Decrypts a result into the integers the quantized model computes, one per output.
@@ -30,14 +30,14 @@ use crate::spec::{ClientSpec, Prediction};
 /// zero mask of `n` coefficients has probability `2^-(n * 12)` or less), so one means the
 /// result was forged, and is refused rather than shown as the model's answer.
 pub fn decrypt_raw(spec: &ClientSpec, key: &ClientKey, output: &EncryptedOutput) -> Result<Vec<u64>> {
-    if let InputEncoding::Linear(encoding) = &spec.encryption {
+    if let Some((message_bits, _)) = spec.encryption.wide_result() {
         return output
             .outputs
             .iter()
             .map(|ciphertexts| match ciphertexts.as_slice() {
-                [ciphertext] => decrypt_linear(key, ciphertext, encoding.message_bits as usize),
+                [ciphertext] => decrypt_linear(key, ciphertext, message_bits as usize),
                 _ => Err(ModelError::InconsistentResult(
-                    "a linear output of several ciphertexts".into(),
+                    "an output of several ciphertexts where the model returns one".into(),
                 )),
             })
             .collect();
@@ -82,8 +82,9 @@ fn decrypt_compact(key: &ClientKey, block: &CompressedModulusSwitchedLweCipherte
     Ok(rounded as u64 % BLOCK_MODULUS)
 }
 
-/// Decrypts a linear model's result ciphertext (small key, modulus `2^b`): the phase rounded
-/// to one of `2^m` values, read as `S + 2^(m-1)` (see [`crate::params::LinearEncoding`]: the
+/// Decrypts a linear model's or a network's result ciphertext (small key, modulus `2^b`): the
+/// phase rounded to one of `2^m` values, read as `S + 2^(m-1)` (see
+/// [`crate::params::LinearEncoding`] and [`crate::params::NetworkEncoding`] for why the
 /// rounding is exact).
 fn decrypt_linear(
     key: &ClientKey,

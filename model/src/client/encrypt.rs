@@ -21,7 +21,7 @@ use crate::ciphertexts::EncryptedRow;
 use crate::client::seeded::{MaskStream, encrypt_lwe_bodies};
 use crate::error::Result;
 use crate::keys::ClientKey;
-use crate::params::{InputEncoding, PARAMETERS, delta};
+use crate::params::{InputEncoding, NETWORK_ACCUMULATOR_SCALE_LOG, PARAMETERS, delta};
 use crate::spec::ClientSpec;
 
 /// Validates, quantizes and encrypts one row of features for `spec`'s model: its thermometer
@@ -35,11 +35,19 @@ pub fn encrypt_row(spec: &ClientSpec, key: &ClientKey, row: &[f64]) -> Result<En
     let plaintexts: Vec<u64> = match &spec.encryption {
         InputEncoding::Thermometer(_) => spec.thermometer(&levels).iter().map(|&b| b * delta()).collect(),
         InputEncoding::Linear(linear) => levels.iter().map(|&x| x as u64 * linear.delta()).collect(),
+        InputEncoding::Network(_) => levels
+            .iter()
+            .map(|&x| (x as u64) << NETWORK_ACCUMULATOR_SCALE_LOG)
+            .collect(),
     };
     let mut seeder = new_seeder();
     let compression_seed: CompressionSeed = seeder.seed().into();
     let noise_seed = seeder.seed();
-    let secret = key.small_lwe_secret_key();
+    // A network's row is under the big key, with the big key's noise (see `NetworkEncoding`).
+    let (secret, noise) = match &spec.encryption {
+        InputEncoding::Network(_) => (key.big_lwe_secret_key(), PARAMETERS.glwe_noise_distribution),
+        _ => (key.small_lwe_secret_key(), PARAMETERS.lwe_noise_distribution),
+    };
     let mut list = SeededLweCiphertextList::new(
         0u64,
         secret.lwe_dimension().to_lwe_size(),
@@ -53,6 +61,7 @@ pub fn encrypt_row(spec: &ClientSpec, key: &ClientKey, row: &[f64]) -> Result<En
         secret.as_ref(),
         compression_seed,
         noise_seed.into(),
+        noise,
     );
     Ok(EncryptedRow { bits: list })
 }
@@ -65,6 +74,7 @@ fn encrypt_bodies(
     secret: &[u64],
     compression_seed: CompressionSeed,
     noise_seed: CompressionSeed,
+    noise: tfhe::core_crypto::prelude::DynamicDistribution<u64>,
 ) {
     encrypt_lwe_bodies(
         bodies,
@@ -72,7 +82,7 @@ fn encrypt_bodies(
         secret,
         &mut MaskStream::new(compression_seed.inner),
         &mut RandomGenerator::<DefaultRandomGenerator>::new(noise_seed),
-        PARAMETERS.lwe_noise_distribution,
+        noise,
     );
 }
 
@@ -86,6 +96,17 @@ impl ClientKey {
             }
             // `ClientKey::generate` and `ClientKey::from_bytes` only make or accept keys of
             // `PARAMETERS`, a classic KS-PBS set: the standard atomic pattern.
+            _ => unreachable!("Blindfold's client keys use the standard atomic pattern"),
+        }
+    }
+
+    /// The big LWE secret key (dimension 2048, the GLWE key read as an LWE key): a network's
+    /// inputs are encrypted under it, and bootstraps return results under it.
+    pub(crate) fn big_lwe_secret_key(&self) -> tfhe::core_crypto::prelude::LweSecretKeyView<'_, u64> {
+        match &self.inner.atomic_pattern {
+            tfhe::shortint::client_key::atomic_pattern::AtomicPatternClientKey::Standard(key) => {
+                key.large_lwe_secret_key()
+            }
             _ => unreachable!("Blindfold's client keys use the standard atomic pattern"),
         }
     }
@@ -125,6 +146,7 @@ mod tests {
             secret.as_ref(),
             compression_seed,
             Seed(7).into(),
+            PARAMETERS.lwe_noise_distribution,
         );
 
         let mut full = LweCiphertextList::new(

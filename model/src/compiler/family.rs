@@ -5,6 +5,9 @@
 use std::ops::ControlFlow;
 
 use crate::compiler::compile::linear::{CompiledLinear, LINEAR_CANDIDATES, compile_linear_with_progress, raw_values};
+use crate::compiler::compile::network::{
+    CompiledNetwork, NETWORK_INPUT_BITS, check_network, compile_network_with_progress,
+};
 use crate::compiler::compile::{CompileOptions, CompileStep, CompiledModel, Quality, compile_with_progress};
 use crate::compiler::dataset::Dataset;
 use crate::compiler::import::ImportedModel;
@@ -46,7 +49,9 @@ impl ImportedModel {
         match self {
             ImportedModel::Trees(ensemble) => ensemble.splits(),
             ImportedModel::Linear(model) => model.weights.len() * model.num_features * LINEAR_CANDIDATES,
-            ImportedModel::Network(network) => network.weights(),
+            ImportedModel::Network(network) => {
+                network.weights() * (NETWORK_INPUT_BITS.1 - NETWORK_INPUT_BITS.0 + 1) as usize
+            }
         }
     }
 
@@ -55,7 +60,7 @@ impl ImportedModel {
     pub fn check_compilable(&self) -> Result<()> {
         match self {
             ImportedModel::Trees(_) | ImportedModel::Linear(_) => Ok(()),
-            ImportedModel::Network(_) => Err(networks_not_compiled()),
+            ImportedModel::Network(network) => check_network(network),
         }
     }
 
@@ -74,7 +79,8 @@ impl ImportedModel {
 pub struct Cost {
     /// Bits per input feature: at most `2^input_bits` levels.
     pub input_bits: u32,
-    /// Output precision: a tree ensemble's leaf bits, a linear model's message bits.
+    /// Output precision: a tree ensemble's leaf bits, a linear model's message bits, a
+    /// network's output bits.
     pub output_bits: u32,
     pub bootstraps: usize,
     pub ciphertexts: usize,
@@ -83,11 +89,12 @@ pub struct Cost {
     pub predicted_millis: f64,
 }
 
-/// A compiled model of either family.
+/// A compiled model of any family.
 #[derive(Debug, Clone)]
 pub enum Compiled {
     Trees(CompiledModel),
     Linear(CompiledLinear),
+    Network(CompiledNetwork),
 }
 
 impl Compiled {
@@ -95,6 +102,7 @@ impl Compiled {
         match self {
             Compiled::Trees(compiled) => &compiled.spec,
             Compiled::Linear(compiled) => &compiled.spec,
+            Compiled::Network(compiled) => &compiled.spec,
         }
     }
 
@@ -103,6 +111,7 @@ impl Compiled {
         match self {
             Compiled::Trees(compiled) => Plan::Trees(compiled.plan.clone()),
             Compiled::Linear(compiled) => Plan::Linear(compiled.plan.clone()),
+            Compiled::Network(compiled) => Plan::Network(compiled.plan.clone()),
         }
     }
 
@@ -111,6 +120,7 @@ impl Compiled {
         match self {
             Compiled::Trees(compiled) => compiled.plan.to_json(),
             Compiled::Linear(compiled) => compiled.plan.to_json(),
+            Compiled::Network(compiled) => compiled.plan.to_json(),
         }
     }
 
@@ -138,6 +148,17 @@ impl Compiled {
                     predicted_millis: report.predicted_millis,
                 }
             }
+            Compiled::Network(compiled) => {
+                let report = &compiled.report;
+                Cost {
+                    input_bits: report.input_bits,
+                    output_bits: report.output_bits,
+                    bootstraps: report.bootstraps,
+                    ciphertexts: report.ciphertexts,
+                    row_bytes: report.row_bytes,
+                    predicted_millis: report.predicted_millis,
+                }
+            }
         }
     }
 
@@ -146,6 +167,7 @@ impl Compiled {
         match self {
             Compiled::Trees(compiled) => compiled.report.quality,
             Compiled::Linear(compiled) => compiled.report.quality,
+            Compiled::Network(compiled) => compiled.report.quality,
         }
     }
 
@@ -157,6 +179,9 @@ impl Compiled {
         match self {
             Compiled::Trees(compiled) => spec.decode(&compiled.quantized.raw_outputs(&levels)),
             Compiled::Linear(compiled) => spec.decode(&raw_values(&compiled.plan, &levels)?),
+            Compiled::Network(compiled) => {
+                spec.decode(&crate::compiler::compile::network::raw_values(&compiled.plan, &levels)?)
+            }
         }
     }
 }
@@ -176,12 +201,8 @@ pub fn compile_model(
         ImportedModel::Linear(linear) => {
             compile_linear_with_progress(linear, calibration, options, progress).map(Compiled::Linear)
         }
-        ImportedModel::Network(_) => Err(networks_not_compiled()),
+        ImportedModel::Network(network) => {
+            compile_network_with_progress(network, calibration, options, progress).map(Compiled::Network)
+        }
     }
-}
-
-fn networks_not_compiled() -> crate::ModelError {
-    crate::ModelError::Unsupported(
-        "a neural network (Blindfold reads it, but does not compile neural networks yet)".into(),
-    )
 }

@@ -351,6 +351,127 @@ impl<'a> FheOps<'a> {
     }
 }
 
+/// Bootstraps for circuits other than the trees' (a network's hidden neurons): the user's
+/// keys, with the same keyswitch, modulus switch, batched blind rotation and extraction as a
+/// tree lookup, on big-key inputs and full-torus tables ([`Bootstrapper::table`]).
+pub(crate) struct Bootstrapper<'a> {
+    ops: FheOps<'a>,
+}
+
+impl<'a> Bootstrapper<'a> {
+    pub(crate) fn new(key: &'a ServerKey, deadline: Option<Instant>) -> Result<Self> {
+        let mut ops = FheOps::new(key)?;
+        ops.deadline = deadline;
+        Ok(Self { ops })
+    }
+
+    /// Bootstraps done so far.
+    pub(crate) fn bootstraps(&self) -> usize {
+        self.ops.bootstraps.load(Ordering::Relaxed)
+    }
+
+    /// The table of a bootstrap whose input's phase lies on `boxes` boxes of the torus
+    /// (`2^64 / boxes` each, box `k` centred on `k · 2^64 / boxes`): it returns `value(k)` for
+    /// box `k < boxes / 2`, and, the blind rotation being negacyclic, `-value(k - boxes / 2)`
+    /// for the others. Built as shortint builds its tables: each box's `2N / boxes`
+    /// coefficients hold its value, rotated by half a box, the wrapped half negated.
+    pub(crate) fn table(&self, boxes: usize, value: impl Fn(usize) -> u64) -> GlweCiphertextOwned<u64> {
+        let polynomial_size = self.ops.bootstrap.polynomial_size();
+        let glwe_size = self.ops.bootstrap.glwe_size();
+        let n = polynomial_size.0;
+        let width = 2 * n / boxes;
+        let mut accumulator = GlweCiphertext::new(0u64, glwe_size, polynomial_size, PARAMETERS.ciphertext_modulus);
+        let mut body = accumulator.get_mut_body();
+        for (position, coefficient) in body.as_mut().iter_mut().enumerate() {
+            // Position `μ` of the rotation reads box `round(μ / width)`; the last half box of
+            // the first half of the torus is box `boxes / 2`, which returns `-value(0)`.
+            let k = (position + width / 2) / width;
+            *coefficient = if k < boxes / 2 {
+                value(k)
+            } else {
+                value(0).wrapping_neg()
+            };
+        }
+        accumulator
+    }
+
+    /// Bootstraps each big-key input with its table: keyswitch, centred modulus switch to
+    /// `2N`, blind rotation (batched, as for the trees' lookups) and extraction; the outputs
+    /// are big-key ciphertexts. Stops with [`ModelError::Interrupted`] past the deadline.
+    pub(crate) fn bootstrap_all(
+        &self,
+        inputs: &[(LweCiphertextOwned<u64>, &GlweCiphertextOwned<u64>)],
+    ) -> Result<Vec<LweCiphertextOwned<u64>>> {
+        if self.ops.deadline.is_some_and(|deadline| Instant::now() > deadline) {
+            return Err(ModelError::Interrupted(format!(
+                "the evaluation ran past its time limit after {} bootstraps",
+                self.bootstraps()
+            )));
+        }
+        let log_modulus = self
+            .ops
+            .bootstrap
+            .polynomial_size()
+            .to_blind_rotation_input_modulus_log();
+        let switched: Vec<SwitchedLwe> = inputs
+            .par_iter()
+            .map(|(input, _)| {
+                let mut small = LweCiphertext::new(
+                    0u64,
+                    self.ops.keyswitch.output_lwe_size(),
+                    PARAMETERS.ciphertext_modulus,
+                );
+                keyswitch_lwe_ciphertext(self.ops.keyswitch, input, &mut small);
+                let switched = self
+                    .ops
+                    .modulus_switch
+                    .lwe_ciphertext_modulus_switch::<usize, _>(&small, log_modulus);
+                SwitchedLwe {
+                    body: switched.body(),
+                    mask: switched.mask().collect(),
+                    log_modulus,
+                }
+            })
+            .collect();
+        let rotations: Vec<(&SwitchedLwe, &GlweCiphertextOwned<u64>)> =
+            switched.iter().zip(inputs).map(|(s, (_, table))| (s, *table)).collect();
+        let share = rotations.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let rotated: Vec<GlweCiphertextOwned<u64>> = rotations
+            .par_chunks(share)
+            .flat_map_iter(|chunk| self.ops.blind_rotate_batch(chunk))
+            .collect();
+        Ok(rotated
+            .iter()
+            .map(|glwe| {
+                self.ops
+                    .extract(glwe, 0, 0)
+                    .big
+                    .expect("an extraction is under the big key")
+            })
+            .collect())
+    }
+
+    /// A big-key result for the client: keyswitched to the small key and modulus-switched to
+    /// `2^log_modulus`.
+    pub(crate) fn compact(
+        &self,
+        big: &LweCiphertextOwned<u64>,
+        log_modulus: usize,
+    ) -> CompressedModulusSwitchedLweCiphertext<u64> {
+        let mut small = LweCiphertext::new(
+            0u64,
+            self.ops.keyswitch.output_lwe_size(),
+            PARAMETERS.ciphertext_modulus,
+        );
+        keyswitch_lwe_ciphertext(self.ops.keyswitch, big, &mut small);
+        tfhe::core_crypto::algorithms::modulus_switch::lwe_ciphertext_modulus_switch::<u64, u64, _>(
+            small.as_view(),
+            CiphertextModulusLog(log_modulus),
+        )
+        .compress::<u64>()
+    }
+}
+
 /// An LWE ciphertext switched to the blind rotation's modulus `2N`, its coefficients stored
 /// (tfhe-rs's switched ciphertext computes them lazily, and a batched rotation reads its mask
 /// by index, which would recompute the prefix every time).
@@ -495,6 +616,19 @@ mod tests {
     use super::*;
     use crate::compiler::fixtures::BREAST_CANCER;
     use crate::{ClientKey, encrypt_row};
+
+    /// The full-torus table of 32 boxes holding `f(k) · Δ` for the first 16 is exactly
+    /// shortint's lookup table of `f` for a 4-bit block under its padding bit.
+    #[test]
+    fn a_torus_table_is_shortints_table() {
+        let server = ClientKey::generate().compressed_server_key().decompress();
+        let bootstrapper = Bootstrapper::new(&server, None).unwrap();
+        let f = |x: u64| (x * 7 + 3) % 16;
+        let delta = (1u64 << 63) / 16;
+        let ours = bootstrapper.table(32, |k| f(k as u64) * delta);
+        let theirs = server.inner.generate_lookup_table(f);
+        assert_eq!(ours.as_ref(), theirs.acc.as_ref());
+    }
 
     /// Decompressing only what the plan reads gives exactly the ciphertexts a full
     /// decompression gives at those indices, including the first and the last.

@@ -23,6 +23,7 @@ pub mod accumulate;
 pub mod circuit;
 pub mod evaluate;
 pub mod linear;
+pub mod network;
 pub mod plan;
 
 use std::time::Instant;
@@ -38,6 +39,7 @@ use crate::keys::ServerKey;
 pub enum Plan {
     Trees(plan::ServerPlan),
     Linear(linear::LinearPlan),
+    Network(network::NetworkPlan),
 }
 
 impl Plan {
@@ -51,6 +53,7 @@ impl Plan {
         match scheme.encryption {
             crate::params::InputEncoding::Thermometer(_) => plan::ServerPlan::from_json(json).map(Plan::Trees),
             crate::params::InputEncoding::Linear(_) => linear::LinearPlan::from_json(json).map(Plan::Linear),
+            crate::params::InputEncoding::Network(_) => network::NetworkPlan::from_json(json).map(Plan::Network),
         }
     }
 
@@ -58,6 +61,7 @@ impl Plan {
         match self {
             Plan::Trees(plan) => plan.to_json(),
             Plan::Linear(plan) => plan.to_json(),
+            Plan::Network(plan) => plan.to_json(),
         }
     }
 
@@ -66,6 +70,20 @@ impl Plan {
         match self {
             Plan::Trees(plan) => plan.input.ciphertexts(),
             Plan::Linear(plan) => plan.levels.len(),
+            Plan::Network(plan) => plan.levels.len(),
+        }
+    }
+
+    /// The shape of an encrypted row: how many ciphertexts, under which key.
+    pub fn row_shape(&self) -> crate::ciphertexts::RowShape {
+        let encryption = match self {
+            Plan::Trees(plan) => &plan.encryption,
+            Plan::Linear(plan) => &plan.encryption,
+            Plan::Network(plan) => &plan.encryption,
+        };
+        crate::ciphertexts::RowShape {
+            ciphertexts: self.input_ciphertexts(),
+            lwe_dimension: encryption.row_lwe_dimension(),
         }
     }
 
@@ -79,6 +97,7 @@ impl Plan {
     ) -> Result<(EncryptedOutput, evaluate::EvaluationStats)> {
         match self {
             Plan::Trees(plan) => evaluate::evaluate_until(plan, key, row, deadline),
+            Plan::Network(plan) => plan.evaluate_until(key, row, deadline),
             Plan::Linear(plan) => {
                 let start = Instant::now();
                 let output = plan.evaluate(row)?;

@@ -120,8 +120,9 @@ impl ClientSpec {
             let fits = match &self.encryption {
                 InputEncoding::Thermometer(_) => fits_blocks(output.blocks, output.max_value),
                 // One ciphertext of `m` bits per output.
-                InputEncoding::Linear(linear) => {
-                    output.blocks == 1 && output.max_value == (1u64 << linear.message_bits) - 1
+                InputEncoding::Linear(_) | InputEncoding::Network(_) => {
+                    let (bits, _) = self.encryption.wide_result().expect("one ciphertext per output");
+                    output.blocks == 1 && output.max_value == (1u64 << bits) - 1
                 }
             };
             if !(fits && output.scale.is_finite() && output.offset.is_finite()) {
@@ -193,7 +194,16 @@ impl ClientSpec {
     pub fn input_ciphertexts(&self) -> usize {
         match self.encryption {
             InputEncoding::Thermometer(_) => self.features.iter().map(|f| f.levels() - 1).sum::<usize>(),
-            InputEncoding::Linear(_) => self.features.len(),
+            InputEncoding::Linear(_) | InputEncoding::Network(_) => self.features.len(),
+        }
+    }
+
+    /// The shape of an encrypted row: how many ciphertexts, under which key.
+    #[cfg(any(feature = "client", feature = "server"))]
+    pub fn row_shape(&self) -> crate::ciphertexts::RowShape {
+        crate::ciphertexts::RowShape {
+            ciphertexts: self.input_ciphertexts(),
+            lwe_dimension: self.encryption.row_lwe_dimension(),
         }
     }
 

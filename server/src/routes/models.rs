@@ -67,22 +67,15 @@ pub async fn predict(
         .keys
         .touch(user.user_id, model.spec.encryption.parameter_set())
         .await?;
-    let ciphertexts = model.plan.input_ciphertexts();
-    let limit = EncryptedRow::size_limit(ciphertexts).min(state.settings.max_row_bytes);
+    let shape = model.plan.row_shape();
+    let limit = EncryptedRow::size_limit(shape.ciphertexts).min(state.settings.max_row_bytes);
     // Refused before the row crosses the network if the user has too many pending.
     state.jobs.check_pending(user.user_id).await?;
     let _slot = state.row_uploads.take(user.user_id)?;
     let row = read_limited(&headers, body, limit, state.settings.upload_timeout(), "encrypted row").await?;
     let job = state
         .jobs
-        .submit(
-            user.user_id,
-            &id,
-            &key.fingerprint,
-            &model.spec_sha256,
-            ciphertexts,
-            row,
-        )
+        .submit(user.user_id, &id, &key.fingerprint, &model.spec_sha256, shape, row)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }

@@ -247,6 +247,7 @@ fn parse_model(id: String, row: PublishedRow) -> ServiceResult<Model> {
     let bootstraps = match &plan {
         Plan::Trees(trees) => bootstraps_per_evaluation(trees, &spec).context("a stored server plan")?,
         Plan::Linear(_) => 0,
+        Plan::Network(network) => network.bootstraps(),
     };
     let examples = row.examples()?;
     let inputs = describe_inputs(spec.features.iter().map(|f| f.name.as_str()), &row.inputs()?);

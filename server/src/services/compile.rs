@@ -73,6 +73,7 @@ pub fn model_report(
             family: match compiled {
                 Compiled::Trees(_) => ModelFamily::Trees,
                 Compiled::Linear(_) => ModelFamily::Linear,
+                Compiled::Network(_) => ModelFamily::Network,
             },
             input_bits: cost.input_bits,
             output_bits: cost.output_bits,

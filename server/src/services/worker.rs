@@ -135,7 +135,7 @@ impl Evaluator {
             .await?;
         let time_limit = self.jobs.limits().time_limit(model.bootstraps);
         tokio::task::spawn_blocking(move || -> Outcome {
-            let row = EncryptedRow::from_bytes(&row, model.plan.input_ciphertexts())?;
+            let row = EncryptedRow::from_bytes(&row, model.plan.row_shape())?;
             let evaluating = Instant::now();
             let deadline = evaluating + time_limit;
             let (output, stats) =

@@ -12,7 +12,7 @@ use blindfold_api::{
     QualityMeasure, QualityRows, Role, paths,
 };
 use blindfold_model::compiler::fixtures::{
-    BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_LOGISTIC_REGRESSION, SKLEARN_MLP_CLASSIFIER, SKLEARN_RANDOM_FOREST,
+    BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_LOGISTIC_REGRESSION, SKLEARN_MLP_CLASSIFIER, SKLEARN_RANDOM_FOREST, TORCH_MLP,
 };
 use blindfold_model::{CompileOptions, Dataset, compile, decrypt_prediction, encrypt_row};
 use blindfold_server::services::catalogue::DEFAULT_MODEL_DESCRIPTION;
@@ -948,8 +948,8 @@ async fn an_owner_publishes_a_linear_model_that_users_predict_with_exactly() {
     assert!(report.evaluation.target_met, "{report:?}");
     alice.publish_model(id).await.unwrap();
 
-    // A neural network is read, and refused at once (422) with the reason: not compiled yet.
-    let network = SKLEARN_MLP_CLASSIFIER;
+    // A network of two hidden layers is read, and refused at once (422) with the reason.
+    let network = TORCH_MLP;
     let (code, body) = api_error(
         alice
             .upload_owner_model(
@@ -964,11 +964,7 @@ async fn an_owner_publishes_a_linear_model_that_users_predict_with_exactly() {
             .await,
     );
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body:?}");
-    assert!(
-        body.detail.contains("does not compile neural networks yet"),
-        "{}",
-        body.detail
-    );
+    assert!(body.detail.contains("2 hidden layers"), "{}", body.detail);
 
     let spec = fetch_spec(&bob, id).await;
     let expected_model = fixture.compile_any().unwrap();
@@ -985,5 +981,60 @@ async fn an_owner_publishes_a_linear_model_that_users_predict_with_exactly() {
         let prediction = decrypt_prediction(&spec, &KEYS.client, &result).unwrap();
         assert_eq!(prediction, expected_model.predict_clear(row).unwrap());
     }
+    app.stop().await;
+}
+
+/// An MLP classifier (scikit-learn's, behind its scaler, through ONNX) is uploaded, compiled
+/// (three bootstraps per hidden neuron), published, and predicted with exactly under the key
+/// the user already has: its row is encrypted under the big key, which that key holds.
+#[tokio::test]
+async fn an_owner_publishes_a_network_that_users_predict_with_exactly() {
+    let dir = TempDir::new().unwrap();
+    let (app, alice, bob) = owner_and_user(dir.path()).await;
+    let fixture = SKLEARN_MLP_CLASSIFIER;
+    let id = "tumour-mlp";
+    let upload = ModelUpload {
+        id: id.to_owned(),
+        name: "Breast cancer (MLP)".to_owned(),
+        description: "A neural network of one hidden layer.".to_owned(),
+        labels: vec!["Malignant".to_owned(), "Benign".to_owned()],
+        inputs: Vec::new(),
+    };
+    alice
+        .upload_owner_model(
+            &upload,
+            fixture.model.to_vec(),
+            fixture.train_csv.to_owned(),
+            Some(fixture.test_csv.to_owned()),
+        )
+        .await
+        .unwrap();
+    let draft = alice.wait_compiled(id, Duration::from_secs(300)).await.unwrap();
+    assert_eq!(draft.state, ModelState::Draft, "{:?}", draft.error);
+    let report = draft.report.clone().unwrap();
+    assert_eq!(report.cost.family, ModelFamily::Network);
+    assert_eq!(report.cost.bootstraps, 90, "30 hidden neurons, one output");
+    assert_eq!(report.cost.ciphertexts, 30, "one ciphertext per feature");
+    alice.publish_model(id).await.unwrap();
+
+    let spec = fetch_spec(&bob, id).await;
+    let expected_model = fixture.compile_any().unwrap();
+    assert_eq!(&spec, expected_model.spec());
+    let (test_rows, _) = fixture.test_rows().unwrap();
+    for row in &test_rows[..2] {
+        let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
+        let job = submit_row(&bob, id, encrypted).await.unwrap();
+        let job = bob.wait(&job.id, Duration::from_secs(120), |_| {}).await.unwrap();
+        assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
+        let result = bob.result(&job.id).await.unwrap();
+        let prediction = decrypt_prediction(&spec, &KEYS.client, &result).unwrap();
+        assert_eq!(prediction, expected_model.predict_clear(row).unwrap());
+    }
+    // A small-key row (a linear model's shape) is refused at once.
+    let mut small = spec.clone();
+    small.encryption = blindfold_model::params::InputEncoding::Linear(blindfold_model::params::LinearEncoding::new(10));
+    let wrong = encrypt_row(&small, &KEYS.client, &test_rows[0]).unwrap().to_bytes();
+    let (status, _) = api_error(submit_row(&bob, id, wrong).await);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }

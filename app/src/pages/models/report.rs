@@ -127,6 +127,13 @@ fn CostList(cost: ModelCost) -> impl IntoView {
                     cost.output_bits
                 ),
             ),
+            ModelFamily::Network => (
+                "Output precision",
+                format!(
+                    "{} bits per output (a neural network: its hidden neurons are bootstrapped)",
+                    cost.output_bits
+                ),
+            ),
         },
         ("Bootstraps", cost.bootstraps.to_string()),
         ("Ciphertexts per row", cost.ciphertexts.to_string()),

@@ -183,7 +183,7 @@ pub fn compile_linear_with_progress(
 
 /// The mean absolute difference between the float model's predictions (probabilities or
 /// values) and the quantized model's.
-fn deviation(float: &[Vec<f64>], quantized: &[Prediction]) -> f64 {
+pub(super) fn deviation(float: &[Vec<f64>], quantized: &[Prediction]) -> f64 {
     let mut total = 0.0;
     for (f, q) in float.iter().zip(quantized) {
         let predicted = if q.probabilities.is_empty() {
@@ -292,14 +292,14 @@ const GRID_TAIL: f64 = 0.005;
 
 /// A feature's grid and quantizer: `levels` levels (one for a constant feature) from the
 /// [`GRID_TAIL`] quantile to the opposite one of the calibration values.
-struct Grid {
-    low: f64,
-    step: f64,
-    quantizer: FeatureQuantizer,
+pub(super) struct Grid {
+    pub(super) low: f64,
+    pub(super) step: f64,
+    pub(super) quantizer: FeatureQuantizer,
 }
 
 /// Uniform grids of `levels` levels over each column's calibration values.
-fn quantizers(names: &[String], rows: &[Vec<f64>], levels: usize) -> Result<Vec<Grid>> {
+pub(super) fn quantizers(names: &[String], rows: &[Vec<f64>], levels: usize) -> Result<Vec<Grid>> {
     names
         .iter()
         .enumerate()

@@ -22,6 +22,7 @@
 //! `quality.rs` (how a quantized model is judged, here and in the owners' reports).
 
 pub mod linear;
+pub mod network;
 mod plan;
 mod precision;
 mod quality;

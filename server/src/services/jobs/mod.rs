@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use blindfold_api::JobInfo;
 use blindfold_model::EncryptedRow;
+use blindfold_model::ciphertexts::RowShape;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -152,7 +153,7 @@ impl JobQueue {
         }
     }
 
-    /// Checks that `row` is an encrypted row of `ciphertexts` ciphertexts (a malformed row is
+    /// Checks that `row` is an encrypted row of `shape` (a malformed row is
     /// refused now, not in a worker), stores it and queues a job for it, within the user's
     /// quota of pending jobs.
     pub async fn submit(
@@ -161,11 +162,11 @@ impl JobQueue {
         model_id: &str,
         key_fingerprint: &str,
         spec_sha256: &str,
-        ciphertexts: usize,
+        shape: RowShape,
         row: Vec<u8>,
     ) -> ServiceResult<JobInfo> {
         let row = tokio::task::spawn_blocking(move || -> ServiceResult<Vec<u8>> {
-            EncryptedRow::from_bytes(&row, ciphertexts).map_err(ServiceError::Rejected)?;
+            EncryptedRow::from_bytes(&row, shape).map_err(ServiceError::Rejected)?;
             Ok(row)
         })
         .await??;
