@@ -16,11 +16,13 @@ cargo leptos build --release --frontend-only
 bash scripts/build-worker.sh
 bash scripts/seal-assets.sh
 # What the clear quantized model says about each test row: the browser must show the same.
-# The default model, a second one (the LightGBM breast cancer classifier) and a linear one (a
-# logistic regression) that the browser predicts with under the same key.
+# The default model, a second one (the LightGBM breast cancer classifier), a linear one (a
+# logistic regression) and a network (an MLP) that the browser predicts with under one key.
 target/release/bench --export target/e2e/fixture
 target/release/bench --model lightgbm-breast-cancer --export target/e2e/fixture-lightgbm
 target/release/bench --model sklearn-logistic-regression --export target/e2e/fixture-linear
+# A network the owner test publishes from the browser.
+target/release/bench --model sklearn-mlp-classifier --export target/e2e/fixture-mlp
 
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
@@ -34,8 +36,10 @@ target/release/blindfold-server import-model --data-dir "$data" \
   --calibration model/fixtures/sklearn-logistic-regression/train.csv \
   --id sklearn-logistic-regression --name "Breast cancer (logistic regression)" --labels Malignant,Benign
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# Every spec signs its users up from 127.0.0.1: more accounts in the hour than one address may
+# make by default (10).
 target/release/blindfold-server serve --addr "127.0.0.1:$port" --data-dir "$data" --site-root target/site \
-  > target/e2e/server.log 2>&1 &
+  --registrations-per-hour 100 > target/e2e/server.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do

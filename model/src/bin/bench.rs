@@ -1,8 +1,9 @@
 //! Benchmark of the encrypted pipeline on a shipped model or an import-format fixture.
 //!
 //! `cargo run --release -p blindfold-model --bin bench -- [--json] [--model breast-cancer] [--rows 20]`
-//! (`--model` takes any id of `fixtures::SHIPPED`, `fixtures::FORMATS` or `fixtures::LINEAR`,
-//! e.g. `lightgbm-wine` or `sklearn-logistic-regression`)
+//! (`--model` takes any id of `fixtures::SHIPPED`, `fixtures::FORMATS`, `fixtures::LINEAR` or
+//! `fixtures::NETWORKS` (of one hidden layer),
+//! e.g. `lightgbm-wine`, `sklearn-logistic-regression` or `sklearn-mlp-classifier`)
 //!
 //! Prints progress lines, then one JSON object on the last line: server evaluation latency
 //! (median over the rows after one warm-up), bootstraps per inference, exactness against the
@@ -13,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::bail;
 use blindfold_model::compiler::family::Compiled;
-use blindfold_model::compiler::fixtures::{BREAST_CANCER, FORMATS, Fixture, LINEAR, SHIPPED};
+use blindfold_model::compiler::fixtures::{BREAST_CANCER, FORMATS, Fixture, LINEAR, NETWORKS, SHIPPED};
 use blindfold_model::compiler::import::ImportedModel;
 use blindfold_model::server::Plan;
 use blindfold_model::{
@@ -44,6 +45,7 @@ fn fixture(id: &str) -> Result<Fixture, String> {
         .into_iter()
         .chain(FORMATS)
         .chain(LINEAR)
+        .chain(NETWORKS)
         .find(|f| f.id == id)
         .ok_or_else(|| format!("unknown model {id}"))
 }
