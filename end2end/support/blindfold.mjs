@@ -1,5 +1,6 @@
 // What several browser tests do the same way: sign up, read the clear model's answers that
 // `bench --export` wrote, and predict one row on the Predict page checking the answer.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { expect } from '@playwright/test';
 
@@ -28,6 +29,28 @@ export async function signUp(page, prefix) {
   await page.getByRole('button', { name: 'Sign up' }).click();
   await expect(page).toHaveURL(/\/keys$/);
   return username;
+}
+
+// Grants `username` the owner role as an administrator would, with `blindfold-server
+// grant-owner` on the server's data directory (scripts/e2e.sh says where).
+export function grantOwner(username) {
+  const server = process.env.BLINDFOLD_SERVER_BIN ?? 'target/release/blindfold-server';
+  const data = process.env.BLINDFOLD_E2E_DATA;
+  if (!data) throw new Error('BLINDFOLD_E2E_DATA: the server data directory (scripts/e2e.sh sets it)');
+  return execFileSync(server, ['grant-owner', '--data-dir', data, username], { encoding: 'utf8' });
+}
+
+// Fills the Models page's upload form: what users will read, the model file, the calibration
+// rows and the test rows (`model` is the file's name in the fixture directory `dir`). The
+// caller adds the inputs' details, if any, and submits.
+export async function fillUpload(page, { id, name, description, labels, dir, model }) {
+  await page.getByLabel('Model id', { exact: true }).fill(id);
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Description', { exact: true }).fill(description);
+  await page.getByLabel('Class labels', { exact: true }).fill(labels);
+  await page.getByLabel('Model file', { exact: true }).setInputFiles(`${dir}/${model}`);
+  await page.getByLabel('Calibration CSV', { exact: true }).setInputFiles(`${dir}/train.csv`);
+  await page.getByLabel('Test CSV', { exact: true }).setInputFiles(`${dir}/test.csv`);
 }
 
 // A model's spec and the clear quantized model's answers on its test rows, as

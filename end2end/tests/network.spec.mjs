@@ -6,20 +6,12 @@
 // answers written there are what the browser must show. The row is encrypted under the big key
 // the user's key already holds; the server bootstraps each hidden neuron three times.
 import { test, expect } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
-import { exportedModel, predict, signUp, watchProblems } from '../support/blindfold.mjs';
+import { exportedModel, fillUpload, grantOwner, predict, signUp, watchProblems } from '../support/blindfold.mjs';
 
 const MODEL_ID = 'owner-mlp';
 const MODEL_NAME = 'Breast cancer (MLP, published in the browser)';
 const FIXTURE = 'model/fixtures/sklearn-mlp-classifier';
 const exported = exportedModel(process.env.BLINDFOLD_E2E_NETWORK_FIXTURE ?? 'target/e2e/fixture-mlp');
-
-function grantOwner(username) {
-  const server = process.env.BLINDFOLD_SERVER_BIN ?? 'target/release/blindfold-server';
-  const data = process.env.BLINDFOLD_E2E_DATA;
-  if (!data) throw new Error('BLINDFOLD_E2E_DATA: the server data directory (scripts/e2e.sh sets it)');
-  return execFileSync(server, ['grant-owner', '--data-dir', data, username], { encoding: 'utf8' });
-}
 
 test('an owner publishes an MLP from the browser and a user predicts with it under their key', async ({
   page: reader,
@@ -39,13 +31,14 @@ test('an owner publishes an MLP from the browser and a user predicts with it und
   await page.reload();
   await page.getByRole('link', { name: 'Models', exact: true }).click();
   await page.waitForURL(/\/models$/);
-  await page.getByLabel('Model id', { exact: true }).fill(MODEL_ID);
-  await page.getByLabel('Name', { exact: true }).fill(MODEL_NAME);
-  await page.getByLabel('Description', { exact: true }).fill('Malignant or benign, from a neural network.');
-  await page.getByLabel('Class labels', { exact: true }).fill('Malignant,Benign');
-  await page.getByLabel('Model file', { exact: true }).setInputFiles(`${FIXTURE}/model.onnx`);
-  await page.getByLabel('Calibration CSV', { exact: true }).setInputFiles(`${FIXTURE}/train.csv`);
-  await page.getByLabel('Test CSV', { exact: true }).setInputFiles(`${FIXTURE}/test.csv`);
+  await fillUpload(page, {
+    id: MODEL_ID,
+    name: MODEL_NAME,
+    description: 'Malignant or benign, from a neural network.',
+    labels: 'Malignant,Benign',
+    dir: FIXTURE,
+    model: 'model.onnx',
+  });
   await page.getByRole('button', { name: 'Upload and compile' }).click();
   await page.waitForURL(new RegExp(`/models/${MODEL_ID}$`));
   const report = page.getByTestId('model-report');

@@ -7,9 +7,8 @@
 // its spec is the one `bench --model lightgbm-breast-cancer --export` wrote (checked below),
 // so the clear quantized model's answers written there are what the browser must show.
 import { test, expect } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { exportedModel, predict, signUp, watchProblems } from '../support/blindfold.mjs';
+import { exportedModel, fillUpload, grantOwner, predict, signUp, watchProblems } from '../support/blindfold.mjs';
 
 const MODEL_ID = 'owner-lightgbm';
 const MODEL_NAME = 'Breast cancer (LightGBM, published in the browser)';
@@ -17,13 +16,6 @@ const FIXTURE = 'model/fixtures/lightgbm-breast-cancer';
 const shots = process.env.BLINDFOLD_E2E_SCREENSHOTS ?? 'target/e2e/screenshots';
 mkdirSync(shots, { recursive: true });
 const exported = exportedModel(process.env.BLINDFOLD_E2E_SECOND_FIXTURE ?? 'target/e2e/fixture-lightgbm');
-
-function grantOwner(username) {
-  const server = process.env.BLINDFOLD_SERVER_BIN ?? 'target/release/blindfold-server';
-  const data = process.env.BLINDFOLD_E2E_DATA;
-  if (!data) throw new Error('BLINDFOLD_E2E_DATA: the server data directory (scripts/e2e.sh sets it)');
-  return execFileSync(server, ['grant-owner', '--data-dir', data, username], { encoding: 'utf8' });
-}
 
 test('an owner publishes a LightGBM model and a user predicts with it under their key', async ({ page }) => {
   const problems = watchProblems(page);
@@ -37,13 +29,14 @@ test('an owner publishes a LightGBM model and a user predicts with it under thei
   await page.waitForURL(/\/models$/);
 
   // Upload: the model file, the calibration rows, the test rows, and what users will read.
-  await page.getByLabel('Model id', { exact: true }).fill(MODEL_ID);
-  await page.getByLabel('Name', { exact: true }).fill(MODEL_NAME);
-  await page.getByLabel('Description', { exact: true }).fill('Malignant or benign, from a LightGBM model uploaded as a file.');
-  await page.getByLabel('Class labels', { exact: true }).fill('Malignant,Benign');
-  await page.getByLabel('Model file', { exact: true }).setInputFiles(`${FIXTURE}/model.txt`);
-  await page.getByLabel('Calibration CSV', { exact: true }).setInputFiles(`${FIXTURE}/train.csv`);
-  await page.getByLabel('Test CSV', { exact: true }).setInputFiles(`${FIXTURE}/test.csv`);
+  await fillUpload(page, {
+    id: MODEL_ID,
+    name: MODEL_NAME,
+    description: 'Malignant or benign, from a LightGBM model uploaded as a file.',
+    labels: 'Malignant,Benign',
+    dir: FIXTURE,
+    model: 'model.txt',
+  });
   // The calibration header lists the features, each with a description and a unit to fill in.
   await expect(page.getByTestId('input-details')).toHaveCount(exported.spec.features.length);
   await page.getByLabel('Description of mean radius', { exact: true }).fill('Mean distance from the centre to the perimeter');

@@ -12,7 +12,8 @@ use blindfold_api::{
     QualityMeasure, QualityRows, Role, paths,
 };
 use blindfold_model::compiler::fixtures::{
-    BREAST_CANCER, LIGHTGBM_WINE, SKLEARN_LOGISTIC_REGRESSION, SKLEARN_MLP_CLASSIFIER, SKLEARN_RANDOM_FOREST, TORCH_MLP,
+    BREAST_CANCER, Fixture, LIGHTGBM_WINE, SKLEARN_LOGISTIC_REGRESSION, SKLEARN_MLP_CLASSIFIER, SKLEARN_RANDOM_FOREST,
+    TORCH_MLP,
 };
 use blindfold_model::{CompileOptions, Dataset, compile, decrypt_prediction, encrypt_row};
 use blindfold_server::services::catalogue::DEFAULT_MODEL_DESCRIPTION;
@@ -913,6 +914,23 @@ async fn owners_declare_valid_ranges_that_users_see_and_the_spec_stays_the_same(
     app.stop().await;
 }
 
+/// Uploads `fixture` as model `id` (its training rows for calibration, its test rows for the
+/// report) and waits for its compilation: the draft, compiled.
+async fn upload_fixture(owner: &ApiClient, fixture: &Fixture, upload: &ModelUpload) -> OwnedModel {
+    owner
+        .upload_owner_model(
+            upload,
+            fixture.model.to_vec(),
+            fixture.train_csv.to_owned(),
+            Some(fixture.test_csv.to_owned()),
+        )
+        .await
+        .unwrap();
+    let draft = owner.wait_compiled(&upload.id, Duration::from_secs(300)).await.unwrap();
+    assert_eq!(draft.state, ModelState::Draft, "{:?}", draft.error);
+    draft
+}
+
 /// A linear model behind its scaler (scikit-learn's logistic regression through ONNX) goes the
 /// trees' way: uploaded, compiled (no bootstrap), published, and predicted with exactly, under
 /// the key the user already has.
@@ -929,17 +947,7 @@ async fn an_owner_publishes_a_linear_model_that_users_predict_with_exactly() {
         labels: vec!["Malignant".to_owned(), "Benign".to_owned()],
         inputs: Vec::new(),
     };
-    alice
-        .upload_owner_model(
-            &upload,
-            fixture.model.to_vec(),
-            fixture.train_csv.to_owned(),
-            Some(fixture.test_csv.to_owned()),
-        )
-        .await
-        .unwrap();
-    let draft = alice.wait_compiled(id, Duration::from_secs(120)).await.unwrap();
-    assert_eq!(draft.state, ModelState::Draft, "{:?}", draft.error);
+    let draft = upload_fixture(&alice, &fixture, &upload).await;
     let report = draft.report.clone().unwrap();
     assert_eq!(report.format, "ONNX");
     assert_eq!(report.cost.family, ModelFamily::Linear);
@@ -1000,17 +1008,7 @@ async fn an_owner_publishes_a_network_that_users_predict_with_exactly() {
         labels: vec!["Malignant".to_owned(), "Benign".to_owned()],
         inputs: Vec::new(),
     };
-    alice
-        .upload_owner_model(
-            &upload,
-            fixture.model.to_vec(),
-            fixture.train_csv.to_owned(),
-            Some(fixture.test_csv.to_owned()),
-        )
-        .await
-        .unwrap();
-    let draft = alice.wait_compiled(id, Duration::from_secs(300)).await.unwrap();
-    assert_eq!(draft.state, ModelState::Draft, "{:?}", draft.error);
+    let draft = upload_fixture(&alice, &fixture, &upload).await;
     let report = draft.report.clone().unwrap();
     assert_eq!(report.cost.family, ModelFamily::Network);
     assert_eq!(report.cost.bootstraps, 90, "30 hidden neurons, one output");
