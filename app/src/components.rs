@@ -298,6 +298,14 @@ pub fn Table(
     .into_any()
 }
 
+/// A form's controls, disabled until the page has hydrated (see [`crate::Hydrated`]) and
+/// while `disabled` holds.
+#[component]
+pub fn FormControls(#[prop(optional, into)] disabled: Signal<bool>, children: Children) -> impl IntoView {
+    let hydrated = crate::use_hydrated();
+    view! { <fieldset class="form-controls" disabled=move || !hydrated.get() || disabled.get()>{children()}</fieldset> }
+}
+
 /// The rules each form field broke, by field name, as the API reports them.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 

@@ -69,6 +69,16 @@ pub fn use_selected_model() -> RwSignal<String> {
     expect_context::<SelectedModel>().0
 }
 
+/// Whether the page's code runs: false in the server's HTML and while the browser hydrates it,
+/// true from the first effect on. Forms stay disabled until then, since a submit before it
+/// would miss the page's handler and what was typed would miss its signals.
+#[derive(Clone, Copy)]
+pub struct Hydrated(pub ReadSignal<bool>);
+
+pub fn use_hydrated() -> ReadSignal<bool> {
+    expect_context::<Hydrated>().0
+}
+
 /// The model catalogue, loaded once in the browser and shared by Home (its cards), Keys,
 /// Predict and History; the Models page reloads it when a model is published or unpublished.
 /// It is for logged-in users only, so it loads when someone logs in; nothing is fetched for a
@@ -114,6 +124,15 @@ pub fn App() -> impl IntoView {
     provide_context(Auth(auth));
     provide_context(Models::load(auth));
     provide_context(SelectedModel(RwSignal::new(blindfold_api::DEFAULT_MODEL_ID.to_owned())));
+    let (hydrated, set_hydrated) = signal(false);
+    // In the browser, after hydration. Not on the server, which renders the app outside a
+    // task set for its route list (and may be built with the `hydrate` feature too, when one
+    // cargo run builds the whole workspace).
+    #[cfg(target_arch = "wasm32")]
+    Effect::new(move || set_hydrated.set(true));
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = set_hydrated;
+    provide_context(Hydrated(hydrated));
 
     view! {
         <Title text="Blindfold" />

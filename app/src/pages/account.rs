@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::api::{PasswordChange, SessionInfo};
 use crate::client::{self, ApiFailure};
-use crate::components::{ErrorAlert, FieldErrors, PageHeader, TextField, local_action};
+use crate::components::{ErrorAlert, FieldErrors, FormControls, PageHeader, TextField, local_action};
 use crate::crypto::{self, KeyOwner};
 use crate::use_auth;
 
@@ -133,32 +133,34 @@ pub fn AccountPage() -> impl IntoView {
                     </div>
                 </Show>
                 <form method="post" on:submit=submit_change novalidate data-testid="change-password">
-                    <TextField
-                        id="current_password"
-                        label="Current password"
-                        kind="password"
-                        autocomplete="current-password"
-                        value=current
-                        fields=change_fields
-                    />
-                    <TextField
-                        id="new_password"
-                        label="New password"
-                        kind="password"
-                        autocomplete="new-password"
-                        value=new
-                        fields=change_fields
-                    />
-                    <TextField
-                        id="new_password_confirmation"
-                        label="New password confirmation"
-                        kind="password"
-                        autocomplete="new-password"
-                        value=confirmation
-                        fields=change_fields
-                    />
-                    <p class="form-text">"At least 8 characters, not a common password, not all digits, not like your username."</p>
-                    <button type="submit" class="btn btn-primary" disabled=move || changing.get()>"Change password"</button>
+                    <FormControls>
+                        <TextField
+                            id="current_password"
+                            label="Current password"
+                            kind="password"
+                            autocomplete="current-password"
+                            value=current
+                            fields=change_fields
+                        />
+                        <TextField
+                            id="new_password"
+                            label="New password"
+                            kind="password"
+                            autocomplete="new-password"
+                            value=new
+                            fields=change_fields
+                        />
+                        <TextField
+                            id="new_password_confirmation"
+                            label="New password confirmation"
+                            kind="password"
+                            autocomplete="new-password"
+                            value=confirmation
+                            fields=change_fields
+                        />
+                        <p class="form-text">"At least 8 characters, not a common password, not all digits, not like your username."</p>
+                        <button type="submit" class="btn btn-primary" disabled=move || changing.get()>"Change password"</button>
+                    </FormControls>
                 </form>
             </section>
 
@@ -179,15 +181,17 @@ pub fn AccountPage() -> impl IntoView {
                 </p>
                 <ErrorAlert error=delete_error />
                 <form method="post" on:submit=submit_delete novalidate data-testid="delete-account">
-                    <TextField
-                        id="password"
-                        label="Password"
-                        kind="password"
-                        autocomplete="current-password"
-                        value=delete_password
-                        fields=delete_fields
-                    />
-                    <button type="submit" class="btn btn-danger" disabled=move || deleting.get()>"Delete my account"</button>
+                    <FormControls>
+                        <TextField
+                            id="password"
+                            label="Password"
+                            kind="password"
+                            autocomplete="current-password"
+                            value=delete_password
+                            fields=delete_fields
+                        />
+                        <button type="submit" class="btn btn-danger" disabled=move || deleting.get()>"Delete my account"</button>
+                    </FormControls>
                 </form>
             </section>
         </div>

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::client;
-use crate::components::{ErrorAlert, TextField, local_action};
+use crate::components::{ErrorAlert, FormControls, TextField, local_action};
 use crate::use_auth;
 
 #[component]
@@ -57,9 +57,11 @@ pub fn LoginPage() -> impl IntoView {
             <h1>"Log in"</h1>
             <ErrorAlert error />
             <form method="post" on:submit=submit novalidate>
-                <TextField id="username" label="Username" kind="text" autocomplete="username" value=username />
-                <TextField id="password" label="Password" kind="password" autocomplete="current-password" value=password />
-                <button type="submit" class="btn btn-primary" disabled=move || pending.get()>"Log in"</button>
+                <FormControls>
+                    <TextField id="username" label="Username" kind="text" autocomplete="username" value=username />
+                    <TextField id="password" label="Password" kind="password" autocomplete="current-password" value=password />
+                    <button type="submit" class="btn btn-primary" disabled=move || pending.get()>"Log in"</button>
+                </FormControls>
             </form>
             <p class="mt-3">"New here? " <a href="/signup">"Sign up"</a></p>
         </div>

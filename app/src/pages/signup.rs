@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::client::{self, ApiFailure};
-use crate::components::{ErrorAlert, TextField, local_action};
+use crate::components::{ErrorAlert, FormControls, TextField, local_action};
 use crate::use_auth;
 
 #[component]
@@ -51,18 +51,20 @@ pub fn SignupPage() -> impl IntoView {
             <h1>"Sign up"</h1>
             <ErrorAlert error />
             <form method="post" on:submit=submit novalidate>
-                <TextField id="username" label="Username" kind="text" autocomplete="username" value=username fields />
-                <TextField id="password" label="Password" kind="password" autocomplete="new-password" value=password fields />
-                <TextField
-                    id="password_confirmation"
-                    label="Password confirmation"
-                    kind="password"
-                    autocomplete="new-password"
-                    value=confirmation
-                    fields
-                />
-                <p class="form-text">"At least 8 characters, not a common password, not all digits, not like your username."</p>
-                <button type="submit" class="btn btn-primary" disabled=move || pending.get()>"Sign up"</button>
+                <FormControls>
+                    <TextField id="username" label="Username" kind="text" autocomplete="username" value=username fields />
+                    <TextField id="password" label="Password" kind="password" autocomplete="new-password" value=password fields />
+                    <TextField
+                        id="password_confirmation"
+                        label="Password confirmation"
+                        kind="password"
+                        autocomplete="new-password"
+                        value=confirmation
+                        fields
+                    />
+                    <p class="form-text">"At least 8 characters, not a common password, not all digits, not like your username."</p>
+                    <button type="submit" class="btn btn-primary" disabled=move || pending.get()>"Sign up"</button>
+                </FormControls>
             </form>
             <p class="mt-3">"Already registered? " <a href="/login">"Log in"</a></p>
         </div>

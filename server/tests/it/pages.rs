@@ -88,6 +88,28 @@ async fn pages_render_on_the_server_with_a_nonce_policy_and_isolation_headers() 
     );
 }
 
+/// Before the browser has hydrated a page, a submit would miss the page's handler (a native
+/// POST to the page) and what was typed would miss its signals: the server's HTML ships every
+/// form's controls disabled, and the page enables them once its code runs.
+#[tokio::test]
+async fn forms_arrive_disabled_until_the_page_runs() {
+    let site = spawn().await;
+    for path in ["/signup", "/login"] {
+        let body = site.page(path, None).await.text().await.unwrap();
+        let form = body.split("<form").nth(1).unwrap_or_else(|| panic!("{path}: a form"));
+        let controls = form
+            .split_once('>')
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(tag, _)| tag);
+        let controls = controls.unwrap_or_else(|| panic!("{path}: {form}"));
+        assert!(controls.starts_with("<fieldset "), "{path}: {controls}");
+        assert!(
+            controls.split(' ').any(|attribute| attribute == "disabled"),
+            "{path}: {controls}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn private_pages_redirect_to_login_until_logged_in() {
     let site = spawn().await;

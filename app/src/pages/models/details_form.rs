@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use crate::api::{ModelDetails, OwnedModel, SessionInfo};
 use crate::client::ApiFailure;
 use crate::components::{
-    ErrorAlert, FieldErrors, FormField, InputDetails, InputDetailsTable, explain_failure, problems_of,
+    ErrorAlert, FieldErrors, FormControls, FormField, InputDetails, InputDetailsTable, explain_failure, problems_of,
 };
 use crate::use_auth;
 
@@ -54,12 +54,14 @@ pub fn DetailsForm(owned: OwnedModel, save: SaveDetails) -> impl IntoView {
                 <div class="alert alert-success" role="status" data-testid="details-saved">"Details saved."</div>
             </Show>
             <form method="post" on:submit=submit novalidate class="details-form" data-testid="model-details">
-                <NameFields name description fields />
-                <InputDetailsTable prefix="details-input" inputs />
-                <ul class="invalid-feedback d-block list-unstyled">
-                    {move || problems_of(fields, "inputs").into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
-                </ul>
-                <button type="submit" class="btn btn-primary" disabled=move || pending.get()>"Save details"</button>
+                <FormControls>
+                    <NameFields name description fields />
+                    <InputDetailsTable prefix="details-input" inputs />
+                    <ul class="invalid-feedback d-block list-unstyled">
+                        {move || problems_of(fields, "inputs").into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+                    </ul>
+                    <button type="submit" class="btn btn-primary" disabled=move || pending.get()>"Save details"</button>
+                </FormControls>
             </form>
         </section>
     }

@@ -11,8 +11,8 @@ use super::details_form::NameFields;
 use crate::api::{FeatureInfo, ModelUpload, SessionInfo};
 use crate::client::{self, ApiFailure, ModelFiles};
 use crate::components::{
-    ErrorAlert, FieldErrors, FormField, InputDetails, InputDetailsTable, chosen_file, explain_failure, local_action,
-    problems_of,
+    ErrorAlert, FieldErrors, FormControls, FormField, InputDetails, InputDetailsTable, chosen_file, explain_failure,
+    local_action, problems_of,
 };
 use crate::error::{AppError, AppResult};
 use crate::use_auth;
@@ -147,49 +147,51 @@ pub fn UploadForm() -> impl IntoView {
     view! {
         <ErrorAlert error />
         <form method="post" enctype="multipart/form-data" on:submit=submit novalidate class="upload-form" data-testid="upload-model">
-            <FormField id="upload-id" label="Model id" field="id" fields
-                hint="Lower-case letters, digits and dashes, e.g. heart-disease: the model's address, fixed once uploaded.">
-                <input id="upload-id" name="id" type="text" class="form-control" autocomplete="off" spellcheck="false"
-                    class:is-invalid=invalid("id") aria-describedby="upload-id-hint upload-id-errors" bind:value=id />
-            </FormField>
-            <NameFields name description fields />
-            <FormField id="upload-labels" label="Class labels" field="labels" fields
-                hint="Comma separated, in the model's class order, e.g. Malignant, Benign. Optional: leave it empty for a regressor or the model's own labels.">
-                <input id="upload-labels" name="labels" type="text" class="form-control" autocomplete="off"
-                    class:is-invalid=invalid("labels") aria-describedby="upload-labels-hint upload-labels-errors" bind:value=labels />
-            </FormField>
-            <FormField id="upload-model" label="Model file" field="model" fields
-                hint="XGBoost JSON or UBJSON, LightGBM text, or ONNX (a tree ensemble).">
-                <input id="upload-model" name="model" type="file" accept=".json,.ubj,.txt,.onnx" class="form-control"
-                    class:is-invalid=invalid("model") aria-describedby="upload-model-hint upload-model-errors" node_ref=model_file />
-            </FormField>
-            <FormField id="upload-calibration" label="Calibration CSV" field="calibration" fields
-                hint="Rows like the ones users will send, under a header of the feature names, with an optional target column: the compiler chooses the precision on them.">
-                <input id="upload-calibration" name="calibration" type="file" accept=".csv,text/csv" class="form-control"
-                    class:is-invalid=invalid("calibration") aria-describedby="upload-calibration-hint upload-calibration-errors"
-                    node_ref=calibration_file on:change=on_calibration />
-            </FormField>
-            <FormField id="upload-test" label="Test CSV" field="test" fields
-                hint="Optional: labelled rows (with a target column) the model was not trained on. The report measures the model on them.">
-                <input id="upload-test" name="test" type="file" accept=".csv,text/csv" class="form-control"
-                    class:is-invalid=invalid("test") aria-describedby="upload-test-hint upload-test-errors" node_ref=test_file />
-            </FormField>
-            <Show when=move || inputs.with(|rows| !rows.is_empty())>
-                <fieldset class="mb-3">
-                    <legend class="h6">"Inputs"</legend>
-                    <p class="form-text mt-0">
-                        "What each column of the calibration CSV means and its unit, as users will read them "
-                        "on the Predict form. Optional; you can change them later."
-                    </p>
-                    <InputDetailsTable prefix="upload-input" inputs />
-                </fieldset>
-            </Show>
-            <ul class="invalid-feedback d-block list-unstyled">
-                {move || problems_of(fields, "inputs").into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
-            </ul>
-            <button type="submit" class="btn btn-primary" disabled=move || pending.get()>
-                {move || if pending.get() { "Uploading…" } else { "Upload and compile" }}
-            </button>
+            <FormControls>
+                <FormField id="upload-id" label="Model id" field="id" fields
+                    hint="Lower-case letters, digits and dashes, e.g. heart-disease: the model's address, fixed once uploaded.">
+                    <input id="upload-id" name="id" type="text" class="form-control" autocomplete="off" spellcheck="false"
+                        class:is-invalid=invalid("id") aria-describedby="upload-id-hint upload-id-errors" bind:value=id />
+                </FormField>
+                <NameFields name description fields />
+                <FormField id="upload-labels" label="Class labels" field="labels" fields
+                    hint="Comma separated, in the model's class order, e.g. Malignant, Benign. Optional: leave it empty for a regressor or the model's own labels.">
+                    <input id="upload-labels" name="labels" type="text" class="form-control" autocomplete="off"
+                        class:is-invalid=invalid("labels") aria-describedby="upload-labels-hint upload-labels-errors" bind:value=labels />
+                </FormField>
+                <FormField id="upload-model" label="Model file" field="model" fields
+                    hint="XGBoost JSON or UBJSON, LightGBM text, or ONNX (a tree ensemble, a linear model or a neural network of one hidden layer).">
+                    <input id="upload-model" name="model" type="file" accept=".json,.ubj,.txt,.onnx" class="form-control"
+                        class:is-invalid=invalid("model") aria-describedby="upload-model-hint upload-model-errors" node_ref=model_file />
+                </FormField>
+                <FormField id="upload-calibration" label="Calibration CSV" field="calibration" fields
+                    hint="Rows like the ones users will send, under a header of the feature names, with an optional target column: the compiler chooses the precision on them.">
+                    <input id="upload-calibration" name="calibration" type="file" accept=".csv,text/csv" class="form-control"
+                        class:is-invalid=invalid("calibration") aria-describedby="upload-calibration-hint upload-calibration-errors"
+                        node_ref=calibration_file on:change=on_calibration />
+                </FormField>
+                <FormField id="upload-test" label="Test CSV" field="test" fields
+                    hint="Optional: labelled rows (with a target column) the model was not trained on. The report measures the model on them.">
+                    <input id="upload-test" name="test" type="file" accept=".csv,text/csv" class="form-control"
+                        class:is-invalid=invalid("test") aria-describedby="upload-test-hint upload-test-errors" node_ref=test_file />
+                </FormField>
+                <Show when=move || inputs.with(|rows| !rows.is_empty())>
+                    <fieldset class="mb-3">
+                        <legend class="h6">"Inputs"</legend>
+                        <p class="form-text mt-0">
+                            "What each column of the calibration CSV means and its unit, as users will read them "
+                            "on the Predict form. Optional; you can change them later."
+                        </p>
+                        <InputDetailsTable prefix="upload-input" inputs />
+                    </fieldset>
+                </Show>
+                <ul class="invalid-feedback d-block list-unstyled">
+                    {move || problems_of(fields, "inputs").into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+                </ul>
+                <button type="submit" class="btn btn-primary" disabled=move || pending.get()>
+                    {move || if pending.get() { "Uploading…" } else { "Upload and compile" }}
+                </button>
+            </FormControls>
         </form>
     }
     .into_any()

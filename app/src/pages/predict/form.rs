@@ -12,7 +12,7 @@ use blindfold_model::spec::quantize::FeatureQuantizer;
 
 use super::spec::{LoadedModel, calibration_notes, short, validate};
 use crate::api::{FeatureInfo, ModelExample, SessionInfo};
-use crate::components::{ErrorAlert, ProgressView, local_action};
+use crate::components::{ErrorAlert, FormControls, ProgressView, local_action};
 use crate::flow::{self, Progress};
 use crate::{crypto, use_auth, use_selected_model};
 
@@ -105,14 +105,14 @@ pub fn PredictForm(model: LoadedModel) -> impl IntoView {
     // compiler's default query depth allows (for its hydration).
     view! {
         <form on:submit=submit novalidate data-model=form_model aria-busy=move || busy().to_string()>
-            <fieldset disabled=superseded>
+            <FormControls disabled=Signal::derive(superseded)>
                 <SampleButtons examples values problems />
                 <FeatureInputs features=fields details values problems notes />
                 <div class="d-flex flex-wrap align-items-center gap-3">
                     <button type="submit" class="btn btn-primary btn-lg" disabled=move || pending.get()>"Predict privately"</button>
                     <WorkerStatus spec_json />
                 </div>
-            </fieldset>
+            </FormControls>
         </form>
         <ProgressView progress />
         <ErrorAlert error />
