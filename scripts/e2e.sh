@@ -21,6 +21,7 @@ bash scripts/seal-assets.sh
 target/release/bench --export target/e2e/fixture
 target/release/bench --model lightgbm-breast-cancer --export target/e2e/fixture-lightgbm
 target/release/bench --model sklearn-logistic-regression --export target/e2e/fixture-linear
+target/release/bench --model sklearn-linear-svc --export target/e2e/fixture-svm
 # A network the owner test publishes from the browser.
 target/release/bench --model sklearn-mlp-classifier --export target/e2e/fixture-mlp
 
@@ -35,6 +36,11 @@ target/release/blindfold-server import-model --data-dir "$data" \
   --model model/fixtures/sklearn-logistic-regression/model.onnx \
   --calibration model/fixtures/sklearn-logistic-regression/train.csv \
   --id sklearn-logistic-regression --name "Breast cancer (logistic regression)" --labels Malignant,Benign
+# A classifier without probabilities: the page shows its decision score.
+target/release/blindfold-server import-model --data-dir "$data" \
+  --model model/fixtures/sklearn-linear-svc/model.onnx \
+  --calibration model/fixtures/sklearn-linear-svc/train.csv \
+  --id sklearn-linear-svc --name "Breast cancer (linear SVM)" --labels Malignant,Benign
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # Every spec signs its users up from 127.0.0.1: more accounts in the hour than one address may
 # make by default (10).

@@ -99,6 +99,9 @@ pub enum Objective {
     /// `classes` classes whose probabilities are averaged tree votes (random forests, decision
     /// trees); the answer is a probability per class.
     AveragedProbabilities { classes: usize },
+    /// `classes` classes without probabilities (linear SVMs): the answer is a decision score
+    /// per class, and the class is the highest.
+    DecisionScores { classes: usize },
 }
 
 /// A model in the catalogue.

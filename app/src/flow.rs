@@ -67,7 +67,9 @@ pub trait PredictionExt {
     fn class_index(&self, labels: &[String]) -> Option<usize>;
     /// The probability of the predicted class.
     fn confidence(&self, labels: &[String]) -> Option<f64>;
-    /// The prediction in a few words: the class and its probability, or the value.
+    /// The decision score of the predicted class (classifiers without probabilities).
+    fn score(&self, labels: &[String]) -> Option<f64>;
+    /// The prediction in a few words: the class and its probability (or score), or the value.
     fn describe(&self, labels: &[String]) -> String;
 }
 
@@ -81,11 +83,16 @@ impl PredictionExt for Prediction {
         self.probabilities.get(self.class_index(labels)?).copied()
     }
 
+    fn score(&self, labels: &[String]) -> Option<f64> {
+        self.scores.get(self.class_index(labels)?).copied()
+    }
+
     fn describe(&self, labels: &[String]) -> String {
         match (&self.class, self.value) {
-            (Some(class), _) => match self.confidence(labels) {
-                Some(p) => format!("{class} ({:.1}%)", p * 100.0),
-                None => class.clone(),
+            (Some(class), _) => match (self.confidence(labels), self.score(labels)) {
+                (Some(p), _) => format!("{class} ({:.1}%)", p * 100.0),
+                (None, Some(score)) => format!("{class} (score {score:.3})"),
+                (None, None) => class.clone(),
             },
             (None, Some(value)) => format!("{value:.3}"),
             _ => "no answer".into(),
@@ -360,6 +367,7 @@ mod tests {
             raw: vec![],
             margins: vec![],
             probabilities: vec![0.25, 0.75],
+            scores: vec![],
             class: class.map(Into::into),
             value,
         }
@@ -373,6 +381,13 @@ mod tests {
         assert_eq!(malignant.confidence(&labels), Some(0.75));
         assert_eq!(malignant.describe(&labels), "Malignant (75.0%)");
         assert_eq!(prediction(Some("Other"), None).describe(&labels), "Other");
+        let scored = Prediction {
+            probabilities: vec![],
+            scores: vec![-1.5, 1.5],
+            ..malignant.clone()
+        };
+        assert_eq!(scored.confidence(&labels), None);
+        assert_eq!(scored.describe(&labels), "Malignant (score 1.500)");
         assert_eq!(prediction(None, Some(1.23456)).describe(&labels), "1.235");
         assert_eq!(prediction(None, None).describe(&labels), "no answer");
     }

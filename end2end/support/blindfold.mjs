@@ -71,6 +71,13 @@ export function percent(model, row) {
   return `${(row.prediction.probabilities[index] * 100).toFixed(1)}%`;
 }
 
+// The decision score of a row's class as the page writes it (a classifier without
+// probabilities).
+export function score(model, row) {
+  const index = model.spec.labels.indexOf(row.prediction.class);
+  return row.prediction.scores[index].toFixed(3);
+}
+
 // Predicts one row with the model on show and checks the answer against the clear quantized
 // model's; no keys may be generated on the way. Returns the seconds from click to result.
 export async function predict(page, model, row) {
@@ -82,7 +89,12 @@ export async function predict(page, model, row) {
   const shown = page.getByTestId('prediction-class');
   await shown.waitFor({ state: 'visible', timeout: 180_000 });
   await expect(shown).toHaveText(row.prediction.class);
-  await expect(page.getByTestId('prediction-probability')).toHaveText(percent(model, row));
+  if (row.prediction.scores) {
+    await expect(page.getByTestId('prediction-score')).toHaveText(score(model, row));
+    await expect(page.getByTestId('prediction-probability')).toHaveCount(0);
+  } else {
+    await expect(page.getByTestId('prediction-probability')).toHaveText(percent(model, row));
+  }
   const timing = page.getByTestId('prediction-timing');
   await expect(timing).not.toContainText('Keys were generated first');
   const seconds = Number(await timing.getAttribute('data-click-to-result-ms')) / 1000;

@@ -1,13 +1,17 @@
-// A linear model (scikit-learn's logistic regression behind its scaler, through ONNX) served
-// like a tree ensemble: a user whose key was made for the default model predicts with it in
-// the browser, and sees the clear quantized model's class and probability (`bench --model
-// sklearn-logistic-regression --export` wrote them; scripts/e2e.sh installs the model with
-// `import-model`). The server computes a weighted sum of the encrypted row: no bootstrap.
+// Linear models (scikit-learn's logistic regression and linear SVM behind their scalers, through
+// ONNX) served like a tree ensemble: a user whose key was made for the default model predicts
+// with them in the browser, and sees the clear quantized model's class with its probability, or
+// the SVM's class with its decision score (`bench --model ... --export` wrote them;
+// scripts/e2e.sh installs the models with `import-model`). The server computes a weighted sum
+// of the encrypted row: no bootstrap.
 import { test, expect } from '@playwright/test';
 import { exportedModel, predict, signUp, watchProblems } from '../support/blindfold.mjs';
 
 const MODEL_ID = 'sklearn-logistic-regression';
 const exported = exportedModel(process.env.BLINDFOLD_E2E_LINEAR_FIXTURE ?? 'target/e2e/fixture-linear');
+// A linear SVM: a classifier without probabilities, whose page shows the decision score.
+const SVM_ID = 'sklearn-linear-svc';
+const svm = exportedModel(process.env.BLINDFOLD_E2E_SVM_FIXTURE ?? 'target/e2e/fixture-svm');
 
 test('a user predicts with a linear model under the key they already have', async ({ page }) => {
   const problems = watchProblems(page);
@@ -32,5 +36,13 @@ test('a user predicts with a linear model under the key they already have', asyn
     await predict(page, exported, exported.benign),
   ];
   console.log(`linear model: ${seconds.map((s) => s.toFixed(3)).join(' s, ')} s from click to result`);
+
+  const svmSummary = (await (await page.request.get('/api/models')).json()).find((m) => m.id === SVM_ID);
+  expect(svmSummary.objective).toEqual({ decision_scores: { classes: 2 } });
+  await page.getByLabel('Model', { exact: true }).selectOption(SVM_ID);
+  await expect(page.locator(`form[data-model="${SVM_ID}"] fieldset`)).toBeEnabled();
+  await predict(page, svm, svm.malignant);
+  await predict(page, svm, svm.benign);
+  await expect(page.getByTestId('prediction-class')).toHaveText('Benign');
   expect(problems).toEqual([]);
 });

@@ -94,7 +94,7 @@ fn quantized_networks_stay_close_to_their_float_networks() {
                 quantized += (q.value.unwrap() - target).abs();
             } else {
                 float += f64::from(u8::from(argmax(&f) == target as usize));
-                quantized += f64::from(u8::from(argmax(&q.probabilities) == target as usize));
+                quantized += f64::from(u8::from(argmax(q.class_scores()) == target as usize));
             }
         }
         let n = rows.len() as f64;
@@ -119,7 +119,7 @@ fn accuracies(fixture: &Fixture) -> (f64, f64) {
         let levels = compiled.spec.quantize_row(row).unwrap();
         let q = compiled.spec.decode(&compiled.quantized.raw_outputs(&levels)).unwrap();
         float += usize::from(argmax(&ensemble.predict(row)) == *target as usize);
-        quantized += usize::from(argmax(&q.probabilities) == *target as usize);
+        quantized += usize::from(argmax(q.class_scores()) == *target as usize);
     }
     (float as f64 / rows.len() as f64, quantized as f64 / rows.len() as f64)
 }
@@ -383,7 +383,7 @@ fn quantized_linear_models_meet_the_accuracy_target_on_test_rows() {
             match model.objective.classes() {
                 Some(_) => {
                     float += f64::from(argmax(&model.predict(row)) == *target as usize) / n;
-                    quantized += f64::from(argmax(&clear.probabilities) == *target as usize) / n;
+                    quantized += f64::from(argmax(clear.class_scores()) == *target as usize) / n;
                 }
                 None => {
                     float += (model.predict(row)[0] - target).abs() / n;

@@ -9,19 +9,55 @@ app need Python.
 
 Each fixture is a scikit-learn pipeline, a scaler in front of a linear model, written like the
 other ONNX fixtures (model.onnx, train.csv, test.csv, expected.csv: the pipeline's own
-predict_proba or predict on the test rows), and checked against onnxruntime to 1e-5.
+predict_proba or predict on the test rows), and checked against onnxruntime to 1e-5. A linear
+SVM has no probabilities: its expected.csv holds the decision scores per class (a binary
+model's `decision_function` s as `-s, s`).
 """
 
+import os
 import sys
+
+import numpy as np
+import onnxruntime
+from skl2onnx import to_onnx
 
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
-from sklearn.svm import LinearSVR
+from sklearn.svm import LinearSVC, LinearSVR
 
-from export_formats import export_onnx
+from export_formats import export_onnx, split, write_data
+from train import feature_names
+
+
+def export_decision_scores(out_dir, fixture_id, data, model):
+    """A classifier without probabilities, such as LinearSVC: expected.csv holds its scores."""
+    x_train, x_test, y_train, y_test = split(data, True)
+    model.fit(x_train, y_train)
+    d = os.path.join(out_dir, fixture_id)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "model.onnx")
+    # skl2onnx 1.20 asks a pipeline's last classifier for a ZipMap option, which LinearSVC does
+    # not have: naming its options (none but the defaults) skips that question.
+    head = model.steps[-1][1]
+    onx = to_onnx(model, x_train[:1].astype(np.float32), options={id(head): {"nocl": False}})
+    with open(path, "wb") as f:
+        f.write(onx.SerializeToString())
+    scores = model.decision_function(x_test)
+    expected = np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {session.get_inputs()[0].name: x_test.astype(np.float32)})
+    runtime = outputs[1].reshape(len(x_test), -1)
+    # A binary model's graph keeps class 1's score only.
+    reference = scores.reshape(-1, 1) if scores.ndim == 1 else scores
+    gap = np.max(np.abs(runtime - reference) / np.maximum(np.abs(reference), 1))
+    print(fixture_id, "onnxruntime vs scikit-learn: max relative gap", gap)
+    assert gap < 1e-5, fixture_id
+    header = [str(c) for c in data.target_names]
+    write_data(d, feature_names(data.feature_names), x_train, y_train, x_test, y_test, expected, header)
+    print(fixture_id, "ops", sorted({n.op_type for n in onx.graph.node}))
 
 
 def main():
@@ -60,6 +96,18 @@ def main():
         load_diabetes(),
         make_pipeline(RobustScaler(), LinearSVR(C=10.0, max_iter=100000, random_state=0)),
         False,
+    )
+    export_decision_scores(
+        out_dir,
+        "sklearn-linear-svc",
+        load_breast_cancer(),
+        make_pipeline(StandardScaler(), LinearSVC(max_iter=100000, random_state=0)),
+    )
+    export_decision_scores(
+        out_dir,
+        "sklearn-linear-svc-wine",
+        load_wine(),
+        make_pipeline(StandardScaler(), LinearSVC(max_iter=100000, random_state=0)),
     )
 
 

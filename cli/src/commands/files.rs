@@ -99,10 +99,7 @@ impl Decrypt {
         };
         let prediction = decrypt_prediction(spec, &key, &bytes)?;
         if self.json {
-            println!(
-                "{}",
-                serde_json::json!({"class": prediction.class, "probabilities": prediction.probabilities, "value": prediction.value})
-            );
+            println!("{}", super::predict::prediction_json(&prediction));
         } else {
             println!("{}", super::predict::describe(&spec.labels, &prediction, 1));
         }

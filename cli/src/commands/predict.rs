@@ -62,14 +62,9 @@ impl Predict {
             let outside = spec.outside_calibration(values);
             let line = if self.json {
                 // The prediction's id: `blindfold decrypt --prediction ID` reads it again.
-                let mut object = serde_json::json!({ "row": number, "prediction": job.id });
-                match (&prediction.class, prediction.value) {
-                    (Some(class), _) => {
-                        object["class"] = serde_json::json!(class);
-                        object["probabilities"] = serde_json::json!(prediction.probabilities);
-                    }
-                    (None, value) => object["value"] = serde_json::json!(value),
-                }
+                let mut object = prediction_json(&prediction);
+                object["row"] = serde_json::json!(number);
+                object["prediction"] = serde_json::json!(job.id);
                 if !outside.is_empty() {
                     object["outside_calibration"] = outside
                         .iter()
@@ -104,8 +99,28 @@ impl Predict {
     }
 }
 
+/// A prediction as `--json` prints it: the class with its probabilities (or its decision
+/// scores, for a classifier without probabilities), or the value.
+pub fn prediction_json(prediction: &blindfold_model::Prediction) -> serde_json::Value {
+    match (&prediction.class, prediction.value) {
+        (Some(class), _) if prediction.probabilities.is_empty() => {
+            serde_json::json!({ "class": class, "scores": prediction.scores })
+        }
+        (Some(class), _) => serde_json::json!({ "class": class, "probabilities": prediction.probabilities }),
+        (None, value) => serde_json::json!({ "value": value }),
+    }
+}
+
 pub fn describe(labels: &[String], prediction: &blindfold_model::Prediction, row: usize) -> String {
     match (&prediction.class, prediction.value) {
+        (Some(class), _) if prediction.probabilities.is_empty() => {
+            let scores: Vec<String> = labels
+                .iter()
+                .zip(&prediction.scores)
+                .map(|(l, s)| format!("{l} {s:.3}"))
+                .collect();
+            format!("row {row}: {class} (scores: {})", scores.join(", "))
+        }
         (Some(class), _) => {
             let probabilities: Vec<String> = labels
                 .iter()
@@ -116,5 +131,40 @@ pub fn describe(labels: &[String], prediction: &blindfold_model::Prediction, row
         }
         (None, Some(value)) => format!("row {row}: {value:.3}"),
         _ => format!("row {row}: no prediction"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use blindfold_model::Prediction;
+
+    use super::{describe, prediction_json};
+
+    fn prediction(probabilities: Vec<f64>, scores: Vec<f64>) -> Prediction {
+        Prediction {
+            raw: vec![0, 0],
+            margins: vec![0.0, 0.0],
+            probabilities,
+            scores,
+            class: Some("b".into()),
+            value: None,
+        }
+    }
+
+    #[test]
+    fn classes_print_with_their_probabilities_or_their_scores() {
+        let labels = ["a".to_owned(), "b".to_owned()];
+        let probable = prediction(vec![0.25, 0.75], vec![]);
+        assert_eq!(describe(&labels, &probable, 1), "row 1: b (a 25.0%, b 75.0%)");
+        assert_eq!(
+            prediction_json(&probable),
+            serde_json::json!({"class": "b", "probabilities": [0.25, 0.75]})
+        );
+        let scored = prediction(vec![], vec![-1.5, 1.5]);
+        assert_eq!(describe(&labels, &scored, 2), "row 2: b (scores: a -1.500, b 1.500)");
+        assert_eq!(
+            prediction_json(&scored),
+            serde_json::json!({"class": "b", "scores": [-1.5, 1.5]})
+        );
     }
 }

@@ -124,7 +124,7 @@ impl Quality {
             let quantized = compiled.predict_clear(row)?;
             if classifier {
                 float_score += f64::from(u8::from(argmax(&float) == *target as usize));
-                quantized_score += f64::from(u8::from(argmax(&quantized.probabilities) == *target as usize));
+                quantized_score += f64::from(u8::from(argmax(quantized.class_scores()) == *target as usize));
             } else {
                 float_score += (float[0] - target).abs();
                 quantized_score += (quantized.value.unwrap_or_default() - target).abs();

@@ -174,6 +174,24 @@ pub const SKLEARN_LINEAR_SVR: Fixture = make(
     fixture!("sklearn-linear-svr", "model.onnx"),
 );
 
+/// `make_pipeline(StandardScaler(), LinearSVC())` on breast cancer, through ONNX: a
+/// classifier without probabilities (one decision score).
+pub const SKLEARN_LINEAR_SVC: Fixture = make(
+    "sklearn-linear-svc",
+    "Breast cancer (scikit-learn linear SVM)",
+    &["Malignant", "Benign"],
+    fixture!("sklearn-linear-svc", "model.onnx"),
+);
+
+/// `make_pipeline(StandardScaler(), LinearSVC())` on wine: a score per class, through
+/// ONNX.
+pub const SKLEARN_LINEAR_SVC_WINE: Fixture = make(
+    "sklearn-linear-svc-wine",
+    "Wine (scikit-learn linear SVM)",
+    &["class_0", "class_1", "class_2"],
+    fixture!("sklearn-linear-svc-wine", "model.onnx"),
+);
+
 /// The models Blindfold serves out of the box.
 pub const SHIPPED: [Fixture; 3] = [BREAST_CANCER, WINE, DIABETES];
 
@@ -218,11 +236,13 @@ pub const TORCH_MLP: Fixture = make(
 pub const NETWORKS: [Fixture; 3] = [SKLEARN_MLP_CLASSIFIER, SKLEARN_MLP_REGRESSOR, TORCH_MLP];
 
 /// Linear models behind a scaler, trained by `model/training/export_linear.py`.
-pub const LINEAR: [Fixture; 4] = [
+pub const LINEAR: [Fixture; 6] = [
     SKLEARN_LOGISTIC_REGRESSION,
     SKLEARN_LOGISTIC_REGRESSION_WINE,
     SKLEARN_RIDGE,
     SKLEARN_LINEAR_SVR,
+    SKLEARN_LINEAR_SVC,
+    SKLEARN_LINEAR_SVC_WINE,
 ];
 
 impl Fixture {

@@ -59,7 +59,7 @@ pub fn evaluate_rows(
         if let Some(classes) = model.objective().classes() {
             confusion = vec![vec![0; classes]; classes];
             for (prediction, &truth) in predictions.iter().zip(targets) {
-                confusion[truth as usize][argmax(&prediction.probabilities)] += 1;
+                confusion[truth as usize][argmax(prediction.class_scores())] += 1;
             }
         } else {
             let step = targets.len().div_ceil(MAX_SCATTER_POINTS);
@@ -102,7 +102,7 @@ mod tests {
             .zip(&targets)
             .filter(|(row, t)| {
                 let p = compiled.predict_clear(row).unwrap();
-                argmax(&p.probabilities) as f64 == **t
+                argmax(p.class_scores()) as f64 == **t
             })
             .count();
         assert_eq!(

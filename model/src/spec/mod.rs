@@ -67,15 +67,31 @@ pub struct Prediction {
     /// The decrypted integers, one per output: what exactness is checked on.
     pub raw: Vec<u64>,
     pub margins: Vec<f64>,
-    /// Class probabilities in label order (classification only).
+    /// Class probabilities in label order (classifiers with probabilities only).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub probabilities: Vec<f64>,
-    /// The most probable class's label (classification only).
+    /// Decision scores in label order (classifiers without probabilities only, see
+    /// [`Objective::DecisionScores`]).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub scores: Vec<f64>,
+    /// The label of the class with the highest probability or score (classification only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub class: Option<String>,
     /// The predicted value (regression only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub value: Option<f64>,
+}
+
+impl Prediction {
+    /// What the class is the highest of: the probabilities, or the decision scores of a
+    /// classifier without probabilities (empty for a regressor).
+    pub fn class_scores(&self) -> &[f64] {
+        if self.probabilities.is_empty() {
+            &self.scores
+        } else {
+            &self.probabilities
+        }
+    }
 }
 
 impl ClientSpec {
@@ -99,7 +115,9 @@ impl ClientSpec {
         }
         self.encryption.check()?;
         // A classifier without classes would have no label to name in `decode`.
-        if let Objective::MultiSoftprob { classes } | Objective::AveragedProbabilities { classes } = self.objective
+        if let Objective::MultiSoftprob { classes }
+        | Objective::AveragedProbabilities { classes }
+        | Objective::DecisionScores { classes } = self.objective
             && classes < 2
         {
             return Err(ModelError::Format(format!(
@@ -227,20 +245,27 @@ impl ClientSpec {
                 raw: raw.to_vec(),
                 margins,
                 probabilities: Vec::new(),
+                scores: Vec::new(),
                 class: None,
                 value: Some(transformed[0]),
             },
-            _ => {
+            objective => {
                 let best = transformed
                     .iter()
                     .enumerate()
                     .max_by(|a, b| a.1.total_cmp(b.1))
                     .map_or(0, |(i, _)| i);
+                let (probabilities, scores) = if objective.has_probabilities() {
+                    (transformed, Vec::new())
+                } else {
+                    (Vec::new(), transformed)
+                };
                 Prediction {
                     raw: raw.to_vec(),
                     margins,
                     class: Some(self.labels[best].clone()),
-                    probabilities: transformed,
+                    probabilities,
+                    scores,
                     value: None,
                 }
             }

@@ -18,6 +18,10 @@ pub enum Objective {
     /// the sums are the class probabilities themselves. A binary model sums only class 1's
     /// probability (one margin; class 0 gets `1 - p`), a multiclass one every class's.
     AveragedProbabilities { classes: usize },
+    /// Decision scores of a classifier without probabilities (linear SVMs, hinge-loss SGD):
+    /// the class is the one with the highest score. A binary model has one margin, class 1's
+    /// score `s` (class 0's is `-s`); a multiclass one a score per class.
+    DecisionScores { classes: usize },
 }
 
 impl Objective {
@@ -25,7 +29,9 @@ impl Objective {
     pub fn outputs(self) -> usize {
         match self {
             Objective::MultiSoftprob { classes } => classes,
-            Objective::AveragedProbabilities { classes } if classes > 2 => classes,
+            Objective::AveragedProbabilities { classes } | Objective::DecisionScores { classes } if classes > 2 => {
+                classes
+            }
             _ => 1,
         }
     }
@@ -34,12 +40,20 @@ impl Objective {
     pub fn classes(self) -> Option<usize> {
         match self {
             Objective::BinaryLogistic => Some(2),
-            Objective::MultiSoftprob { classes } | Objective::AveragedProbabilities { classes } => Some(classes),
+            Objective::MultiSoftprob { classes }
+            | Objective::AveragedProbabilities { classes }
+            | Objective::DecisionScores { classes } => Some(classes),
             Objective::RegSquaredError => None,
         }
     }
 
-    /// Turns margins into what the model predicts: class probabilities or a single value.
+    /// Whether a classifier's predictions are class probabilities (not decision scores).
+    pub fn has_probabilities(self) -> bool {
+        !matches!(self, Objective::RegSquaredError | Objective::DecisionScores { .. })
+    }
+
+    /// Turns margins into what the model predicts: class probabilities, decision scores per
+    /// class, or a single value.
     pub fn transform(self, margins: &[f64]) -> Vec<f64> {
         match self {
             Objective::BinaryLogistic => {
@@ -55,6 +69,8 @@ impl Objective {
             Objective::RegSquaredError => vec![margins[0]],
             Objective::AveragedProbabilities { classes: 2 } => vec![1.0 - margins[0], margins[0]],
             Objective::AveragedProbabilities { .. } => margins.to_vec(),
+            Objective::DecisionScores { classes: 2 } => vec![-margins[0], margins[0]],
+            Objective::DecisionScores { .. } => margins.to_vec(),
         }
     }
 }

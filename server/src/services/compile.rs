@@ -122,5 +122,6 @@ pub fn wire_objective(objective: blindfold_model::Objective) -> Objective {
         blindfold_model::Objective::MultiSoftprob { classes } => Objective::MultiSoftprob { classes },
         blindfold_model::Objective::RegSquaredError => Objective::RegSquaredError,
         blindfold_model::Objective::AveragedProbabilities { classes } => Objective::AveragedProbabilities { classes },
+        blindfold_model::Objective::DecisionScores { classes } => Objective::DecisionScores { classes },
     }
 }

@@ -12,8 +12,8 @@ use blindfold_api::{
     QualityMeasure, QualityRows, Role, paths,
 };
 use blindfold_model::compiler::fixtures::{
-    BREAST_CANCER, Fixture, LIGHTGBM_WINE, SKLEARN_LOGISTIC_REGRESSION, SKLEARN_MLP_CLASSIFIER, SKLEARN_RANDOM_FOREST,
-    TORCH_MLP,
+    BREAST_CANCER, Fixture, LIGHTGBM_WINE, SKLEARN_LINEAR_SVC_WINE, SKLEARN_LOGISTIC_REGRESSION,
+    SKLEARN_MLP_CLASSIFIER, SKLEARN_RANDOM_FOREST, TORCH_MLP,
 };
 use blindfold_model::{CompileOptions, Dataset, compile, decrypt_prediction, encrypt_row};
 use blindfold_server::services::catalogue::DEFAULT_MODEL_DESCRIPTION;
@@ -988,6 +988,53 @@ async fn an_owner_publishes_a_linear_model_that_users_predict_with_exactly() {
         assert!(result.len() <= 4000, "{} bytes", result.len());
         let prediction = decrypt_prediction(&spec, &KEYS.client, &result).unwrap();
         assert_eq!(prediction, expected_model.predict_clear(row).unwrap());
+    }
+    app.stop().await;
+}
+
+/// A classifier without probabilities (scikit-learn's multiclass LinearSVC): the catalogue says
+/// so, and a user's decrypted prediction is the clear quantized model's, decision scores and
+/// class, with no probabilities.
+#[tokio::test]
+async fn a_linear_svm_is_served_with_decision_scores() {
+    let dir = TempDir::new().unwrap();
+    let (app, alice, bob) = owner_and_user(dir.path()).await;
+    let fixture = SKLEARN_LINEAR_SVC_WINE;
+    let id = "wine-svm";
+    let upload = ModelUpload {
+        id: id.to_owned(),
+        name: "Wine (linear SVM)".to_owned(),
+        description: "Decision scores, no probabilities.".to_owned(),
+        labels: fixture.labels.iter().map(|l| l.to_string()).collect(),
+        inputs: Vec::new(),
+    };
+    let draft = upload_fixture(&alice, &fixture, &upload).await;
+    let report = draft.report.clone().unwrap();
+    assert_eq!(report.cost.family, ModelFamily::Linear);
+    assert_eq!(report.confusion.len(), 3, "{report:?}");
+    alice.publish_model(id).await.unwrap();
+    let summary = bob.models().await.unwrap().into_iter().find(|m| m.id == id).unwrap();
+    assert_eq!(
+        summary.objective,
+        blindfold_api::Objective::DecisionScores { classes: 3 }
+    );
+
+    let spec = fetch_spec(&bob, id).await;
+    let expected_model = fixture.compile_any().unwrap();
+    let (test_rows, _) = fixture.test_rows().unwrap();
+    for row in &test_rows[..2] {
+        let encrypted = encrypt_row(&spec, &KEYS.client, row).unwrap().to_bytes();
+        let job = submit_row(&bob, id, encrypted).await.unwrap();
+        let job = bob.wait(&job.id, Duration::from_secs(60), |_| {}).await.unwrap();
+        assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
+        let prediction = decrypt_prediction(&spec, &KEYS.client, &bob.result(&job.id).await.unwrap()).unwrap();
+        assert_eq!(prediction, expected_model.predict_clear(row).unwrap());
+        assert!(prediction.probabilities.is_empty());
+        assert_eq!(prediction.scores.len(), 3);
+        let best = (0..3)
+            .max_by(|&a, &b| prediction.scores[a].total_cmp(&prediction.scores[b]))
+            .unwrap();
+        assert_eq!(prediction.class.as_deref(), Some(fixture.labels[best]));
     }
     app.stop().await;
 }

@@ -36,11 +36,26 @@ pub fn ResultCard(answer: Answer, labels: Vec<String>) -> impl IntoView {
     }
 }
 
-/// A decrypted prediction: the class and its probability as a bar, or the predicted value.
+/// A decrypted prediction: the class and its probability as a bar (or its decision score, for
+/// a classifier without probabilities), or the predicted value.
 #[component]
 fn PredictionView(prediction: Prediction, labels: Vec<String>) -> impl IntoView {
     let confidence = prediction.confidence(&labels);
     match (prediction.class.clone(), prediction.value) {
+        (Some(class), _) if confidence.is_none() => {
+            let score = prediction.score(&labels).map(|s| format!("{s:.3}")).unwrap_or_default();
+            let tone = tone(prediction.class_index(&labels), labels.len());
+            view! {
+                <div class="prediction">
+                    <p class=format!("display-6 fw-semibold mb-1 {tone}") data-testid="prediction-class">{class}</p>
+                    <p class="mb-1">
+                        "Decision score " <span data-testid="prediction-score">{score}</span>
+                        <span class="text-body-secondary">" (the highest of the classes; this model gives no probabilities)"</span>
+                    </p>
+                </div>
+            }
+            .into_any()
+        }
         (Some(class), _) => {
             let percent = confidence.map(|p| format!("{:.1}%", p * 100.0)).unwrap_or_default();
             let tone = tone(prediction.class_index(&labels), labels.len());

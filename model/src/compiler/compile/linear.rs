@@ -181,15 +181,14 @@ pub fn compile_linear_with_progress(
     Ok(compiled)
 }
 
-/// The mean absolute difference between the float model's predictions (probabilities or
-/// values) and the quantized model's.
+/// The mean absolute difference between the float model's predictions (probabilities, scores
+/// or values) and the quantized model's.
 pub(super) fn deviation(float: &[Vec<f64>], quantized: &[Prediction]) -> f64 {
     let mut total = 0.0;
     for (f, q) in float.iter().zip(quantized) {
-        let predicted = if q.probabilities.is_empty() {
-            q.value.as_slice()
-        } else {
-            q.probabilities.as_slice()
+        let predicted = match q.value.as_ref() {
+            Some(value) => std::slice::from_ref(value),
+            None => q.class_scores(),
         };
         total += f.iter().zip(predicted).map(|(a, b)| (a - b).abs()).sum::<f64>();
     }

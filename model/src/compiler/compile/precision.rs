@@ -198,7 +198,7 @@ fn mean_error(
         let quantized_prediction = spec.decode(&quantized.raw_outputs(levels))?;
         let got = match spec.objective {
             Objective::RegSquaredError => vec![quantized_prediction.value.unwrap_or_default()],
-            _ => quantized_prediction.probabilities,
+            _ => quantized_prediction.class_scores().to_vec(),
         };
         error += got.iter().zip(float).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / spread;
     }

@@ -148,7 +148,7 @@ pub(crate) fn measure_quality_of(
                     quantized
                         .iter()
                         .zip(t)
-                        .filter(|(q, t)| argmax(&q.probabilities) as f64 == **t)
+                        .filter(|(q, t)| argmax(q.class_scores()) as f64 == **t)
                         .count(),
                 ),
             ),
@@ -159,7 +159,7 @@ pub(crate) fn measure_quality_of(
                     quantized
                         .iter()
                         .zip(float)
-                        .filter(|(q, p)| argmax(&q.probabilities) == argmax(p))
+                        .filter(|(q, p)| argmax(q.class_scores()) == argmax(p))
                         .count(),
                 ),
             ),

@@ -30,9 +30,13 @@
 //!   `1 - p` and `p`), or `SOFTMAX` (whose `softmax(s0, s1)` is `sigmoid(s1 - s0)`):
 //!   [`Objective::BinaryLogistic`] with class 1's margin `s1` (`LOGISTIC`) or `s1 - s0`
 //!   (`SOFTMAX`);
-//! - classifier with K > 2 labels and K rows, `SOFTMAX`: [`Objective::MultiSoftprob`].
+//! - classifier with K > 2 labels and K rows, `SOFTMAX`: [`Objective::MultiSoftprob`];
+//! - classifier without probabilities, `NONE` (`LinearSVC`; skl2onnx's binary export keeps
+//!   only class 1's column with an `ArrayFeatureExtractor`): [`Objective::DecisionScores`],
+//!   with class 1's score `s1` alone when the two rows are each other's negation (binary), or
+//!   a score per class (K > 2).
 //!
-//! Refused by name: classifiers without probabilities (`NONE`, as for `LinearSVC`), one-vs-rest
+//! Refused by name: a binary `NONE` head whose rows are not each other's negation, one-vs-rest
 //! sigmoids (`LOGISTIC` with K > 2 rows), other transforms, several regression targets, and a
 //! classifier whose rows are not one per label. Limits: [`MAX_LINEAR_OUTPUTS`] rows,
 //! [`MAX_LINEAR_WEIGHTS`] weights, [`MAX_FEATURES`] features.
@@ -495,14 +499,7 @@ impl Head {
         let (objective, weights, intercepts) = match (self, rows, post_transform) {
             (Head::Regressor, _, PostTransform::None) => (Objective::RegSquaredError, weights, intercepts),
             (Head::Classifier, 2, PostTransform::Logistic) => {
-                let negated = weights[0]
-                    .iter()
-                    .zip(&weights[1])
-                    .chain([(&intercepts[0], &intercepts[1])]);
-                if negated
-                    .into_iter()
-                    .any(|(a, b)| (a + b).abs() > NEGATION_TOLERANCE * a.abs().max(1.0))
-                {
+                if !negated(&weights, &intercepts) {
                     return Err(ModelError::Unsupported(
                         "a two-class LOGISTIC classifier whose rows are not each other's negation (its two \
                          sigmoids are not probabilities)"
@@ -510,6 +507,23 @@ impl Head {
                     ));
                 }
                 (Objective::BinaryLogistic, vec![weights[1].clone()], vec![intercepts[1]])
+            }
+            (Head::Classifier, 2, PostTransform::None) => {
+                if !negated(&weights, &intercepts) {
+                    return Err(ModelError::Unsupported(
+                        "a two-class classifier without probabilities whose rows are not each other's \
+                         negation (only one decision score, as LinearSVC writes)"
+                            .into(),
+                    ));
+                }
+                (
+                    Objective::DecisionScores { classes: 2 },
+                    vec![weights[1].clone()],
+                    vec![intercepts[1]],
+                )
+            }
+            (Head::Classifier, classes, PostTransform::None) => {
+                (Objective::DecisionScores { classes }, weights, intercepts)
             }
             (Head::Classifier, 2, PostTransform::Softmax) => {
                 let difference = weights[1].iter().zip(&weights[0]).map(|(b, a)| b - a).collect();
@@ -521,11 +535,6 @@ impl Head {
             }
             (Head::Classifier, classes, PostTransform::Softmax) if classes > 2 => {
                 (Objective::MultiSoftprob { classes }, weights, intercepts)
-            }
-            (Head::Classifier, _, PostTransform::None) => {
-                return Err(ModelError::Unsupported(
-                    "a classifier without probabilities (post_transform NONE, as LinearSVC writes)".into(),
-                ));
             }
             (Head::Classifier, classes, PostTransform::Logistic) => {
                 return Err(ModelError::Unsupported(format!(
@@ -546,6 +555,16 @@ impl Head {
         };
         LinearModel::new(features, objective, weights, intercepts)
     }
+}
+
+/// Whether a two-row head's rows are each other's negation, weights and intercept: one score
+/// `s` for class 1 and `-s` for class 0.
+fn negated(weights: &[Vec<f64>], intercepts: &[f64]) -> bool {
+    weights[0]
+        .iter()
+        .zip(&weights[1])
+        .chain([(&intercepts[0], &intercepts[1])])
+        .all(|(a, b)| (a + b).abs() <= NEGATION_TOLERANCE * a.abs().max(1.0))
 }
 
 /// A float-list attribute, every value finite.
@@ -705,8 +724,21 @@ mod tests {
 
     #[test]
     fn what_it_cannot_hold_is_refused_by_name() {
-        let none = refusal(&changed(LOGISTIC_REGRESSION, |g| set_post_transform(g, "NONE")));
-        assert!(none.contains("without probabilities"), "{none}");
+        // Two rows that are not each other's negation, without probabilities.
+        let two_scores = refusal(&changed(LOGISTIC_REGRESSION, |g| {
+            set_post_transform(g, "NONE");
+            let head = node(g, "LinearClassifier");
+            let intercepts = head
+                .attribute
+                .iter_mut()
+                .find(|a| a.name.as_deref() == Some("intercepts"))
+                .unwrap();
+            intercepts.floats[0] += 1.0;
+        }));
+        assert!(
+            two_scores.contains("without probabilities") && two_scores.contains("negation"),
+            "{two_scores}"
+        );
         let ovr = refusal(&changed(WINE, |g| set_post_transform(g, "LOGISTIC")));
         assert!(ovr.contains("one-vs-rest"), "{ovr}");
         let probit = refusal(&changed(LOGISTIC_REGRESSION, |g| set_post_transform(g, "PROBIT")));
