@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use blindfold_model::compiler::compile::QualityMeasure;
 use blindfold_model::compiler::fixtures::{
     BREAST_CANCER, FORMATS, Fixture, LINEAR, NETWORKS, SHIPPED, SKLEARN_MLP_CLASSIFIER, SKLEARN_MLP_REGRESSOR,
-    TORCH_MLP, WINE,
+    SKLEARN_SGD_CLASSIFIER, TORCH_MLP, WINE,
 };
 use blindfold_model::compiler::import::ImportedModel;
 use blindfold_model::{ClientSpec, CompileOptions, Dataset, ModelError, Objective, ServerPlan, import_xgboost_json};
@@ -55,7 +55,7 @@ fn float_import_reproduces_each_librarys_predictions() {
 
 #[test]
 fn linear_import_reproduces_each_librarys_predictions() {
-    for fixture in LINEAR {
+    for fixture in LINEAR.into_iter().chain([SKLEARN_SGD_CLASSIFIER]) {
         let ImportedModel::Linear(model) = fixture.import_any().unwrap() else {
             panic!("{}: not a linear model", fixture.id);
         };

@@ -23,7 +23,7 @@ from skl2onnx import to_onnx
 
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.ensemble import GradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.svm import LinearSVC, LinearSVR
@@ -42,16 +42,20 @@ def export_decision_scores(out_dir, fixture_id, data, model):
     # skl2onnx 1.20 asks a pipeline's last classifier for a ZipMap option, which LinearSVC does
     # not have: naming its options (none but the defaults) skips that question.
     head = model.steps[-1][1]
-    onx = to_onnx(model, x_train[:1].astype(np.float32), options={id(head): {"nocl": False}})
+    options = {id(head): {"nocl": False}} if isinstance(head, LinearSVC) else None
+    onx = to_onnx(model, x_train[:1].astype(np.float32), options=options)
     with open(path, "wb") as f:
         f.write(onx.SerializeToString())
     scores = model.decision_function(x_test)
     expected = np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     outputs = session.run(None, {session.get_inputs()[0].name: x_test.astype(np.float32)})
-    runtime = outputs[1].reshape(len(x_test), -1)
-    # A binary model's graph keeps class 1's score only.
-    reference = scores.reshape(-1, 1) if scores.ndim == 1 else scores
+    runtime = outputs[1]
+    if isinstance(runtime, list):  # ZipMap's dictionaries, by class id
+        runtime = np.array([[p[k] for k in sorted(p)] for p in runtime])
+    runtime = runtime.reshape(len(x_test), -1)
+    # A binary LinearSVC's graph keeps class 1's score only; SGDClassifier's writes `-s, s`.
+    reference = expected if runtime.shape[1] == expected.shape[1] else scores.reshape(-1, 1)
     gap = np.max(np.abs(runtime - reference) / np.maximum(np.abs(reference), 1))
     print(fixture_id, "onnxruntime vs scikit-learn: max relative gap", gap)
     assert gap < 1e-5, fixture_id
@@ -108,6 +112,20 @@ def main():
         "sklearn-linear-svc-wine",
         load_wine(),
         make_pipeline(StandardScaler(), LinearSVC(max_iter=100000, random_state=0)),
+    )
+    # A hinge-loss SGDClassifier: skl2onnx writes its score as MatMul and Add (and `-s, s` for
+    # two classes), with no linear operator of ai.onnx.ml.
+    export_decision_scores(
+        out_dir,
+        "sklearn-sgd-classifier",
+        load_breast_cancer(),
+        make_pipeline(StandardScaler(), SGDClassifier(random_state=0)),
+    )
+    export_decision_scores(
+        out_dir,
+        "sklearn-sgd-classifier-wine",
+        load_wine(),
+        make_pipeline(MinMaxScaler(), SGDClassifier(random_state=0)),
     )
 
 

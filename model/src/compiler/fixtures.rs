@@ -192,6 +192,28 @@ pub const SKLEARN_LINEAR_SVC_WINE: Fixture = make(
     fixture!("sklearn-linear-svc-wine", "model.onnx"),
 );
 
+/// `make_pipeline(StandardScaler(), SGDClassifier())` (hinge loss) on breast cancer, through
+/// ONNX: skl2onnx writes it as `MatMul` and `Add` with `-s, s` scores, read as a linear model.
+/// Not in [`LINEAR`]: its float model reproduces scikit-learn, but its quantized model misses
+/// the accuracy target (95.6% on the test rows against 97.4%; the compiler's report says so):
+/// the hinge loss leaves weights two orders of magnitude apart, more than the linear message
+/// space resolves.
+pub const SKLEARN_SGD_CLASSIFIER: Fixture = make(
+    "sklearn-sgd-classifier",
+    "Breast cancer (scikit-learn SGD classifier)",
+    &["Malignant", "Benign"],
+    fixture!("sklearn-sgd-classifier", "model.onnx"),
+);
+
+/// `make_pipeline(MinMaxScaler(), SGDClassifier())` (hinge loss) on wine: a score per class,
+/// `MatMul`, `Add` and `ArgMax`, through ONNX.
+pub const SKLEARN_SGD_CLASSIFIER_WINE: Fixture = make(
+    "sklearn-sgd-classifier-wine",
+    "Wine (scikit-learn SGD classifier)",
+    &["class_0", "class_1", "class_2"],
+    fixture!("sklearn-sgd-classifier-wine", "model.onnx"),
+);
+
 /// The models Blindfold serves out of the box.
 pub const SHIPPED: [Fixture; 3] = [BREAST_CANCER, WINE, DIABETES];
 
@@ -236,13 +258,14 @@ pub const TORCH_MLP: Fixture = make(
 pub const NETWORKS: [Fixture; 3] = [SKLEARN_MLP_CLASSIFIER, SKLEARN_MLP_REGRESSOR, TORCH_MLP];
 
 /// Linear models behind a scaler, trained by `model/training/export_linear.py`.
-pub const LINEAR: [Fixture; 6] = [
+pub const LINEAR: [Fixture; 7] = [
     SKLEARN_LOGISTIC_REGRESSION,
     SKLEARN_LOGISTIC_REGRESSION_WINE,
     SKLEARN_RIDGE,
     SKLEARN_LINEAR_SVR,
     SKLEARN_LINEAR_SVC,
     SKLEARN_LINEAR_SVC_WINE,
+    SKLEARN_SGD_CLASSIFIER_WINE,
 ];
 
 impl Fixture {

@@ -188,7 +188,7 @@ pub fn import_onnx_model(bytes: &[u8]) -> Result<ImportedModel> {
         return linear::import_linear(graph).map(ImportedModel::Linear);
     }
     if network::is_network(graph) && !has_trees {
-        return network::import_network(graph).map(ImportedModel::Network);
+        return network::import_dense(graph);
     }
     trees(model).map(ImportedModel::Trees)
 }

@@ -8,18 +8,27 @@
 //! followed by an `Add` of a constant bias, or one `Gemm` (`transA = 0`, any `transB`, `alpha`,
 //! `beta`), each followed by `Relu`, `Tanh` or `Sigmoid` except the last. `Cast` to floats,
 //! `Identity`, `Flatten` and `Dropout` (inference: the identity) may sit anywhere in the chain.
+//! A `BatchNormalization` in inference mode right after a layer (`torch.nn.BatchNorm1d`
+//! between a `Linear` and its activation) is an affine map per neuron, folded into that layer:
+//! `y = (x - mean) · scale / sqrt(var + epsilon) + B`.
 //!
 //! What the last layer's outputs mean:
 //!
 //! - `Softmax` after it: [`Objective::MultiSoftprob`];
 //! - `Sigmoid` after a one-output layer (skl2onnx's binary head, whose `1 - p` and `Concat`
 //!   follow): [`Objective::BinaryLogistic`];
+//! - `Mul` by the constant −1 after a one-output layer (skl2onnx's binary head of a hinge-loss
+//!   `SGDClassifier`, whose `Concat` of `-s` and `s` follows), or `ArgMax` right after a layer of
+//!   several outputs (its multiclass head): decision scores, [`Objective::DecisionScores`];
 //! - nothing: a regressor's value with one output, logits of a classifier with several
 //!   (read as [`Objective::MultiSoftprob`]).
 //!
 //! Nodes after the head that only relabel its outputs are allowed: `Sub` from a constant and
 //! `Concat` (skl2onnx's `[1 - p, p]`), `ArgMax`, `ZipMap`, `ArrayFeatureExtractor`, `Reshape`,
-//! `Cast`, `Identity`. Any other operator is refused by name. Limits:
+//! `Cast`, `Identity`. Any other operator is refused by name.
+//!
+//! A graph of one layer is a linear model (skl2onnx writes `SGDClassifier` that way), and is
+//! imported as one ([`import_dense`]). Limits:
 //! [`MAX_LAYERS`](crate::compiler::network::MAX_LAYERS) layers of at most [`MAX_WIDTH`] neurons,
 //! [`MAX_LINEAR_WEIGHTS`] weights in all.
 
@@ -28,7 +37,7 @@ use std::collections::HashMap;
 use super::linear::{Step, constants, graph_input, is_scaler_step, normal_domain, shown, step};
 use super::proto::{GraphProto, NodeProto, TensorProto};
 use super::{Attributes, ML_DOMAIN, invalid, tensor_reals};
-use crate::compiler::linear::{FeatureAffine, MAX_LINEAR_WEIGHTS};
+use crate::compiler::linear::{FeatureAffine, LinearModel, MAX_LINEAR_WEIGHTS};
 use crate::compiler::network::{Activation, Dense, MAX_WIDTH, Network};
 use crate::error::{ModelError, Result};
 use crate::spec::objective::Objective;
@@ -137,6 +146,10 @@ pub(super) fn import_network(graph: &GraphProto) -> Result<Network> {
                 let bias = broadcast(&bias, layer.bias.len(), "Add")?;
                 layer.bias.iter_mut().zip(bias).for_each(|(b, a)| *b += a);
             }
+            ("BatchNormalization", "", State::PreActivation) => {
+                let layer = layers.last_mut().expect("a layer before its normalization");
+                fold_batch_normalization(node, &constants, layer)?;
+            }
             ("Relu" | "Tanh" | "Sigmoid", "", State::PreActivation) => {
                 let layer = layers.last_mut().expect("a layer before its activation");
                 layer.activation = match op_type {
@@ -149,6 +162,19 @@ pub(super) fn import_network(graph: &GraphProto) -> Result<Network> {
             ("Softmax", "", State::PreActivation) => {
                 let classes = layers.last().expect("a layer").weights.len();
                 objective = Some(Objective::MultiSoftprob { classes });
+            }
+            // The decision score `s` of a binary classifier, negated for class 0: both go on.
+            ("Mul", "", State::PreActivation)
+                if layers.last().expect("a layer").weights.len() == 1 && negates(node, &current, &constants) =>
+            {
+                objective = Some(Objective::DecisionScores { classes: 2 });
+                tail.push(current.clone());
+            }
+            // The class of the highest score, the scores themselves being the answer.
+            ("ArgMax", "", State::PreActivation) if layers.last().expect("a layer").weights.len() > 1 => {
+                let classes = layers.last().expect("a layer").weights.len();
+                objective = Some(Objective::DecisionScores { classes });
+                tail.push(current.clone());
             }
             _ => return Err(unsupported(op_type, domain)),
         }
@@ -198,6 +224,34 @@ pub(super) fn import_network(graph: &GraphProto) -> Result<Network> {
     let first = &mut layers[0];
     affine.fold_into(&mut first.weights, &mut first.bias);
     Network::new(features, objective, layers)
+}
+
+/// What a graph of dense layers holds: a network, or with one layer a linear model.
+pub(super) fn import_dense(graph: &GraphProto) -> Result<crate::compiler::import::ImportedModel> {
+    let network = import_network(graph)?;
+    if let [layer] = network.layers.as_slice() {
+        let model = LinearModel::new(
+            network.num_features,
+            network.objective,
+            layer.weights.clone(),
+            layer.bias.clone(),
+        )?;
+        return Ok(crate::compiler::import::ImportedModel::Linear(model));
+    }
+    Ok(crate::compiler::import::ImportedModel::Network(network))
+}
+
+/// Whether `node` multiplies `current` by a constant −1 (of one value), in either order.
+fn negates(node: &NodeProto, current: &str, constants: &HashMap<&str, &TensorProto>) -> bool {
+    let other = match node.input.as_slice() {
+        [a, b] if a == current => b,
+        [a, b] if b == current => a,
+        _ => return false,
+    };
+    constants
+        .get(other.as_str())
+        .and_then(|tensor| tensor_reals(tensor, other).ok())
+        .is_some_and(|values| values == [-1.0])
 }
 
 fn unsupported(op_type: &str, domain: &str) -> ModelError {
@@ -311,6 +365,52 @@ fn gemm(node: &NodeProto, current: &str, constants: &HashMap<&str, &TensorProto>
     Ok(dense(weights, Some(bias)))
 }
 
+/// Folds an inference-mode `BatchNormalization` of `layer`'s outputs into its weights and
+/// bias.
+fn fold_batch_normalization(
+    node: &NodeProto,
+    constants: &HashMap<&str, &TensorProto>,
+    layer: &mut Dense,
+) -> Result<()> {
+    let attributes = Attributes::new(node)?;
+    if attributes.int("training_mode")?.unwrap_or(0) != 0 {
+        return Err(ModelError::Unsupported("`BatchNormalization` in training mode".into()));
+    }
+    let epsilon = attributes.float("epsilon")?.unwrap_or(1e-5);
+    let neurons = layer.weights.len();
+    let [_, scale, shift, mean, variance] = node.input.as_slice() else {
+        return Err(invalid(format!(
+            "`BatchNormalization` of {} inputs, expected 5",
+            node.input.len()
+        )));
+    };
+    let operand = |name: &str| -> Result<Vec<f64>> {
+        let (_, values) = constant(name, constants, "BatchNormalization")?;
+        if values.len() != neurons {
+            return Err(invalid(format!(
+                "`BatchNormalization` of {} values for a layer of {neurons}",
+                values.len()
+            )));
+        }
+        Ok(values)
+    };
+    let (scale, shift, mean, variance) = (operand(scale)?, operand(shift)?, operand(mean)?, operand(variance)?);
+    for j in 0..neurons {
+        let denominator = variance[j] + epsilon;
+        // Finite (every constant is), so a plain comparison.
+        if denominator <= 0.0 {
+            return Err(invalid(format!(
+                "`BatchNormalization` of variance {} for neuron {j}",
+                variance[j]
+            )));
+        }
+        let factor = scale[j] / denominator.sqrt();
+        layer.weights[j].iter_mut().for_each(|w| *w *= factor);
+        layer.bias[j] = (layer.bias[j] - mean[j]) * factor + shift[j];
+    }
+    Ok(())
+}
+
 /// A constant vector operand of `node` (the one that is not `current`).
 fn constant_vector(node: &NodeProto, current: &str, constants: &HashMap<&str, &TensorProto>) -> Result<Vec<f64>> {
     let op_type = node.op_type.as_deref().unwrap_or_default();
@@ -342,6 +442,53 @@ mod tests {
 
     const MLP: &[u8] = include_bytes!("../../../../fixtures/sklearn-mlp-classifier/model.onnx");
     const TORCH: &[u8] = include_bytes!("../../../../fixtures/torch-mlp/model.onnx");
+    const SGD: &[u8] = include_bytes!("../../../../fixtures/sklearn-sgd-classifier/model.onnx");
+    const SGD_WINE: &[u8] = include_bytes!("../../../../fixtures/sklearn-sgd-classifier-wine/model.onnx");
+
+    fn linear(bytes: &[u8]) -> LinearModel {
+        match import_onnx_model(bytes).unwrap() {
+            ImportedModel::Linear(model) => model,
+            other => panic!("imported {}", other.family()),
+        }
+    }
+
+    /// One dense layer is a linear model, whichever head follows it: the hinge-loss scores of
+    /// skl2onnx's `SGDClassifier` (binary `-s, s`, multiclass `ArgMax`), or a sigmoid as its
+    /// `log_loss` export writes it (here in place of the negation).
+    #[test]
+    fn one_layer_is_a_linear_model() {
+        let hinge = linear(SGD);
+        assert_eq!(hinge.objective, Objective::DecisionScores { classes: 2 });
+        assert_eq!(linear(SGD_WINE).objective, Objective::DecisionScores { classes: 3 });
+        let logistic = linear(&changed(SGD, |g| {
+            let negation = g.node.iter_mut().find(|n| n.op_type.as_deref() == Some("Mul")).unwrap();
+            negation.op_type = Some("Sigmoid".into());
+            negation.input.truncate(1);
+        }));
+        assert_eq!(logistic.objective, Objective::BinaryLogistic);
+        assert_eq!(
+            (&logistic.weights, &logistic.intercepts),
+            (&hinge.weights, &hinge.intercepts)
+        );
+        // Multiplied by another constant than -1, the score is not a head.
+        let doubled = refusal(&changed(SGD, |g| {
+            let name = g
+                .node
+                .iter()
+                .find(|n| n.op_type.as_deref() == Some("Mul"))
+                .unwrap()
+                .input[1]
+                .clone();
+            let tensor = g
+                .initializer
+                .iter_mut()
+                .find(|t| t.name.as_deref() == Some(name.as_str()))
+                .unwrap();
+            tensor.float_data = vec![2.0];
+            tensor.raw_data = None;
+        }));
+        assert!(doubled.contains("`Mul`"), "{doubled}");
+    }
 
     fn changed(bytes: &[u8], change: impl FnOnce(&mut GraphProto)) -> Vec<u8> {
         let mut model = ModelProto::decode(bytes).unwrap();
@@ -370,6 +517,76 @@ mod tests {
             (torch.objective, torch.layers.len()),
             (Objective::MultiSoftprob { classes: 2 }, 3)
         );
+    }
+
+    /// The torch network with a `BatchNormalization` of these operands after its first layer.
+    fn normalized(attributes: Vec<AttributeProto>) -> Vec<u8> {
+        changed(TORCH, |g| {
+            let out = g.node[0].output[0].clone();
+            for node in &mut g.node[1..] {
+                node.input
+                    .iter_mut()
+                    .filter(|i| **i == out)
+                    .for_each(|i| *i = "normalized".into());
+            }
+            let vector = |name: &str, value: f32| TensorProto {
+                name: Some(name.into()),
+                dims: vec![16],
+                data_type: Some(1),
+                float_data: vec![value; 16],
+                ..Default::default()
+            };
+            g.initializer.extend([
+                vector("bn_scale", 2.0),
+                vector("bn_shift", 0.5),
+                vector("bn_mean", 0.25),
+                vector("bn_var", 3.0),
+            ]);
+            let inputs = [out.as_str(), "bn_scale", "bn_shift", "bn_mean", "bn_var"];
+            g.node.insert(
+                1,
+                NodeProto {
+                    op_type: Some("BatchNormalization".into()),
+                    input: inputs.iter().map(|i| i.to_string()).collect(),
+                    output: vec!["normalized".into()],
+                    attribute: attributes,
+                    ..Default::default()
+                },
+            );
+        })
+    }
+
+    #[test]
+    fn batch_normalization_folds_into_its_layer() {
+        let read = |bytes: &[u8]| match import_onnx_model(bytes).unwrap() {
+            ImportedModel::Network(network) => network,
+            other => panic!("imported {}", other.family()),
+        };
+        let plain = read(TORCH);
+        let folded = read(&normalized(Vec::new()));
+        let factor = 2.0 / (3.0f64 + 1e-5).sqrt();
+        for (a, b) in plain.layers[0]
+            .weights
+            .iter()
+            .flatten()
+            .zip(folded.layers[0].weights.iter().flatten())
+        {
+            assert!(
+                (a * factor - b).abs() <= 1e-12 * a.abs().max(1.0),
+                "{a} · {factor} vs {b}"
+            );
+        }
+        for (a, b) in plain.layers[0].bias.iter().zip(&folded.layers[0].bias) {
+            assert!(((a - 0.25) * factor + 0.5 - b).abs() <= 1e-12, "{a} vs {b}");
+        }
+        assert_eq!(plain.layers[1..], folded.layers[1..]);
+        let training = refusal(&normalized(vec![AttributeProto {
+            name: Some("training_mode".into()),
+            r#type: Some(ATTR_INT),
+            i: Some(1),
+            ..Default::default()
+        }]));
+        assert!(training.contains("training mode"), "{training}");
     }
 
     #[test]
