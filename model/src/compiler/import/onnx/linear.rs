@@ -498,29 +498,24 @@ impl Head {
         };
         let (objective, weights, intercepts) = match (self, rows, post_transform) {
             (Head::Regressor, _, PostTransform::None) => (Objective::RegSquaredError, weights, intercepts),
-            (Head::Classifier, 2, PostTransform::Logistic) => {
-                if !negated(&weights, &intercepts) {
-                    return Err(ModelError::Unsupported(
+            // Class 1's score alone, class 0's being its negation.
+            (Head::Classifier, 2, transform @ (PostTransform::Logistic | PostTransform::None)) => {
+                let (objective, why) = match transform {
+                    PostTransform::Logistic => (
+                        Objective::BinaryLogistic,
                         "a two-class LOGISTIC classifier whose rows are not each other's negation (its two \
-                         sigmoids are not probabilities)"
-                            .into(),
-                    ));
-                }
-                (Objective::BinaryLogistic, vec![weights[1].clone()], vec![intercepts[1]])
-            }
-            (Head::Classifier, 2, PostTransform::None) => {
-                if !negated(&weights, &intercepts) {
-                    return Err(ModelError::Unsupported(
+                         sigmoids are not probabilities)",
+                    ),
+                    _ => (
+                        Objective::DecisionScores { classes: 2 },
                         "a two-class classifier without probabilities whose rows are not each other's \
-                         negation (only one decision score, as LinearSVC writes)"
-                            .into(),
-                    ));
+                         negation (only one decision score, as LinearSVC writes)",
+                    ),
+                };
+                if !negated(&weights, &intercepts) {
+                    return Err(ModelError::Unsupported(why.into()));
                 }
-                (
-                    Objective::DecisionScores { classes: 2 },
-                    vec![weights[1].clone()],
-                    vec![intercepts[1]],
-                )
+                (objective, vec![weights[1].clone()], vec![intercepts[1]])
             }
             (Head::Classifier, classes, PostTransform::None) => {
                 (Objective::DecisionScores { classes }, weights, intercepts)

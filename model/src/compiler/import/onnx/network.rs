@@ -163,16 +163,14 @@ pub(super) fn import_network(graph: &GraphProto) -> Result<Network> {
                 let classes = layers.last().expect("a layer").weights.len();
                 objective = Some(Objective::MultiSoftprob { classes });
             }
-            // The decision score `s` of a binary classifier, negated for class 0: both go on.
-            ("Mul", "", State::PreActivation)
-                if layers.last().expect("a layer").weights.len() == 1 && negates(node, &current, &constants) =>
-            {
-                objective = Some(Objective::DecisionScores { classes: 2 });
-                tail.push(current.clone());
-            }
-            // The class of the highest score, the scores themselves being the answer.
-            ("ArgMax", "", State::PreActivation) if layers.last().expect("a layer").weights.len() > 1 => {
-                let classes = layers.last().expect("a layer").weights.len();
+            // The decision score `s` of a binary classifier, negated for class 0 (both go on), or
+            // the class of the highest of several scores (the scores being the answer).
+            ("Mul" | "ArgMax", "", State::PreActivation) => {
+                let classes = match (op_type, layers.last().expect("a layer").weights.len()) {
+                    ("Mul", 1) if negates(node, &current, &constants) => 2,
+                    ("ArgMax", width) if width > 1 => width,
+                    _ => return Err(unsupported(op_type, domain)),
+                };
                 objective = Some(Objective::DecisionScores { classes });
                 tail.push(current.clone());
             }
